@@ -1,0 +1,34 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The runtime (`skiff`) is split youki-style: libraries by concern, a thin CLI on top.
+// Nothing on the runtime path depends on Foundation or on a third-party package, so the
+// static build stays small and fast to compile.
+let package = Package(
+    name: "Skiff",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "skiff", targets: ["skiff"]),
+        .library(name: "SkiffRuntime", targets: ["SkiffRuntime"]),
+    ],
+    targets: [
+        // Thin C: syscalls and macros that Swift's Glibc module does not expose.
+        .target(name: "CSkiffSys"),
+        // libcap through a modulemap; linked statically (see SkiffCaps' linker settings).
+        .systemLibrary(name: "CCap", path: "Sources/CCap"),
+
+        .target(name: "SkiffSys", dependencies: ["CSkiffSys"]),
+        .target(name: "SkiffSpec", dependencies: ["SkiffSys"]),
+        .target(name: "SkiffCgroups", dependencies: ["SkiffSys"]),
+        .target(name: "SkiffCaps", dependencies: ["SkiffSys", "CCap"],
+                linkerSettings: [.linkedLibrary(":libcap.a")]),
+        .target(name: "SkiffRootfs", dependencies: ["SkiffSys", "SkiffSpec", "CSkiffSys"]),
+        .target(name: "SkiffRuntime",
+                dependencies: ["SkiffSys", "SkiffSpec", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "CSkiffSys"]),
+        .executableTarget(name: "skiff", dependencies: ["SkiffRuntime"]),
+
+        .testTarget(name: "SkiffUnitTests",
+                    dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime"]),
+        .testTarget(name: "SkiffIntegrationTests", dependencies: []),
+    ]
+)

@@ -1,0 +1,96 @@
+#define _GNU_SOURCE
+#include "cskiffsys.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <linux/openat2.h>
+
+pid_t skiff_clone_fork(unsigned long flags) {
+    return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+}
+int skiff_unshare(int flags) { return unshare(flags); }
+int skiff_setns(int fd, int nstype) { return setns(fd, nstype); }
+int skiff_pivot_root(const char *n, const char *o) { return (int)syscall(SYS_pivot_root, n, o); }
+int skiff_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+int skiff_prctl(int o, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) {
+    return prctl(o, a2, a3, a4, a5);
+}
+int skiff_close_range(unsigned int first, unsigned int last, unsigned int flags) {
+    return (int)syscall(SYS_close_range, first, last, flags);
+}
+int skiff_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = flags; how.mode = mode; how.resolve = resolve;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+int skiff_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
+int skiff_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
+pid_t skiff_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+dev_t skiff_makedev(unsigned int ma, unsigned int mi) { return makedev(ma, mi); }
+unsigned int skiff_major(dev_t d) { return major(d); }
+unsigned int skiff_minor(dev_t d) { return minor(d); }
+
+int skiff_ioctl_int(int fd, unsigned long req, int *arg) { return ioctl(fd, req, arg); }
+int skiff_ioctl_ptr(int fd, unsigned long req, void *arg) { return ioctl(fd, req, arg); }
+int skiff_set_ctty(int fd) { return ioctl(fd, TIOCSCTTY, 0); }
+int skiff_set_winsize(int fd, unsigned short rows, unsigned short cols) {
+    struct winsize ws; memset(&ws, 0, sizeof ws); ws.ws_row = rows; ws.ws_col = cols;
+    return ioctl(fd, TIOCSWINSZ, &ws);
+}
+int skiff_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize ws; int r = ioctl(fd, TIOCGWINSZ, &ws);
+    if (r == 0) { *rows = ws.ws_row; *cols = ws.ws_col; }
+    return r;
+}
+int skiff_pty_unlock(int fd) { int u = 0; return ioctl(fd, TIOCSPTLCK, &u); }
+int skiff_pty_number(int fd, unsigned int *n) { return ioctl(fd, TIOCGPTN, n); }
+int skiff_fcntl_setfd(int fd, int flags) { return fcntl(fd, F_SETFD, flags); }
+int skiff_fcntl_getfd(int fd) { return fcntl(fd, F_GETFD); }
+int skiff_fcntl_getfl(int fd) { return fcntl(fd, F_GETFL); }
+int skiff_fcntl_setfl(int fd, int flags) { return fcntl(fd, F_SETFL, flags); }
+
+int skiff_send_fd(int sock, int fd, const void *data, size_t len) {
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg); memset(control, 0, sizeof control);
+    msg.msg_iov = &iov; msg.msg_iovlen = 1;
+    msg.msg_control = control; msg.msg_controllen = sizeof control;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET; c->cmsg_type = SCM_RIGHTS; c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t r;
+    do { r = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
+    return r < 0 ? -1 : 0;
+}
+
+int skiff_recv_fd(int sock, void *data, size_t cap, size_t *len) {
+    char control[CMSG_SPACE(sizeof(int))];
+    struct iovec iov = { .iov_base = data, .iov_len = cap };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov; msg.msg_iovlen = 1;
+    msg.msg_control = control; msg.msg_controllen = sizeof control;
+    ssize_t r;
+    do { r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (r < 0 && errno == EINTR);
+    if (r < 0) return -1;
+    *len = (size_t)r;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) {
+        errno = EBADMSG; return -1;
+    }
+    int fd; memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+int skiff_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
+int skiff_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }

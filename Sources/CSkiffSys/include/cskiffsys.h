@@ -1,0 +1,71 @@
+/* Thin syscall wrappers and constants that Swift's Glibc module does not expose.
+ * No logic lives here: every function is one syscall (or one macro) with errno semantics. */
+#ifndef CSKIFFSYS_H
+#define CSKIFFSYS_H
+#include <sys/types.h>
+#include <stdint.h>
+#include <linux/sched.h>
+
+/* CLONE_* come from <linux/sched.h>; re-export the ones Swift sees as macros it cannot import. */
+static const unsigned long SKIFF_CLONE_NEWNS = CLONE_NEWNS;
+static const unsigned long SKIFF_CLONE_NEWUTS = CLONE_NEWUTS;
+static const unsigned long SKIFF_CLONE_NEWIPC = CLONE_NEWIPC;
+static const unsigned long SKIFF_CLONE_NEWUSER = CLONE_NEWUSER;
+static const unsigned long SKIFF_CLONE_NEWPID = CLONE_NEWPID;
+static const unsigned long SKIFF_CLONE_NEWNET = CLONE_NEWNET;
+static const unsigned long SKIFF_CLONE_NEWCGROUP = CLONE_NEWCGROUP;
+static const unsigned long SKIFF_CLONE_NEWTIME = 0x00000080UL;
+static const unsigned long SKIFF_CLONE_PARENT = CLONE_PARENT;
+
+/* fork-like raw clone: the child returns 0 on the caller's stack copy. */
+pid_t skiff_clone_fork(unsigned long flags);
+int skiff_unshare(int flags);
+int skiff_setns(int fd, int nstype);
+int skiff_pivot_root(const char *new_root, const char *put_old);
+int skiff_pipe2(int fds[2], int flags);
+int skiff_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
+int skiff_close_range(unsigned int first, unsigned int last, unsigned int flags);
+int skiff_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+int skiff_pidfd_open(pid_t pid, unsigned int flags);
+int skiff_pidfd_send_signal(int pidfd, int sig);
+pid_t skiff_gettid(void);
+int skiff_setresuid(uid_t r, uid_t e, uid_t s);
+int skiff_setresgid(gid_t r, gid_t e, gid_t s);
+dev_t skiff_makedev(unsigned int major, unsigned int minor);
+unsigned int skiff_major(dev_t dev);
+unsigned int skiff_minor(dev_t dev);
+
+/* ioctl and fcntl are variadic in C. */
+int skiff_ioctl_int(int fd, unsigned long req, int *arg);
+int skiff_ioctl_ptr(int fd, unsigned long req, void *arg);
+int skiff_set_ctty(int fd);
+int skiff_set_winsize(int fd, unsigned short rows, unsigned short cols);
+int skiff_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
+int skiff_pty_unlock(int masterfd);
+int skiff_pty_number(int masterfd, unsigned int *n);
+int skiff_fcntl_setfd(int fd, int flags);
+int skiff_fcntl_getfd(int fd);
+int skiff_fcntl_getfl(int fd);
+int skiff_fcntl_setfl(int fd, int flags);
+
+/* SCM_RIGHTS: CMSG_* are macros. Sends exactly one fd in one cmsg with a data payload (>= 1 byte). */
+int skiff_send_fd(int sock, int fd, const void *data, size_t len);
+/* Receives one fd; returns the fd or -1. data receives up to cap bytes; *len is set. */
+int skiff_recv_fd(int sock, void *data, size_t cap, size_t *len);
+
+/* Constants that arrive as macros. */
+static const unsigned long SKIFF_MS_RDONLY = 1, SKIFF_MS_NOSUID = 2, SKIFF_MS_NODEV = 4, SKIFF_MS_NOEXEC = 8,
+    SKIFF_MS_SYNCHRONOUS = 16, SKIFF_MS_REMOUNT = 32, SKIFF_MS_MANDLOCK = 64, SKIFF_MS_DIRSYNC = 128,
+    SKIFF_MS_NOSYMFOLLOW = 256, SKIFF_MS_NOATIME = 1024, SKIFF_MS_NODIRATIME = 2048, SKIFF_MS_BIND = 4096,
+    SKIFF_MS_MOVE = 8192, SKIFF_MS_REC = 16384, SKIFF_MS_SILENT = 32768, SKIFF_MS_UNBINDABLE = (1 << 17),
+    SKIFF_MS_PRIVATE = (1 << 18), SKIFF_MS_SLAVE = (1 << 19), SKIFF_MS_SHARED = (1 << 20),
+    SKIFF_MS_RELATIME = (1 << 21), SKIFF_MS_STRICTATIME = (1 << 24), SKIFF_MS_LAZYTIME = (1 << 25);
+static const int SKIFF_MNT_DETACH = 2;
+static const uint64_t SKIFF_RESOLVE_NO_XDEV = 0x01, SKIFF_RESOLVE_NO_MAGICLINKS = 0x02,
+    SKIFF_RESOLVE_NO_SYMLINKS = 0x04, SKIFF_RESOLVE_BENEATH = 0x08, SKIFF_RESOLVE_IN_ROOT = 0x10;
+static const int SKIFF_PR_SET_PDEATHSIG = 1, SKIFF_PR_SET_KEEPCAPS = 8, SKIFF_PR_SET_NAME = 15,
+    SKIFF_PR_CAPBSET_DROP = 24, SKIFF_PR_SET_NO_NEW_PRIVS = 38, SKIFF_PR_GET_NO_NEW_PRIVS = 39,
+    SKIFF_PR_SET_CHILD_SUBREAPER = 36, SKIFF_PR_SET_DUMPABLE = 4, SKIFF_PR_CAP_AMBIENT = 47,
+    SKIFF_PR_CAP_AMBIENT_RAISE = 2, SKIFF_PR_CAP_AMBIENT_CLEAR_ALL = 4;
+static const unsigned int SKIFF_CLOSE_RANGE_CLOEXEC = (1U << 2);
+#endif

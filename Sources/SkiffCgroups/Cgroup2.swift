@@ -1,0 +1,171 @@
+import Glibc
+import SkiffSys
+
+/// A container's cgroup v2 directory. Works on pure v2 hosts (`/sys/fs/cgroup`) and on hybrid hosts
+/// (`/sys/fs/cgroup/unified`). All paths derive from `mountpoint`, so tests point it at a temp dir.
+public struct Cgroup2: Sendable, Equatable {
+    public let mountpoint: String
+    /// Path inside the hierarchy, starting with "/".
+    public let path: String
+
+    public init(mountpoint: String, path: String) {
+        self.mountpoint = mountpoint
+        self.path = FS.clean(path)
+    }
+
+    public var directory: String { path == "/" ? mountpoint : mountpoint + path }
+
+    /// The cgroup2 mountpoint from /proc/self/mountinfo (field 5 of the line whose fstype is cgroup2).
+    public static func findMountpoint(mountinfo: String) -> String? {
+        for line in mountinfo.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count, dash >= 5,
+                  fields[dash + 1] == "cgroup2" else { continue }
+            return unescapeMountinfo(String(fields[4]))
+        }
+        return nil
+    }
+
+    public static func hostMountpoint() -> String? {
+        guard let mi = try? FS.readString("/proc/self/mountinfo") else { return nil }
+        return findMountpoint(mountinfo: mi)
+    }
+
+    /// "cgroup2" on pure v2 hosts, "hybrid" when v1 controllers are mounted too, "v1" without cgroup2.
+    public static func hostMode() -> String {
+        guard let mp = hostMountpoint() else { return "cgroup v1 only" }
+        return mp == "/sys/fs/cgroup" ? "cgroup v2" : "hybrid (cgroup v2 at \(mp))"
+    }
+
+    /// The caller's own cgroup in the unified hierarchy ("0::/path" in /proc/self/cgroup).
+    public static func ownPath(procSelfCgroup: String) -> String {
+        for line in procSelfCgroup.split(separator: "\n") where line.hasPrefix("0::") {
+            return String(line.dropFirst(3))
+        }
+        return "/"
+    }
+
+    /// Resolves `linux.cgroupsPath` as runc's fs2 manager does: absolute paths are taken from the
+    /// hierarchy root, relative ones are joined to the runtime's own cgroup, empty means `/<id>`.
+    /// With `systemd`, `slice:prefix:name` becomes `/<slice path>/<prefix>-<name>.scope`.
+    public static func resolve(cgroupsPath: String?, id: String, systemd: Bool, own: String) throws -> String {
+        let p = cgroupsPath ?? ""
+        if systemd {
+            if p.isEmpty { return "/system.slice/skiff-\(id).scope" }
+            let parts = p.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3 else {
+                throw SkiffError.msg("cgroupsPath \(quote(p)) is not slice:prefix:name", hint: "required with --systemd-cgroup")
+            }
+            let slice = parts[0].isEmpty ? "system.slice" : parts[0]
+            return "/" + expandSlice(slice) + "/" + (parts[1].isEmpty ? parts[2] : "\(parts[1])-\(parts[2])") + ".scope"
+        }
+        if p.isEmpty { return "/" + id }
+        if p.contains(":") && !p.hasPrefix("/") {
+            throw SkiffError.msg("cgroupsPath \(quote(p)) looks like a systemd path", hint: "pass --systemd-cgroup")
+        }
+        let joined = p.hasPrefix("/") ? p : own + "/" + p
+        let clean = FS.clean(joined)
+        if clean == "/" { throw SkiffError.msg("cgroupsPath \(quote(p)) resolves to the root cgroup") }
+        return clean
+    }
+
+    /// `a-b-c.slice` → `a.slice/a-b.slice/a-b-c.slice` (systemd's nesting rule).
+    static func expandSlice(_ slice: String) -> String {
+        guard slice.hasSuffix(".slice"), slice != "-.slice" else { return slice }
+        let name = slice.dropLast(6)
+        var out: [String] = []
+        var prefix = ""
+        for part in name.split(separator: "-") {
+            prefix = prefix.isEmpty ? String(part) : prefix + "-" + part
+            out.append(prefix + ".slice")
+        }
+        return out.joined(separator: "/")
+    }
+
+    /// Creates the directory (and parents). Returns the topmost directory that did not exist,
+    /// so `remove` can take back exactly what `create` made.
+    @discardableResult
+    public func create() throws -> String? {
+        var firstCreated: String?
+        var cur = mountpoint
+        for comp in path.split(separator: "/") {
+            cur += "/" + comp
+            if mkdir(cur, 0o755) == 0 {
+                if firstCreated == nil { firstCreated = cur }
+            } else if errno != EEXIST {
+                let e = errno
+                if let firstCreated { try? Cgroup2.removeTree(from: directory, upTo: firstCreated) }
+                throw SkiffError("create cgroup", cur, errno: e,
+                                 hint: e == EROFS || e == EACCES ? "the cgroup2 hierarchy is not writable here" : nil)
+            }
+        }
+        return firstCreated
+    }
+
+    public func join(pid: pid_t) throws {
+        do {
+            try FS.writeFile(directory + "/cgroup.procs", "\(pid)", flags: O_WRONLY)
+        } catch var e as SkiffError {
+            e.op = "join cgroup"
+            throw e
+        }
+    }
+
+    public func procs() throws -> [pid_t] {
+        try FS.readString(directory + "/cgroup.procs").split(separator: "\n").compactMap { pid_t($0) }
+    }
+
+    public var exists: Bool { FS.isDirectory(directory) }
+
+    /// Kills everything inside with cgroup.kill (5.14+), falling back to signalling each pid.
+    public func killAll(signal: Int32 = SIGKILL) throws {
+        if signal == SIGKILL, (try? FS.writeFile(directory + "/cgroup.kill", "1", flags: O_WRONLY)) != nil { return }
+        for p in try procs() { kill(p, signal) }
+    }
+
+    public func setFrozen(_ frozen: Bool) throws {
+        try FS.writeFile(directory + "/cgroup.freeze", frozen ? "1" : "0", flags: O_WRONLY)
+    }
+
+    public func isFrozen() -> Bool {
+        guard let ev = try? FS.readString(directory + "/cgroup.events") else { return false }
+        return ev.split(separator: "\n").contains("frozen 1")
+    }
+
+    /// Removes the cgroup: kills what is left, waits up to ~1 s for it to empty, then rmdirs the
+    /// leaf and every parent up to `createdTop`.
+    public func remove(createdTop: String?) throws {
+        guard exists else { return }
+        var tries = 0
+        while true {
+            if rmdir(directory) == 0 || errno == ENOENT { break }
+            if errno != EBUSY || tries > 200 { throw SkiffError.sys("remove cgroup", directory) }
+            if tries == 0 { try? killAll() }
+            tries += 1
+            sleepMillis(5)
+        }
+        if let createdTop { try Cgroup2.removeTree(from: FS.dirname(directory), upTo: createdTop, leafGone: true) }
+    }
+
+    static func removeTree(from leaf: String, upTo top: String, leafGone: Bool = false) throws {
+        var cur = leaf
+        while cur.hasPrefix(top) && cur.count >= top.count {
+            if rmdir(cur) != 0 && errno != ENOENT { break }
+            if cur == top { break }
+            cur = FS.dirname(cur)
+        }
+    }
+}
+
+func unescapeMountinfo(_ s: String) -> String {
+    guard s.contains("\\") else { return s }
+    var out = [UInt8]()
+    let b = Array(s.utf8)
+    var i = 0
+    while i < b.count {
+        if b[i] == UInt8(ascii: "\\"), i + 3 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+            out.append(v); i += 4
+        } else { out.append(b[i]); i += 1 }
+    }
+    return String(decoding: out, as: UTF8.self)
+}

@@ -1,0 +1,230 @@
+import Glibc
+import CSkiffSys
+import SkiffSys
+import SkiffSpec
+import SkiffCgroups
+
+/// Parent side of `create`: validate, make the state dir and cgroup, spawn the init through an
+/// intermediate child (which joins namespaces by path), write id maps, run the runtime-namespace
+/// hooks, and return once the init is blocked on the start barrier. Any failure undoes it all.
+public struct Runtime {
+    public let store: StateStore
+    public var systemdCgroup = false
+
+    public init(root: String) { store = StateStore(root: root) }
+
+    public static func loadSpec(bundle: String) throws -> Spec {
+        let path = bundle + "/config.json"
+        let bytes: [UInt8]
+        do { bytes = try FS.readBytes(path) } catch var e as SkiffError {
+            if e.errno == ENOENT { e.hint = "run `skiff spec` in the bundle to write one" }
+            throw e
+        }
+        let spec = try JSON.decode(Spec.self, from: bytes, what: "config \(quote(path))")
+        try Validation.validate(spec, bundle: bundle)
+        return spec
+    }
+
+    /// Creates the container. Returns the init's host pid.
+    @discardableResult
+    public func create(id: String, options: CreateOptions) throws -> pid_t {
+        try StateStore.validateID(id)
+        let bundle = FS.absolute(options.bundle)
+        let spec = try Runtime.loadSpec(bundle: bundle)
+        guard let process = spec.process else { throw SkiffError.msg("config: process is required to create a container") }
+        let terminal = process.terminal ?? false
+        if terminal && options.consoleSocket == nil && !options.foreground {
+            throw SkiffError.msg("cannot allocate tty if skiff will detach without setting console socket")
+        }
+        if !terminal && options.consoleSocket != nil {
+            throw SkiffError.msg("cannot use console socket if skiff will not detach or allocate tty")
+        }
+        // Preserved fds must exist before anything is created.
+        var preserved = options.preserveFds
+        var plan = try InitPlan(id: id, spec: spec, bundle: bundle)
+        if let lf = getenv("LISTEN_FDS").map({ String(cString: $0) }), let n = Int(lf), n > 0 {
+            preserved += n
+            plan.env = plan.env.filter { !$0.hasPrefix("LISTEN_FDS=") && !$0.hasPrefix("LISTEN_PID=") } + ["LISTEN_FDS=\(n)", "LISTEN_PID=1"]
+        }
+        for fd in 3..<(3 + preserved) where skiff_fcntl_getfd(Int32(fd)) < 0 {
+            throw SkiffError("unable to stat preserved-fd", "\(fd - 3) (fd \(fd))", errno: EBADF)
+        }
+        if !plan.hasMountNamespace {
+            throw SkiffError.msg("config: linux.namespaces must include a mount namespace", hint: "add {\"type\": \"mount\"}")
+        }
+        plan.preservedFds = preserved
+        plan.noPivot = options.noPivot
+
+        try store.createDir(id)
+        var cleanup = CreateCleanup(store: store, id: id)
+        defer { cleanup.run() }
+        let lockFd = try store.lock(id)
+        defer { close(lockFd) }
+        plan.lockFd = lockFd
+
+        var record = ContainerRecord(id: id, ociVersion: spec.ociVersion, bundle: bundle, rootfs: plan.rootfs, pid: 0,
+                                     startTime: 0, created: rfc3339Now(), annotations: spec.annotations, cgroupPath: nil,
+                                     poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop, started: false,
+                                     ownPidNamespace: plan.hasPidNamespace)
+        record.useSystemdCgroup = systemdCgroup ? true : nil
+
+        if mkfifo(store.fifo(id), 0o622) != 0 { throw SkiffError.sys("mkfifo", store.fifo(id)) }
+        chmod(store.fifo(id), 0o622)
+
+        // cgroup
+        if let mp = Cgroup2.hostMountpoint() {
+            let own = Cgroup2.ownPath(procSelfCgroup: (try? FS.readString("/proc/self/cgroup")) ?? "")
+            let path = try Cgroup2.resolve(cgroupsPath: spec.linux?.cgroupsPath, id: id, systemd: systemdCgroup, own: own)
+            let cg = Cgroup2(mountpoint: mp, path: path)
+            let top = try cg.create()
+            cleanup.cgroup = (cg, top)
+            plan.cgroup = cg
+            record.cgroupPath = cg.directory
+            record.cgroupCreatedTop = top
+        } else if spec.linux?.cgroupsPath != nil {
+            throw SkiffError.msg("no cgroup2 hierarchy is mounted", hint: "mount cgroup2 or run on a cgroup v2 host")
+        }
+
+        if let sock = options.consoleSocket {
+            plan.consoleSocketFd = try Sys.connectUnix(FS.absolute(sock))
+        } else if let fd = options.consoleSocketFd {
+            plan.consoleSocketFd = dup(fd)
+        }
+        defer { if plan.consoleSocketFd >= 0 { close(plan.consoleSocketFd) } }
+        plan.stateDirFd = try FS.open(store.dir(id), O_RDONLY | O_DIRECTORY)
+        defer { close(plan.stateDirFd) }
+        let (parentEnd, childEnd) = try Sys.socketpair()
+        defer { close(parentEnd) }
+        plan.syncFd = childEnd
+
+        // The hooks and everything we fork must not die of SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+
+        // Stage 1: an intermediate child joins the cgroup and path namespaces, then clones the init
+        // with CLONE_PARENT so the init is our child.
+        let s1 = fork()
+        if s1 < 0 { close(childEnd); throw SkiffError.sys("fork") }
+        if s1 == 0 {
+            close(parentEnd)
+            InitProcess.stageOne(plan)
+        }
+        close(childEnd)
+        let initPid: pid_t
+        do {
+            initPid = try receivePid(parentEnd, stageOne: s1)
+        } catch {
+            _ = Sys.wait(s1)
+            throw error
+        }
+        _ = Sys.wait(s1)
+        cleanup.initPid = initPid
+        record.pid = initPid
+        record.startTime = Proc.stat(initPid)?.startTime ?? 0
+
+        if plan.newUserNamespace {
+            try writeIDMaps(pid: initPid, linux: spec.linux!)
+            try Sys.sendMessage(parentEnd, "mapped")
+        }
+
+        // Conversation with the init until it reports ready.
+        loop: while true {
+            guard let msg = try Sys.recvMessage(parentEnd) else {
+                throw initDied(initPid)
+            }
+            if msg == "ready" { break loop }
+            if msg == "hooks" {
+                let st = OCIState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: initPid, bundle: bundle,
+                                  annotations: spec.annotations)
+                try HookRunner.run("prestart", spec.hooks?.prestart, state: st)
+                try HookRunner.run("createRuntime", spec.hooks?.createRuntime, state: st)
+                try Sys.sendMessage(parentEnd, "hooks-done")
+            } else if msg.hasPrefix("error ") {
+                throw InitError.decode(String(msg.dropFirst(6)))
+            } else {
+                throw SkiffError.msg("unexpected message from container init: \(quote(msg))")
+            }
+        }
+
+        try store.save(record)
+        if let pf = options.pidFile { try writePidFile(FS.absolute(pf), pid: initPid) }
+        cleanup.disarm()
+        return initPid
+    }
+
+    func receivePid(_ fd: Int32, stageOne: pid_t) throws -> pid_t {
+        guard let msg = try Sys.recvMessage(fd) else {
+            let st = Sys.wait(stageOne).status
+            throw SkiffError.msg("container setup process exited early (status \(exitCode(fromWaitStatus: st)))")
+        }
+        if msg.hasPrefix("error ") { throw InitError.decode(String(msg.dropFirst(6))) }
+        guard msg.hasPrefix("pid "), let p = pid_t(msg.dropFirst(4)) else {
+            throw SkiffError.msg("unexpected message from container setup: \(quote(msg))")
+        }
+        return p
+    }
+
+    func initDied(_ pid: pid_t) -> SkiffError {
+        let (r, st) = Sys.wait(pid, options: WNOHANG)
+        if r == pid { return SkiffError.msg("container init exited during setup (status \(exitCode(fromWaitStatus: st)))") }
+        return SkiffError.msg("container init closed its sync socket during setup")
+    }
+
+    func writeIDMaps(pid: pid_t, linux: Linux) throws {
+        func text(_ m: [IDMapping]) -> String { m.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined() }
+        try FS.writeFile("/proc/\(pid)/uid_map", text(linux.uidMappings ?? []), flags: O_WRONLY)
+        try FS.writeFile("/proc/\(pid)/gid_map", text(linux.gidMappings ?? []), flags: O_WRONLY)
+    }
+
+    /// runc's format: decimal pid, no newline, atomic rename.
+    func writePidFile(_ path: String, pid: pid_t) throws {
+        let tmp = FS.dirname(path) + "/." + FS.basename(path)
+        unlink(tmp)
+        let fd = try FS.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_SYNC, mode: 0o666)
+        defer { close(fd) }
+        try FS.writeAll(fd: fd, "\(pid)")
+        if rename(tmp, path) != 0 { throw SkiffError.sys("rename", path) }
+    }
+}
+
+/// Undoes a half-done create: kills the init, removes the cgroup and the state dir.
+struct CreateCleanup {
+    let store: StateStore
+    let id: String
+    var initPid: pid_t = 0
+    var cgroup: (Cgroup2, String?)?
+    var armed = true
+
+    init(store: StateStore, id: String) { self.store = store; self.id = id }
+
+    mutating func disarm() { armed = false }
+
+    func run() {
+        guard armed else { return }
+        if initPid > 0 {
+            kill(initPid, SIGKILL)
+            _ = Sys.wait(initPid)
+        }
+        if let (cg, top) = cgroup { try? cg.remove(createdTop: top) }
+        try? store.remove(id)
+    }
+}
+
+/// Errors from inside the init travel as "op\u{1f}object\u{1f}errno\u{1f}detail\u{1f}hint\u{1f}ctx..." so the
+/// CLI prints them exactly as if they had happened in the parent.
+enum InitError {
+    static let sep: Character = "\u{1f}"
+
+    static func encode(_ e: SkiffError) -> String {
+        ([e.op, e.object ?? "", e.errno.map { String($0) } ?? "", e.detail ?? "", e.hint ?? ""] + e.context)
+            .joined(separator: String(sep))
+    }
+
+    static func decode(_ s: String) -> SkiffError {
+        let f = s.split(separator: sep, omittingEmptySubsequences: false).map(String.init)
+        guard f.count >= 5 else { return SkiffError.msg(s) }
+        var e = SkiffError(f[0], f[1].isEmpty ? nil : f[1], errno: Int32(f[2]), detail: f[3].isEmpty ? nil : f[3],
+                           hint: f[4].isEmpty ? nil : f[4])
+        e.context = Array(f.dropFirst(5))
+        return e
+    }
+}

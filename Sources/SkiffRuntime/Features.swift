@@ -1,0 +1,47 @@
+import SkiffSys
+import SkiffSpec
+import SkiffCgroups
+
+/// `skiff features`: what this build really supports (runtime-spec features.md).
+public struct Features: Codable {
+    public struct Cgroup: Codable { var v1: Bool; var v2: Bool; var systemd: Bool; var systemdUser: Bool; var rdma: Bool }
+    public struct SeccompF: Codable { var enabled: Bool }
+    public struct Enabled: Codable { var enabled: Bool }
+    public struct MountExt: Codable { var idmap: Enabled }
+    public struct LinuxF: Codable {
+        var namespaces: [String]
+        var capabilities: [String]
+        var cgroup: Cgroup
+        var seccomp: SeccompF
+        var apparmor: Enabled
+        var selinux: Enabled
+        var intelRdt: Enabled
+        var mountExtensions: MountExt
+    }
+    var ociVersionMin: String
+    var ociVersionMax: String
+    var hooks: [String]
+    var mountOptions: [String]
+    var linux: LinuxF
+    var annotations: [String: String]
+
+    public static func current() -> Features {
+        Features(
+            ociVersionMin: "1.0.0", ociVersionMax: SkiffVersion.spec,
+            hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+            mountOptions: MountOptions.knownNames.filter { !$0.hasPrefix("r") || ["rbind", "rprivate", "rshared", "rslave", "runbindable", "relatime", "remount", "ro", "rw"].contains($0) },
+            linux: LinuxF(
+                namespaces: NamespaceKind.allCases.map(\.rawValue),
+                capabilities: CapabilityNames.all,
+                cgroup: Cgroup(v1: false, v2: true, systemd: false, systemdUser: false, rdma: false),
+                seccomp: SeccompF(enabled: false),
+                apparmor: Enabled(enabled: false), selinux: Enabled(enabled: false), intelRdt: Enabled(enabled: false),
+                mountExtensions: MountExt(idmap: Enabled(enabled: false))),
+            annotations: ["org.skiff.version": SkiffVersion.version])
+    }
+}
+
+public enum SkiffVersion {
+    public static let version = "0.1.0"
+    public static let spec = "1.2.0"
+}

@@ -1,0 +1,231 @@
+import Glibc
+import CSkiffSys
+import SkiffSys
+import SkiffSpec
+import SkiffRootfs
+import SkiffCaps
+
+/// The child side of create. Runs synchronously in a single-threaded copy of the runtime, from
+/// the intermediate child (stage one) to the init's execve. Every failure is sent back to the
+/// parent over the sync socket and printed by the CLI.
+enum InitProcess {
+    /// Stage one: join the cgroup (so a new cgroup namespace is rooted there) and the namespaces
+    /// given by path, create the time namespace, then clone the init as our parent's child.
+    static func stageOne(_ plan: InitPlan) -> Never {
+        close(plan.lockFd)
+        do {
+            if let cg = plan.cgroup { try cg.join(pid: 0) }
+            var fds: [(Int32, UInt, String)] = []
+            for (flag, path) in plan.joins { fds.append((try FS.open(path, O_RDONLY), flag, path)) }
+            for (fd, flag, path) in fds {
+                if skiff_setns(fd, Int32(truncatingIfNeeded: flag)) != 0 {
+                    throw SkiffError.sys("join \(nsFlagNames(flag)) namespace", path)
+                }
+                close(fd)
+            }
+            if plan.newTimeNamespace {
+                try Sys.unshare(UInt(SKIFF_CLONE_NEWTIME))
+                var text = ""
+                for (clock, off) in (plan.spec.linux?.timeOffsets ?? [:]).sorted(by: { $0.key < $1.key }) {
+                    text += "\(clock) \(off.secs ?? 0) \(off.nanosecs ?? 0)\n"
+                }
+                if !text.isEmpty { try FS.writeFile("/proc/self/timens_offsets", text, flags: O_WRONLY) }
+            }
+            let pid = skiff_clone_fork(plan.cloneFlags | UInt(SKIFF_CLONE_PARENT))
+            if pid < 0 {
+                throw SkiffError.sys("clone", nsFlagNames(plan.cloneFlags),
+                                     hint: errno == EINVAL ? "a namespace may not be available in this context" : nil)
+            }
+            if pid == 0 { runInit(plan) }
+            try Sys.sendMessage(plan.syncFd, "pid \(pid)")
+            _exit(0)
+        } catch let e as SkiffError {
+            try? Sys.sendMessage(plan.syncFd, "error " + InitError.encode(e))
+            _exit(1)
+        } catch {
+            _exit(1)
+        }
+    }
+
+    static func runInit(_ plan: InitPlan) -> Never {
+        do {
+            try setup(plan)
+        } catch let e as SkiffError {
+            try? Sys.sendMessage(plan.syncFd, "error " + InitError.encode(e))
+        } catch {
+            try? Sys.sendMessage(plan.syncFd, "error " + InitError.encode(SkiffError.msg("\(error)")))
+        }
+        _exit(1)
+    }
+
+    static func expect(_ fd: Int32, _ what: String) throws {
+        guard let m = try Sys.recvMessage(fd) else { throw SkiffError.msg("runtime went away during setup") }
+        if m != what { throw SkiffError.msg("unexpected message \(quote(m)) during setup (wanted \(what))") }
+    }
+
+    static func setup(_ plan: InitPlan) throws -> Never {
+        let spec = plan.spec
+        let process = spec.process!
+        // Die with the runtime while it still owns us; cleared before reporting ready.
+        _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
+
+        if plan.newUserNamespace {
+            try expect(plan.syncFd, "mapped")
+            if skiff_setresgid(0, 0, 0) != 0 { throw SkiffError.sys("setresgid", "0", hint: "is gid 0 mapped in linux.gidMappings?") }
+            if skiff_setresuid(0, 0, 0) != 0 { throw SkiffError.sys("setresuid", "0", hint: "is uid 0 mapped in linux.uidMappings?") }
+            _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
+        }
+        if plan.cloneFlags & UInt(SKIFF_CLONE_NEWUTS) != 0 {
+            if let h = spec.hostname, !h.isEmpty, sethostname(h, h.utf8.count) != 0 { throw SkiffError.sys("sethostname", h) }
+            if let d = spec.domainname, !d.isEmpty, setdomainname(d, d.utf8.count) != 0 { throw SkiffError.sys("setdomainname", d) }
+        }
+
+        let rootfs = Rootfs(rootfs: plan.rootfs, spec: spec, inUserNamespace: plan.newUserNamespace || plan.joins.contains { $0.0 == UInt(SKIFF_CLONE_NEWUSER) },
+                            ownCgroupNamespace: plan.hasCgroupNamespace, hostCgroupDir: plan.cgroup?.directory)
+        try rootfs.prepare()
+
+        if plan.hasCreateHooks {
+            try Sys.sendMessage(plan.syncFd, "hooks")
+            try expect(plan.syncFd, "hooks-done")
+        }
+        let inside = OCIState(ociVersion: spec.ociVersion, id: plan.id, status: "creating", pid: getpid(),
+                              bundle: plan.bundle, annotations: spec.annotations)
+        try HookRunner.run("createContainer", spec.hooks?.createContainer, state: inside)
+
+        try rootfs.pivot(noPivot: plan.noPivot)
+
+        if process.terminal == true { try setupConsole(plan, process) }
+        try rootfs.finalize()
+
+        for (key, value) in (spec.linux?.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
+            try withContext("sysctl \(key)") {
+                try FS.writeFile("/proc/sys/" + key.replacing(".", with: "/"), value, flags: O_WRONLY)
+            }
+        }
+        for r in process.rlimits ?? [] {
+            var lim = rlimit(rlim_cur: rlim_t(r.soft), rlim_max: rlim_t(r.hard))
+            if setrlimit(__rlimit_resource_t(UInt32(RlimitNames.all[r.type]!)), &lim) != 0 {
+                throw SkiffError.sys("setrlimit", r.type, hint: errno == EPERM ? "a hard limit cannot be raised above the current one without CAP_SYS_RESOURCE" : nil)
+            }
+        }
+        if let adj = process.oomScoreAdj {
+            try FS.writeFile("/proc/self/oom_score_adj", "\(adj)", flags: O_WRONLY)
+        }
+
+        try switchUser(process)
+
+        if chdir(process.cwd) != 0 {
+            throw SkiffError.sys("chdir", process.cwd, hint: "process.cwd must exist in the rootfs")
+        }
+        if process.noNewPrivileges == true {
+            if skiff_prctl(SKIFF_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 { throw SkiffError.sys("prctl", "no_new_privs") }
+        }
+        let args = process.args ?? []
+        guard let arg0 = args.first, !arg0.isEmpty else { throw SkiffError.msg("config: process.args must not be empty") }
+        let path = try resolveExecutable(arg0, env: plan.env)
+        umask(mode_t(process.user.umask ?? 0o022))
+
+        // Nothing but stdio and the preserved fds reaches the container process.
+        _ = skiff_close_range(UInt32(3 + plan.preservedFds), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
+        let argv = CStringArray(args)
+        let envp = CStringArray(plan.env)
+
+        _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, 0, 0, 0, 0)
+        try Sys.sendMessage(plan.syncFd, "ready")
+
+        // The start barrier: blocks until `skiff start` opens the FIFO for reading.
+        let fifo = retryEINTR { openat(plan.stateDirFd, "exec.fifo", O_WRONLY | O_CLOEXEC) }
+        if fifo < 0 { _exit(1) }
+        do {
+            let st = OCIState(ociVersion: spec.ociVersion, id: plan.id, status: "created", pid: getpid(),
+                              bundle: plan.bundle, annotations: spec.annotations)
+            try HookRunner.run("startContainer", spec.hooks?.startContainer, state: st)
+        } catch let e as SkiffError {
+            try? FS.writeAll(fd: fifo, "E" + InitError.encode(e))
+            _exit(1)
+        }
+        try? FS.writeAll(fd: fifo, "0")
+        resetSignalsForExec()
+        execve(path, argv.pointers, envp.pointers)
+        let e = SkiffError.sys("exec", arg0)
+        try? FS.writeAll(fd: fifo, "E" + InitError.encode(e))
+        _exit(127)
+    }
+
+    /// Bounding set while still root, then groups and ids with KEEPCAPS, then E/P/I and ambient.
+    static func switchUser(_ process: Process) throws {
+        let caps = process.capabilities
+        func nums(_ l: [String]?) -> [Int] { (l ?? []).compactMap { CapabilityNames.number($0) } }
+        if let caps { try Caps.limitBounding(keep: Set(nums(caps.bounding))) }
+        _ = skiff_prctl(SKIFF_PR_SET_KEEPCAPS, 1, 0, 0, 0)
+        let groups = (process.user.additionalGids ?? []).map { gid_t($0) }
+        if setgroups(groups.count, groups) != 0 && !(groups.isEmpty && errno == EPERM) {
+            throw SkiffError.sys("setgroups", groups.map(String.init).joined(separator: ","))
+        }
+        if skiff_setresgid(process.user.gid, process.user.gid, process.user.gid) != 0 {
+            throw SkiffError.sys("setresgid", "\(process.user.gid)", hint: "is the gid mapped in the user namespace?")
+        }
+        if skiff_setresuid(process.user.uid, process.user.uid, process.user.uid) != 0 {
+            throw SkiffError.sys("setresuid", "\(process.user.uid)", hint: "is the uid mapped in the user namespace?")
+        }
+        _ = skiff_prctl(SKIFF_PR_SET_KEEPCAPS, 0, 0, 0, 0)
+        if let caps {
+            try Caps.setProcess(effective: nums(caps.effective), permitted: nums(caps.permitted), inheritable: nums(caps.inheritable))
+            // The kernel only raises ambient caps that are permitted and inheritable; like runc, the
+            // rest are skipped (runc's default spec lists ambient caps without inheritable ones).
+            let pi = Set(nums(caps.permitted)).intersection(nums(caps.inheritable))
+            try Caps.setAmbient(nums(caps.ambient).filter { pi.contains($0) })
+        }
+    }
+
+    /// PATH lookup inside the container, done before reporting ready so a missing binary fails `create`.
+    static func resolveExecutable(_ arg0: String, env: [String]) throws -> String {
+        func check(_ p: String) -> Int32 {
+            guard let st = FS.fileStat(p) else { return errno }
+            if (st.st_mode & S_IFMT) == S_IFDIR { return EISDIR }
+            return access(p, X_OK) == 0 ? 0 : errno
+        }
+        if arg0.contains("/") {
+            let e = check(arg0)
+            if e != 0 { throw SkiffError("exec", arg0, errno: e) }
+            return arg0
+        }
+        let pathVar = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
+            ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        var firstErr: Int32 = ENOENT
+        for dir in pathVar.split(separator: ":", omittingEmptySubsequences: false) {
+            let p = (dir.isEmpty ? "." : String(dir)) + "/" + arg0
+            let e = check(p)
+            if e == 0 { return p }
+            if e != ENOENT && firstErr == ENOENT { firstErr = e }
+        }
+        throw SkiffError("exec", arg0, errno: firstErr, detail: firstErr == ENOENT ? "executable file not found in $PATH" : nil)
+    }
+
+    /// Allocates the pty inside the container, makes the slave the process's stdio and
+    /// /dev/console, and sends the master to the console socket (one fd, one SCM_RIGHTS cmsg).
+    static func setupConsole(_ plan: InitPlan, _ process: Process) throws {
+        let master = Glibc.open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        if master < 0 { throw SkiffError.sys("open", "/dev/ptmx", hint: "a terminal needs a devpts mount at /dev/pts") }
+        defer { close(master) }
+        if skiff_pty_unlock(master) != 0 { throw SkiffError.sys("unlockpt", "/dev/ptmx") }
+        var n: UInt32 = 0
+        if skiff_pty_number(master, &n) != 0 { throw SkiffError.sys("ptsname", "/dev/ptmx") }
+        let slavePath = "/dev/pts/\(n)"
+        let slave = Glibc.open(slavePath, O_RDWR | O_NOCTTY)
+        if slave < 0 { throw SkiffError.sys("open", slavePath) }
+        if let size = process.consoleSize { _ = skiff_set_winsize(master, size.height, size.width) }
+        if FS.linkStat("/dev/console") == nil {
+            let fd = Glibc.open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
+            if fd >= 0 { close(fd) }
+        }
+        try Sys.mount(slavePath, "/dev/console", nil, MountOptions.BIND, nil)
+        try Sys.sendFd(plan.consoleSocketFd, master, payload: "/dev/ptmx")
+        close(plan.consoleSocketFd)
+        if setsid() < 0 { throw SkiffError.sys("setsid") }
+        if skiff_set_ctty(slave) != 0 { throw SkiffError.sys("ioctl TIOCSCTTY", slavePath) }
+        for fd: Int32 in 0...2 where dup2(slave, fd) < 0 { throw SkiffError.sys("dup2", slavePath) }
+        if slave > 2 { close(slave) }
+        _ = fchown(0, process.user.uid, process.user.gid)
+    }
+}

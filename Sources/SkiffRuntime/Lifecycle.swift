@@ -1,0 +1,146 @@
+import Glibc
+import SkiffSys
+import SkiffSpec
+import SkiffCgroups
+
+extension Runtime {
+    public func status(of r: ContainerRecord) -> ContainerStatus {
+        if r.pid == 0 { return .creating }
+        if !Proc.isAlive(r.pid, startTime: r.startTime) { return .stopped }
+        if FS.exists(store.fifo(r.id)) && !r.started { return .created }
+        if let dir = r.cgroupPath, Cgroup2.at(dir).isFrozen() { return .paused }
+        return .running
+    }
+
+    public func ociState(_ r: ContainerRecord) -> OCIState {
+        let st = status(of: r)
+        return OCIState(ociVersion: r.ociVersion, id: r.id, status: st.rawValue,
+                        pid: st == .stopped ? 0 : r.pid, bundle: r.bundle, rootfs: r.rootfs, created: r.created,
+                        annotations: (r.annotations?.isEmpty ?? true) ? nil : r.annotations, owner: "")
+    }
+
+    public func state(id: String) throws -> OCIState {
+        try ociState(store.load(id))
+    }
+
+    /// Opens the start barrier. Waits until the init has passed its startContainer hooks and
+    /// exec'd (the FIFO's write end closes on exec), polling the init's liveness like runc.
+    public func start(id: String) throws {
+        let lock = try store.lock(id)
+        defer { close(lock) }
+        var r = try store.load(id)
+        switch status(of: r) {
+        case .created: break
+        case .stopped: throw SkiffError.msg("cannot start a container that has stopped")
+        case .running, .paused: throw SkiffError.msg("cannot start an already running container")
+        case .creating: throw SkiffError.msg("cannot start a container in the creating state")
+        }
+        let fd = try FS.open(store.fifo(id), O_RDONLY | O_NONBLOCK)
+        defer { close(fd) }
+        var data: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        var sawWriter = false
+        while true {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let n = poll(&pfd, 1, 100)
+            if n < 0 && errno != EINTR { throw SkiffError.sys("poll", store.fifo(id)) }
+            if n <= 0 {
+                if !Proc.isAlive(r.pid, startTime: r.startTime) {
+                    throw SkiffError.msg("cannot start container \(quote(id)): its init process died")
+                }
+                continue
+            }
+            let got = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if got > 0 { data.append(contentsOf: buf[0..<got]); sawWriter = true; continue }
+            if got < 0 && (errno == EAGAIN || errno == EINTR) { continue }
+            if got == 0 && (sawWriter || pfd.revents & Int16(POLLHUP) != 0) { break }
+        }
+        unlink(store.fifo(id))
+        let text = String(decoding: data, as: UTF8.self)
+        if let e = text.firstIndex(of: "E") {
+            throw InitError.decode(String(text[text.index(after: e)...]))
+        }
+        if !text.hasPrefix("0") {
+            throw SkiffError.msg("cannot start container \(quote(id)): its init exited before running the process")
+        }
+        r.started = true
+        try store.save(r)
+        let st = OCIState(ociVersion: r.ociVersion, id: id, status: "running", pid: r.pid, bundle: r.bundle,
+                          annotations: r.annotations)
+        do { try HookRunner.run("poststart", r.poststart, state: st) } catch {
+            Logger.shared.warn("\(error)")
+        }
+    }
+
+    public func kill(id: String, signal: Int32, all: Bool) throws {
+        let lock = try store.lock(id)
+        defer { close(lock) }
+        let r = try store.load(id)
+        let st = status(of: r)
+        if st == .stopped {
+            if all { return }
+            throw SkiffError.msg("container not running")
+        }
+        if st == .creating { throw SkiffError.msg("cannot kill a container in the creating state") }
+        // Without its own pid namespace, killing init would orphan the rest: signal the whole cgroup.
+        if (all || (signal == SIGKILL && !r.ownPidNamespace)), let dir = r.cgroupPath {
+            try Cgroup2.at(dir).killAll(signal: signal)
+            if !all { _ = Glibc.kill(r.pid, signal) }
+            return
+        }
+        if Glibc.kill(r.pid, signal) != 0 { throw SkiffError.sys("kill", "pid \(r.pid)") }
+    }
+
+    public func delete(id: String, force: Bool) throws {
+        try StateStore.validateID(id)
+        guard store.exists(id) else { throw SkiffError.msg("container \(quote(id)) does not exist") }
+        let lock = try store.lock(id)
+        defer { close(lock) }
+        guard let r = try? store.load(id) else {
+            // A leftover directory from a create that never finished: remove it.
+            try store.remove(id)
+            return
+        }
+        let st = status(of: r)
+        switch st {
+        case .stopped: break
+        case .created, .creating:
+            killAndWait(r)
+        case .running, .paused:
+            guard force else { throw SkiffError.msg("cannot delete container \(id) that is not stopped: \(st.rawValue)") }
+            if st == .paused, let dir = r.cgroupPath { try? Cgroup2.at(dir).setFrozen(false) }
+            killAndWait(r)
+        }
+        try destroy(r)
+    }
+
+    func killAndWait(_ r: ContainerRecord) {
+        if let dir = r.cgroupPath { try? Cgroup2.at(dir).killAll() }
+        _ = Glibc.kill(r.pid, SIGKILL)
+        for _ in 0..<1000 where Proc.isAlive(r.pid, startTime: r.startTime) { sleepMillis(10) }
+    }
+
+    func destroy(_ r: ContainerRecord) throws {
+        if let dir = r.cgroupPath {
+            let cg = Cgroup2.at(dir)
+            try withContext("delete \(quote(r.id))") { try cg.remove(createdTop: r.cgroupCreatedTop) }
+        }
+        try store.remove(r.id)
+        let st = OCIState(ociVersion: r.ociVersion, id: r.id, status: "stopped", pid: nil, bundle: r.bundle, annotations: r.annotations)
+        do { try HookRunner.run("poststop", r.poststop, state: st) } catch {
+            Logger.shared.warn("\(error)")
+        }
+    }
+
+    public func list() -> [OCIState] {
+        store.ids().compactMap { id in
+            guard let r = try? store.load(id) else { return nil }
+            return ociState(r)
+        }
+    }
+}
+
+extension Cgroup2 {
+    /// A handle for an absolute cgroup directory recorded in state.
+    static func at(_ dir: String) -> Cgroup2 { Cgroup2(mountpoint: dir, path: "/") }
+}

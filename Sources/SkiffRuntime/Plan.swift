@@ -1,0 +1,88 @@
+import Glibc
+import CSkiffSys
+import SkiffSys
+import SkiffSpec
+import SkiffCgroups
+
+/// Options the CLI passes to create/run.
+public struct CreateOptions {
+    public var bundle: String
+    public var pidFile: String?
+    public var consoleSocket: String?
+    /// A connected console socket fd (foreground `run` receives the pty master itself).
+    public var consoleSocketFd: Int32?
+    public var noPivot = false
+    public var preserveFds = 0
+    public var systemdCgroup = false
+    /// `run` without -d: the caller stays attached (terminal proxied by the runtime itself).
+    public var foreground = false
+    public init(bundle: String) { self.bundle = bundle }
+}
+
+/// Everything the container init needs, computed in the parent before any fork so the child
+/// only executes a plan.
+struct InitPlan {
+    var id: String
+    var spec: Spec
+    var bundle: String
+    var rootfs: String
+    var cloneFlags: UInt = 0
+    /// (clone flag, path) joins, user namespace first.
+    var joins: [(UInt, String)] = []
+    var newUserNamespace: Bool { cloneFlags & UInt(SKIFF_CLONE_NEWUSER) != 0 }
+    var newTimeNamespace = false
+    var hasMountNamespace = false
+    var hasPidNamespace = false
+    var hasCgroupNamespace = false
+    var cgroup: Cgroup2?
+    var noPivot = false
+    /// fds 3..<3+preserved survive into the container.
+    var preservedFds = 0
+    var consoleSocketFd: Int32 = -1
+    var stateDirFd: Int32 = -1
+    var syncFd: Int32 = -1
+    /// The parent's flock fd: an inherited copy would keep the container locked until exec.
+    var lockFd: Int32 = -1
+    var env: [String] = []
+    var hasCreateHooks: Bool {
+        !(spec.hooks?.prestart ?? []).isEmpty || !(spec.hooks?.createRuntime ?? []).isEmpty
+    }
+
+    static let nsFlags: [String: UInt] = [
+        "pid": UInt(SKIFF_CLONE_NEWPID), "network": UInt(SKIFF_CLONE_NEWNET), "mount": UInt(SKIFF_CLONE_NEWNS),
+        "ipc": UInt(SKIFF_CLONE_NEWIPC), "uts": UInt(SKIFF_CLONE_NEWUTS), "user": UInt(SKIFF_CLONE_NEWUSER),
+        "cgroup": UInt(SKIFF_CLONE_NEWCGROUP), "time": UInt(SKIFF_CLONE_NEWTIME),
+    ]
+
+    init(id: String, spec: Spec, bundle: String) throws {
+        self.id = id
+        self.spec = spec
+        self.bundle = bundle
+        self.rootfs = FS.absolute(spec.root!.path, base: bundle)
+        var userJoin: (UInt, String)?
+        var otherJoins: [(UInt, String)] = []
+        for ns in spec.linux?.namespaces ?? [] {
+            let flag = InitPlan.nsFlags[ns.type]!
+            switch ns.type {
+            case "mount": hasMountNamespace = true
+            case "pid": hasPidNamespace = true
+            case "cgroup": hasCgroupNamespace = true
+            default: break
+            }
+            if let path = ns.path, !path.isEmpty {
+                guard FS.exists(path) else {
+                    throw SkiffError("namespace \(ns.type)", path, errno: ENOENT, hint: "the namespace path must exist")
+                }
+                if ns.type == "user" { userJoin = (flag, path) } else if ns.type == "mount" { otherJoins.append((flag, path)) } else { otherJoins.insert((flag, path), at: 0) }
+                if ns.type == "pid" { hasPidNamespace = true }
+            } else if ns.type == "time" {
+                newTimeNamespace = true
+            } else {
+                cloneFlags |= flag
+            }
+        }
+        if let u = userJoin { joins.append(u) }
+        joins += otherJoins
+        env = spec.process?.env ?? []
+    }
+}

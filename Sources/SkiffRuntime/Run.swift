@@ -1,0 +1,106 @@
+import Glibc
+import CSkiffSys
+import SkiffSys
+import SkiffSpec
+
+/// The init pid that the foreground `run` forwards signals to.
+nonisolated(unsafe) private var forwardTarget: pid_t = 0
+
+extension Runtime {
+    /// `run`: create + start; in the foreground it waits, proxies the terminal and signals,
+    /// returns the container's exit code and deletes the container unless `keep`.
+    public func run(id: String, options: CreateOptions, detach: Bool, keep: Bool) throws -> Int32 {
+        if detach {
+            try create(id: id, options: options)
+            do { try start(id: id) } catch { try? delete(id: id, force: true); throw error }
+            return 0
+        }
+        var opts = options
+        opts.foreground = true
+        let spec = try Runtime.loadSpec(bundle: FS.absolute(options.bundle))
+        let terminal = spec.process?.terminal == true && options.consoleSocket == nil
+        var consoleEnds: (Int32, Int32)? = nil
+        if terminal {
+            consoleEnds = try Sys.socketpair(seqpacket: false)
+            opts.consoleSocketFd = consoleEnds!.1
+        }
+        let pid: pid_t
+        do {
+            pid = try create(id: id, options: opts)
+        } catch {
+            if let c = consoleEnds { close(c.0); close(c.1) }
+            throw error
+        }
+        var master: Int32 = -1
+        if let c = consoleEnds {
+            close(c.1)
+            defer { close(c.0) }
+            do { master = try Sys.recvFd(c.0).fd } catch { try? delete(id: id, force: true); throw error }
+        }
+        forwardTarget = pid
+        for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH] {
+            signal(s) { sig in if forwardTarget > 0 { Glibc.kill(forwardTarget, sig) } }
+        }
+        do { try start(id: id) } catch {
+            try? delete(id: id, force: true)
+            throw error
+        }
+        let status: Int32
+        if master >= 0 {
+            status = proxyTerminal(master: master, pid: pid)
+            close(master)
+        } else {
+            status = Sys.wait(pid).status
+        }
+        forwardTarget = 0
+        if !keep { try? delete(id: id, force: true) }
+        return exitCode(fromWaitStatus: status)
+    }
+
+    /// Copies stdin → pty master and master → stdout until the init exits; raw mode on a tty.
+    func proxyTerminal(master: Int32, pid: pid_t) -> Int32 {
+        var saved = termios()
+        let isTTY = isatty(0) == 1
+        if isTTY {
+            tcgetattr(0, &saved)
+            var raw = saved
+            cfmakeraw(&raw)
+            tcsetattr(0, TCSANOW, &raw)
+            var rows: UInt16 = 0, cols: UInt16 = 0
+            if skiff_get_winsize(0, &rows, &cols) == 0 { _ = skiff_set_winsize(master, rows, cols) }
+        }
+        defer { if isTTY { tcsetattr(0, TCSANOW, &saved) } }
+        let pidfd = skiff_pidfd_open(pid, 0)
+        var buf = [UInt8](repeating: 0, count: 16384)
+        var stdinOpen = true
+        var status: Int32 = 0
+        func pump(_ from: Int32, _ to: Int32) -> Bool {
+            let n = buf.withUnsafeMutableBytes { Glibc.read(from, $0.baseAddress, $0.count) }
+            if n <= 0 { return n < 0 && (errno == EINTR || errno == EAGAIN) }
+            try? FS.writeAll(fd: to, Array(buf[0..<n]))
+            return true
+        }
+        while true {
+            var fds = [pollfd(fd: master, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: stdinOpen ? 0 : -1, events: Int16(POLLIN), revents: 0)]
+            let r = poll(&fds, 3, -1)
+            if r < 0 { if errno == EINTR { continue }; break }
+            if fds[0].revents & Int16(POLLIN) != 0 { _ = pump(master, 1) }
+            if fds[2].revents & Int16(POLLIN | POLLHUP) != 0 { if !pump(0, master) { stdinOpen = false } }
+            if fds[1].revents != 0 || fds[0].revents & Int16(POLLHUP | POLLERR) != 0 {
+                // Drain what is left, then reap.
+                _ = skiff_fcntl_setfl(master, skiff_fcntl_getfl(master) | O_NONBLOCK)
+                while true {
+                    let n = buf.withUnsafeMutableBytes { Glibc.read(master, $0.baseAddress, $0.count) }
+                    if n <= 0 { break }
+                    try? FS.writeAll(fd: 1, Array(buf[0..<n]))
+                }
+                break
+            }
+        }
+        if pidfd >= 0 { close(pidfd) }
+        status = Sys.wait(pid).status
+        return status
+    }
+}

@@ -1,0 +1,72 @@
+import Glibc
+import SkiffSys
+import SkiffSpec
+
+/// `<root>/<id>/` holds `state.json` (written atomically) and, while created, `exec.fifo`.
+/// Operations that change a container take an exclusive flock on its directory.
+public struct StateStore {
+    public let root: String
+
+    public init(root: String) { self.root = FS.clean(root) }
+
+    public func dir(_ id: String) -> String { root + "/" + id }
+    public func stateFile(_ id: String) -> String { dir(id) + "/state.json" }
+    public func fifo(_ id: String) -> String { dir(id) + "/exec.fifo" }
+
+    /// runc's rule: 1+ characters of [A-Za-z0-9_+.-], and not "." or "..".
+    public static func validateID(_ id: String) throws {
+        let ok = !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 1024 && id.unicodeScalars.allSatisfy {
+            ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || "_+.-".unicodeScalars.contains($0)
+        }
+        if !ok { throw SkiffError.msg("invalid container id \(quote(id))", hint: "ids use letters, digits and _ + . -") }
+    }
+
+    func ensureRoot() throws {
+        if root == "/" { throw SkiffError.msg("--root must not be /") }
+        try FS.mkdirAll(root, mode: 0o711)
+    }
+
+    /// Makes the container directory; EEXIST means the id is taken.
+    public func createDir(_ id: String) throws {
+        try ensureRoot()
+        if mkdir(dir(id), 0o711) != 0 {
+            if errno == EEXIST { throw SkiffError.msg("container with given ID already exists: \(id)") }
+            throw SkiffError.sys("mkdir", dir(id))
+        }
+    }
+
+    public func exists(_ id: String) -> Bool { FS.isDirectory(dir(id)) }
+
+    public func load(_ id: String) throws -> ContainerRecord {
+        try StateStore.validateID(id)
+        guard let bytes = try? FS.readBytes(stateFile(id)) else {
+            throw SkiffError.msg("container \(quote(id)) does not exist")
+        }
+        return try JSON.decode(ContainerRecord.self, from: bytes, what: "state of \(quote(id))")
+    }
+
+    public func save(_ r: ContainerRecord) throws {
+        try FS.writeFileAtomic(stateFile(r.id), try JSON.encode(r))
+    }
+
+    public func remove(_ id: String) throws { try FS.removeAll(dir(id)) }
+
+    public func ids() -> [String] {
+        (try? FS.listDirectory(root))?.filter { FS.isDirectory(root + "/" + $0) } ?? []
+    }
+
+    /// Exclusive lock on the container directory; released when the fd is closed.
+    public func lock(_ id: String) throws -> Int32 {
+        let fd = Glibc.open(dir(id), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { throw SkiffError.msg("container \(quote(id)) does not exist") }
+            throw SkiffError.sys("open", dir(id))
+        }
+        if retryEINTR({ flock(fd, LOCK_EX) }) != 0 { let e = SkiffError.sys("lock", dir(id)); close(fd); throw e }
+        return fd
+    }
+}
+
+public enum ContainerStatus: String, Sendable {
+    case creating, created, running, paused, stopped
+}

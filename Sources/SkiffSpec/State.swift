@@ -1,0 +1,53 @@
+/// The spec's state (what `skiff state` prints and hooks read on stdin).
+public struct OCIState: Codable, Sendable {
+    public var ociVersion: String
+    public var id: String
+    public var status: String
+    public var pid: Int32?
+    public var bundle: String
+    public var rootfs: String?
+    public var created: String?
+    public var annotations: [String: String]?
+    public var owner: String?
+
+    public init(ociVersion: String, id: String, status: String, pid: Int32?, bundle: String,
+                rootfs: String? = nil, created: String? = nil, annotations: [String: String]? = nil, owner: String? = nil) {
+        self.ociVersion = ociVersion; self.id = id; self.status = status; self.pid = pid; self.bundle = bundle
+        self.rootfs = rootfs; self.created = created; self.annotations = annotations; self.owner = owner
+    }
+}
+
+/// The runtime's private record in `<root>/<id>/state.json`. Written atomically.
+public struct ContainerRecord: Codable, Sendable {
+    public var id: String
+    public var ociVersion: String
+    public var bundle: String
+    public var rootfs: String
+    public var pid: Int32
+    /// /proc/PID/stat start time: tells our init from a recycled pid.
+    public var startTime: UInt64
+    public var created: String
+    public var annotations: [String: String]?
+    /// Absolute cgroup directory, removed on delete.
+    public var cgroupPath: String?
+    /// Hooks that run after create (poststart in start, poststop in delete).
+    public var poststart: [Hook]?
+    public var poststop: [Hook]?
+    /// True once `start` succeeded (the exec barrier was passed).
+    public var started: Bool
+    /// Whether the container has its own pid namespace (kill semantics).
+    public var ownPidNamespace: Bool
+    /// Paths of namespaces for `exec` (host view), captured at create time.
+    public var namespacePaths: [String: String]?
+    public var useSystemdCgroup: Bool?
+    /// Topmost cgroup directory that create made (removed with the leaf).
+    public var cgroupCreatedTop: String?
+
+    public init(id: String, ociVersion: String, bundle: String, rootfs: String, pid: Int32, startTime: UInt64,
+                created: String, annotations: [String: String]?, cgroupPath: String?, poststart: [Hook]?,
+                poststop: [Hook]?, started: Bool, ownPidNamespace: Bool) {
+        self.id = id; self.ociVersion = ociVersion; self.bundle = bundle; self.rootfs = rootfs; self.pid = pid
+        self.startTime = startTime; self.created = created; self.annotations = annotations; self.cgroupPath = cgroupPath
+        self.poststart = poststart; self.poststop = poststop; self.started = started; self.ownPidNamespace = ownPidNamespace
+    }
+}

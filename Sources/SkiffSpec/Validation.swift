@@ -1,0 +1,127 @@
+import SkiffSys
+
+/// Checks a decoded config before anything is touched on the host, so a bad config leaves
+/// nothing behind. Errors name the field and, where useful, what would be valid.
+public enum Validation {
+    public static let supportedMajor = 1
+
+    public static func validate(_ spec: Spec, bundle: String) throws {
+        try validateVersion(spec.ociVersion)
+        guard let root = spec.root else {
+            throw SkiffError.msg("config: root is required", hint: "add \"root\": {\"path\": \"rootfs\"}")
+        }
+        if root.path.isEmpty { throw SkiffError.msg("config: root.path is empty") }
+        let rootfs = FS.absolute(root.path, base: bundle)
+        if !FS.isDirectory(rootfs) {
+            throw SkiffError("rootfs", rootfs, errno: FS.exists(rootfs) ? 20 : 2,
+                             hint: "root.path is resolved against the bundle \(bundle)")
+        }
+        if let p = spec.process { try validateProcess(p) }
+        for m in spec.mounts ?? [] {
+            try requireAbsolute(m.destination, "mounts[].destination")
+            if let t = m.type, t.isEmpty { throw SkiffError.msg("config: mount \(quote(m.destination)) has an empty type") }
+            _ = try MountOptions.parse(m.options ?? [], destination: m.destination)
+        }
+        if let hooks = spec.hooks {
+            for (kind, list) in [("prestart", hooks.prestart), ("createRuntime", hooks.createRuntime),
+                                 ("createContainer", hooks.createContainer), ("startContainer", hooks.startContainer),
+                                 ("poststart", hooks.poststart), ("poststop", hooks.poststop)] {
+                for h in list ?? [] {
+                    try requireAbsolute(h.path, "hooks.\(kind)[].path")
+                    if let t = h.timeout, t <= 0 { throw SkiffError.msg("config: hooks.\(kind): timeout must be > 0, got \(t)") }
+                }
+            }
+        }
+        if let linux = spec.linux { try validateLinux(linux, spec: spec) }
+    }
+
+    public static func validateVersion(_ v: String) throws {
+        let core = v.split(separator: "-", maxSplits: 1).first.map(String.init) ?? v
+        let parts = core.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }), let major = Int(parts[0]) else {
+            throw SkiffError.msg("config: invalid ociVersion \(quote(v))", hint: "expected a semantic version like 1.2.0")
+        }
+        if major != supportedMajor {
+            throw SkiffError.msg("config: unsupported ociVersion \(quote(v))", hint: "this runtime implements 1.x")
+        }
+    }
+
+    public static func validateProcess(_ p: Process) throws {
+        if p.cwd.isEmpty || !p.cwd.hasPrefix("/") {
+            throw SkiffError.msg("config: process.cwd \(quote(p.cwd)) is not an absolute path")
+        }
+        if let caps = p.capabilities {
+            for (set, names) in [("bounding", caps.bounding), ("effective", caps.effective), ("inheritable", caps.inheritable),
+                                 ("permitted", caps.permitted), ("ambient", caps.ambient)] {
+                for n in names ?? [] where CapabilityNames.number(n) == nil || !n.hasPrefix("CAP_") {
+                    throw SkiffError.msg("config: process.capabilities.\(set): unknown capability \(quote(n))")
+                }
+            }
+        }
+        var seen = Set<String>()
+        for r in p.rlimits ?? [] {
+            guard RlimitNames.all[r.type] != nil else {
+                throw SkiffError.msg("config: process.rlimits: unknown rlimit type \(quote(r.type))",
+                                     hint: "valid types are RLIMIT_NOFILE, RLIMIT_NPROC, ...")
+            }
+            if !seen.insert(r.type).inserted { throw SkiffError.msg("config: process.rlimits: duplicate \(r.type)") }
+            if r.soft > r.hard { throw SkiffError.msg("config: process.rlimits: \(r.type) soft limit \(r.soft) exceeds hard limit \(r.hard)") }
+        }
+        if let adj = p.oomScoreAdj, adj < -1000 || adj > 1000 {
+            throw SkiffError.msg("config: process.oomScoreAdj \(adj) is outside -1000..1000")
+        }
+        for e in p.env ?? [] where !e.contains("=") {
+            throw SkiffError.msg("config: process.env entry \(quote(e)) is not KEY=VALUE")
+        }
+    }
+
+    public static func validateLinux(_ l: Linux, spec: Spec) throws {
+        var kinds = Set<String>()
+        for ns in l.namespaces ?? [] {
+            guard NamespaceKind(rawValue: ns.type) != nil else {
+                throw SkiffError.msg("config: linux.namespaces: unknown namespace type \(quote(ns.type))")
+            }
+            if !kinds.insert(ns.type).inserted { throw SkiffError.msg("config: linux.namespaces: duplicate \(ns.type)") }
+            if let p = ns.path { try requireAbsolute(p, "linux.namespaces[\(ns.type)].path") }
+        }
+        let newUserns = (l.namespaces ?? []).contains { $0.type == "user" && $0.path == nil }
+        if newUserns && ((l.uidMappings ?? []).isEmpty || (l.gidMappings ?? []).isEmpty) {
+            throw SkiffError.msg("config: a new user namespace needs linux.uidMappings and linux.gidMappings")
+        }
+        if !kinds.contains("user") && (!(l.uidMappings ?? []).isEmpty || !(l.gidMappings ?? []).isEmpty) {
+            throw SkiffError.msg("config: linux.uidMappings/gidMappings are set but there is no user namespace")
+        }
+        if l.timeOffsets != nil && !kinds.contains("time") {
+            throw SkiffError.msg("config: linux.timeOffsets needs a time namespace")
+        }
+        for k in (l.timeOffsets ?? [:]).keys where k != "monotonic" && k != "boottime" {
+            throw SkiffError.msg("config: linux.timeOffsets: unknown clock \(quote(k))")
+        }
+        if (spec.hostname.map { !$0.isEmpty } ?? false) && !kinds.contains("uts") {
+            throw SkiffError.msg("config: hostname is set but there is no new uts namespace")
+        }
+        for d in l.devices ?? [] {
+            try requireAbsolute(d.path, "linux.devices[].path")
+            guard ["c", "b", "u", "p"].contains(d.type) else {
+                throw SkiffError.msg("config: linux.devices \(quote(d.path)): unknown type \(quote(d.type))")
+            }
+            if d.type != "p" && (d.major == nil || d.minor == nil) {
+                throw SkiffError.msg("config: linux.devices \(quote(d.path)): major and minor are required")
+            }
+        }
+        for p in (l.maskedPaths ?? []) + (l.readonlyPaths ?? []) { try requireAbsolute(p, "linux.maskedPaths/readonlyPaths") }
+        if let prop = l.rootfsPropagation, !prop.isEmpty,
+           !["shared", "slave", "private", "unbindable", "rshared", "rslave", "rprivate", "runbindable"].contains(prop) {
+            throw SkiffError.msg("config: linux.rootfsPropagation: unknown value \(quote(prop))")
+        }
+        for key in (l.sysctl ?? [:]).keys where key.contains("..") || key.hasPrefix("/") {
+            throw SkiffError.msg("config: linux.sysctl: invalid key \(quote(key))")
+        }
+    }
+
+    static func requireAbsolute(_ p: String, _ field: String) throws {
+        if !p.hasPrefix("/") {
+            throw SkiffError.msg("config: \(field) \(quote(p)) is not an absolute path")
+        }
+    }
+}

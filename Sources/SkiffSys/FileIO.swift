@@ -1,0 +1,178 @@
+import Glibc
+
+/// Retries a syscall on EINTR.
+@inline(__always)
+public func retryEINTR<T: BinaryInteger>(_ body: () -> T) -> T {
+    while true {
+        let r = body()
+        if r < 0 && errno == EINTR { continue }
+        return r
+    }
+}
+
+public enum FS {
+    public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws -> Int32 {
+        let fd = retryEINTR { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        if fd < 0 { throw SkiffError.sys("open", path) }
+        return fd
+    }
+
+    public static func openat(_ dirfd: Int32, _ path: String, _ flags: Int32, mode: mode_t = 0o644) throws -> Int32 {
+        let fd = retryEINTR { Glibc.openat(dirfd, path, flags | O_CLOEXEC, mode) }
+        if fd < 0 { throw SkiffError.sys("open", path) }
+        return fd
+    }
+
+    public static func readAll(fd: Int32, limit: Int = 64 << 20) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { p in retryEINTR { Glibc.read(fd, p.baseAddress, p.count) } }
+            if n < 0 { throw SkiffError.sys("read", "fd \(fd)") }
+            if n == 0 { break }
+            out.append(contentsOf: buf[0..<n])
+            if out.count > limit { throw SkiffError("read", "fd \(fd)", detail: "more than \(limit) bytes") }
+        }
+        return out
+    }
+
+    public static func readBytes(_ path: String, limit: Int = 64 << 20) throws -> [UInt8] {
+        let fd = try open(path, O_RDONLY)
+        defer { close(fd) }
+        do { return try readAll(fd: fd, limit: limit) } catch var e as SkiffError { e.object = path; throw e }
+    }
+
+    public static func readString(_ path: String) throws -> String {
+        String(decoding: try readBytes(path), as: UTF8.self)
+    }
+
+    public static func writeAll(fd: Int32, _ bytes: [UInt8]) throws {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { p in
+                retryEINTR { Glibc.write(fd, p.baseAddress! + off, p.count - off) }
+            }
+            if n < 0 { throw SkiffError.sys("write", "fd \(fd)") }
+            off += n
+        }
+    }
+
+    public static func writeAll(fd: Int32, _ s: String) throws { try writeAll(fd: fd, Array(s.utf8)) }
+
+    /// Writes a small file in place (procfs, cgroupfs, sysctl: no truncation games, one write).
+    public static func writeFile(_ path: String, _ s: String, flags: Int32 = O_WRONLY | O_TRUNC | O_CREAT, mode: mode_t = 0o644) throws {
+        let fd = try open(path, flags, mode: mode)
+        defer { close(fd) }
+        let bytes = Array(s.utf8)
+        let n = bytes.withUnsafeBytes { p in retryEINTR { Glibc.write(fd, p.baseAddress, p.count) } }
+        if n < 0 { throw SkiffError.sys("write", path) }
+        if n != bytes.count { throw SkiffError("write", path, detail: "short write (\(n) of \(bytes.count) bytes)") }
+    }
+
+    /// Atomic replace: write a temp file in the same directory, fsync, rename.
+    public static func writeFileAtomic(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws {
+        let tmp = path + ".tmp.\(getpid())"
+        let fd = try open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL, mode: mode)
+        do {
+            try writeAll(fd: fd, bytes)
+            close(fd)
+        } catch var e as SkiffError {
+            close(fd); unlink(tmp); e.object = tmp; throw e
+        }
+        if rename(tmp, path) != 0 {
+            let e = SkiffError.sys("rename", path)
+            unlink(tmp)
+            throw e
+        }
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    /// lstat(2); nil when it fails (errno is kept).
+    public static func linkStat(_ path: String) -> Glibc.stat? {
+        var st = Glibc.stat()
+        return Glibc.lstat(path, &st) == 0 ? st : nil
+    }
+
+    /// stat(2); nil when it fails (errno is kept).
+    public static func fileStat(_ path: String) -> Glibc.stat? {
+        var st = Glibc.stat()
+        return fstatat(AT_FDCWD, path, &st, 0) == 0 ? st : nil
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        guard let st = fileStat(path) else { return false }
+        return (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws {
+        if isDirectory(path) { return }
+        var cur = path.hasPrefix("/") ? "" : "."
+        for comp in path.split(separator: "/") {
+            cur += "/" + comp
+            if mkdir(cur, mode) != 0 && errno != EEXIST { throw SkiffError.sys("mkdir", cur) }
+        }
+    }
+
+    public static func listDirectory(_ path: String) throws -> [String] {
+        guard let d = opendir(path) else { throw SkiffError.sys("opendir", path) }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) { p in
+                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// rm -rf without following symlinks; stays on one filesystem level per call.
+    public static func removeAll(_ path: String) throws {
+        guard let st = linkStat(path) else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            for name in try listDirectory(path) { try removeAll(path + "/" + name) }
+            if rmdir(path) != 0 && errno != ENOENT { throw SkiffError.sys("rmdir", path) }
+        } else if unlink(path) != 0 && errno != ENOENT {
+            throw SkiffError.sys("unlink", path)
+        }
+    }
+
+    public static func readlink(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4097)
+        let n = Glibc.readlink(path, &buf, 4096)
+        if n < 0 { return nil }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    public static func cwd() -> String {
+        var buf = [CChar](repeating: 0, count: 4097)
+        guard getcwd(&buf, 4096) != nil else { return "/" }
+        return String(cString: buf)
+    }
+
+    /// Makes `p` absolute against `base` and removes `.`/`..`/duplicate slashes lexically.
+    public static func absolute(_ p: String, base: String = FS.cwd()) -> String {
+        clean(p.hasPrefix("/") ? p : base + "/" + p)
+    }
+
+    public static func clean(_ p: String) -> String {
+        var out: [Substring] = []
+        for c in p.split(separator: "/") {
+            if c == "." { continue }
+            if c == ".." { if !out.isEmpty { out.removeLast() }; continue }
+            out.append(c)
+        }
+        return "/" + out.joined(separator: "/")
+    }
+
+    public static func dirname(_ p: String) -> String {
+        guard let i = p.lastIndex(of: "/") else { return "." }
+        return i == p.startIndex ? "/" : String(p[..<i])
+    }
+
+    public static func basename(_ p: String) -> String {
+        guard let i = p.lastIndex(of: "/") else { return p }
+        return String(p[p.index(after: i)...])
+    }
+}

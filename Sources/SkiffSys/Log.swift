@@ -1,0 +1,59 @@
+import Glibc
+
+/// runc-compatible logging: `--log FILE` (O_APPEND|O_SYNC) and `--log-format text|json`.
+/// JSON records are logrus-shaped `{"level":..,"msg":..,"time":RFC3339}` because containerd's runc
+/// shim decodes them as a stream and podman reads the last one.
+public final class Logger: @unchecked Sendable {
+    public enum Format { case text, json }
+    public nonisolated(unsafe) static var shared = Logger()
+
+    public var fd: Int32 = 2
+    public var format: Format = .text
+    public var debugEnabled = false
+    /// True when log records go to a file rather than stderr.
+    public var toFile = false
+
+    public init() {}
+
+    public func open(path: String) throws {
+        let f = try FS.open(path, O_CREAT | O_WRONLY | O_APPEND | O_SYNC, mode: 0o644)
+        fd = f
+        toFile = true
+    }
+
+    public func log(_ level: String, _ msg: String) {
+        var line: String
+        switch format {
+        case .json:
+            line = "{\"level\":\(jsonString(level)),\"msg\":\(jsonString(msg)),\"time\":\(jsonString(rfc3339Now()))}\n"
+        case .text:
+            line = "time=\"\(rfc3339Now())\" level=\(level) msg=\(quote(msg))\n"
+        }
+        if !toFile && format == .text { line = level == "error" ? msg + "\n" : "\(level): \(msg)\n" }
+        try? FS.writeAll(fd: fd, line)
+    }
+
+    public func debug(_ m: @autoclosure () -> String) { if debugEnabled { log("debug", m()) } }
+    public func warn(_ m: String) { log("warning", m) }
+    public func error(_ m: String) { log("error", m) }
+}
+
+/// Minimal JSON string escaping, for hand-written records on hot paths.
+public func jsonString(_ s: String) -> String {
+    var out = "\""
+    for c in s.unicodeScalars {
+        switch c {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if c.value < 0x20 {
+                let h = String(c.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+            } else { out.unicodeScalars.append(c) }
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,97 @@
+import Glibc
+
+/// argv/envp for execve, owned until `free()`. Built before fork so the child allocates nothing.
+public struct CStringArray {
+    public var pointers: [UnsafeMutablePointer<CChar>?]
+    public init(_ strings: [String]) {
+        pointers = strings.map { strdup($0) } + [nil]
+    }
+    public func free() { for p in pointers { Glibc.free(p) } }
+}
+
+/// Resets what a child must not inherit from the runtime: blocked signals and ignored SIGPIPE.
+public func resetSignalsForExec() {
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigprocmask(SIG_SETMASK, &set, nil)
+    for s in 1..<32 where s != SIGKILL && s != SIGSTOP { signal(Int32(s), SIG_DFL) }
+}
+
+public struct SpawnResult {
+    public var status: Int32
+    public var output: [UInt8]
+    public var timedOut: Bool
+    public var outputText: String {
+        String(decoding: output, as: UTF8.self).trimmingTrailingWhitespace()
+    }
+}
+
+extension String {
+    public func trimmingTrailingWhitespace() -> String {
+        var s = self[...]
+        while let l = s.last, l == " " || l == "\n" || l == "\t" || l == "\r" { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+public enum Spawn {
+    /// Runs `path` with `args` (argv including argv[0]) and `env`, feeds `stdin`, collects combined
+    /// stdout+stderr, and kills it after `timeout` seconds. A child that does not read its stdin
+    /// does not break us: EPIPE is ignored.
+    public static func run(path: String, args: [String], env: [String], stdin: [UInt8],
+                           timeout: Int? = nil) throws -> SpawnResult {
+        let inPipe = try Sys.pipe()
+        let outPipe = try Sys.pipe()
+        let errPipe = try Sys.pipe()
+        let argv = CStringArray(args.isEmpty ? [path] : args)
+        let envp = CStringArray(env)
+        defer { argv.free(); envp.free() }
+        let pid = fork()
+        if pid < 0 {
+            for fd in [inPipe.read, inPipe.write, outPipe.read, outPipe.write, errPipe.read, errPipe.write] { close(fd) }
+            throw SkiffError.sys("fork", path)
+        }
+        if pid == 0 {
+            dup2(inPipe.read, 0)
+            dup2(outPipe.write, 1)
+            dup2(outPipe.write, 2)
+            resetSignalsForExec()
+            execve(path, argv.pointers, envp.pointers)
+            var e = errno
+            _ = Glibc.write(errPipe.write, &e, 4)
+            _exit(127)
+        }
+        close(inPipe.read); close(outPipe.write); close(errPipe.write)
+        // stdin: best effort; a hook may exit without reading.
+        _ = try? FS.writeAll(fd: inPipe.write, stdin)
+        close(inPipe.write)
+
+        var output: [UInt8] = []
+        var timedOut = false
+        let deadline = timeout.map { monotonicNanos() + UInt64($0) * 1_000_000_000 }
+        var buf = [UInt8](repeating: 0, count: 8192)
+        while true {
+            var pfd = pollfd(fd: outPipe.read, events: Int16(POLLIN), revents: 0)
+            var wait: Int32 = -1
+            if let deadline {
+                let now = monotonicNanos()
+                if now >= deadline { timedOut = true; break }
+                wait = Int32(min((deadline - now) / 1_000_000 + 1, 60_000))
+            }
+            let r = poll(&pfd, 1, wait)
+            if r < 0 { if errno == EINTR { continue }; break }
+            if r == 0 { continue }
+            let n = buf.withUnsafeMutableBytes { Glibc.read(outPipe.read, $0.baseAddress, $0.count) }
+            if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
+            if output.count < 1 << 20 { output.append(contentsOf: buf[0..<n]) }
+        }
+        close(outPipe.read)
+        if timedOut { kill(pid, SIGKILL) }
+        let st = Sys.wait(pid).status
+        var execErr: Int32 = 0
+        let n = Glibc.read(errPipe.read, &execErr, 4)
+        close(errPipe.read)
+        if n == 4 { throw SkiffError("exec", path, errno: execErr) }
+        return SpawnResult(status: st, output: output, timedOut: timedOut)
+    }
+}

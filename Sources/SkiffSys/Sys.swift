@@ -1,0 +1,132 @@
+import Glibc
+import CSkiffSys
+
+/// Throwing Swift faces of the raw syscalls. Each names its operation and object in the error.
+public enum Sys {
+    public static func mount(_ source: String?, _ target: String, _ fstype: String?, _ flags: UInt, _ data: String?) throws {
+        let r = Glibc.mount(source, target, fstype, flags, data)
+        if r != 0 {
+            var e = SkiffError.sys("mount", target)
+            if let source, source != target, !(source.isEmpty) { e.detail = "source \(quote(source))" + (fstype.map { " type \($0)" } ?? "") }
+            throw e
+        }
+    }
+
+    public static func umount(_ target: String, flags: Int32 = 0) throws {
+        if umount2(target, flags) != 0 { throw SkiffError.sys("umount", target) }
+    }
+
+    public static func pivotRoot(_ newRoot: String, _ putOld: String) throws {
+        if skiff_pivot_root(newRoot, putOld) != 0 { throw SkiffError.sys("pivot_root", newRoot) }
+    }
+
+    public static func unshare(_ flags: UInt) throws {
+        if skiff_unshare(Int32(truncatingIfNeeded: flags)) != 0 { throw SkiffError.sys("unshare", nsFlagNames(flags)) }
+    }
+
+    public static func setns(path: String, type: UInt) throws {
+        let fd = try FS.open(path, O_RDONLY)
+        defer { close(fd) }
+        if skiff_setns(fd, Int32(truncatingIfNeeded: type)) != 0 { throw SkiffError.sys("setns", path) }
+    }
+
+    public static func prctl(_ op: Int32, _ a2: UInt = 0, _ a3: UInt = 0, name: String) throws {
+        if skiff_prctl(op, a2, a3, 0, 0) != 0 { throw SkiffError.sys("prctl", name) }
+    }
+
+    public static func socketpair(seqpacket: Bool = true) throws -> (Int32, Int32) {
+        var fds: [Int32] = [-1, -1]
+        let type = (seqpacket ? Int32(SOCK_SEQPACKET.rawValue) : Int32(SOCK_STREAM.rawValue)) | Int32(SOCK_CLOEXEC.rawValue)
+        if Glibc.socketpair(AF_UNIX, type, 0, &fds) != 0 { throw SkiffError.sys("socketpair") }
+        return (fds[0], fds[1])
+    }
+
+    public static func pipe(cloexec: Bool = true) throws -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        if skiff_pipe2(&fds, cloexec ? O_CLOEXEC : 0) != 0 { throw SkiffError.sys("pipe2") }
+        return (fds[0], fds[1])
+    }
+
+    public static func setCloexec(_ fd: Int32, _ on: Bool) {
+        _ = skiff_fcntl_setfd(fd, on ? FD_CLOEXEC : 0)
+    }
+
+    /// Connects a stream unix socket to a filesystem path.
+    public static func connectUnix(_ path: String) throws -> Int32 {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw SkiffError.sys("socket", path) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let cap = MemoryLayout.size(ofValue: addr.sun_path)
+        if bytes.count >= cap {
+            close(fd)
+            throw SkiffError("connect", path, detail: "socket path longer than \(cap - 1) bytes", hint: "use a shorter path")
+        }
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in
+            for (i, b) in bytes.enumerated() { p[i] = b }
+        }
+        let r = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                retryEINTR { Glibc.connect(fd, sa, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+        }
+        if r != 0 { let e = SkiffError.sys("connect", path); close(fd); throw e }
+        return fd
+    }
+
+    public static func sendFd(_ sock: Int32, _ fd: Int32, payload: String) throws {
+        let data = Array((payload.isEmpty ? " " : payload).utf8)
+        if data.withUnsafeBytes({ skiff_send_fd(sock, fd, $0.baseAddress, $0.count) }) != 0 {
+            throw SkiffError.sys("sendmsg", "console socket")
+        }
+    }
+
+    public static func recvFd(_ sock: Int32) throws -> (fd: Int32, payload: String) {
+        var buf = [UInt8](repeating: 0, count: 4096)
+        var len = 0
+        let fd = buf.withUnsafeMutableBytes { skiff_recv_fd(sock, $0.baseAddress, $0.count, &len) }
+        if fd < 0 { throw SkiffError.sys("recvmsg", "console socket") }
+        return (fd, String(decoding: buf[0..<len], as: UTF8.self))
+    }
+
+    /// Sends one datagram on a SOCK_SEQPACKET socket.
+    public static func sendMessage(_ fd: Int32, _ s: String) throws {
+        let bytes = Array(s.utf8)
+        let n = bytes.withUnsafeBytes { p in retryEINTR { Glibc.send(fd, p.baseAddress, p.count, Int32(MSG_NOSIGNAL)) } }
+        if n < 0 { throw SkiffError.sys("send", "sync socket") }
+    }
+
+    /// Receives one datagram; nil on EOF (peer gone).
+    public static func recvMessage(_ fd: Int32) throws -> String? {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        let n = buf.withUnsafeMutableBytes { p in retryEINTR { Glibc.recv(fd, p.baseAddress, p.count, 0) } }
+        if n < 0 { throw SkiffError.sys("recv", "sync socket") }
+        if n == 0 { return nil }
+        return String(decoding: buf[0..<n], as: UTF8.self)
+    }
+
+    /// waitpid that retries EINTR; returns the raw status.
+    public static func wait(_ pid: pid_t, options: Int32 = 0) -> (pid: pid_t, status: Int32) {
+        var st: Int32 = 0
+        let r = retryEINTR { waitpid(pid, &st, options) }
+        return (r, st)
+    }
+}
+
+/// Exit code the way shells and runc report it: status, or 128+signal.
+public func exitCode(fromWaitStatus st: Int32) -> Int32 {
+    let sig = st & 0x7f
+    if sig == 0 { return (st >> 8) & 0xff }
+    return 128 + sig
+}
+
+public func nsFlagNames(_ flags: UInt) -> String {
+    let table: [(UInt, String)] = [
+        (UInt(SKIFF_CLONE_NEWUSER), "user"), (UInt(SKIFF_CLONE_NEWNS), "mount"), (UInt(SKIFF_CLONE_NEWPID), "pid"),
+        (UInt(SKIFF_CLONE_NEWUTS), "uts"), (UInt(SKIFF_CLONE_NEWIPC), "ipc"), (UInt(SKIFF_CLONE_NEWNET), "network"),
+        (UInt(SKIFF_CLONE_NEWCGROUP), "cgroup"), (UInt(SKIFF_CLONE_NEWTIME), "time"),
+    ]
+    let names = table.filter { flags & $0.0 != 0 }.map(\.1)
+    return names.isEmpty ? "none" : names.joined(separator: ",")
+}
