@@ -29,6 +29,7 @@ let package = Package(
 
         .testTarget(name: "SkiffUnitTests",
                     dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime"]),
-        .testTarget(name: "SkiffIntegrationTests", dependencies: []),
+        .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

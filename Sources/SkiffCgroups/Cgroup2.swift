@@ -132,15 +132,17 @@ public struct Cgroup2: Sendable, Equatable {
         return ev.split(separator: "\n").contains("frozen 1")
     }
 
-    /// Removes the cgroup: kills what is left, waits up to ~1 s for it to empty, then rmdirs the
-    /// leaf and every parent up to `createdTop`.
-    public func remove(createdTop: String?) throws {
+    /// Removes the cgroup, waiting up to ~1 s for exiting processes to leave it, then rmdirs
+    /// every parent up to `createdTop`. With `killRemaining` whatever is left is killed first.
+    public func remove(createdTop: String?, killRemaining: Bool = false) throws {
         guard exists else { return }
+        if killRemaining { try? killAll() }
         var tries = 0
         while true {
             if rmdir(directory) == 0 || errno == ENOENT { break }
-            if errno != EBUSY || tries > 200 { throw SkiffError.sys("remove cgroup", directory) }
-            if tries == 0 { try? killAll() }
+            if errno != EBUSY || tries > 200 {
+                throw SkiffError.sys("remove cgroup", directory, hint: errno == EBUSY ? "processes are still in it" : nil)
+            }
             tries += 1
             sleepMillis(5)
         }

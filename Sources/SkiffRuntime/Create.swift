@@ -204,7 +204,7 @@ struct CreateCleanup {
             kill(initPid, SIGKILL)
             _ = Sys.wait(initPid)
         }
-        if let (cg, top) = cgroup { try? cg.remove(createdTop: top) }
+        if let (cg, top) = cgroup { try? cg.remove(createdTop: top, killRemaining: true) }
         try? store.remove(id)
     }
 }

@@ -13,6 +13,12 @@ enum InitProcess {
     /// given by path, create the time namespace, then clone the init as our parent's child.
     static func stageOne(_ plan: InitPlan) -> Never {
         close(plan.lockFd)
+        // Like runc's re-exec'd init, hold nothing of the caller's but stdio and the preserved fds:
+        // a caller waiting for EOF on some pipe must not wait for our container.
+        let keep: Set<Int32> = [plan.syncFd, plan.stateDirFd, plan.consoleSocketFd]
+        for name in (try? FS.listDirectory("/proc/self/fd")) ?? [] {
+            if let fd = Int32(name), fd >= 3 + Int32(plan.preservedFds), !keep.contains(fd) { close(fd) }
+        }
         do {
             if let cg = plan.cgroup { try cg.join(pid: 0) }
             var fds: [(Int32, UInt, String)] = []

@@ -115,7 +115,9 @@ extension Runtime {
     }
 
     func killAndWait(_ r: ContainerRecord) {
-        if let dir = r.cgroupPath { try? Cgroup2.at(dir).killAll() }
+        // With its own pid namespace the kernel takes everything down with init; otherwise the
+        // cgroup is the only handle on the container's other processes.
+        if !r.ownPidNamespace, let dir = r.cgroupPath { try? Cgroup2.at(dir).killAll() }
         _ = Glibc.kill(r.pid, SIGKILL)
         for _ in 0..<1000 where Proc.isAlive(r.pid, startTime: r.startTime) { sleepMillis(10) }
     }
@@ -123,7 +125,10 @@ extension Runtime {
     func destroy(_ r: ContainerRecord) throws {
         if let dir = r.cgroupPath {
             let cg = Cgroup2.at(dir)
-            try withContext("delete \(quote(r.id))") { try cg.remove(createdTop: r.cgroupCreatedTop) }
+            do { try cg.remove(createdTop: r.cgroupCreatedTop, killRemaining: !r.ownPidNamespace) } catch {
+                // Still busy: another container shares the path. Leave it, like runc.
+                Logger.shared.warn("delete \(quote(r.id)): \(error)")
+            }
         }
         try store.remove(r.id)
         let st = OCIState(ociVersion: r.ociVersion, id: r.id, status: "stopped", pid: nil, bundle: r.bundle, annotations: r.annotations)

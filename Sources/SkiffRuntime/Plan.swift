@@ -58,7 +58,11 @@ struct InitPlan {
         self.id = id
         self.spec = spec
         self.bundle = bundle
-        self.rootfs = FS.absolute(spec.root!.path, base: bundle)
+        // The real path: mounts are matched against mountinfo, which has no symlinks.
+        let given = FS.absolute(spec.root!.path, base: bundle)
+        guard let real = realpath(given, nil) else { throw SkiffError.sys("rootfs", given) }
+        self.rootfs = String(cString: real)
+        free(real)
         var userJoin: (UInt, String)?
         var otherJoins: [(UInt, String)] = []
         for ns in spec.linux?.namespaces ?? [] {

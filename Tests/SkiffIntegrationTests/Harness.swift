@@ -1,0 +1,208 @@
+import Foundation
+import XCTest
+import SkiffSys
+
+/// Shared helpers for integration tests: they run the real `skiff` binary (and runc where
+/// installed) on bundles made from the fixture rootfs, each test with a private state root.
+enum Env {
+    static let packageRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    static var skiff: String {
+        if let p = ProcessInfo.processInfo.environment["SKIFF_BIN"] { return p }
+        // `swift test` builds debug; CI points SKIFF_BIN at the static release binary.
+        for c in [".build/debug/skiff", ".build/release/skiff"] where FileManager.default.isExecutableFile(atPath: packageRoot + "/" + c) {
+            return packageRoot + "/" + c
+        }
+        return packageRoot + "/.build/debug/skiff"
+    }
+
+    /// The fixture rootfs, built on first use (busybox-static + skiff-payload).
+    static let rootfs: String = {
+        if let p = ProcessInfo.processInfo.environment["SKIFF_ROOTFS"] { return p }
+        let out = packageRoot + "/fixtures/out/rootfs"
+        if !FileManager.default.fileExists(atPath: out + "/bin/skiff-payload") {
+            let r = Cmd.run("/bin/sh", [packageRoot + "/fixtures/build-rootfs.sh", out])
+            precondition(r.code == 0, "building the fixture rootfs failed: \(r.stderr)")
+        }
+        return out
+    }()
+
+    static func which(_ name: String) -> String? {
+        for dir in ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
+            let p = dir + "/" + name
+            if FileManager.default.isExecutableFile(atPath: p) { return p }
+        }
+        return nil
+    }
+
+    static func requireRoot() throws {
+        if geteuid() != 0 { throw XCTSkip("needs root (containers need namespaces and mounts)") }
+    }
+}
+
+struct CmdResult {
+    var code: Int32
+    var stdout: String
+    var stderr: String
+    /// key=value lines printed by skiff-payload.
+    var values: [String: String] {
+        var d: [String: String] = [:]
+        for line in stdout.split(separator: "\n") {
+            if let eq = line.firstIndex(of: "=") { d[String(line[..<eq])] = String(line[line.index(after: eq)...]) }
+        }
+        return d
+    }
+}
+
+enum Cmd {
+    @discardableResult
+    static func run(_ path: String, _ args: [String], stdin: String? = nil, timeout: TimeInterval = 60,
+                    cwd: String? = nil, env: [String: String]? = nil) -> CmdResult {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
+        if let env { p.environment = env }
+        let out = FileHandle(forWritingAtPath: "/dev/null")
+        _ = out
+        let tmp = NSTemporaryDirectory() + "skiff-cmd-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: tmp + ".out", contents: nil)
+        FileManager.default.createFile(atPath: tmp + ".err", contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: tmp + ".out"); try? FileManager.default.removeItem(atPath: tmp + ".err") }
+        // Files, not pipes: a container that outlives the command may keep stdout open.
+        p.standardOutput = FileHandle(forWritingAtPath: tmp + ".out")
+        p.standardError = FileHandle(forWritingAtPath: tmp + ".err")
+        if let stdin {
+            let inPipe = Pipe()
+            p.standardInput = inPipe
+            try? p.run()
+            inPipe.fileHandleForWriting.write(stdin.data(using: .utf8)!)
+            try? inPipe.fileHandleForWriting.close()
+        } else {
+            p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+            do { try p.run() } catch { return CmdResult(code: -1, stdout: "", stderr: "\(error)") }
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(2000) }
+        if p.isRunning { p.terminate(); kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+        let o = (try? String(contentsOfFile: tmp + ".out", encoding: .utf8)) ?? ""
+        let e = (try? String(contentsOfFile: tmp + ".err", encoding: .utf8)) ?? ""
+        return CmdResult(code: p.terminationStatus, stdout: o, stderr: e)
+    }
+
+    static func sh(_ script: String) -> CmdResult { run("/bin/sh", ["-c", script]) }
+}
+
+/// A bundle in a private temp dir, with config.json built from `skiff spec` and edited as JSON.
+final class TestBundle {
+    let dir: String
+    let stateRoot: String
+    var config: [String: Any]
+    let runtime: String
+    /// Set when a test wrote config.json by hand (e.g. malformed JSON).
+    var keepConfigFile = false
+
+    init(runtime: String = Env.skiff, rootfs: String = Env.rootfs, name: String = #function) throws {
+        let base = "/tmp/skiff-it-" + UUID().uuidString.prefix(8).lowercased()
+        dir = base + "/bundle"
+        stateRoot = base + "/state"
+        self.runtime = runtime
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let r = Cmd.run(Env.skiff, ["spec", "--bundle", dir])
+        guard r.code == 0 else { throw XCTSkip("skiff spec failed: \(r.stderr)") }
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))
+        config = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        process["terminal"] = false
+        config["root"] = ["path": rootfs, "readonly": true]
+        // Tests run on shared hosts: a unique cgroup per bundle.
+        linux["cgroupsPath"] = "/skiff-test-" + String(base.split(separator: "-").last!)
+    }
+
+    var base: String { (dir as NSString).deletingLastPathComponent }
+
+    var process: [String: Any] {
+        get { config["process"] as? [String: Any] ?? [:] }
+        set { config["process"] = newValue }
+    }
+
+    var linux: [String: Any] {
+        get { config["linux"] as? [String: Any] ?? [:] }
+        set { config["linux"] = newValue }
+    }
+
+    func args(_ a: [String]) { process["args"] = a }
+
+    /// Payload subcommands, e.g. payload("id", "exit", "3").
+    func payload(_ a: String...) { args(["/bin/skiff-payload"] + a) }
+
+    func addMount(_ m: [String: Any]) {
+        config["mounts"] = (config["mounts"] as? [[String: Any]] ?? []) + [m]
+    }
+
+    func setNamespaces(_ ns: [[String: Any]]) { linux["namespaces"] = ns }
+
+    func addNamespace(_ type: String, path: String? = nil) {
+        var list = (linux["namespaces"] as? [[String: Any]] ?? []).filter { $0["type"] as? String != type }
+        var n: [String: Any] = ["type": type]
+        if let path { n["path"] = path }
+        list.append(n)
+        linux["namespaces"] = list
+    }
+
+    func write() throws {
+        let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted])
+        try data.write(to: URL(fileURLWithPath: dir + "/config.json"))
+    }
+
+    /// Runs the runtime with this bundle's private root; writes config.json first.
+    @discardableResult
+    func rt(_ args: [String], stdin: String? = nil, timeout: TimeInterval = 60, extraGlobal: [String] = []) -> CmdResult {
+        if !keepConfigFile { try? write() }
+        return Cmd.run(runtime, ["--root", stateRoot] + extraGlobal + args, stdin: stdin, timeout: timeout, cwd: dir)
+    }
+
+    func run(_ id: String = "c1", extra: [String] = []) -> CmdResult {
+        rt(["run", "--bundle", dir] + extra + [id])
+    }
+
+    /// Force-deletes whatever is left and removes the temp dir. Returns leftovers found before removal.
+    func cleanup() {
+        let list = Cmd.run(runtime, ["--root", stateRoot, "list", "-q"]).stdout.split(separator: "\n")
+        for id in list { Cmd.run(runtime, ["--root", stateRoot, "delete", "--force", String(id)]) }
+        try? FileManager.default.removeItem(atPath: base)
+    }
+}
+
+enum Host {
+    static var cgroupRoot: String? {
+        let mi = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        for line in mi.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if let d = f.firstIndex(of: "-"), d + 1 < f.count, f[d + 1] == "cgroup2" { return String(f[4]) }
+        }
+        return nil
+    }
+
+    static func mounts(containing s: String) -> [String] {
+        let mi = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        return mi.split(separator: "\n").filter { $0.contains(s) }.map(String.init)
+    }
+
+    static func ns(_ name: String) -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/\(name)")) ?? ""
+    }
+
+    /// Processes whose command line mentions `s` (excluding this test process).
+    static func processes(mentioning s: String) -> [Int32] {
+        let me = getpid()
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
+            guard pid != me, let d = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: d, as: UTF8.self).replacingOccurrences(of: "\0", with: " ").contains(s)
+        }
+    }
+}
