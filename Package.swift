@@ -28,7 +28,8 @@ let package = Package(
         .executableTarget(name: "skiff", dependencies: ["SkiffRuntime"]),
 
         .testTarget(name: "SkiffUnitTests",
-                    dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime"]),
+                    dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
