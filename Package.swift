@@ -18,7 +18,8 @@ let package = Package(
         .systemLibrary(name: "CCap", path: "Sources/CCap"),
 
         .target(name: "SkiffSys", dependencies: ["CSkiffSys"]),
-        .target(name: "SkiffSpec", dependencies: ["SkiffSys"]),
+        .target(name: "SkiffJSON"),
+        .target(name: "SkiffSpec", dependencies: ["SkiffSys", "SkiffJSON"]),
         .target(name: "SkiffCgroups", dependencies: ["SkiffSys"]),
         .target(name: "SkiffCaps", dependencies: ["SkiffSys", "CCap"],
                 linkerSettings: [.linkedLibrary(":libcap.a")]),
@@ -28,7 +29,7 @@ let package = Package(
         .executableTarget(name: "skiff", dependencies: ["SkiffRuntime"]),
 
         .testTarget(name: "SkiffUnitTests",
-                    dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime"],
+                    dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime", "SkiffJSON"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),

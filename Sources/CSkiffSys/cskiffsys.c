@@ -17,6 +17,15 @@
 pid_t skiff_clone_fork(unsigned long flags) {
     return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
 }
+pid_t skiff_clone3_fork(uint64_t flags, int cgroup_fd) {
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = flags;
+    /* With CLONE_PARENT the child inherits our exit signal; clone3 refuses one given explicitly. */
+    args.exit_signal = (flags & CLONE_PARENT) ? 0 : SIGCHLD;
+    if (cgroup_fd >= 0) { args.flags |= CLONE_INTO_CGROUP; args.cgroup = (uint64_t)cgroup_fd; }
+    return (pid_t)syscall(SYS_clone3, &args, sizeof args);
+}
 int skiff_unshare(int flags) { return unshare(flags); }
 int skiff_setns(int fd, int nstype) { return setns(fd, nstype); }
 int skiff_pivot_root(const char *n, const char *o) { return (int)syscall(SYS_pivot_root, n, o); }
@@ -94,3 +103,4 @@ int skiff_recv_fd(int sock, void *data, size_t cap, size_t *len) {
 }
 int skiff_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int skiff_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
+

@@ -79,6 +79,7 @@ public struct Runtime {
             let top = try cg.create()
             cleanup.cgroup = (cg, top)
             plan.cgroup = cg
+            plan.cgroupFd = Glibc.open(cg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             record.cgroupPath = cg.directory
             record.cgroupCreatedTop = top
         } else if spec.linux?.cgroupsPath != nil {
@@ -91,6 +92,7 @@ public struct Runtime {
             plan.consoleSocketFd = dup(fd)
         }
         defer { if plan.consoleSocketFd >= 0 { close(plan.consoleSocketFd) } }
+        defer { if plan.cgroupFd >= 0 { close(plan.cgroupFd) } }
         plan.stateDirFd = try FS.open(store.dir(id), O_RDONLY | O_DIRECTORY)
         defer { close(plan.stateDirFd) }
         let (parentEnd, childEnd) = try Sys.socketpair()

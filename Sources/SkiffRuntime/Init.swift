@@ -12,15 +12,15 @@ enum InitProcess {
     /// Stage one: join the cgroup (so a new cgroup namespace is rooted there) and the namespaces
     /// given by path, create the time namespace, then clone the init as our parent's child.
     static func stageOne(_ plan: InitPlan) -> Never {
+        var plan = plan
         close(plan.lockFd)
         // Like runc's re-exec'd init, hold nothing of the caller's but stdio and the preserved fds:
         // a caller waiting for EOF on some pipe must not wait for our container.
-        let keep: Set<Int32> = [plan.syncFd, plan.stateDirFd, plan.consoleSocketFd]
+        let keep: Set<Int32> = [plan.syncFd, plan.stateDirFd, plan.consoleSocketFd, plan.cgroupFd]
         for name in (try? FS.listDirectory("/proc/self/fd")) ?? [] {
             if let fd = Int32(name), fd >= 3 + Int32(plan.preservedFds), !keep.contains(fd) { close(fd) }
         }
         do {
-            if let cg = plan.cgroup { try cg.join(pid: 0) }
             var fds: [(Int32, UInt, String)] = []
             for (flag, path) in plan.joins { fds.append((try FS.open(path, O_RDONLY), flag, path)) }
             for (fd, flag, path) in fds {
@@ -37,7 +37,13 @@ enum InitProcess {
                 }
                 if !text.isEmpty { try FS.writeFile("/proc/self/timens_offsets", text, flags: O_WRONLY) }
             }
-            let pid = skiff_clone_fork(plan.cloneFlags | UInt(SKIFF_CLONE_PARENT))
+            var pid = plan.cgroupFd >= 0 ? skiff_clone3_fork(UInt64(plan.initCloneFlags | UInt(SKIFF_CLONE_PARENT)), plan.cgroupFd) : -1
+            if pid < 0 {
+                // No clone3/CLONE_INTO_CGROUP (old kernel, seccomp'd caller): migrate, then clone.
+                if let cg = plan.cgroup { try cg.join(pid: 0) }
+                pid = skiff_clone_fork(plan.cloneFlags | UInt(SKIFF_CLONE_PARENT))
+                plan.unshareCgroupLater = false
+            }
             if pid < 0 {
                 throw SkiffError.sys("clone", nsFlagNames(plan.cloneFlags),
                                      hint: errno == EINVAL ? "a namespace may not be available in this context" : nil)
@@ -80,6 +86,10 @@ enum InitProcess {
             if skiff_setresgid(0, 0, 0) != 0 { throw SkiffError.sys("setresgid", "0", hint: "is gid 0 mapped in linux.gidMappings?") }
             if skiff_setresuid(0, 0, 0) != 0 { throw SkiffError.sys("setresuid", "0", hint: "is uid 0 mapped in linux.uidMappings?") }
             _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
+        }
+        if plan.unshareCgroupLater && plan.cloneFlags & UInt(SKIFF_CLONE_NEWCGROUP) != 0 {
+            // Born into the cgroup by clone3: the cgroup namespace is rooted there only if made now.
+            try Sys.unshare(UInt(SKIFF_CLONE_NEWCGROUP))
         }
         if plan.cloneFlags & UInt(SKIFF_CLONE_NEWUTS) != 0 {
             if let h = spec.hostname, !h.isEmpty, sethostname(h, h.utf8.count) != 0 { throw SkiffError.sys("sethostname", h) }

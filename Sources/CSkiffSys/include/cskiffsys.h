@@ -19,6 +19,8 @@ static const unsigned long SKIFF_CLONE_PARENT = CLONE_PARENT;
 
 /* fork-like raw clone: the child returns 0 on the caller's stack copy. */
 pid_t skiff_clone_fork(unsigned long flags);
+/* clone3 with fork semantics; cgroup_fd >= 0 adds CLONE_INTO_CGROUP (no migration cost). */
+pid_t skiff_clone3_fork(uint64_t flags, int cgroup_fd);
 int skiff_unshare(int flags);
 int skiff_setns(int fd, int nstype);
 int skiff_pivot_root(const char *new_root, const char *put_old);

@@ -1,0 +1,318 @@
+/// Codable over JSONValue: enough for the OCI model (structs, optionals, arrays, string-keyed
+/// dictionaries, integers of every width, Bool, String, floating point).
+public enum JSONDecodeError: Error {
+    case missing(path: [String])
+    case wrongType(path: [String], expected: String, found: String)
+    case syntax(JSONSyntaxError)
+    case invalid(path: [String], message: String)
+}
+
+struct Key: CodingKey {
+    var stringValue: String
+    var intValue: Int?
+    init(stringValue: String) { self.stringValue = stringValue }
+    init(intValue: Int) { self.stringValue = "[\(intValue)]"; self.intValue = intValue }
+}
+
+func pathStrings(_ p: [any CodingKey]) -> [String] { p.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue } }
+
+public enum JSONCoder {
+    public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+        let v: JSONValue
+        do { v = try JSONParser.parse(bytes) } catch let e as JSONSyntaxError { throw JSONDecodeError.syntax(e) }
+        return try T(from: ValueDecoder(value: v, codingPath: []))
+    }
+
+    public static func encodeValue<T: Encodable>(_ v: T) throws -> JSONValue {
+        let box = ValueEncoder.Box()
+        try v.encode(to: ValueEncoder(box: box, codingPath: []))
+        return box.resolve()
+    }
+
+    public static func encode<T: Encodable>(_ v: T, indent: Int? = nil) throws -> String {
+        try encodeValue(v).serialized(indent: indent)
+    }
+}
+
+// MARK: decoding
+
+struct ValueDecoder: Decoder {
+    let value: JSONValue
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func mismatch(_ expected: String) -> JSONDecodeError {
+        .wrongType(path: pathStrings(codingPath), expected: expected, found: value.kind)
+    }
+
+    func container<K: CodingKey>(keyedBy type: K.Type) throws -> KeyedDecodingContainer<K> {
+        guard case .object(let m) = value else { throw mismatch("an object") }
+        var dict: [String: JSONValue] = [:]
+        for (k, v) in m { dict[k] = v }
+        return KeyedDecodingContainer(KeyedDec<K>(members: dict, order: m.map(\.0), codingPath: codingPath))
+    }
+
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        guard case .array(let a) = value else { throw mismatch("an array") }
+        return UnkeyedDec(items: a, codingPath: codingPath)
+    }
+
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { SingleDec(d: self) }
+
+    func scalar<T: Decodable>(_ t: T.Type) throws -> T {
+        switch value {
+        case .string(let s) where T.self == String.self: return s as! T
+        case .bool(let b) where T.self == Bool.self: return b as! T
+        case .number(let n):
+            if let r = number(n, as: T.self) { return r }
+            throw JSONDecodeError.invalid(path: pathStrings(codingPath), message: "number \(n) does not fit \(T.self)")
+        default:
+            if T.self == String.self { throw mismatch("a string") }
+            if T.self == Bool.self { throw mismatch("a boolean") }
+            throw mismatch("a number")
+        }
+    }
+
+    func number<T>(_ n: String, as t: T.Type) -> T? {
+        switch t {
+        case is Int.Type: return Int(n) as? T
+        case is Int8.Type: return Int8(n) as? T
+        case is Int16.Type: return Int16(n) as? T
+        case is Int32.Type: return Int32(n) as? T
+        case is Int64.Type: return Int64(n) as? T
+        case is UInt.Type: return UInt(n) as? T
+        case is UInt8.Type: return UInt8(n) as? T
+        case is UInt16.Type: return UInt16(n) as? T
+        case is UInt32.Type: return UInt32(n) as? T
+        case is UInt64.Type: return UInt64(n) as? T
+        case is Double.Type: return Double(n) as? T
+        case is Float.Type: return Float(n) as? T
+        default: return nil
+        }
+    }
+
+    func decode<T: Decodable>(_ t: T.Type) throws -> T {
+        if t == String.self || t == Bool.self || t == Int.self || t == Int64.self || t == UInt64.self || t == UInt32.self
+            || t == Int32.self || t == UInt16.self || t == Int16.self || t == UInt8.self || t == Int8.self || t == UInt.self
+            || t == Double.self || t == Float.self {
+            return try scalar(t)
+        }
+        return try T(from: self)
+    }
+}
+
+struct KeyedDec<K: CodingKey>: KeyedDecodingContainerProtocol {
+    let members: [String: JSONValue]
+    let order: [String]
+    let codingPath: [any CodingKey]
+    var allKeys: [K] { order.compactMap { K(stringValue: $0) } }
+
+    func contains(_ key: K) -> Bool { members[key.stringValue] != nil }
+
+    func child(_ key: K) throws -> ValueDecoder {
+        guard let v = members[key.stringValue] else {
+            throw JSONDecodeError.missing(path: pathStrings(codingPath + [key]))
+        }
+        return ValueDecoder(value: v, codingPath: codingPath + [key])
+    }
+
+    func decodeNil(forKey key: K) throws -> Bool {
+        guard let v = members[key.stringValue] else { return true }
+        return v == .null
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, forKey key: K) throws -> T {
+        let c = try child(key)
+        if c.value == .null { throw JSONDecodeError.wrongType(path: pathStrings(c.codingPath), expected: "\(T.self)", found: "null") }
+        return try c.decode(type)
+    }
+    func decode(_ type: Bool.Type, forKey key: K) throws -> Bool { try child(key).scalar(type) }
+    func decode(_ type: String.Type, forKey key: K) throws -> String { try child(key).scalar(type) }
+    func decode(_ type: Double.Type, forKey key: K) throws -> Double { try child(key).scalar(type) }
+    func decode(_ type: Float.Type, forKey key: K) throws -> Float { try child(key).scalar(type) }
+    func decode(_ type: Int.Type, forKey key: K) throws -> Int { try child(key).scalar(type) }
+    func decode(_ type: Int8.Type, forKey key: K) throws -> Int8 { try child(key).scalar(type) }
+    func decode(_ type: Int16.Type, forKey key: K) throws -> Int16 { try child(key).scalar(type) }
+    func decode(_ type: Int32.Type, forKey key: K) throws -> Int32 { try child(key).scalar(type) }
+    func decode(_ type: Int64.Type, forKey key: K) throws -> Int64 { try child(key).scalar(type) }
+    func decode(_ type: UInt.Type, forKey key: K) throws -> UInt { try child(key).scalar(type) }
+    func decode(_ type: UInt8.Type, forKey key: K) throws -> UInt8 { try child(key).scalar(type) }
+    func decode(_ type: UInt16.Type, forKey key: K) throws -> UInt16 { try child(key).scalar(type) }
+    func decode(_ type: UInt32.Type, forKey key: K) throws -> UInt32 { try child(key).scalar(type) }
+    func decode(_ type: UInt64.Type, forKey key: K) throws -> UInt64 { try child(key).scalar(type) }
+
+    func nestedContainer<NK: CodingKey>(keyedBy type: NK.Type, forKey key: K) throws -> KeyedDecodingContainer<NK> {
+        try child(key).container(keyedBy: type)
+    }
+    func nestedUnkeyedContainer(forKey key: K) throws -> any UnkeyedDecodingContainer { try child(key).unkeyedContainer() }
+    func superDecoder() throws -> any Decoder { ValueDecoder(value: .object(order.map { ($0, members[$0]!) }), codingPath: codingPath) }
+    func superDecoder(forKey key: K) throws -> any Decoder { try child(key) }
+}
+
+struct UnkeyedDec: UnkeyedDecodingContainer {
+    let items: [JSONValue]
+    let codingPath: [any CodingKey]
+    var currentIndex = 0
+    var count: Int? { items.count }
+    var isAtEnd: Bool { currentIndex >= items.count }
+
+    mutating func next() throws -> ValueDecoder {
+        guard !isAtEnd else { throw JSONDecodeError.invalid(path: pathStrings(codingPath), message: "array too short") }
+        defer { currentIndex += 1 }
+        return ValueDecoder(value: items[currentIndex], codingPath: codingPath + [Key(intValue: currentIndex)])
+    }
+
+    mutating func decodeNil() throws -> Bool {
+        if !isAtEnd, items[currentIndex] == .null { currentIndex += 1; return true }
+        return false
+    }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try next().decode(type) }
+    mutating func decode(_ type: Bool.Type) throws -> Bool { try next().scalar(type) }
+    mutating func decode(_ type: String.Type) throws -> String { try next().scalar(type) }
+    mutating func decode(_ type: Double.Type) throws -> Double { try next().scalar(type) }
+    mutating func decode(_ type: Float.Type) throws -> Float { try next().scalar(type) }
+    mutating func decode(_ type: Int.Type) throws -> Int { try next().scalar(type) }
+    mutating func decode(_ type: Int8.Type) throws -> Int8 { try next().scalar(type) }
+    mutating func decode(_ type: Int16.Type) throws -> Int16 { try next().scalar(type) }
+    mutating func decode(_ type: Int32.Type) throws -> Int32 { try next().scalar(type) }
+    mutating func decode(_ type: Int64.Type) throws -> Int64 { try next().scalar(type) }
+    mutating func decode(_ type: UInt.Type) throws -> UInt { try next().scalar(type) }
+    mutating func decode(_ type: UInt8.Type) throws -> UInt8 { try next().scalar(type) }
+    mutating func decode(_ type: UInt16.Type) throws -> UInt16 { try next().scalar(type) }
+    mutating func decode(_ type: UInt32.Type) throws -> UInt32 { try next().scalar(type) }
+    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { try next().scalar(type) }
+    mutating func nestedContainer<NK: CodingKey>(keyedBy type: NK.Type) throws -> KeyedDecodingContainer<NK> {
+        try next().container(keyedBy: type)
+    }
+    mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer { try next().unkeyedContainer() }
+    mutating func superDecoder() throws -> any Decoder { try next() }
+}
+
+struct SingleDec: SingleValueDecodingContainer {
+    let d: ValueDecoder
+    var codingPath: [any CodingKey] { d.codingPath }
+    func decodeNil() -> Bool { d.value == .null }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T { try d.decode(type) }
+    func decode(_ type: Bool.Type) throws -> Bool { try d.scalar(type) }
+    func decode(_ type: String.Type) throws -> String { try d.scalar(type) }
+    func decode(_ type: Double.Type) throws -> Double { try d.scalar(type) }
+    func decode(_ type: Float.Type) throws -> Float { try d.scalar(type) }
+    func decode(_ type: Int.Type) throws -> Int { try d.scalar(type) }
+    func decode(_ type: Int8.Type) throws -> Int8 { try d.scalar(type) }
+    func decode(_ type: Int16.Type) throws -> Int16 { try d.scalar(type) }
+    func decode(_ type: Int32.Type) throws -> Int32 { try d.scalar(type) }
+    func decode(_ type: Int64.Type) throws -> Int64 { try d.scalar(type) }
+    func decode(_ type: UInt.Type) throws -> UInt { try d.scalar(type) }
+    func decode(_ type: UInt8.Type) throws -> UInt8 { try d.scalar(type) }
+    func decode(_ type: UInt16.Type) throws -> UInt16 { try d.scalar(type) }
+    func decode(_ type: UInt32.Type) throws -> UInt32 { try d.scalar(type) }
+    func decode(_ type: UInt64.Type) throws -> UInt64 { try d.scalar(type) }
+}
+
+// MARK: encoding
+
+struct ValueEncoder: Encoder {
+    /// Where a container writes its result; containers share boxes with their parents.
+    final class Box {
+        var value: JSONValue?
+        var members: [(String, Box)] = []
+        var items: [Box] = []
+        var kind = 0 // 0 value, 1 object, 2 array
+        var sortMembers = false
+
+        func resolve() -> JSONValue {
+            switch kind {
+            case 1:
+                let m = members.map { ($0.0, $0.1.resolve()) }
+                return .object(sortMembers ? m.sorted { $0.0 < $1.0 } : m)
+            case 2: return .array(items.map { $0.resolve() })
+            default: return value ?? .null
+            }
+        }
+    }
+
+    let box: Box
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<K: CodingKey>(keyedBy type: K.Type) -> KeyedEncodingContainer<K> {
+        box.kind = 1
+        // Dictionaries encode in hash order; sort them so output is stable. Structs keep
+        // declaration order (runc-like field order).
+        if String(describing: K.self).contains("DictionaryCodingKey") { box.sortMembers = true }
+        return KeyedEncodingContainer(KeyedEnc<K>(box: box, codingPath: codingPath))
+    }
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        box.kind = 2
+        return UnkeyedEnc(box: box, codingPath: codingPath)
+    }
+    func singleValueContainer() -> any SingleValueEncodingContainer { SingleEnc(box: box, codingPath: codingPath) }
+}
+
+func encodeScalar<T: Encodable>(_ v: T, _ path: [any CodingKey]) throws -> JSONValue {
+    switch v {
+    case let s as String: return .string(s)
+    case let b as Bool: return .bool(b)
+    case let n as any BinaryInteger: return .number("\(n)")
+    case let d as Double: return .number(d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : "\(d)")
+    case let f as Float: return .number("\(f)")
+    default:
+        let inner = ValueEncoder.Box()
+        try v.encode(to: ValueEncoder(box: inner, codingPath: path))
+        return inner.resolve()
+    }
+}
+
+struct KeyedEnc<K: CodingKey>: KeyedEncodingContainerProtocol {
+    let box: ValueEncoder.Box
+    let codingPath: [any CodingKey]
+
+    func slot(_ key: K) -> ValueEncoder.Box {
+        let b = ValueEncoder.Box()
+        box.members.removeAll { $0.0 == key.stringValue }
+        box.members.append((key.stringValue, b))
+        return b
+    }
+    mutating func encodeNil(forKey key: K) throws { slot(key).value = .null }
+    mutating func encode<T: Encodable>(_ value: T, forKey key: K) throws {
+        slot(key).value = try encodeScalar(value, codingPath + [key])
+    }
+    mutating func nestedContainer<NK: CodingKey>(keyedBy keyType: NK.Type, forKey key: K) -> KeyedEncodingContainer<NK> {
+        let b = slot(key); b.kind = 1
+        return KeyedEncodingContainer(KeyedEnc<NK>(box: b, codingPath: codingPath + [key]))
+    }
+    mutating func nestedUnkeyedContainer(forKey key: K) -> any UnkeyedEncodingContainer {
+        let b = slot(key); b.kind = 2
+        return UnkeyedEnc(box: b, codingPath: codingPath + [key])
+    }
+    mutating func superEncoder() -> any Encoder { ValueEncoder(box: box, codingPath: codingPath) }
+    mutating func superEncoder(forKey key: K) -> any Encoder { ValueEncoder(box: slot(key), codingPath: codingPath + [key]) }
+}
+
+struct UnkeyedEnc: UnkeyedEncodingContainer {
+    let box: ValueEncoder.Box
+    let codingPath: [any CodingKey]
+    var count: Int { box.items.count }
+
+    func slot() -> ValueEncoder.Box { let b = ValueEncoder.Box(); box.items.append(b); return b }
+    mutating func encodeNil() throws { slot().value = .null }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        slot().value = try encodeScalar(value, codingPath + [Key(intValue: count)])
+    }
+    mutating func nestedContainer<NK: CodingKey>(keyedBy keyType: NK.Type) -> KeyedEncodingContainer<NK> {
+        let b = slot(); b.kind = 1
+        return KeyedEncodingContainer(KeyedEnc<NK>(box: b, codingPath: codingPath))
+    }
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        let b = slot(); b.kind = 2
+        return UnkeyedEnc(box: b, codingPath: codingPath)
+    }
+    mutating func superEncoder() -> any Encoder { ValueEncoder(box: slot(), codingPath: codingPath) }
+}
+
+struct SingleEnc: SingleValueEncodingContainer {
+    let box: ValueEncoder.Box
+    let codingPath: [any CodingKey]
+    mutating func encodeNil() throws { box.value = .null }
+    mutating func encode<T: Encodable>(_ value: T) throws { box.value = try encodeScalar(value, codingPath) }
+}
