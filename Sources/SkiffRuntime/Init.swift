@@ -111,13 +111,14 @@ enum InitProcess {
         try rootfs.pivot(noPivot: plan.noPivot)
 
         if process.terminal == true { try setupConsole(plan, process) }
-        try rootfs.finalize()
-
+        // Sysctls go in before readonlyPaths make /proc/sys read-only (runc's order).
         for (key, value) in (spec.linux?.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
             try withContext("sysctl \(key)") {
                 try FS.writeFile("/proc/sys/" + key.replacing(".", with: "/"), value, flags: O_WRONLY)
             }
         }
+        try rootfs.finalize()
+
         for r in process.rlimits ?? [] {
             var lim = rlimit(rlim_cur: rlim_t(r.soft), rlim_max: rlim_t(r.hard))
             if setrlimit(__rlimit_resource_t(UInt32(RlimitNames.all[r.type]!)), &lim) != 0 {

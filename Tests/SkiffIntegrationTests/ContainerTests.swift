@@ -230,9 +230,10 @@ final class ContainerTests: XCTestCase {
 
     func testSysctlInOwnNetworkNamespace() {
         b.linux["sysctl"] = ["net.ipv4.ip_forward": "1"]
-        b.payload("cat", "/proc/sys/net/ipv4/ip_forward")
-        b.linux["readonlyPaths"] = []
-        XCTAssertEqual(b.run().stdout, "1\n")
+        b.payload("cat", "/proc/sys/net/ipv4/ip_forward", "write", "/proc/sys/net/ipv4/ip_forward")
+        let r = b.run()
+        XCTAssertTrue(r.stdout.hasPrefix("1\n"), r.stdout + r.stderr)
+        XCTAssertEqual(r.values["write./proc/sys/net/ipv4/ip_forward"], "error:Read-only file system", "readonlyPaths still apply")
     }
 
     func testTimeNamespaceOffsets() {
@@ -319,5 +320,48 @@ final class ContainerTests: XCTestCase {
         let r = b.rt(["state", id])
         XCTAssertEqual(r.code, 0, r.stderr)
         return try JSONSerialization.jsonObject(with: r.stdout.data(using: .utf8)!) as! [String: Any]
+    }
+}
+
+/// The example configs in runtime-spec/examples run for real.
+final class ExampleConfigTests: XCTestCase {
+    func run(example: String) throws -> CmdResult {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        let data = try Data(contentsOf: URL(fileURLWithPath: Env.packageRoot + "/runtime-spec/examples/\(example).json"))
+        b.config = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        var root = b.config["root"] as! [String: Any]
+        root["path"] = Env.rootfs
+        b.config["root"] = root
+        b.linux["cgroupsPath"] = "/skiff-test-ex-\(UUID().uuidString.prefix(8))"
+        return b.run()
+    }
+
+    func testMinimal() throws {
+        let r = try run(example: "minimal")
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(r.values["uid"], "0")
+    }
+
+    func testUserns() throws {
+        let r = try run(example: "userns")
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertNotEqual(r.values["ns.user"], Host.ns("user"))
+    }
+
+    func testFull() throws {
+        let r = try run(example: "full")
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(r.values["uid"], "1000")
+        XCTAssertEqual(r.values["groups"], "5")
+        XCTAssertEqual(r.values["capamb"], "0000000000000020")
+        XCTAssertEqual(r.values["RLIMIT_NOFILE"], "512:1024")
+    }
+
+    func testInvalidCapabilityIsRejected() throws {
+        let r = try run(example: "invalid-capability")
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.stderr.contains("unknown capability \"CAP_FLY\""), r.stderr)
     }
 }
