@@ -200,6 +200,16 @@ final class ContainerTests: XCTestCase {
         XCTAssertEqual(r.values["nonewprivs"], "1")
     }
 
+    func testNoPivotAndOomScoreAdj() {
+        b.process["oomScoreAdj"] = 321
+        b.payload("cat", "/proc/self/oom_score_adj", "stat", "/bin/busybox", "write", "/etc/x")
+        let r = b.run(extra: ["--no-pivot"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("321\n"), r.stdout)
+        XCTAssertNotNil(r.values["stat./bin/busybox"], "the rootfs is the root without pivot_root too")
+        XCTAssertEqual(r.values["write./etc/x"], "error:Read-only file system")
+    }
+
     func testNoNewPrivilegesBlocksSetuid() {
         b.process["user"] = ["uid": 1000, "gid": 1000]
         b.process["noNewPrivileges"] = true

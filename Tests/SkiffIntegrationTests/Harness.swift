@@ -67,8 +67,6 @@ enum Cmd {
         p.arguments = args
         if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
         if let env { p.environment = env }
-        let out = FileHandle(forWritingAtPath: "/dev/null")
-        _ = out
         let tmp = NSTemporaryDirectory() + "skiff-cmd-\(UUID().uuidString)"
         FileManager.default.createFile(atPath: tmp + ".out", contents: nil)
         FileManager.default.createFile(atPath: tmp + ".err", contents: nil)
