@@ -115,6 +115,7 @@ extension Runtime {
     }
 
     func killAndWait(_ r: ContainerRecord) {
+        guard r.pid > 0 else { return } // kill(0) would hit our own process group
         // With its own pid namespace the kernel takes everything down with init; otherwise the
         // cgroup is the only handle on the container's other processes.
         if !r.ownPidNamespace, let dir = r.cgroupPath { try? Cgroup2.at(dir).killAll() }

@@ -16,7 +16,7 @@ public enum Proc {
     public static func isAlive(_ pid: pid_t, startTime: UInt64?) -> Bool {
         guard pid > 0, let s = stat(pid) else { return false }
         if s.state == "Z" || s.state == "X" { return false }
-        if let startTime, startTime != s.startTime { return false }
+        if let startTime, startTime != 0, startTime != s.startTime { return false }
         return true
     }
 

@@ -1,4 +1,5 @@
 import Glibc
+import CSkiffSys
 
 /// argv/envp for execve, owned until `free()`. Built before fork so the child allocates nothing.
 public struct CStringArray {
@@ -55,6 +56,9 @@ public enum Spawn {
             dup2(inPipe.read, 0)
             dup2(outPipe.write, 1)
             dup2(outPipe.write, 2)
+            // Only stdio: whatever our caller left open is not the hook's to keep.
+            _ = skiff_close_range(3, UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
+            Sys.setCloexec(errPipe.write, true)
             resetSignalsForExec()
             execve(path, argv.pointers, envp.pointers)
             var e = errno
@@ -66,21 +70,31 @@ public enum Spawn {
         _ = try? FS.writeAll(fd: inPipe.write, stdin)
         close(inPipe.write)
 
+        // Watch the hook itself too: a hook that leaves a daemon holding its stdout must not
+        // keep us waiting for EOF.
+        let pidfd = skiff_pidfd_open(pid, 0)
+        defer { if pidfd >= 0 { close(pidfd) } }
         var output: [UInt8] = []
         var timedOut = false
+        var exited = false
         let deadline = timeout.map { monotonicNanos() + UInt64($0) * 1_000_000_000 }
         var buf = [UInt8](repeating: 0, count: 8192)
         while true {
-            var pfd = pollfd(fd: outPipe.read, events: Int16(POLLIN), revents: 0)
+            var pfds = [pollfd(fd: outPipe.read, events: Int16(POLLIN), revents: 0),
+                        pollfd(fd: exited ? -1 : pidfd, events: Int16(POLLIN), revents: 0)]
             var wait: Int32 = -1
-            if let deadline {
+            if exited {
+                wait = 50 // drain what the hook wrote, not what a leftover daemon might
+            } else if let deadline {
                 let now = monotonicNanos()
                 if now >= deadline { timedOut = true; break }
                 wait = Int32(min((deadline - now) / 1_000_000 + 1, 60_000))
             }
-            let r = poll(&pfd, 1, wait)
+            let r = poll(&pfds, 2, wait)
             if r < 0 { if errno == EINTR { continue }; break }
-            if r == 0 { continue }
+            if r == 0 { if exited { break }; continue }
+            if pfds[1].revents != 0 { exited = true }
+            if pfds[0].revents == 0 { continue }
             let n = buf.withUnsafeMutableBytes { Glibc.read(outPipe.read, $0.baseAddress, $0.count) }
             if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
             if output.count < 1 << 20 { output.append(contentsOf: buf[0..<n]) }

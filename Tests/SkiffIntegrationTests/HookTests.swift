@@ -105,6 +105,16 @@ final class HookTests: XCTestCase {
         XCTAssertEqual(b.rt(["delete", "--force", "c1"]).code, 0)
     }
 
+    func testHookLeavingADaemonBehindDoesNotHang() {
+        // The hook exits at once but its background child keeps stdout open for 30 s.
+        b.config["hooks"] = ["prestart": [["path": "/bin/sh", "args": ["sh", "-c", "sleep 30 & echo started"]]]]
+        b.payload("exit", "0")
+        let t0 = Date()
+        XCTAssertEqual(b.run().code, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 5)
+        Cmd.sh("pkill -f '^sleep 30$'")
+    }
+
     func testHookTimeoutKillsTheHook() {
         b.config["hooks"] = ["createRuntime": [["path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1]]]
         b.payload("exit", "0")
