@@ -147,6 +147,8 @@ public struct Runtime {
             }
         }
 
+        // exec reads the config from here: later edits of the bundle's config.json have no effect.
+        try FS.writeFileAtomic(store.dir(id) + "/config.json", try JSON.encode(spec))
         try store.save(record)
         if let pf = options.pidFile { try writePidFile(FS.absolute(pf), pid: initPid) }
         cleanup.disarm()

@@ -110,7 +110,7 @@ enum InitProcess {
 
         try rootfs.pivot(noPivot: plan.noPivot)
 
-        if process.terminal == true { try setupConsole(plan, process) }
+        if process.terminal == true { try setupConsole(socket: plan.consoleSocketFd, process) }
         // Sysctls go in before readonlyPaths make /proc/sys read-only (runc's order).
         for (key, value) in (spec.linux?.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
             try withContext("sysctl \(key)") {
@@ -119,28 +119,7 @@ enum InitProcess {
         }
         try rootfs.finalize()
 
-        for r in process.rlimits ?? [] {
-            var lim = rlimit(rlim_cur: rlim_t(r.soft), rlim_max: rlim_t(r.hard))
-            if setrlimit(__rlimit_resource_t(UInt32(RlimitNames.all[r.type]!)), &lim) != 0 {
-                throw SkiffError.sys("setrlimit", r.type, hint: errno == EPERM ? "a hard limit cannot be raised above the current one without CAP_SYS_RESOURCE" : nil)
-            }
-        }
-        if let adj = process.oomScoreAdj {
-            try FS.writeFile("/proc/self/oom_score_adj", "\(adj)", flags: O_WRONLY)
-        }
-
-        try switchUser(process)
-
-        if chdir(process.cwd) != 0 {
-            throw SkiffError.sys("chdir", process.cwd, hint: "process.cwd must exist in the rootfs")
-        }
-        if process.noNewPrivileges == true {
-            if skiff_prctl(SKIFF_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 { throw SkiffError.sys("prctl", "no_new_privs") }
-        }
-        let args = process.args ?? []
-        guard let arg0 = args.first, !arg0.isEmpty else { throw SkiffError.msg("config: process.args must not be empty") }
-        let path = try resolveExecutable(arg0, env: plan.env)
-        umask(mode_t(process.user.umask ?? 0o022))
+        let (path, args) = try prepareProcess(process, env: plan.env)
 
         // Nothing but stdio and the preserved fds reaches the container process.
         _ = skiff_close_range(UInt32(3 + plan.preservedFds), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
@@ -164,9 +143,37 @@ enum InitProcess {
         try? FS.writeAll(fd: fifo, "0")
         resetSignalsForExec()
         execve(path, argv.pointers, envp.pointers)
-        let e = SkiffError.sys("exec", arg0)
+        let e = SkiffError.sys("exec", args[0])
         try? FS.writeAll(fd: fifo, "E" + InitError.encode(e))
         _exit(127)
+    }
+
+    /// The per-process part shared by the init and `exec`: rlimits, OOM score, user and
+    /// capabilities, cwd, no_new_privs, the executable's path, umask. Returns (path, argv).
+    static func prepareProcess(_ process: Process, env: [String]) throws -> (String, [String]) {
+        for r in process.rlimits ?? [] {
+            var lim = rlimit(rlim_cur: rlim_t(r.soft), rlim_max: rlim_t(r.hard))
+            if setrlimit(__rlimit_resource_t(UInt32(RlimitNames.all[r.type]!)), &lim) != 0 {
+                throw SkiffError.sys("setrlimit", r.type, hint: errno == EPERM ? "a hard limit cannot be raised above the current one without CAP_SYS_RESOURCE" : nil)
+            }
+        }
+        if let adj = process.oomScoreAdj {
+            try FS.writeFile("/proc/self/oom_score_adj", "\(adj)", flags: O_WRONLY)
+        }
+
+        try switchUser(process)
+
+        if chdir(process.cwd) != 0 {
+            throw SkiffError.sys("chdir", process.cwd, hint: "process.cwd must exist in the rootfs")
+        }
+        if process.noNewPrivileges == true {
+            if skiff_prctl(SKIFF_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 { throw SkiffError.sys("prctl", "no_new_privs") }
+        }
+        let args = process.args ?? []
+        guard let arg0 = args.first, !arg0.isEmpty else { throw SkiffError.msg("config: process.args must not be empty") }
+        let path = try resolveExecutable(arg0, env: env)
+        umask(mode_t(process.user.umask ?? 0o022))
+        return (path, args)
     }
 
     /// Bounding set while still root, then groups and ids with KEEPCAPS, then E/P/I and ambient.
@@ -221,7 +228,7 @@ enum InitProcess {
 
     /// Allocates the pty inside the container, makes the slave the process's stdio and
     /// /dev/console, and sends the master to the console socket (one fd, one SCM_RIGHTS cmsg).
-    static func setupConsole(_ plan: InitPlan, _ process: Process) throws {
+    static func setupConsole(socket: Int32, _ process: Process, bindConsole: Bool = true) throws {
         let master = Glibc.open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
         if master < 0 { throw SkiffError.sys("open", "/dev/ptmx", hint: "a terminal needs a devpts mount at /dev/pts") }
         defer { close(master) }
@@ -232,13 +239,13 @@ enum InitProcess {
         let slave = Glibc.open(slavePath, O_RDWR | O_NOCTTY)
         if slave < 0 { throw SkiffError.sys("open", slavePath) }
         if let size = process.consoleSize { _ = skiff_set_winsize(master, size.height, size.width) }
-        if FS.linkStat("/dev/console") == nil {
+        if bindConsole && FS.linkStat("/dev/console") == nil {
             let fd = Glibc.open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
             if fd >= 0 { close(fd) }
         }
-        try Sys.mount(slavePath, "/dev/console", nil, MountOptions.BIND, nil)
-        try Sys.sendFd(plan.consoleSocketFd, master, payload: "/dev/ptmx")
-        close(plan.consoleSocketFd)
+        if bindConsole { try Sys.mount(slavePath, "/dev/console", nil, MountOptions.BIND, nil) }
+        try Sys.sendFd(socket, master, payload: "/dev/ptmx")
+        close(socket)
         if setsid() < 0 { throw SkiffError.sys("setsid") }
         if skiff_set_ctty(slave) != 0 { throw SkiffError.sys("ioctl TIOCSCTTY", slavePath) }
         for fd: Int32 in 0...2 where dup2(slave, fd) < 0 { throw SkiffError.sys("dup2", slavePath) }

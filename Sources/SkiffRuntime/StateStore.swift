@@ -45,6 +45,11 @@ public struct StateStore {
         return try JSON.decode(ContainerRecord.self, from: bytes, what: "state of \(quote(id))")
     }
 
+    /// The config the container was created with.
+    public func spec(_ id: String) throws -> Spec {
+        try JSON.decode(Spec.self, from: try FS.readBytes(dir(id) + "/config.json"), what: "config of \(quote(id))")
+    }
+
     public func save(_ r: ContainerRecord) throws {
         try FS.writeFileAtomic(stateFile(r.id), try JSON.encode(r))
     }

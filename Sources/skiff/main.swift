@@ -30,7 +30,21 @@ let commands: [String: [FlagSpec]] = [
     "list": [FlagSpec(names: ["format", "f"], takesValue: true), FlagSpec(names: ["quiet", "q"], takesValue: false)],
     "spec": [FlagSpec(names: ["bundle", "b"], takesValue: true), FlagSpec(names: ["rootless"], takesValue: false)],
     "features": [],
+    "exec": [FlagSpec(names: ["process", "p"], takesValue: true), FlagSpec(names: ["console-socket"], takesValue: true),
+             FlagSpec(names: ["pidfd-socket"], takesValue: true), FlagSpec(names: ["cwd"], takesValue: true),
+             FlagSpec(names: ["env", "e"], takesValue: true, repeatable: true), FlagSpec(names: ["tty", "t"], takesValue: false),
+             FlagSpec(names: ["user", "u"], takesValue: true), FlagSpec(names: ["additional-gids", "g"], takesValue: true, repeatable: true),
+             FlagSpec(names: ["detach", "d"], takesValue: false), FlagSpec(names: ["pid-file"], takesValue: true),
+             FlagSpec(names: ["process-label"], takesValue: true), FlagSpec(names: ["apparmor"], takesValue: true),
+             FlagSpec(names: ["no-new-privs"], takesValue: false), FlagSpec(names: ["cap", "c"], takesValue: true, repeatable: true),
+             FlagSpec(names: ["preserve-fds"], takesValue: true), FlagSpec(names: ["cgroup"], takesValue: true, repeatable: true),
+             FlagSpec(names: ["ignore-paused"], takesValue: false)],
+    "ps": [FlagSpec(names: ["format", "f"], takesValue: true)],
+    "pause": [], "resume": [],
 ]
+
+/// exec and ps stop at the container id: everything after it is the command (or ps(1) options).
+let stopsAtID: Set<String> = ["exec", "ps"]
 
 let usage = """
 skiff: an OCI container runtime (runc-compatible command line)
@@ -47,6 +61,10 @@ commands:
    list      list containers
    spec      write a default config.json
    features  print the supported features as JSON
+   exec      run a new process in a running container
+   ps        list the container's processes (--format json: host pids)
+   pause     freeze all processes of a container (cgroup v2 freezer)
+   resume    thaw a paused container
 
 global options:
    --root DIR            state directory (default /run/skiff)
@@ -126,7 +144,7 @@ func main() -> Int32 {
     rt.systemdCgroup = global.bool("systemd-cgroup")
 
     do {
-        let p = try parseFlags(rest, specs: specs, stopAtPositional: false)
+        let p = try parseFlags(rest, specs: specs, stopAtPositional: stopsAtID.contains(cmd))
         switch cmd {
         case "create", "run":
             try requireArgs(p, cmd, exactly: 1, "<container-id>")
@@ -179,6 +197,28 @@ func main() -> Int32 {
             if FS.exists(path) { throw SkiffError("spec", path, errno: EEXIST, hint: "remove it first") }
             let bytes = try JSON.encode(DefaultSpec.make(rootless: p.bool("rootless")), pretty: true)
             try FS.writeFile(path, String(decoding: bytes, as: UTF8.self) + "\n", flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o666)
+        case "exec":
+            guard let id = p.positional.first else { throw CLIError.usage("\"exec\" requires a container id") }
+            do {
+                let o = try execOptions(rt, p, id: id)
+                return try rt.exec(id: id, options: o)
+            } catch let e as SkiffError {
+                fail("\(e.wrapped("exec \(quote(id))"))", code: 255)
+            }
+        case "ps":
+            guard let id = p.positional.first else { throw CLIError.usage("\"ps\" requires a container id") }
+            let pids = try rt.pids(id: id)
+            if p.string("format") == "json" {
+                printOut(pids.isEmpty ? "null\n" : "[" + pids.map(String.init).joined(separator: ",") + "]\n")
+            } else {
+                printOut(try psTable(pids: pids, psArgs: Array(p.positional.dropFirst())))
+            }
+        case "pause":
+            try requireArgs(p, cmd, exactly: 1, "<container-id>")
+            try rt.pause(id: p.positional[0])
+        case "resume":
+            try requireArgs(p, cmd, exactly: 1, "<container-id>")
+            try rt.resume(id: p.positional[0])
         case "features":
             printOut(try JSON.encodeString(Features.current(), pretty: true, indent: 4) + "\n")
         default:
@@ -190,6 +230,75 @@ func main() -> Int32 {
     } catch {
         fail("\(error)")
     }
+}
+
+/// exec's process: `--process FILE`, or the container's own process config with the flags applied.
+func execOptions(_ rt: Runtime, _ p: ParsedArgs, id: String) throws -> ExecOptions {
+    var proc: Process
+    if let file = p.string("process") {
+        proc = try JSON.decode(Process.self, from: try FS.readBytes(FS.absolute(file)), what: "process \(quote(file))")
+    } else {
+        let args = Array(p.positional.dropFirst())
+        if args.isEmpty { throw CLIError.usage("exec needs a command, or --process FILE") }
+        proc = try rt.processTemplate(id: id)
+        proc.args = args
+        proc.terminal = p.bool("tty")
+        if let cwd = p.string("cwd") { proc.cwd = cwd }
+        var env = proc.env ?? []
+        for kv in p.strings("env") {
+            let key = kv.split(separator: "=", maxSplits: 1).first.map(String.init) ?? kv
+            env.removeAll { $0.hasPrefix(key + "=") }
+            env.append(kv.contains("=") ? kv : kv + "=")
+        }
+        proc.env = env
+        if let u = p.string("user") {
+            let parts = u.split(separator: ":", omittingEmptySubsequences: false)
+            guard let uid = UInt32(parts[0]), parts.count <= 2, parts.count == 1 || UInt32(parts[1]) != nil else {
+                throw CLIError.usage("invalid --user \(quote(u)): use uid[:gid] (numbers)")
+            }
+            proc.user.uid = uid
+            proc.user.gid = parts.count == 2 ? UInt32(parts[1])! : proc.user.gid
+        }
+        let gids = try p.strings("additional-gids").map { g -> UInt32 in
+            guard let n = UInt32(g) else { throw CLIError.usage("invalid --additional-gids \(quote(g))") }
+            return n
+        }
+        if !gids.isEmpty { proc.user.additionalGids = gids }
+        if p.bool("no-new-privs") { proc.noNewPrivileges = true }
+        let caps = p.strings("cap")
+        if !caps.isEmpty {
+            var c = proc.capabilities ?? Capabilities()
+            func add(_ l: [String]?) -> [String] { Array(Set((l ?? []) + caps)).sorted() }
+            c.bounding = add(c.bounding); c.effective = add(c.effective); c.permitted = add(c.permitted)
+            c.inheritable = add(c.inheritable); c.ambient = add(c.ambient)
+            proc.capabilities = c
+        }
+    }
+    var o = ExecOptions(process: proc)
+    o.detach = p.bool("detach")
+    o.pidFile = p.string("pid-file").map { FS.absolute($0) }
+    o.consoleSocket = p.string("console-socket")
+    o.preserveFds = try p.int("preserve-fds")
+    o.ignorePaused = p.bool("ignore-paused")
+    return o
+}
+
+/// runc's table: `ps -ef` (or the given ps options) filtered to the container's pids.
+func psTable(pids: [pid_t], psArgs: [String]) throws -> String {
+    let r = try Spawn.run(path: "/bin/ps", args: ["ps"] + (psArgs.isEmpty ? ["-ef"] : psArgs), env: ["PATH=/usr/bin:/bin"], stdin: [])
+    let lines = String(decoding: r.output, as: UTF8.self).split(separator: "\n")
+    guard let header = lines.first else { return "" }
+    let cols = header.split(separator: " ")
+    guard let pidCol = cols.firstIndex(of: "PID") else {
+        throw SkiffError.msg("ps: no PID column in the output of ps \(psArgs.joined(separator: " "))")
+    }
+    let want = Set(pids)
+    var out = String(header) + "\n"
+    for l in lines.dropFirst() {
+        let f = l.split(separator: " ")
+        if f.count > pidCol, let pid = pid_t(f[pidCol]), want.contains(pid) { out += l + "\n" }
+    }
+    return out
 }
 
 func listTable(_ all: [OCIState]) -> String {

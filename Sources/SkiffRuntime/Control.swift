@@ -1,0 +1,50 @@
+import Glibc
+import SkiffSys
+import SkiffSpec
+import SkiffCgroups
+
+extension Runtime {
+    func runningCgroup(_ id: String, op: String) throws -> (ContainerRecord, Cgroup2) {
+        let r = try store.load(id)
+        guard let dir = r.cgroupPath else {
+            throw SkiffError.msg("\(op): container \(quote(id)) has no cgroup", hint: "this host has no cgroup2 mount")
+        }
+        return (r, Cgroup2.at(dir))
+    }
+
+    /// Host pids of every process in the container's cgroup.
+    public func pids(id: String) throws -> [pid_t] {
+        let (r, cg) = try runningCgroup(id, op: "ps")
+        if status(of: r) == .stopped { return [] }
+        return try cg.procs()
+    }
+
+    /// Freezes the cgroup and waits (bounded) until the kernel reports it frozen; on timeout the
+    /// freeze is undone so the container is never left half-frozen.
+    public func pause(id: String) throws {
+        let lock = try store.lock(id)
+        defer { close(lock) }
+        let (r, cg) = try runningCgroup(id, op: "pause")
+        switch status(of: r) {
+        case .running: break
+        case .paused: return
+        default: throw SkiffError.msg("cannot pause container \(quote(id)): it is not running")
+        }
+        try cg.setFrozen(true)
+        for _ in 0..<1000 {
+            if cg.isFrozen() { return }
+            sleepMillis(2)
+        }
+        try? cg.setFrozen(false)
+        throw SkiffError.msg("pause \(quote(id)): the cgroup did not freeze within 2 s; it was thawed again")
+    }
+
+    public func resume(id: String) throws {
+        let lock = try store.lock(id)
+        defer { close(lock) }
+        let (r, cg) = try runningCgroup(id, op: "resume")
+        guard status(of: r) == .paused else { throw SkiffError.msg("cannot resume container \(quote(id)): it is not paused") }
+        try cg.setFrozen(false)
+        for _ in 0..<1000 where cg.isFrozen() { sleepMillis(2) }
+    }
+}

@@ -1,0 +1,168 @@
+import Glibc
+import CSkiffSys
+import SkiffSys
+import SkiffSpec
+import SkiffCgroups
+
+public struct ExecOptions {
+    public var process: Process
+    public var detach = false
+    public var pidFile: String?
+    public var consoleSocket: String?
+    public var preserveFds = 0
+    public var ignorePaused = false
+    public init(process: Process) { self.process = process }
+}
+
+extension Runtime {
+    /// The container's process config, the base for `exec` without `--process` (as runc does).
+    public func processTemplate(id: String) throws -> Process {
+        _ = try store.load(id)
+        guard let p = try store.spec(id).process else { throw SkiffError.msg("container \(quote(id)) has no process config") }
+        return p
+    }
+
+    /// Runs a new process inside a running container: joins its namespaces (user first) and its
+    /// cgroup, applies the process's user, caps, rlimits and no_new_privs, then execs. Returns the
+    /// process's exit code in the foreground, 0 once it started with `detach`.
+    public func exec(id: String, options: ExecOptions) throws -> Int32 {
+        let r = try store.load(id)
+        switch status(of: r) {
+        case .stopped: throw SkiffError.msg("cannot exec in a stopped container")
+        case .creating: throw SkiffError.msg("cannot exec in a container that is being created")
+        case .paused where !options.ignorePaused:
+            throw SkiffError.msg("cannot exec in a paused container", hint: "resume it first, or pass --ignore-paused")
+        default: break
+        }
+        let spec = try store.spec(id)
+        let process = options.process
+        try Validation.validateProcess(process)
+        let terminal = process.terminal ?? false
+        if terminal && options.consoleSocket == nil && options.detach {
+            throw SkiffError.msg("cannot allocate tty if skiff will detach without setting console socket")
+        }
+        if !terminal && options.consoleSocket != nil {
+            throw SkiffError.msg("cannot use console socket if skiff will not detach or allocate tty")
+        }
+        for fd in 3..<(3 + options.preserveFds) where skiff_fcntl_getfd(Int32(fd)) < 0 {
+            throw SkiffError("unable to stat preserved-fd", "\(fd - 3) (fd \(fd))", errno: EBADF)
+        }
+
+        // The init's namespaces, user first and mount last (paths resolve before we switch root).
+        var joins: [(UInt, String)] = []
+        for ns in spec.linux?.namespaces ?? [] {
+            guard let kind = NamespaceKind(rawValue: ns.type), let flag = InitPlan.nsFlags[ns.type] else { continue }
+            let path = "/proc/\(r.pid)/ns/\(kind.procName)"
+            if kind == .user { joins.insert((flag, path), at: 0) } else if kind == .mount { joins.append((flag, path)) } else {
+                joins.insert((flag, path), at: joins.first?.0 == UInt(SKIFF_CLONE_NEWUSER) ? 1 : 0)
+            }
+        }
+
+        var consoleFd: Int32 = -1
+        var internalConsole: Int32 = -1
+        if let sock = options.consoleSocket {
+            consoleFd = try Sys.connectUnix(FS.absolute(sock))
+        } else if terminal {
+            let (a, b) = try Sys.socketpair(seqpacket: false)
+            internalConsole = a
+            consoleFd = b
+        }
+        defer { if consoleFd >= 0 { close(consoleFd) }; if internalConsole >= 0 { close(internalConsole) } }
+        let cgroupFd = r.cgroupPath.map { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } ?? -1
+        defer { if cgroupFd >= 0 { close(cgroupFd) } }
+        let (parentEnd, childEnd) = try Sys.socketpair()
+        defer { close(parentEnd) }
+        signal(SIGPIPE, SIG_IGN)
+        let env = process.env ?? []
+        let preserved = options.preserveFds
+
+        let s1 = fork()
+        if s1 < 0 { close(childEnd); throw SkiffError.sys("fork") }
+        if s1 == 0 {
+            close(parentEnd)
+            ExecProcess.stageOne(joins: joins, cgroupFd: cgroupFd, cgroupDir: r.cgroupPath, syncFd: childEnd,
+                                 consoleFd: consoleFd, process: process, env: env, preserved: preserved)
+        }
+        close(childEnd)
+        var pid: pid_t = 0
+        do {
+            guard let msg = try Sys.recvMessage(parentEnd) else { throw SkiffError.msg("exec setup process exited early") }
+            if msg.hasPrefix("error ") { throw InitError.decode(String(msg.dropFirst(6))) }
+            guard msg.hasPrefix("pid "), let p = pid_t(msg.dropFirst(4)) else { throw SkiffError.msg("unexpected message \(quote(msg))") }
+            pid = p
+        } catch {
+            _ = Sys.wait(s1)
+            throw error
+        }
+        _ = Sys.wait(s1)
+        // EOF on the sync socket means the exec succeeded (the fd is close-on-exec).
+        if let msg = try Sys.recvMessage(parentEnd) {
+            _ = Sys.wait(pid)
+            if msg.hasPrefix("error ") { throw InitError.decode(String(msg.dropFirst(6))) }
+            throw SkiffError.msg("unexpected message \(quote(msg))")
+        }
+        var master: Int32 = -1
+        if internalConsole >= 0 {
+            close(consoleFd); consoleFd = -1
+            master = try Sys.recvFd(internalConsole).fd
+        }
+        if let pf = options.pidFile { try writePidFile(FS.absolute(pf), pid: pid) }
+        if options.detach { return 0 }
+        let status: Int32
+        if master >= 0 {
+            status = proxyTerminal(master: master, pid: pid)
+            close(master)
+        } else {
+            status = Sys.wait(pid).status
+        }
+        return exitCode(fromWaitStatus: status)
+    }
+}
+
+enum ExecProcess {
+    static func stageOne(joins: [(UInt, String)], cgroupFd: Int32, cgroupDir: String?, syncFd: Int32, consoleFd: Int32,
+                         process: Process, env: [String], preserved: Int) -> Never {
+        let keep: Set<Int32> = [syncFd, consoleFd, cgroupFd]
+        for name in (try? FS.listDirectory("/proc/self/fd")) ?? [] {
+            if let fd = Int32(name), fd >= 3 + Int32(preserved), !keep.contains(fd) { close(fd) }
+        }
+        do {
+            var fds: [(Int32, UInt, String)] = []
+            for (flag, path) in joins { fds.append((try FS.open(path, O_RDONLY), flag, path)) }
+            for (fd, flag, path) in fds {
+                if skiff_setns(fd, Int32(truncatingIfNeeded: flag)) != 0 {
+                    throw SkiffError.sys("join \(nsFlagNames(flag)) namespace", path)
+                }
+                close(fd)
+            }
+            var pid = cgroupFd >= 0 ? skiff_clone3_fork(UInt64(SKIFF_CLONE_PARENT), cgroupFd) : -1
+            if pid < 0 {
+                if let dir = cgroupDir { try Cgroup2.at(dir).join(pid: 0) }
+                pid = skiff_clone_fork(UInt(SKIFF_CLONE_PARENT))
+            }
+            if pid < 0 { throw SkiffError.sys("clone", "exec process") }
+            if pid == 0 { child(syncFd: syncFd, consoleFd: consoleFd, process: process, env: env, preserved: preserved) }
+            try Sys.sendMessage(syncFd, "pid \(pid)")
+            _exit(0)
+        } catch let e as SkiffError {
+            try? Sys.sendMessage(syncFd, "error " + InitError.encode(e))
+            _exit(1)
+        } catch { _exit(1) }
+    }
+
+    static func child(syncFd: Int32, consoleFd: Int32, process: Process, env: [String], preserved: Int) -> Never {
+        do {
+            if process.terminal == true { try InitProcess.setupConsole(socket: consoleFd, process, bindConsole: false) }
+            let (path, args) = try InitProcess.prepareProcess(process, env: env)
+            _ = skiff_close_range(UInt32(3 + preserved), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
+            let argv = CStringArray(args)
+            let envp = CStringArray(env)
+            resetSignalsForExec()
+            execve(path, argv.pointers, envp.pointers)
+            throw SkiffError.sys("exec", args[0])
+        } catch let e as SkiffError {
+            try? Sys.sendMessage(syncFd, "error " + InitError.encode(e))
+        } catch {}
+        _exit(127)
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import XCTest
+import Glibc
+import SkiffSys
+import CSkiffSys
+
+/// exec, ps, pause/resume and kill --all on a running container.
+final class ExecTests: XCTestCase {
+    var b: TestBundle!
+
+    override func setUpWithError() throws {
+        try Env.requireRoot()
+        b = try TestBundle()
+        b.payload("sleep", "60")
+        let r = b.rt(["run", "-d", "--bundle", b.dir, "c1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        // Detached exec'd processes are re-parented to us, so their exit status can be collected.
+        _ = skiff_prctl(SKIFF_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    }
+
+    override func tearDown() {
+        b?.cleanup()
+        // Stop being a subreaper and reap what was re-parented to us.
+        _ = skiff_prctl(SKIFF_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        while waitpid(-1, nil, WNOHANG) > 0 {}
+        if let b { XCTAssertEqual(Host.mounts(containing: b.base), []) }
+    }
+
+    func listen(_ path: String) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, c) in path.utf8.enumerated() { p[i] = c } }
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        Glibc.listen(fd, 4)
+        return fd
+    }
+
+    func readAll(_ fd: Int32, until: String, seconds: Double = 5) -> String {
+        var out = ""
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let deadline = Date().addingTimeInterval(seconds)
+        while !out.contains(until) && Date() < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 100) > 0 {
+                let n = read(fd, &buf, buf.count)
+                if n <= 0 { break }
+                out += String(decoding: buf[0..<n], as: UTF8.self)
+            }
+        }
+        return out
+    }
+
+    func waitStatus(_ pid: Int32) -> Int32 {
+        var st: Int32 = 0
+        for _ in 0..<500 {
+            if waitpid(pid, &st, WNOHANG) == pid { return (st & 0x7f) == 0 ? (st >> 8) & 0xff : 128 + (st & 0x7f) }
+            usleep(10_000)
+        }
+        return -1
+    }
+
+    /// {tty, no tty} × {detached, attached} × {exit 0, exit N, signal}
+    func testExecMatrix() throws {
+        let endings: [([String], Int32)] = [(["exit", "0"], 0), (["exit", "7"], 7), (["kill-self", "15"], 143)]
+        for tty in [false, true] {
+            for detach in [false, true] {
+                for (i, (ending, code)) in endings.enumerated() {
+                    let label = "tty=\(tty) detach=\(detach) expect=\(code)"
+                    var args = ["exec"]
+                    if tty { args.append("-t") }
+                    var lfd: Int32 = -1
+                    let pidFile = b.base + "/exec-\(tty)-\(detach)-\(i).pid"
+                    if detach {
+                        args += ["-d", "--pid-file", pidFile]
+                        if tty {
+                            let sock = b.base + "/c-\(i).sock"
+                            lfd = listen(sock)
+                            args += ["--console-socket", sock]
+                        }
+                    }
+                    args += ["c1", "/bin/skiff-payload", "tty"] + ending
+                    let r = b.rt(args)
+                    if !detach {
+                        XCTAssertEqual(r.code, code, "\(label): \(r.stderr)")
+                        XCTAssertTrue(r.stdout.contains("isatty=\(tty ? 1 : 0)"), "\(label): \(r.stdout)")
+                        continue
+                    }
+                    XCTAssertEqual(r.code, 0, "\(label): \(r.stderr)")
+                    let pid = try XCTUnwrap(Int32(try String(contentsOfFile: pidFile, encoding: .utf8)), label)
+                    if tty {
+                        let conn = accept(lfd, nil, nil)
+                        let master = try Sys.recvFd(conn).fd
+                        XCTAssertTrue(readAll(master, until: "tty=").contains("isatty=1"), label)
+                        close(master); close(conn); close(lfd)
+                    }
+                    XCTAssertEqual(waitStatus(pid), code, label)
+                }
+            }
+        }
+    }
+
+    func testExecJoinsTheContainer() throws {
+        let inside = b.rt(["exec", "c1", "/bin/skiff-payload", "ns", "pid", "hostname"])
+        XCTAssertEqual(inside.code, 0, inside.stderr)
+        let st = try JSONSerialization.jsonObject(with: Data(b.rt(["state", "c1"]).stdout.utf8)) as! [String: Any]
+        let initPid = st["pid"] as! Int
+        for ns in ["mnt", "pid", "net", "uts", "ipc"] {
+            let initNs = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(initPid)/ns/\(ns)")
+            XCTAssertEqual(inside.values["ns.\(ns)"], initNs, ns)
+        }
+        XCTAssertNotEqual(inside.values["pid"], "1")
+        XCTAssertEqual(inside.values["hostname"], "skiff")
+    }
+
+    func testExecFlagsAndProcessFile() throws {
+        var r = b.rt(["exec", "--user", "1000:1000", "-g", "5", "--cwd", "/tmp", "-e", "A=1", "--no-new-privs", "--cap", "CAP_KILL",
+                      "c1", "/bin/skiff-payload", "id", "cwd", "env", "seccomp", "caps"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(r.values["uid"], "1000")
+        XCTAssertEqual(r.values["groups"], "5")
+        XCTAssertEqual(r.values["cwd"], "/tmp")
+        XCTAssertTrue(r.stdout.contains("env=A=1"))
+        XCTAssertEqual(r.values["nonewprivs"], "1")
+        XCTAssertEqual(r.values["capamb"], "0000000000000020")
+        let pf = b.base + "/process.json"
+        try #"{"user":{"uid":2000,"gid":2000},"args":["/bin/skiff-payload","id","exit","9"],"cwd":"/","env":["PATH=/bin"]}"#
+            .write(toFile: pf, atomically: true, encoding: .utf8)
+        r = b.rt(["exec", "--process", pf, "c1"])
+        XCTAssertEqual(r.code, 9)
+        XCTAssertEqual(r.values["uid"], "2000")
+    }
+
+    func testExecErrors() {
+        var r = b.rt(["exec", "c1", "/no/such/binary"])
+        XCTAssertEqual(r.code, 255)
+        XCTAssertTrue(r.stderr.contains("exec \"/no/such/binary\": no such file or directory"), r.stderr)
+        r = b.rt(["exec", "nope", "/bin/true"])
+        XCTAssertEqual(r.code, 255)
+        XCTAssertTrue(r.stderr.contains("does not exist"), r.stderr)
+        r = b.rt(["exec", "c1"])
+        XCTAssertNotEqual(r.code, 0)
+    }
+
+    func testPauseResumePsAndKillAll() throws {
+        b.rt(["exec", "-d", "--pid-file", b.base + "/sleep.pid", "c1", "/bin/sleep", "60"])
+        let execPid = try XCTUnwrap(Int(try String(contentsOfFile: b.base + "/sleep.pid", encoding: .utf8)))
+        var r = b.rt(["ps", "--format", "json", "c1"])
+        var pids = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [Int]
+        XCTAssertTrue(pids.contains(execPid))
+        pids = [pids.first { $0 != execPid }!, execPid]
+        XCTAssertEqual(pids.count, 2, r.stdout)
+        r = b.rt(["ps", "c1"])
+        XCTAssertTrue(r.stdout.hasPrefix("UID") || r.stdout.contains("PID"), r.stdout)
+        XCTAssertEqual(r.stdout.split(separator: "\n").count, 3, r.stdout)
+
+        XCTAssertEqual(b.rt(["pause", "c1"]).code, 0)
+        var st = try JSONSerialization.jsonObject(with: Data(b.rt(["state", "c1"]).stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(st["status"] as? String, "paused")
+        for pid in pids {
+            let stat = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+            XCTAssertTrue(stat.contains("State:\tS") || stat.contains("State:\tD"), "frozen tasks sleep")
+        }
+        r = b.rt(["exec", "c1", "/bin/true"])
+        XCTAssertEqual(r.code, 255)
+        XCTAssertTrue(r.stderr.contains("paused"), r.stderr)
+        XCTAssertEqual(b.rt(["resume", "c1"]).code, 0)
+        st = try JSONSerialization.jsonObject(with: Data(b.rt(["state", "c1"]).stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(st["status"] as? String, "running")
+        XCTAssertNotEqual(b.rt(["resume", "c1"]).code, 0, "resume of a running container fails")
+
+        let kr = b.rt(["kill", "--all", "c1", "KILL"])
+        XCTAssertEqual(kr.code, 0, kr.stderr)
+        // The detached exec'd process was re-parented to us (subreaper): reap it, as a shim would,
+        // or the namespace's init waits for it forever.
+        for _ in 0..<300 where waitpid(Int32(pids[1]), nil, WNOHANG) == 0 { usleep(10_000) }
+        for _ in 0..<300 where pids.contains(where: { kill(Int32($0), 0) == 0 && !isZombie(Int32($0)) }) { usleep(10_000) }
+        for pid in pids {
+            XCTAssertTrue(kill(Int32(pid), 0) != 0 || isZombie(Int32(pid)),
+                          "pid \(pid) survived kill --all: \((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "")")
+        }
+    }
+
+    func testDeleteForceOfAPausedContainer() throws {
+        XCTAssertEqual(b.rt(["pause", "c1"]).code, 0)
+        let r = b.rt(["delete", "--force", "c1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/c1"))
+        if let root = Host.cgroupRoot { XCTAssertFalse(FileManager.default.fileExists(atPath: root + (b.linux["cgroupsPath"] as! String))) }
+    }
+
+    func isZombie(_ pid: Int32) -> Bool {
+        ((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "").contains(") Z ")
+    }
+}
