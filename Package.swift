@@ -16,6 +16,7 @@ let package = Package(
         .target(name: "CSkiffSys"),
         // libcap through a modulemap; linked statically (see SkiffCaps' linker settings).
         .systemLibrary(name: "CCap", path: "Sources/CCap"),
+        .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
 
         .target(name: "SkiffSys", dependencies: ["CSkiffSys"]),
         .target(name: "SkiffJSON"),
@@ -23,9 +24,11 @@ let package = Package(
         .target(name: "SkiffCgroups", dependencies: ["SkiffSys"]),
         .target(name: "SkiffCaps", dependencies: ["SkiffSys", "CCap"],
                 linkerSettings: [.linkedLibrary(":libcap.a")]),
+        .target(name: "SkiffSeccomp", dependencies: ["SkiffSys", "SkiffSpec", "CSeccomp"],
+                linkerSettings: [.linkedLibrary(":libseccomp.a")]),
         .target(name: "SkiffRootfs", dependencies: ["SkiffSys", "SkiffSpec", "CSkiffSys"]),
         .target(name: "SkiffRuntime",
-                dependencies: ["SkiffSys", "SkiffSpec", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "CSkiffSys"]),
+                dependencies: ["SkiffSys", "SkiffSpec", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffSeccomp", "CSkiffSys"]),
         .executableTarget(name: "skiff", dependencies: ["SkiffRuntime"]),
 
         .testTarget(name: "SkiffUnitTests",

@@ -3,6 +3,7 @@ import CSkiffSys
 import SkiffSys
 import SkiffSpec
 import SkiffCgroups
+import SkiffSeccomp
 
 /// Parent side of `create`: validate, make the state dir and cgroup, spawn the init through an
 /// intermediate child (which joins namespaces by path), write id maps, run the runtime-namespace
@@ -54,6 +55,7 @@ public struct Runtime {
         }
         plan.preservedFds = preserved
         plan.noPivot = options.noPivot
+        if let sc = spec.linux?.seccomp { plan.seccomp = try withContext("seccomp") { try SeccompFilter(sc) } }
 
         try store.createDir(id)
         var cleanup = CreateCleanup(store: store, id: id)
@@ -92,6 +94,10 @@ public struct Runtime {
             plan.consoleSocketFd = dup(fd)
         }
         defer { if plan.consoleSocketFd >= 0 { close(plan.consoleSocketFd) } }
+        if let path = spec.linux?.seccomp?.listenerPath, !path.isEmpty, plan.seccomp?.usesNotify == true {
+            plan.seccompListenerFd = try withContext("seccomp listener") { try Sys.connectUnix(path) }
+        }
+        defer { if plan.seccompListenerFd >= 0 { close(plan.seccompListenerFd) } }
         defer { if plan.cgroupFd >= 0 { close(plan.cgroupFd) } }
         plan.stateDirFd = try FS.open(store.dir(id), O_RDONLY | O_DIRECTORY)
         defer { close(plan.stateDirFd) }

@@ -3,6 +3,7 @@ import CSkiffSys
 import SkiffSys
 import SkiffSpec
 import SkiffCgroups
+import SkiffSeccomp
 
 public struct ExecOptions {
     public var process: Process
@@ -75,13 +76,20 @@ extension Runtime {
         signal(SIGPIPE, SIG_IGN)
         let env = process.env ?? []
         let preserved = options.preserveFds
+        let filter = try spec.linux?.seccomp.map { sc -> SeccompFilter in
+            var s = sc
+            s.listenerPath = nil // the agent already has the container's listener
+            if s.defaultAction == "SCMP_ACT_NOTIFY" { s.defaultAction = "SCMP_ACT_ERRNO" }
+            s.syscalls = s.syscalls?.filter { $0.action != "SCMP_ACT_NOTIFY" }
+            return try SeccompFilter(s)
+        }
 
         let s1 = fork()
         if s1 < 0 { close(childEnd); throw SkiffError.sys("fork") }
         if s1 == 0 {
             close(parentEnd)
             ExecProcess.stageOne(joins: joins, cgroupFd: cgroupFd, cgroupDir: r.cgroupPath, syncFd: childEnd,
-                                 consoleFd: consoleFd, process: process, env: env, preserved: preserved)
+                                 consoleFd: consoleFd, process: process, env: env, preserved: preserved, seccomp: filter)
         }
         close(childEnd)
         var pid: pid_t = 0
@@ -121,7 +129,7 @@ extension Runtime {
 
 enum ExecProcess {
     static func stageOne(joins: [(UInt, String)], cgroupFd: Int32, cgroupDir: String?, syncFd: Int32, consoleFd: Int32,
-                         process: Process, env: [String], preserved: Int) -> Never {
+                         process: Process, env: [String], preserved: Int, seccomp: SeccompFilter?) -> Never {
         let keep: Set<Int32> = [syncFd, consoleFd, cgroupFd]
         for name in (try? FS.listDirectory("/proc/self/fd")) ?? [] {
             if let fd = Int32(name), fd >= 3 + Int32(preserved), !keep.contains(fd) { close(fd) }
@@ -141,7 +149,7 @@ enum ExecProcess {
                 pid = skiff_clone_fork(UInt(SKIFF_CLONE_PARENT))
             }
             if pid < 0 { throw SkiffError.sys("clone", "exec process") }
-            if pid == 0 { child(syncFd: syncFd, consoleFd: consoleFd, process: process, env: env, preserved: preserved) }
+            if pid == 0 { child(syncFd: syncFd, consoleFd: consoleFd, process: process, env: env, preserved: preserved, seccomp: seccomp) }
             try Sys.sendMessage(syncFd, "pid \(pid)")
             _exit(0)
         } catch let e as SkiffError {
@@ -150,10 +158,13 @@ enum ExecProcess {
         } catch { _exit(1) }
     }
 
-    static func child(syncFd: Int32, consoleFd: Int32, process: Process, env: [String], preserved: Int) -> Never {
+    static func child(syncFd: Int32, consoleFd: Int32, process: Process, env: [String], preserved: Int, seccomp: SeccompFilter?) -> Never {
         do {
             if process.terminal == true { try InitProcess.setupConsole(socket: consoleFd, process, bindConsole: false) }
-            let (path, args) = try InitProcess.prepareProcess(process, env: env)
+            let late = process.noNewPrivileges == true
+            let st = OCIState(ociVersion: "", id: "", status: "running", pid: getpid(), bundle: "")
+            let (path, args) = try InitProcess.prepareProcess(process, env: env, seccomp: late ? nil : seccomp, notifyState: st)
+            if late, let seccomp { try seccomp.load() }
             _ = skiff_close_range(UInt32(3 + preserved), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
             let argv = CStringArray(args)
             let envp = CStringArray(env)

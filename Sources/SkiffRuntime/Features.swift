@@ -1,11 +1,19 @@
 import SkiffSys
 import SkiffSpec
 import SkiffCgroups
+import SkiffSeccomp
 
 /// `skiff features`: what this build really supports (runtime-spec features.md).
 public struct Features: Codable {
     public struct Cgroup: Codable { var v1: Bool; var v2: Bool; var systemd: Bool; var systemdUser: Bool; var rdma: Bool }
-    public struct SeccompF: Codable { var enabled: Bool }
+    public struct SeccompF: Codable {
+        var enabled: Bool
+        var actions: [String]
+        var operators: [String]
+        var archs: [String]
+        var knownFlags: [String]
+        var supportedFlags: [String]
+    }
     public struct Enabled: Codable { var enabled: Bool }
     public struct MountExt: Codable { var idmap: Enabled }
     public struct LinuxF: Codable {
@@ -34,10 +42,11 @@ public struct Features: Codable {
                 namespaces: NamespaceKind.allCases.map(\.rawValue),
                 capabilities: CapabilityNames.all,
                 cgroup: Cgroup(v1: false, v2: true, systemd: false, systemdUser: false, rdma: false),
-                seccomp: SeccompF(enabled: false),
+                seccomp: SeccompF(enabled: true, actions: SeccompFilter.actions, operators: SeccompFilter.operators.keys.sorted(),
+                                  archs: SeccompFilter.archs, knownFlags: SeccompFilter.flags, supportedFlags: SeccompFilter.flags),
                 apparmor: Enabled(enabled: false), selinux: Enabled(enabled: false), intelRdt: Enabled(enabled: false),
                 mountExtensions: MountExt(idmap: Enabled(enabled: false))),
-            annotations: ["org.skiff.version": SkiffVersion.version])
+            annotations: ["org.skiff.version": SkiffVersion.version, "io.github.seccomp.libseccomp.version": SeccompFilter.libraryVersion])
     }
 }
 

@@ -4,6 +4,7 @@ import SkiffSys
 import SkiffSpec
 import SkiffRootfs
 import SkiffCaps
+import SkiffSeccomp
 
 /// The child side of create. Runs synchronously in a single-threaded copy of the runtime, from
 /// the intermediate child (stage one) to the init's execve. Every failure is sent back to the
@@ -16,7 +17,7 @@ enum InitProcess {
         close(plan.lockFd)
         // Like runc's re-exec'd init, hold nothing of the caller's but stdio and the preserved fds:
         // a caller waiting for EOF on some pipe must not wait for our container.
-        let keep: Set<Int32> = [plan.syncFd, plan.stateDirFd, plan.consoleSocketFd, plan.cgroupFd]
+        let keep: Set<Int32> = [plan.syncFd, plan.stateDirFd, plan.consoleSocketFd, plan.cgroupFd, plan.seccompListenerFd]
         for name in (try? FS.listDirectory("/proc/self/fd")) ?? [] {
             if let fd = Int32(name), fd >= 3 + Int32(plan.preservedFds), !keep.contains(fd) { close(fd) }
         }
@@ -119,7 +120,12 @@ enum InitProcess {
         }
         try rootfs.finalize()
 
-        let (path, args) = try prepareProcess(process, env: plan.env)
+        let notifyState = OCIState(ociVersion: spec.ociVersion, id: plan.id, status: "creating", pid: getpid(),
+                                   bundle: plan.bundle, annotations: spec.annotations)
+        let seccompLate = plan.seccomp != nil && process.noNewPrivileges == true
+        let (path, args) = try prepareProcess(process, env: plan.env, seccomp: seccompLate ? nil : plan.seccomp,
+                                              listenerFd: plan.seccompListenerFd, notifyState: notifyState,
+                                              metadata: spec.linux?.seccomp?.listenerMetadata)
 
         // Nothing but stdio and the preserved fds reaches the container process.
         _ = skiff_close_range(UInt32(3 + plan.preservedFds), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
@@ -136,6 +142,10 @@ enum InitProcess {
             let st = OCIState(ociVersion: spec.ociVersion, id: plan.id, status: "created", pid: getpid(),
                               bundle: plan.bundle, annotations: spec.annotations)
             try HookRunner.run("startContainer", spec.hooks?.startContainer, state: st)
+            // With no_new_privs the filter goes in as late as possible: nothing of ours runs under it.
+            if seccompLate, let filter = plan.seccomp {
+                try loadSeccomp(filter, listenerFd: plan.seccompListenerFd, state: st, metadata: spec.linux?.seccomp?.listenerMetadata)
+            }
         } catch let e as SkiffError {
             try? FS.writeAll(fd: fifo, "E" + InitError.encode(e))
             _exit(1)
@@ -150,7 +160,12 @@ enum InitProcess {
 
     /// The per-process part shared by the init and `exec`: rlimits, OOM score, user and
     /// capabilities, cwd, no_new_privs, the executable's path, umask. Returns (path, argv).
-    static func prepareProcess(_ process: Process, env: [String]) throws -> (String, [String]) {
+    static func prepareProcess(_ process: Process, env: [String], seccomp: SeccompFilter? = nil, listenerFd: Int32 = -1,
+                               notifyState: OCIState? = nil, metadata: String? = nil) throws -> (String, [String]) {
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the user switch.
+        if let seccomp, let notifyState {
+            try loadSeccomp(seccomp, listenerFd: listenerFd, state: notifyState, metadata: metadata)
+        }
         for r in process.rlimits ?? [] {
             var lim = rlimit(rlim_cur: rlim_t(r.soft), rlim_max: rlim_t(r.hard))
             if setrlimit(__rlimit_resource_t(UInt32(RlimitNames.all[r.type]!)), &lim) != 0 {
@@ -174,6 +189,20 @@ enum InitProcess {
         let path = try resolveExecutable(arg0, env: env)
         umask(mode_t(process.user.umask ?? 0o022))
         return (path, args)
+    }
+
+    /// Loads the filter; with SCMP_ACT_NOTIFY, sends the listener fd and the container state to
+    /// the listener socket (runtime-spec: one SCM_RIGHTS fd, payload = container process state).
+    static func loadSeccomp(_ filter: SeccompFilter, listenerFd: Int32, state: OCIState, metadata: String?) throws {
+        try filter.load()
+        guard filter.usesNotify, listenerFd >= 0 else { return }
+        let fd = try filter.notifyFd()
+        defer { close(fd) }
+        var payload = "{\"ociVersion\":\(jsonString(state.ociVersion)),\"fds\":[\"seccompFd\"],\"pid\":\(state.pid ?? 0)"
+        if let metadata { payload += ",\"metadata\":\(jsonString(metadata))" }
+        payload += ",\"state\":" + (try JSON.encodeString(state)) + "}"
+        try Sys.sendFd(listenerFd, fd, payload: payload)
+        close(listenerFd)
     }
 
     /// Bounding set while still root, then groups and ids with KEEPCAPS, then E/P/I and ambient.

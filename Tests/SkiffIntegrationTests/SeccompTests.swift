@@ -1,0 +1,115 @@
+import Foundation
+import XCTest
+import Glibc
+import SkiffSys
+
+final class SeccompTests: XCTestCase {
+    var b: TestBundle!
+
+    override func setUpWithError() throws {
+        try Env.requireRoot()
+        b = try TestBundle()
+        b.addMount(["destination": "/tmp", "type": "tmpfs", "source": "tmpfs"])
+    }
+
+    override func tearDown() { b?.cleanup() }
+
+    func profile(_ rules: [[String: Any]], defaultAction: String = "SCMP_ACT_ALLOW", extra: [String: Any] = [:]) {
+        var s: [String: Any] = ["defaultAction": defaultAction, "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"], "syscalls": rules]
+        for (k, v) in extra { s[k] = v }
+        b.linux["seccomp"] = s
+    }
+
+    func testBlockedSyscallGetsTheConfiguredErrno() {
+        for nnp in [true, false] {
+            profile([["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38]])
+            b.process["noNewPrivileges"] = nnp
+            b.args(["/bin/sh", "-c", "mkdir /tmp/x 2>&1; /bin/skiff-payload seccomp"])
+            let r = b.run("c\(nnp)")
+            XCTAssertEqual(r.code, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("Function not implemented"), "nnp=\(nnp): \(r.stdout)")
+            XCTAssertEqual(r.values["seccomp"], "2", "filter mode")
+        }
+    }
+
+    func testKillActionKills() {
+        profile([["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS"]])
+        b.args(["/bin/mkdir", "/tmp/x"])
+        XCTAssertEqual(b.run().code, 128 + 31, "killed by SIGSYS")
+    }
+
+    func testArgumentConditions() {
+        // write(2, ...) fails with EBADF-like errno 9; write(1, ...) passes.
+        profile([["names": ["write"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9,
+                  "args": [["index": 0, "value": 2, "op": "SCMP_CMP_EQ"]]],
+                 ["names": ["dup3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                  "args": [["index": 2, "value": 0, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"]]]])
+        b.payload("stderr", "hidden", "echo", "visible")
+        let r = b.run()
+        XCTAssertEqual(r.code, 0)
+        XCTAssertEqual(r.stdout, "visible\n")
+        XCTAssertEqual(r.stderr, "")
+    }
+
+    func testDefaultErrnoProfileWithAllowList() {
+        // A deny-by-default profile: only what the payload and the runtime's last steps need.
+        let allow = ["read", "write", "exit", "exit_group", "execve", "brk", "mmap", "munmap", "arch_prctl", "set_tid_address",
+                     "set_robust_list", "rseq", "prlimit64", "mprotect", "uname", "readlink", "getrandom", "close", "close_range",
+                     "fstat", "newfstatat", "ioctl", "rt_sigaction", "rt_sigprocmask", "getpid", "getppid", "openat", "futex"]
+        profile([["names": allow, "action": "SCMP_ACT_ALLOW"]], defaultAction: "SCMP_ACT_ERRNO")
+        b.process["noNewPrivileges"] = true
+        b.payload("pid", "hostname", "write", "/tmp/nope")
+        let r = b.run()
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(r.values["pid"], "1")
+    }
+
+    func testNotifyListenerReceivesFdAndState() throws {
+        let sock = b.base + "/agent.sock"
+        let lfd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, c) in sock.utf8.enumerated() { p[i] = c } }
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(lfd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        listen(lfd, 4)
+        defer { close(lfd) }
+        profile([["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"]],
+                extra: ["listenerPath": sock, "listenerMetadata": "meta-1"])
+        b.process["noNewPrivileges"] = true
+        b.args(["/bin/sh", "-c", "mkdir /tmp/x; echo mkdir-returned; sleep 30"])
+        XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "c1"]).code, 0)
+        var p = pollfd(fd: lfd, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&p, 1, 5000), 1)
+        let conn = accept(lfd, nil, nil)
+        defer { close(conn) }
+        let (fd, payload) = try Sys.recvFd(conn)
+        let obj = try JSONSerialization.jsonObject(with: Data(payload.utf8)) as! [String: Any]
+        XCTAssertEqual(obj["fds"] as? [String], ["seccompFd"])
+        XCTAssertEqual(obj["metadata"] as? String, "meta-1")
+        XCTAssertEqual((obj["state"] as? [String: Any])?["id"] as? String, "c1")
+        // The notification is pending on the fd.
+        var np = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&np, 1, 5000), 1, "the blocked mkdir is waiting for the agent")
+        close(fd) // no agent: the kernel fails the syscall and the container goes on
+        XCTAssertEqual(b.rt(["delete", "--force", "c1"]).code, 0)
+    }
+
+    func testInvalidProfileFailsCreateCleanly() {
+        profile([["names": ["mkdir"], "action": "SCMP_ACT_BOGUS"]])
+        b.payload("exit", "0")
+        let r = b.rt(["create", "--bundle", b.dir, "c1"])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.stderr.contains("seccomp: unknown action \"SCMP_ACT_BOGUS\""), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/c1"))
+        profile([["names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [["index": 0, "value": 1, "op": "SCMP_CMP_WHAT"]]]])
+        XCTAssertTrue(b.rt(["create", "--bundle", b.dir, "c1"]).stderr.contains("unknown operator"))
+    }
+
+    func testExecGetsTheContainersFilter() {
+        profile([["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38]])
+        b.payload("sleep", "30")
+        XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "c1"]).code, 0)
+        let r = b.rt(["exec", "c1", "/bin/sh", "-c", "mkdir /tmp/y 2>&1"])
+        XCTAssertTrue(r.stdout.contains("Function not implemented"), r.stdout + r.stderr)
+    }
+}
