@@ -15,6 +15,15 @@ public struct Cgroup2: Sendable, Equatable {
 
     public var directory: String { path == "/" ? mountpoint : mountpoint + path }
 
+    /// A handle for a recorded absolute directory, split at the host's cgroup2 mountpoint when it
+    /// lies below it (so controllers can be enabled along the path).
+    public static func fromDirectory(_ dir: String) -> Cgroup2 {
+        if let mp = hostMountpoint(), dir.hasPrefix(mp + "/") {
+            return Cgroup2(mountpoint: mp, path: String(dir.dropFirst(mp.count)))
+        }
+        return Cgroup2(mountpoint: dir, path: "/")
+    }
+
     /// The cgroup2 mountpoint from /proc/self/mountinfo (field 5 of the line whose fstype is cgroup2).
     public static func findMountpoint(mountinfo: String) -> String? {
         for line in mountinfo.split(separator: "\n") {

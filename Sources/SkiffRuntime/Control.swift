@@ -39,6 +39,16 @@ extension Runtime {
         throw SkiffError.msg("pause \(quote(id)): the cgroup did not freeze within 2 s; it was thawed again")
     }
 
+    /// `update`: applies new resource limits to a live container's cgroup.
+    public func update(id: String, resources: Resources) throws {
+        let lock = try store.lock(id)
+        defer { close(lock) }
+        let r = try store.load(id)
+        if status(of: r) == .stopped { throw SkiffError.msg("cannot update container \(quote(id)): it is stopped") }
+        guard let dir = r.cgroupPath else { throw SkiffError.msg("update: container \(quote(id)) has no cgroup") }
+        try Cgroup2.fromDirectory(dir).apply(resources, skipUnavailable: skipUnavailableCgroups) { Logger.shared.warn($0) }
+    }
+
     public func resume(id: String) throws {
         let lock = try store.lock(id)
         defer { close(lock) }

@@ -11,6 +11,8 @@ import SkiffSeccomp
 public struct Runtime {
     public let store: StateStore
     public var systemdCgroup = false
+    /// Skip (with a warning) resource limits whose controller the hierarchy lacks.
+    public var skipUnavailableCgroups = false
 
     public init(root: String) { store = StateStore(root: root) }
 
@@ -84,6 +86,10 @@ public struct Runtime {
             plan.cgroupFd = Glibc.open(cg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             record.cgroupPath = cg.directory
             record.cgroupCreatedTop = top
+            if let res = spec.linux?.resources {
+                let skip = skipUnavailableCgroups || spec.annotations?["org.skiff.cgroups.skip-unavailable"] == "true"
+                try cg.apply(res, skipUnavailable: skip) { Logger.shared.warn($0) }
+            }
         } else if spec.linux?.cgroupsPath != nil {
             throw SkiffError.msg("no cgroup2 hierarchy is mounted", hint: "mount cgroup2 or run on a cgroup v2 host")
         }

@@ -179,6 +179,7 @@ public struct Memory: Codable, Sendable {
     public var disableOOMKiller: Bool?
     public var useHierarchy: Bool?
     public var checkBeforeUpdate: Bool?
+    public init() {}
 }
 
 public struct CPU: Codable, Sendable {
@@ -191,9 +192,13 @@ public struct CPU: Codable, Sendable {
     public var cpus: String?
     public var mems: String?
     public var idle: Int64?
+    public init() {}
 }
 
-public struct Pids: Codable, Sendable { public var limit: Int64 }
+public struct Pids: Codable, Sendable {
+    public var limit: Int64
+    public init(limit: Int64) { self.limit = limit }
+}
 
 public struct WeightDevice: Codable, Sendable {
     public var major: Int64
@@ -216,6 +221,7 @@ public struct BlockIO: Codable, Sendable {
     public var throttleWriteBpsDevice: [ThrottleDevice]?
     public var throttleReadIOPSDevice: [ThrottleDevice]?
     public var throttleWriteIOPSDevice: [ThrottleDevice]?
+    public init() {}
 }
 
 public struct HugepageLimit: Codable, Sendable {

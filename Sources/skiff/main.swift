@@ -10,7 +10,7 @@ let globalFlags: [FlagSpec] = [
     FlagSpec(names: ["log-format"], takesValue: true), FlagSpec(names: ["debug"], takesValue: false),
     FlagSpec(names: ["systemd-cgroup"], takesValue: false), FlagSpec(names: ["rootless"], takesValue: true),
     FlagSpec(names: ["criu"], takesValue: true), FlagSpec(names: ["version", "v"], takesValue: false),
-    FlagSpec(names: ["help", "h"], takesValue: false),
+    FlagSpec(names: ["help", "h"], takesValue: false), FlagSpec(names: ["skip-unavailable-cgroups"], takesValue: false),
 ]
 
 let createFlags: [FlagSpec] = [
@@ -41,6 +41,10 @@ let commands: [String: [FlagSpec]] = [
              FlagSpec(names: ["ignore-paused"], takesValue: false)],
     "ps": [FlagSpec(names: ["format", "f"], takesValue: true)],
     "pause": [], "resume": [],
+    "update": [FlagSpec(names: ["resources", "r"], takesValue: true)] + ["blkio-weight", "cpu-period", "cpu-quota", "cpu-burst",
+        "cpu-share", "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "memory", "memory-reservation",
+        "memory-swap", "cpu-idle", "pids-limit", "l3-cache-schema", "mem-bw-schema", "kernel-memory", "kernel-memory-tcp"]
+        .map { FlagSpec(names: [$0], takesValue: true) },
 ]
 
 /// exec and ps stop at the container id: everything after it is the command (or ps(1) options).
@@ -64,6 +68,7 @@ commands:
    exec      run a new process in a running container
    ps        list the container's processes (--format json: host pids)
    pause     freeze all processes of a container (cgroup v2 freezer)
+   update    change a running container's resource limits
    resume    thaw a paused container
 
 global options:
@@ -142,6 +147,7 @@ func main() -> Int32 {
 
     var rt = Runtime(root: global.string("root") ?? "/run/skiff")
     rt.systemdCgroup = global.bool("systemd-cgroup")
+    rt.skipUnavailableCgroups = global.bool("skip-unavailable-cgroups")
 
     do {
         let p = try parseFlags(rest, specs: specs, stopAtPositional: stopsAtID.contains(cmd))
@@ -213,6 +219,9 @@ func main() -> Int32 {
             } else {
                 printOut(try psTable(pids: pids, psArgs: Array(p.positional.dropFirst())))
             }
+        case "update":
+            try requireArgs(p, cmd, exactly: 1, "<container-id>")
+            try rt.update(id: p.positional[0], resources: try updateResources(p))
         case "pause":
             try requireArgs(p, cmd, exactly: 1, "<container-id>")
             try rt.pause(id: p.positional[0])
@@ -299,6 +308,53 @@ func psTable(pids: [pid_t], psArgs: [String]) throws -> String {
         if f.count > pidCol, let pid = pid_t(f[pidCol]), want.contains(pid) { out += l + "\n" }
     }
     return out
+}
+
+/// `update --resources FILE|-` (OCI LinuxResources JSON), then the individual flags on top.
+func updateResources(_ p: ParsedArgs) throws -> Resources {
+    var r = Resources()
+    if let src = p.string("resources") {
+        let bytes = src == "-" ? try FS.readAll(fd: 0) : try FS.readBytes(FS.absolute(src))
+        r = try JSON.decode(Resources.self, from: bytes, what: "resources")
+    }
+    func bytes(_ name: String) throws -> Int64? {
+        guard let v = p.string(name) else { return nil }
+        if v == "-1" { return -1 }
+        let units: [Character: Int64] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40]
+        var digits = v.lowercased()
+        if digits.hasSuffix("b") { digits.removeLast() }
+        var mult: Int64 = 1
+        if let last = digits.last, let m = units[last] { mult = m; digits.removeLast() }
+        guard let n = Int64(digits) else { throw CLIError.usage("invalid --\(name) \(quote(v))") }
+        return n * mult
+    }
+    func num<T: FixedWidthInteger>(_ name: String, _ t: T.Type) throws -> T? {
+        guard let v = p.string(name) else { return nil }
+        guard let n = T(v) else { throw CLIError.usage("invalid --\(name) \(quote(v))") }
+        return n
+    }
+    if p.string("kernel-memory") != nil || p.string("kernel-memory-tcp") != nil {
+        throw SkiffError.msg("update: kernel memory limits are not supported on cgroup v2")
+    }
+    var mem = r.memory ?? Memory()
+    if let v = try bytes("memory") { mem.limit = v }
+    if let v = try bytes("memory-reservation") { mem.reservation = v }
+    if let v = try bytes("memory-swap") { mem.swap = v }
+    if mem.limit != nil || mem.reservation != nil || mem.swap != nil { r.memory = mem }
+    var cpu = r.cpu ?? CPU()
+    if let v = try num("cpu-share", UInt64.self) { cpu.shares = v }
+    if let v = try num("cpu-quota", Int64.self) { cpu.quota = v }
+    if let v = try num("cpu-period", UInt64.self) { cpu.period = v }
+    if let v = try num("cpu-burst", UInt64.self) { cpu.burst = v }
+    if let v = try num("cpu-idle", Int64.self) { cpu.idle = v }
+    if let v = try num("cpu-rt-period", UInt64.self) { cpu.realtimePeriod = v }
+    if let v = try num("cpu-rt-runtime", Int64.self) { cpu.realtimeRuntime = v }
+    if let v = p.string("cpuset-cpus") { cpu.cpus = v }
+    if let v = p.string("cpuset-mems") { cpu.mems = v }
+    r.cpu = cpu
+    if let v = try num("pids-limit", Int64.self) { r.pids = Pids(limit: v) }
+    if let v = try num("blkio-weight", UInt16.self) { var b = r.blockIO ?? BlockIO(); b.weight = v; r.blockIO = b }
+    return r
 }
 
 func listTable(_ all: [OCIState]) -> String {
