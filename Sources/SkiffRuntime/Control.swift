@@ -2,6 +2,7 @@ import Glibc
 import SkiffSys
 import SkiffSpec
 import SkiffCgroups
+import SkiffJSON
 
 extension Runtime {
     func runningCgroup(_ id: String, op: String) throws -> (ContainerRecord, Cgroup2) {
@@ -47,6 +48,34 @@ extension Runtime {
         if status(of: r) == .stopped { throw SkiffError.msg("cannot update container \(quote(id)): it is stopped") }
         guard let dir = r.cgroupPath else { throw SkiffError.msg("update: container \(quote(id)) has no cgroup") }
         try Cgroup2.fromDirectory(dir).apply(resources, skipUnavailable: skipUnavailableCgroups) { Logger.shared.warn($0) }
+    }
+
+    /// `events`: a stats event every `interval` ms (or one with `once`), and an oom event each
+    /// time memory.events' oom_kill grows; ends when the container stops.
+    public func events(id: String, intervalMs: Int, once: Bool, emit: (String) -> Void) throws {
+        var r = try store.load(id)
+        if status(of: r) == .stopped { throw SkiffError.msg("container with id \(id) is not running") }
+        guard let dir = r.cgroupPath else { throw SkiffError.msg("events: container \(quote(id)) has no cgroup") }
+        let cg = Cgroup2.at(dir)
+        func event(_ type: String, _ data: JSONValue?) -> String {
+            var m: [(String, JSONValue)] = [("type", .string(type)), ("id", .string(id))]
+            if let data { m.append(("data", data)) }
+            return JSONValue.object(m).serialized()
+        }
+        if once { emit(event("stats", cg.stats())); return }
+        var ooms = cg.oomKills() ?? 0
+        var waited = intervalMs
+        while true {
+            if let now = cg.oomKills(), now > ooms { ooms = now; emit(event("oom", nil)) }
+            if waited >= intervalMs { emit(event("stats", cg.stats())); waited = 0 }
+            sleepMillis(100)
+            waited += 100
+            r = (try? store.load(id)) ?? r
+            if !store.exists(id) || status(of: r) == .stopped {
+                if let now = cg.oomKills(), now > ooms { emit(event("oom", nil)) }
+                return
+            }
+        }
     }
 
     public func resume(id: String) throws {

@@ -41,6 +41,7 @@ let commands: [String: [FlagSpec]] = [
              FlagSpec(names: ["ignore-paused"], takesValue: false)],
     "ps": [FlagSpec(names: ["format", "f"], takesValue: true)],
     "pause": [], "resume": [],
+    "events": [FlagSpec(names: ["interval"], takesValue: true), FlagSpec(names: ["stats"], takesValue: false)],
     "update": [FlagSpec(names: ["resources", "r"], takesValue: true)] + ["blkio-weight", "cpu-period", "cpu-quota", "cpu-burst",
         "cpu-share", "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "memory", "memory-reservation",
         "memory-swap", "cpu-idle", "pids-limit", "l3-cache-schema", "mem-bw-schema", "kernel-memory", "kernel-memory-tcp"]
@@ -69,6 +70,7 @@ commands:
    ps        list the container's processes (--format json: host pids)
    pause     freeze all processes of a container (cgroup v2 freezer)
    update    change a running container's resource limits
+   events    print stats (and oom) events as JSON lines
    resume    thaw a paused container
 
 global options:
@@ -222,6 +224,10 @@ func main() -> Int32 {
         case "update":
             try requireArgs(p, cmd, exactly: 1, "<container-id>")
             try rt.update(id: p.positional[0], resources: try updateResources(p))
+        case "events":
+            try requireArgs(p, cmd, exactly: 1, "<container-id>")
+            let interval = try goDurationMillis(p.string("interval") ?? "5s")
+            try rt.events(id: p.positional[0], intervalMs: interval, once: p.bool("stats")) { printOut($0 + "\n") }
         case "pause":
             try requireArgs(p, cmd, exactly: 1, "<container-id>")
             try rt.pause(id: p.positional[0])
@@ -355,6 +361,15 @@ func updateResources(_ p: ParsedArgs) throws -> Resources {
     if let v = try num("pids-limit", Int64.self) { r.pids = Pids(limit: v) }
     if let v = try num("blkio-weight", UInt16.self) { var b = r.blockIO ?? BlockIO(); b.weight = v; r.blockIO = b }
     return r
+}
+
+/// Go durations as runc takes them: "5s", "500ms", "1m", "1.5s".
+func goDurationMillis(_ s: String) throws -> Int {
+    let units: [(String, Double)] = [("ms", 1), ("us", 0.001), ("µs", 0.001), ("ns", 0.000001), ("s", 1000), ("m", 60000), ("h", 3600000)]
+    for (u, mult) in units where s.hasSuffix(u) {
+        if let v = Double(s.dropLast(u.count)), v > 0 { return max(1, Int(v * mult)) }
+    }
+    throw CLIError.usage("invalid duration \(quote(s)) for --interval (use 5s, 500ms, 1m)")
 }
 
 func listTable(_ all: [OCIState]) -> String {

@@ -181,6 +181,23 @@ final class ExecTests: XCTestCase {
         }
     }
 
+    func testEventsStats() throws {
+        guard Host.cgroupRoot != nil else { throw XCTSkip("no cgroup2 mount") }
+        let r = b.rt(["events", "--stats", "c1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(obj["type"] as? String, "stats")
+        XCTAssertEqual(obj["id"] as? String, "c1")
+        let cpu = (obj["data"] as? [String: Any])?["cpu"] as? [String: Any]
+        XCTAssertNotNil((cpu?["usage"] as? [String: Any])?["total"], r.stdout)
+        XCTAssertEqual(r.stdout.split(separator: "\n").count, 1, "--stats prints exactly one event")
+        XCTAssertEqual(b.rt(["kill", "c1", "KILL"]).code, 0)
+        usleep(200_000)
+        let s = b.rt(["events", "--stats", "c1"])
+        XCTAssertNotEqual(s.code, 0)
+        XCTAssertTrue(s.stderr.contains("is not running"), s.stderr)
+    }
+
     func testDeleteForceOfAPausedContainer() throws {
         XCTAssertEqual(b.rt(["pause", "c1"]).code, 0)
         let r = b.rt(["delete", "--force", "c1"])
