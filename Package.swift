@@ -21,7 +21,7 @@ let package = Package(
         .target(name: "SkiffSys", dependencies: ["CSkiffSys"]),
         .target(name: "SkiffJSON"),
         .target(name: "SkiffSpec", dependencies: ["SkiffSys", "SkiffJSON"]),
-        .target(name: "SkiffCgroups", dependencies: ["SkiffSys", "SkiffSpec", "SkiffJSON"]),
+        .target(name: "SkiffCgroups", dependencies: ["SkiffSys", "SkiffSpec", "SkiffJSON", "CSkiffSys"]),
         .target(name: "SkiffCaps", dependencies: ["SkiffSys", "CCap"],
                 linkerSettings: [.linkedLibrary(":libcap.a")]),
         .target(name: "SkiffSeccomp", dependencies: ["SkiffSys", "SkiffSpec", "CSeccomp"],

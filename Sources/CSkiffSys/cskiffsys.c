@@ -13,6 +13,7 @@
 #include <sys/sysmacros.h>
 #include <termios.h>
 #include <linux/openat2.h>
+#include <linux/bpf.h>
 
 pid_t skiff_clone_fork(unsigned long flags) {
     return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
@@ -104,3 +105,24 @@ int skiff_recv_fd(int sock, void *data, size_t cap, size_t *len) {
 int skiff_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int skiff_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
 
+
+int skiff_bpf_load_device_prog(const void *insns, unsigned int count, char *log, unsigned int log_size) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insn_cnt = count;
+    attr.insns = (uint64_t)(uintptr_t)insns;
+    attr.license = (uint64_t)(uintptr_t)"Apache";
+    if (log && log_size) { attr.log_level = 1; attr.log_buf = (uint64_t)(uintptr_t)log; attr.log_size = log_size; }
+    return (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr);
+}
+
+int skiff_bpf_attach_device_prog(int cgroup_fd, int prog_fd) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.target_fd = (uint32_t)cgroup_fd;
+    attr.attach_bpf_fd = (uint32_t)prog_fd;
+    attr.attach_type = BPF_CGROUP_DEVICE;
+    attr.attach_flags = BPF_F_ALLOW_MULTI;
+    return (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr);
+}

@@ -89,6 +89,10 @@ public struct Runtime {
             if let res = spec.linux?.resources {
                 let skip = skipUnavailableCgroups || spec.annotations?["org.skiff.cgroups.skip-unavailable"] == "true"
                 try cg.apply(res, skipUnavailable: skip) { Logger.shared.warn($0) }
+                if let devs = res.devices {
+                    try DeviceFilter.attach(try DeviceFilter.rules(resources: devs, devices: spec.linux?.devices ?? []),
+                                            cgroupDir: cg.directory)
+                }
             }
         } else if spec.linux?.cgroupsPath != nil {
             throw SkiffError.msg("no cgroup2 hierarchy is mounted", hint: "mount cgroup2 or run on a cgroup v2 host")

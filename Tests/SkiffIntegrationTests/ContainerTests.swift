@@ -375,3 +375,47 @@ final class ExampleConfigTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("unknown capability \"CAP_FLY\""), r.stderr)
     }
 }
+
+/// The cgroup v2 device controller (an eBPF program attached to the container's cgroup).
+final class DeviceCgroupTests: XCTestCase {
+    func run(resources: [[String: Any]]?) throws -> CmdResult {
+        try Env.requireRoot()
+        guard Host.cgroupRoot != nil else { throw XCTSkip("no cgroup2 hierarchy") }
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        var caps = b.process["capabilities"] as! [String: Any]
+        for set in ["bounding", "effective", "permitted"] { caps[set] = (caps[set] as! [String]) + ["CAP_MKNOD"] }
+        b.process["capabilities"] = caps
+        b.addMount(["destination": "/tmp", "type": "tmpfs", "source": "tmpfs"])
+        b.linux["resources"] = resources.map { ["devices": $0] }
+        // fuse (10:229) opens for root; reading it without a mount gives EIO, not EPERM.
+        b.args(["/bin/sh", "-c", "echo x > /dev/null && echo null=ok; mknod /tmp/fuse c 10 229 && echo mknod=ok; head -c 1 /tmp/fuse 2>&1; true"])
+        return b.run()
+    }
+
+    func testDenyAllStillAllowsTheDefaultDevicesAndMknod() throws {
+        let r = try run(resources: [["allow": false, "access": "rwm"]])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("null=ok"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("mknod=ok"), "mknod of any char device stays allowed (runc's defaults)")
+        XCTAssertTrue(r.stdout.contains("Operation not permitted"), "opening a non-default device is denied: \(r.stdout)")
+    }
+
+    func testLaterAllowRuleWins() throws {
+        let r = try run(resources: [["allow": false, "access": "rwm"], ["allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"]])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertFalse(r.stdout.contains("Operation not permitted"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("Input/output error"), r.stdout)
+    }
+
+    func testReadOnlyRuleDeniesWrite() throws {
+        try Env.requireRoot()
+        guard Host.cgroupRoot != nil else { throw XCTSkip("no cgroup2 hierarchy") }
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.linux["resources"] = ["devices": [["allow": false, "access": "rwm"]]]
+        b.linux["devices"] = [["type": "c", "path": "/dev/zz", "major": 1, "minor": 3, "fileMode": 0o666]]
+        b.payload("write", "/dev/zz")
+        XCTAssertEqual(b.run().values["write./dev/zz"], "ok", "linux.devices entries are allowed")
+    }
+}

@@ -78,3 +78,32 @@ final class ResourcesTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: mp + "/c/memory.max"))
     }
 }
+
+final class DeviceFilterTests: XCTestCase {
+    func testRulesOrderAndDefaults() throws {
+        let rules = try DeviceFilter.rules(resources: [DeviceRule(allow: false, type: nil, major: nil, minor: nil, access: "rwm")],
+                                           devices: [Device(type: "b", path: "/dev/sdz", major: 8, minor: 0, fileMode: nil, uid: nil, gid: nil)])
+        XCTAssertEqual(rules.first, DeviceRuleSpec(allow: false, type: "a", major: -1, minor: -1, access: "rwm"))
+        XCTAssertEqual(rules.last, DeviceRuleSpec(allow: true, type: "b", major: 8, minor: 0, access: "rwm"))
+        XCTAssertEqual(rules.count, 1 + DeviceFilter.defaultAllowed.count + 1)
+        XCTAssertThrowsError(try DeviceFilter.rules(resources: [DeviceRule(allow: true, type: "x", major: nil, minor: nil, access: nil)], devices: []))
+        XCTAssertThrowsError(try DeviceFilter.rules(resources: [DeviceRule(allow: true, type: "c", major: nil, minor: nil, access: "rwx")], devices: []))
+    }
+
+    func testProgramShapeAndJumpsStayInside() {
+        let rules = [DeviceRuleSpec(allow: false, type: "a", major: -1, minor: -1, access: "rwm"),
+                     DeviceRuleSpec(allow: true, type: "c", major: 1, minor: 3, access: "rw")]
+        let p = DeviceFilter.program(rules)
+        // 6 loads, rule 2 (3 checks + 3 access + 2), rule 1 unconditional (2) and nothing after it.
+        XCTAssertEqual(p.count, 6 + 8 + 2)
+        XCTAssertEqual(p.last! & 0xff, 0x95, "ends with exit")
+        for (i, ins) in p.enumerated() where (ins & 0xff) == 0x56 {
+            let off = Int(Int16(bitPattern: UInt16((ins >> 16) & 0xffff)))
+            XCTAssertLessThan(i + 1 + off, p.count, "jump at \(i) stays inside the program")
+        }
+        // Without an unconditional rule the program ends with the default deny.
+        let q = DeviceFilter.program([rules[1]])
+        XCTAssertEqual(q.count, 6 + 8 + 2)
+        XCTAssertEqual((q[q.count - 2] >> 32) & 0xffffffff, 0, "default deny")
+    }
+}

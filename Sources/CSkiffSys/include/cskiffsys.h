@@ -37,6 +37,11 @@ dev_t skiff_makedev(unsigned int major, unsigned int minor);
 unsigned int skiff_major(dev_t dev);
 unsigned int skiff_minor(dev_t dev);
 
+/* bpf(2) for cgroup v2 device programs: load a BPF_PROG_TYPE_CGROUP_DEVICE program from raw
+ * 8-byte instructions, attach it to a cgroup directory fd (BPF_F_ALLOW_MULTI), query/detach. */
+int skiff_bpf_load_device_prog(const void *insns, unsigned int count, char *log, unsigned int log_size);
+int skiff_bpf_attach_device_prog(int cgroup_fd, int prog_fd);
+
 /* ioctl and fcntl are variadic in C. */
 int skiff_ioctl_int(int fd, unsigned long req, int *arg);
 int skiff_ioctl_ptr(int fd, unsigned long req, void *arg);

@@ -1,0 +1,114 @@
+import Glibc
+import CSkiffSys
+import SkiffSys
+import SkiffSpec
+
+/// The cgroup v2 device controller is an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE). This builds
+/// it from linux.resources.devices (OCI order: a later rule overrides an earlier one, so rules are
+/// emitted last-first and the first match returns), appends runc's default allowed devices, and
+/// attaches it to the container's cgroup.
+public struct DeviceRuleSpec: Equatable, Sendable {
+    public var allow: Bool
+    public var type: Character // a, c, b
+    public var major: Int64 // -1 = any
+    public var minor: Int64
+    public var access: String
+}
+
+public enum DeviceFilter {
+    /// runc's AllowedDevices: mknod of any char/block node, and the usual safe nodes.
+    public static let defaultAllowed: [DeviceRuleSpec] = [
+        .init(allow: true, type: "c", major: -1, minor: -1, access: "m"), .init(allow: true, type: "b", major: -1, minor: -1, access: "m"),
+        .init(allow: true, type: "c", major: 1, minor: 3, access: "rwm"), .init(allow: true, type: "c", major: 1, minor: 8, access: "rwm"),
+        .init(allow: true, type: "c", major: 1, minor: 7, access: "rwm"), .init(allow: true, type: "c", major: 5, minor: 0, access: "rwm"),
+        .init(allow: true, type: "c", major: 1, minor: 5, access: "rwm"), .init(allow: true, type: "c", major: 1, minor: 9, access: "rwm"),
+        .init(allow: true, type: "c", major: 5, minor: 1, access: "rwm"), .init(allow: true, type: "c", major: 136, minor: -1, access: "rwm"),
+        .init(allow: true, type: "c", major: 5, minor: 2, access: "rwm"),
+    ]
+
+    /// Rules in evaluation order: the config's, then the defaults, then the config's linux.devices.
+    public static func rules(resources: [DeviceRule], devices: [Device]) throws -> [DeviceRuleSpec] {
+        var out: [DeviceRuleSpec] = []
+        for r in resources {
+            let t = r.type ?? "a"
+            guard t == "a" || t == "c" || t == "b", t.count == 1 else { throw SkiffError.msg("resources.devices: unknown type \(quote(t))") }
+            let access = r.access ?? "rwm"
+            if access.contains(where: { !"rwm".contains($0) }) { throw SkiffError.msg("resources.devices: invalid access \(quote(access))") }
+            out.append(.init(allow: r.allow, type: t.first!, major: r.major ?? -1, minor: r.minor ?? -1, access: access))
+        }
+        out += defaultAllowed
+        for d in devices where d.type != "p" {
+            out.append(.init(allow: true, type: d.type == "b" ? "b" : "c", major: d.major ?? -1, minor: d.minor ?? -1, access: "rwm"))
+        }
+        return out
+    }
+
+    // eBPF encoding helpers: (code, dst, src, off, imm).
+    static func insn(_ code: UInt8, _ dst: UInt8, _ src: UInt8, _ off: Int16, _ imm: Int32) -> UInt64 {
+        UInt64(code) | (UInt64(dst & 0xf) << 8) | (UInt64(src & 0xf) << 12) | (UInt64(UInt16(bitPattern: off)) << 16)
+            | (UInt64(UInt32(bitPattern: imm)) << 32)
+    }
+
+    /// The program: r2 = dev type, r3 = access, r4 = major, r5 = minor; one block per rule.
+    public static func program(_ rules: [DeviceRuleSpec]) -> [UInt64] {
+        let ldxw: UInt8 = 0x61, and32: UInt8 = 0x54, rsh32: UInt8 = 0x74, mov32x: UInt8 = 0xbc, jne32: UInt8 = 0x56,
+            mov64k: UInt8 = 0xb7, exit: UInt8 = 0x95
+        var p: [UInt64] = [
+            insn(ldxw, 2, 1, 0, 0), insn(and32, 2, 0, 0, 0xffff),
+            insn(ldxw, 3, 1, 0, 0), insn(rsh32, 3, 0, 0, 16),
+            insn(ldxw, 4, 1, 4, 0), insn(ldxw, 5, 1, 8, 0),
+        ]
+        for r in rules.reversed() {
+            var checks: [(UInt8, UInt8, Int32)] = [] // jump-if-not-equal checks, or the access check
+            var block: [UInt64] = []
+            var mask: UInt32 = 0
+            if r.access.contains("m") { mask |= 1 }
+            if r.access.contains("r") { mask |= 2 }
+            if r.access.contains("w") { mask |= 4 }
+            if r.type != "a" { checks.append((jne32, 2, r.type == "b" ? 1 : 2)) }
+            if r.major >= 0 { checks.append((jne32, 4, Int32(truncatingIfNeeded: r.major))) }
+            if r.minor >= 0 { checks.append((jne32, 5, Int32(truncatingIfNeeded: r.minor))) }
+            let accessCheck = mask != 7
+            // Length after each check = remaining checks + (access check: 3) + 2 (mov r0, exit).
+            let tail = 2
+            var remaining = checks.count + (accessCheck ? 3 : 0) + tail
+            for (code, reg, imm) in checks {
+                remaining -= 1
+                block.append(insn(code, reg, 0, Int16(remaining), imm))
+            }
+            if accessCheck {
+                // (requested access & ~allowed) != 0 → next rule
+                block.append(insn(mov32x, 1, 3, 0, 0))
+                block.append(insn(and32, 1, 0, 0, Int32(bitPattern: ~mask)))
+                block.append(insn(jne32, 1, 0, Int16(tail), 0))
+            }
+            block.append(insn(mov64k, 0, 0, 0, r.allow ? 1 : 0))
+            block.append(insn(exit, 0, 0, 0, 0))
+            p += block
+            // A rule that matches everything ends the program: the verifier rejects dead code.
+            if checks.isEmpty && !accessCheck { return p }
+        }
+        p.append(insn(mov64k, 0, 0, 0, 0)) // nothing matched: deny
+        p.append(insn(exit, 0, 0, 0, 0))
+        return p
+    }
+
+    /// Loads the program and attaches it to the cgroup directory.
+    public static func attach(_ rules: [DeviceRuleSpec], cgroupDir: String) throws {
+        let prog = program(rules)
+        var log = [CChar](repeating: 0, count: 65536)
+        let fd = prog.withUnsafeBytes { p in
+            skiff_bpf_load_device_prog(p.baseAddress, UInt32(prog.count), &log, UInt32(log.count))
+        }
+        if fd < 0 {
+            let e = errno
+            let text = String(cString: log).split(separator: "\n").suffix(3).joined(separator: "; ")
+            throw SkiffError("load device eBPF program", cgroupDir, errno: e, detail: text.isEmpty ? nil : text,
+                             hint: e == EPERM ? "needs CAP_BPF/CAP_SYS_ADMIN" : nil)
+        }
+        defer { close(fd) }
+        let cg = try FS.open(cgroupDir, O_RDONLY | O_DIRECTORY)
+        defer { close(cg) }
+        if skiff_bpf_attach_device_prog(cg, fd) != 0 { throw SkiffError.sys("attach device eBPF program", cgroupDir) }
+    }
+}
