@@ -123,7 +123,7 @@ extension Cgroup2 {
             let names = missing.sorted().joined(separator: ", ")
             let msg = "cgroup controller(s) \(names) not available in the cgroup v2 hierarchy at \(mountpoint) (host cgroup mode: \(Cgroup2.hostMode()))"
             if !skipUnavailable {
-                throw SkiffError.msg(msg, hint: "run on a cgroup v2 host, drop those limits, or pass --skip-unavailable-cgroups (annotation org.skiff.cgroups.skip-unavailable=true)")
+                throw SkiffError.msg(msg, hint: "run on a cgroup v2 host, drop those limits, or pass --skip-unavailable-cgroups (env SKIFF_CGROUPS_SKIP_UNAVAILABLE=1, annotation org.skiff.cgroups.skip-unavailable=true)")
             }
             warn(msg + "; limits for them are skipped")
         }

@@ -149,7 +149,8 @@ func main() -> Int32 {
 
     var rt = Runtime(root: global.string("root") ?? "/run/skiff")
     rt.systemdCgroup = global.bool("systemd-cgroup")
-    rt.skipUnavailableCgroups = global.bool("skip-unavailable-cgroups")
+    // Also from the environment: containerd's runc shim and conmon pass no extra global flags.
+    rt.skipUnavailableCgroups = global.bool("skip-unavailable-cgroups") || getenv("SKIFF_CGROUPS_SKIP_UNAVAILABLE").map { String(cString: $0) == "1" } == true
 
     do {
         let p = try parseFlags(rest, specs: specs, stopAtPositional: stopsAtID.contains(cmd))

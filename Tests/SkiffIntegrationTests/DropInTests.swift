@@ -1,0 +1,105 @@
+import Foundation
+import XCTest
+
+/// skiff in place of runc under real peers from Debian: a private containerd 1.6 driving it
+/// through its runc shim (`ctr run --runc-binary`), and podman (`--runtime`) through conmon.
+final class DropInTests: XCTestCase {
+    var work: String!
+    var image: String { work + "/busybox-oci.tar" }
+    let ref = "docker.io/skiff/busybox:test"
+
+    override func setUpWithError() throws {
+        try Env.requireRoot()
+        work = "/tmp/skiff-dropin-" + UUID().uuidString.prefix(8).lowercased()
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let r = Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", Env.rootfs, image, ref])
+        XCTAssertEqual(r.code, 0, r.stderr)
+    }
+
+    override func tearDown() {
+        // Whatever a failed test left: processes whose command line names our dir, mounts below it.
+        for pid in Host.processes(mentioning: work) { kill(pid, SIGKILL) }
+        for m in Host.mounts(containing: work) {
+            let mp = String(m.split(separator: " ")[4])
+            Cmd.run("/bin/umount", ["-l", mp])
+        }
+        try? FileManager.default.removeItem(atPath: work)
+    }
+
+    func testContainerdRuncShimDrivesSkiff() throws {
+        guard let containerd = Env.which("containerd"), let ctrBin = Env.which("ctr"), Env.which("containerd-shim-runc-v2") != nil else {
+            throw XCTSkip("containerd is not installed (apt-get install containerd)")
+        }
+        let sock = work + "/c.sock"
+        let config = """
+        version = 2
+        root = "\(work!)/root"
+        state = "\(work!)/state"
+        [grpc]
+          address = "\(sock)"
+        [ttrpc]
+          address = "\(sock).ttrpc"
+        [metrics]
+          address = ""
+        [plugins."io.containerd.grpc.v1.cri"]
+          disable_tcp_service = true
+        """
+        try config.write(toFile: work + "/config.toml", atomically: true, encoding: .utf8)
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: containerd)
+        daemon.arguments = ["--config", work + "/config.toml"]
+        // On a hybrid host the limits containerd asks for have no v2 controller: skip them (documented knob).
+        daemon.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SKIFF_CGROUPS_SKIP_UNAVAILABLE": "1"]
+        daemon.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        daemon.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try daemon.run()
+        defer { daemon.terminate(); daemon.waitUntilExit() }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: sock) { usleep(50_000) }
+        func ctr(_ args: [String]) -> CmdResult { Cmd.run(ctrBin, ["--address", sock] + args, timeout: 60) }
+
+        var r = ctr(["image", "import", image])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        r = ctr(["run", "--runc-binary", Env.skiff, "--rm", ref, "once", "/bin/skiff-payload", "echo", "hello-ctr", "exit", "3"])
+        XCTAssertEqual(r.code, 3, r.stderr)
+        XCTAssertTrue(r.stdout.contains("hello-ctr"), r.stdout)
+
+        r = ctr(["run", "-d", "--runc-binary", Env.skiff, ref, "d1", "/bin/sleep", "60"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(ctr(["task", "ls"]).stdout.contains("RUNNING"))
+        r = ctr(["task", "exec", "--exec-id", "e1", "d1", "/bin/skiff-payload", "pid", "echo", "in-exec"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("in-exec"))
+        XCTAssertNotEqual(r.values["pid"], "1")
+        r = ctr(["task", "ps", "d1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertGreaterThanOrEqual(r.stdout.split(separator: "\n").count, 2, r.stdout)
+        XCTAssertEqual(ctr(["task", "pause", "d1"]).code, 0)
+        XCTAssertTrue(ctr(["task", "ls"]).stdout.contains("PAUSED"))
+        XCTAssertEqual(ctr(["task", "resume", "d1"]).code, 0)
+        XCTAssertTrue(ctr(["task", "ls"]).stdout.contains("RUNNING"))
+        XCTAssertEqual(ctr(["task", "kill", "-s", "KILL", "d1"]).code, 0)
+        for _ in 0..<100 where !ctr(["task", "ls"]).stdout.contains("STOPPED") { usleep(50_000) }
+        XCTAssertTrue(ctr(["task", "ls"]).stdout.contains("STOPPED"))
+        XCTAssertEqual(ctr(["task", "delete", "d1"]).code, 0)
+        XCTAssertEqual(ctr(["container", "delete", "d1"]).code, 0)
+        XCTAssertEqual(ctr(["task", "ls", "-q"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "")
+    }
+
+    func testPodmanRunsWithSkiffAsRuntime() throws {
+        guard let podman = Env.which("podman"), Env.which("conmon") != nil else {
+            throw XCTSkip("podman is not installed (apt-get install podman)")
+        }
+        let base = ["--root", work + "/proot", "--runroot", work + "/prun", "--storage-driver", "vfs",
+                    "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", Env.skiff,
+                    "--runtime-flag", "skip-unavailable-cgroups"]
+        var r = Cmd.run(podman, base + ["load", "-i", image], timeout: 120)
+        XCTAssertEqual(r.code, 0, r.stderr)
+        // This host lacks CAP_SYS_RESOURCE: ask for rlimits below the current hard ones (runc needs the same).
+        r = Cmd.run(podman, base + ["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
+                                    ref, "/bin/skiff-payload", "id", "echo", "from-podman", "exit", "4"], timeout: 120)
+        XCTAssertEqual(r.code, 4, r.stderr)
+        XCTAssertTrue(r.stdout.contains("from-podman"), r.stdout + r.stderr)
+        XCTAssertEqual(r.values["uid"], "0")
+        Cmd.run(podman, base + ["rm", "-a", "-f"], timeout: 60)
+    }
+}
