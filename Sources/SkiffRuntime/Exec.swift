@@ -16,18 +16,17 @@ public struct ExecOptions {
 }
 
 extension Runtime {
-    /// The container's process config, the base for `exec` without `--process` (as runc does).
-    public func processTemplate(id: String) throws -> Process {
-        _ = try store.load(id)
-        guard let p = try store.spec(id).process else { throw SkiffError.msg("container \(quote(id)) has no process config") }
-        return p
-    }
 
     /// Runs a new process inside a running container: joins its namespaces (user first) and its
     /// cgroup, applies the process's user, caps, rlimits and no_new_privs, then execs. Returns the
     /// process's exit code in the foreground, 0 once it started with `detach`.
-    public func exec(id: String, options: ExecOptions) throws -> Int32 {
+    /// `makeOptions` gets the container's process config (the base for `exec` without `--process`,
+    /// as in runc), so the stored config is decoded once.
+    public func exec(id: String, makeOptions: (Process) throws -> ExecOptions) throws -> Int32 {
         let r = try store.load(id)
+        let spec = try store.spec(id)
+        guard let template = spec.process else { throw SkiffError.msg("container \(quote(id)) has no process config") }
+        let options = try makeOptions(template)
         switch status(of: r) {
         case .stopped: throw SkiffError.msg("cannot exec in a stopped container")
         case .creating: throw SkiffError.msg("cannot exec in a container that is being created")
@@ -35,7 +34,6 @@ extension Runtime {
             throw SkiffError.msg("cannot exec in a paused container", hint: "resume it first, or pass --ignore-paused")
         default: break
         }
-        let spec = try store.spec(id)
         let process = options.process
         try Validation.validateProcess(process)
         let terminal = process.terminal ?? false

@@ -20,7 +20,10 @@ extension Runtime {
     }
 
     public func state(id: String) throws -> OCIState {
-        try ociState(store.load(id))
+        let r = try store.load(id)
+        var st = ociState(r)
+        if let dir = r.cgroupPath, let kills = Cgroup2.at(dir).oomKills(), kills > 0 { st.oomKilled = true }
+        return st
     }
 
     /// Opens the start barrier. Waits until the init has passed its startContainer hooks and

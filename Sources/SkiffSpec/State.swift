@@ -9,6 +9,8 @@ public struct OCIState: Codable, Sendable {
     public var created: String?
     public var annotations: [String: String]?
     public var owner: String?
+    /// Skiff extension (state only): the container's cgroup counted OOM kills (memory.events).
+    public var oomKilled: Bool?
 
     public init(ociVersion: String, id: String, status: String, pid: Int32?, bundle: String,
                 rootfs: String? = nil, created: String? = nil, annotations: [String: String]? = nil, owner: String? = nil) {

@@ -209,8 +209,7 @@ func main() -> Int32 {
         case "exec":
             guard let id = p.positional.first else { throw CLIError.usage("\"exec\" requires a container id") }
             do {
-                let o = try execOptions(rt, p, id: id)
-                return try rt.exec(id: id, options: o)
+                return try rt.exec(id: id) { template in try execOptions(template, p) }
             } catch let e as SkiffError {
                 fail("\(e.wrapped("exec \(quote(id))"))", code: 255)
             }
@@ -249,14 +248,14 @@ func main() -> Int32 {
 }
 
 /// exec's process: `--process FILE`, or the container's own process config with the flags applied.
-func execOptions(_ rt: Runtime, _ p: ParsedArgs, id: String) throws -> ExecOptions {
+func execOptions(_ template: Process, _ p: ParsedArgs) throws -> ExecOptions {
     var proc: Process
     if let file = p.string("process") {
         proc = try JSON.decode(Process.self, from: try FS.readBytes(FS.absolute(file)), what: "process \(quote(file))")
     } else {
         let args = Array(p.positional.dropFirst())
         if args.isEmpty { throw CLIError.usage("exec needs a command, or --process FILE") }
-        proc = try rt.processTemplate(id: id)
+        proc = template
         proc.args = args
         proc.terminal = p.bool("tty")
         if let cwd = p.string("cwd") { proc.cwd = cwd }
