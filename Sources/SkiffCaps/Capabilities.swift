@@ -6,11 +6,14 @@ import SkiffSys
 /// Applies capability sets through libcap, in runc's order: bounding set first (needs
 /// CAP_SETPCAP, so before the uid change), then E/P/I after the uid change, then ambient.
 public enum Caps {
-    /// Highest capability the running kernel knows; names above it are skipped.
+    /// Highest capability the running kernel knows; names above it are skipped. Read once.
+    nonisolated(unsafe) static var cachedLastCap: Int?
     public static func lastCap() -> Int {
-        if let s = try? FS.readString("/proc/sys/kernel/cap_last_cap"),
-           let n = Int(s.split(separator: "\n").first ?? "") { return n }
-        return 40
+        if let c = cachedLastCap { return c }
+        var n = 40
+        if let s = try? FS.readString("/proc/sys/kernel/cap_last_cap"), let v = Int(s.split(separator: "\n").first ?? "") { n = v }
+        cachedLastCap = n
+        return n
     }
 
     /// Drops every capability not in `keep` from the bounding set.

@@ -128,10 +128,8 @@ extension Runtime {
 enum ExecProcess {
     static func stageOne(joins: [(UInt, String)], cgroupFd: Int32, cgroupDir: String?, syncFd: Int32, consoleFd: Int32,
                          process: Process, env: [String], preserved: Int, seccomp: SeccompFilter?) -> Never {
-        let keep: Set<Int32> = [syncFd, consoleFd, cgroupFd]
-        for name in (try? FS.listDirectory("/proc/self/fd")) ?? [] {
-            if let fd = Int32(name), fd >= 3 + Int32(preserved), !keep.contains(fd) { close(fd) }
-        }
+        // Unlike the init, the exec'd process does not wait for anything before execve, so the
+        // close-on-exec sweep in the child is enough to keep the caller's fds out.
         do {
             var fds: [(Int32, UInt, String)] = []
             for (flag, path) in joins { fds.append((try FS.open(path, O_RDONLY), flag, path)) }

@@ -11,7 +11,14 @@ final class CgroupV2GuestTests: XCTestCase {
         }
         let vm = Env.packageRoot + "/fixtures/vm/vm-run.sh"
         let script = Env.packageRoot + "/fixtures/vm/guest-cgroup-tests.sh"
-        let r = Cmd.run("/bin/bash", [vm, "--timeout", "400", "--", "/bin/sh", script, Env.skiff, Env.rootfs], timeout: 500)
+        // The guest sees the host root read-only but has its own /tmp and /run: share the checkout
+        // (binary, rootfs, scripts) when it lives there, as CI's fresh clone may.
+        var share: [String] = []
+        for dir in Set([Env.packageRoot, (Env.rootfs as NSString).deletingLastPathComponent, (Env.skiff as NSString).deletingLastPathComponent])
+        where dir.hasPrefix("/tmp/") || dir.hasPrefix("/run/") {
+            share += ["--share", dir]
+        }
+        let r = Cmd.run("/bin/bash", [vm, "--timeout", "400"] + share + ["--", "/bin/sh", script, Env.skiff, Env.rootfs], timeout: 500)
         if r.code == 125 && !r.stdout.contains("PASS") {
             throw XCTSkip("the cgroup v2 guest could not boot here: \(r.stderr.suffix(600))")
         }
