@@ -13,9 +13,10 @@ final class CgroupV2GuestTests: XCTestCase {
         let script = Env.packageRoot + "/fixtures/vm/guest-cgroup-tests.sh"
         // The guest sees the host root read-only but has its own /tmp and /run: share the checkout
         // (binary, rootfs, scripts) when it lives there, as CI's fresh clone may.
+        let candidates = Set([Env.packageRoot, (Env.rootfs as NSString).deletingLastPathComponent, (Env.skiff as NSString).deletingLastPathComponent])
+            .filter { $0.hasPrefix("/tmp/") || $0.hasPrefix("/run/") }
         var share: [String] = []
-        for dir in Set([Env.packageRoot, (Env.rootfs as NSString).deletingLastPathComponent, (Env.skiff as NSString).deletingLastPathComponent])
-        where dir.hasPrefix("/tmp/") || dir.hasPrefix("/run/") {
+        for dir in candidates.sorted() where !candidates.contains(where: { $0 != dir && dir.hasPrefix($0 + "/") }) {
             share += ["--share", dir]
         }
         let r = Cmd.run("/bin/bash", [vm, "--timeout", "400"] + share + ["--", "/bin/sh", script, Env.skiff, Env.rootfs], timeout: 500)
