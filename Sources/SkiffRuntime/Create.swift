@@ -114,6 +114,9 @@ public struct Runtime {
         let (parentEnd, childEnd) = try Sys.socketpair()
         defer { close(parentEnd) }
         plan.syncFd = childEnd
+        let (pidParent, pidChild) = try Sys.socketpair()
+        defer { close(pidParent) }
+        plan.pidFd = pidChild
 
         // The hooks and everything we fork must not die of SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
@@ -121,15 +124,17 @@ public struct Runtime {
         // Stage 1: an intermediate child joins the cgroup and path namespaces, then clones the init
         // with CLONE_PARENT so the init is our child.
         let s1 = fork()
-        if s1 < 0 { close(childEnd); throw SkiffError.sys("fork") }
+        if s1 < 0 { close(childEnd); close(pidChild); throw SkiffError.sys("fork") }
         if s1 == 0 {
             close(parentEnd)
+            close(pidParent)
             InitProcess.stageOne(plan)
         }
         close(childEnd)
+        close(pidChild)
         let initPid: pid_t
         do {
-            initPid = try receivePid(parentEnd, stageOne: s1)
+            initPid = try receivePid(pidParent, stageOne: s1)
         } catch {
             _ = Sys.wait(s1)
             throw error

@@ -17,7 +17,7 @@ enum InitProcess {
         close(plan.lockFd)
         // Like runc's re-exec'd init, hold nothing of the caller's but stdio and the preserved fds:
         // a caller waiting for EOF on some pipe must not wait for our container.
-        let keep: Set<Int32> = [plan.syncFd, plan.stateDirFd, plan.consoleSocketFd, plan.cgroupFd, plan.seccompListenerFd]
+        let keep: Set<Int32> = [plan.syncFd, plan.pidFd, plan.stateDirFd, plan.consoleSocketFd, plan.cgroupFd, plan.seccompListenerFd]
         for name in (try? FS.listDirectory("/proc/self/fd")) ?? [] {
             if let fd = Int32(name), fd >= 3 + Int32(plan.preservedFds), !keep.contains(fd) { close(fd) }
         }
@@ -49,11 +49,14 @@ enum InitProcess {
                 throw SkiffError.sys("clone", nsFlagNames(plan.cloneFlags),
                                      hint: errno == EINVAL ? "a namespace may not be available in this context" : nil)
             }
-            if pid == 0 { runInit(plan) }
-            try Sys.sendMessage(plan.syncFd, "pid \(pid)")
+            if pid == 0 {
+                close(plan.pidFd)
+                runInit(plan)
+            }
+            try Sys.sendMessage(plan.pidFd, "pid \(pid)")
             _exit(0)
         } catch let e as SkiffError {
-            try? Sys.sendMessage(plan.syncFd, "error " + InitError.encode(e))
+            try? Sys.sendMessage(plan.pidFd, "error " + InitError.encode(e))
             _exit(1)
         } catch {
             _exit(1)

@@ -42,6 +42,9 @@ struct InitPlan {
     var consoleSocketFd: Int32 = -1
     var stateDirFd: Int32 = -1
     var syncFd: Int32 = -1
+    /// Stage one reports the init's pid here, apart from the init's own messages on syncFd, so a
+    /// fast init's "ready" can never overtake the pid.
+    var pidFd: Int32 = -1
     /// The parent's flock fd: an inherited copy would keep the container locked until exec.
     var lockFd: Int32 = -1
     /// The container's cgroup directory, for clone3(CLONE_INTO_CGROUP): a migration through

@@ -137,19 +137,22 @@ final class LifecycleTests: XCTestCase {
         b.payload("sleep", "30")
         XCTAssertEqual(b.rt(["create", "--bundle", b.dir, "c1"]).code, 0)
         // Two starts race: exactly one wins.
+        final class Codes: @unchecked Sendable {
+            let lock = NSLock()
+            var values: [Int32] = []
+            func add(_ c: Int32) { lock.lock(); values.append(c); lock.unlock() }
+        }
+        let codes = Codes()
         let group = DispatchGroup()
-        var codes: [Int32] = []
-        let lock = NSLock()
         for _ in 0..<2 {
             group.enter()
             DispatchQueue.global().async {
-                let r = b.rt(["start", "c1"])
-                lock.lock(); codes.append(r.code); lock.unlock()
+                codes.add(b.rt(["start", "c1"]).code)
                 group.leave()
             }
         }
         group.wait()
-        XCTAssertEqual(codes.sorted(), [0, 1])
+        XCTAssertEqual(codes.values.sorted(), [0, 1])
     }
 
     func testVersionSpecAndFeatures() throws {
