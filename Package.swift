@@ -18,7 +18,7 @@ let package = Package(
         .systemLibrary(name: "CCap", path: "Sources/CCap"),
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp"),
 
-        .target(name: "SkiffSys", dependencies: ["CSkiffSys"]),
+        .target(name: "SkiffSys", dependencies: ["CSkiffSys", "SkiffJSON"]),
         .target(name: "SkiffJSON"),
         .target(name: "SkiffSpec", dependencies: ["SkiffSys", "SkiffJSON"]),
         .target(name: "SkiffCgroups", dependencies: ["SkiffSys", "SkiffSpec", "SkiffJSON", "CSkiffSys"]),

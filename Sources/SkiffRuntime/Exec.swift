@@ -114,14 +114,7 @@ extension Runtime {
         }
         if let pf = options.pidFile { try writePidFile(FS.absolute(pf), pid: pid) }
         if options.detach { return 0 }
-        let status: Int32
-        if master >= 0 {
-            status = proxyTerminal(master: master, pid: pid)
-            close(master)
-        } else {
-            status = Sys.wait(pid).status
-        }
-        return exitCode(fromWaitStatus: status)
+        return exitCode(fromWaitStatus: waitForeground(pid: pid, master: master))
     }
 }
 

@@ -37,24 +37,32 @@ extension Runtime {
             defer { close(c.0) }
             do { master = try Sys.recvFd(c.0).fd } catch { try? delete(id: id, force: true); throw error }
         }
-        forwardTarget = pid
-        for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH] {
-            signal(s) { sig in if forwardTarget > 0 { Glibc.kill(forwardTarget, sig) } }
-        }
+        forwardSignals(to: pid)
         do { try start(id: id) } catch {
             try? delete(id: id, force: true)
             throw error
         }
-        let status: Int32
-        if master >= 0 {
-            status = proxyTerminal(master: master, pid: pid)
-            close(master)
-        } else {
-            status = Sys.wait(pid).status
-        }
-        forwardTarget = 0
+        let status = waitForeground(pid: pid, master: master)
         if !keep { try? delete(id: id, force: true) }
         return exitCode(fromWaitStatus: status)
+    }
+
+    /// Signals the runtime receives go to `pid` (the foreground container or exec'd process).
+    func forwardSignals(to pid: pid_t) {
+        forwardTarget = pid
+        for s in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH] {
+            signal(s) { sig in if forwardTarget > 0 { Glibc.kill(forwardTarget, sig) } }
+        }
+    }
+
+    /// Waits for a foreground process, forwarding signals and proxying its terminal when it has
+    /// one (`master` >= 0). Returns the raw wait status.
+    func waitForeground(pid: pid_t, master: Int32) -> Int32 {
+        forwardSignals(to: pid)
+        defer { forwardTarget = 0 }
+        guard master >= 0 else { return Sys.wait(pid).status }
+        defer { close(master) }
+        return proxyTerminal(master: master, pid: pid)
     }
 
     /// Copies stdin → pty master and master → stdout until the init exits; raw mode on a tty.

@@ -1,4 +1,5 @@
 import Glibc
+import SkiffJSON
 
 /// runc-compatible logging: `--log FILE` (O_APPEND|O_SYNC) and `--log-format text|json`.
 /// JSON records are logrus-shaped `{"level":..,"msg":..,"time":RFC3339}` because containerd's runc
@@ -38,22 +39,9 @@ public final class Logger: @unchecked Sendable {
     public func error(_ m: String) { log("error", m) }
 }
 
-/// Minimal JSON string escaping, for hand-written records on hot paths.
+/// A JSON string literal (quotes included), for hand-written records on hot paths.
 public func jsonString(_ s: String) -> String {
-    var out = "\""
-    for c in s.unicodeScalars {
-        switch c {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if c.value < 0x20 {
-                let h = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-            } else { out.unicodeScalars.append(c) }
-        }
-    }
-    return out + "\""
+    var out = ""
+    JSONValue.escape(s, into: &out)
+    return out
 }
