@@ -282,6 +282,20 @@ final class ContainerTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: cgroot + top), "parents created by create must go too")
     }
 
+    func testSystemdCgroupPathFormIsMappedToCgroupfs() throws {
+        guard let cgroot = Host.cgroupRoot else { throw XCTSkip("no cgroup2 mount on this host") }
+        let name = "skifftest" + String((b.linux["cgroupsPath"] as! String).suffix(8))
+        b.linux["cgroupsPath"] = "\(name).slice:skiff:c1"
+        b.payload("sleep", "30")
+        XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "c1"], extraGlobal: ["--systemd-cgroup"]).code, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: cgroot + "/\(name).slice/skiff-c1.scope"))
+        XCTAssertEqual(b.rt(["delete", "--force", "c1"]).code, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: cgroot + "/\(name).slice"))
+        // Without --systemd-cgroup the same string is refused with a hint.
+        let r = b.rt(["create", "--bundle", b.dir, "c2"])
+        XCTAssertTrue(r.stderr.contains("--systemd-cgroup"), r.stderr)
+    }
+
     func testCgroupIsCreatedAndRemoved() throws {
         guard let cgroot = Host.cgroupRoot else { throw XCTSkip("no cgroup2 mount on this host") }
         let path = b.linux["cgroupsPath"] as! String

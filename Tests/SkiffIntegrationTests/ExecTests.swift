@@ -113,6 +113,21 @@ final class ExecTests: XCTestCase {
         XCTAssertEqual(inside.values["hostname"], "skiff")
     }
 
+    func testExecIntoAUserNamespaceContainer() throws {
+        let u = try TestBundle()
+        defer { u.cleanup() }
+        u.addNamespace("user")
+        u.linux["uidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
+        u.linux["gidMappings"] = [["containerID": 0, "hostID": 100000, "size": 65536]]
+        u.payload("sleep", "30")
+        XCTAssertEqual(u.rt(["run", "-d", "--bundle", u.dir, "u1"]).code, 0)
+        let r = u.rt(["exec", "u1", "/bin/skiff-payload", "id", "ns", "cat", "/proc/self/uid_map"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(r.values["uid"], "0")
+        XCTAssertNotEqual(r.values["ns.user"], Host.ns("user"))
+        XCTAssertTrue(r.stdout.contains("100000"), r.stdout)
+    }
+
     func testExecFlagsAndProcessFile() throws {
         var r = b.rt(["exec", "--user", "1000:1000", "-g", "5", "--cwd", "/tmp", "-e", "A=1", "--no-new-privs", "--cap", "CAP_KILL",
                       "c1", "/bin/skiff-payload", "id", "cwd", "env", "seccomp", "caps"])

@@ -165,6 +165,12 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(obj["ociVersionMin"] as? String, "1.0.0")
         let linux = obj["linux"] as! [String: Any]
         XCTAssertTrue((linux["namespaces"] as! [String]).contains("time"))
+        let seccomp = linux["seccomp"] as! [String: Any]
+        XCTAssertEqual(seccomp["enabled"] as? Bool, true)
+        XCTAssertTrue((seccomp["actions"] as! [String]).contains("SCMP_ACT_NOTIFY"))
+        XCTAssertTrue((seccomp["operators"] as! [String]).contains("SCMP_CMP_MASKED_EQ"))
+        XCTAssertEqual((linux["cgroup"] as! [String: Any])["v2"] as? Bool, true)
+        XCTAssertEqual(((linux["mountExtensions"] as! [String: Any])["idmap"] as! [String: Any])["enabled"] as? Bool, false)
         XCTAssertTrue((obj["hooks"] as! [String]).contains("createContainer"))
         let dir = NSTemporaryDirectory() + "skiff-spec-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -38,6 +38,19 @@ final class SeccompTests: XCTestCase {
         XCTAssertEqual(b.run().code, 128 + 31, "killed by SIGSYS")
     }
 
+    func testTrapLogAndTraceActions() {
+        profile([["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_TRAP"]])
+        b.args(["/bin/mkdir", "/tmp/x"])
+        XCTAssertEqual(b.run("trap").code, 128 + 31, "SIGSYS from the trap")
+        profile([["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_LOG"]])
+        b.args(["/bin/sh", "-c", "mkdir /tmp/x && echo made"])
+        XCTAssertEqual(b.run("log").stdout, "made\n", "LOG allows the call")
+        // TRACE without a tracer attached: the kernel fails the call with ENOSYS.
+        profile([["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_TRACE", "errnoRet": 1]])
+        b.args(["/bin/sh", "-c", "mkdir /tmp/x 2>&1"])
+        XCTAssertTrue(b.run("trace").stdout.contains("Function not implemented"))
+    }
+
     func testArgumentConditions() {
         // write(2, ...) fails with EBADF-like errno 9; write(1, ...) passes.
         profile([["names": ["write"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9,
