@@ -130,6 +130,28 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(try state(b, "k1")["status"] as? String, "stopped")
     }
 
+    func testForegroundRunForwardsSignalsToTheContainer() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.payload("wait-signal")
+        try b.write()
+        let out = b.base + "/out"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Env.skiff)
+        p.arguments = ["--root", b.stateRoot, "run", "--bundle", b.dir, "fg"]
+        p.standardOutput = FileHandle(forWritingAtPath: out)
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        try waitFor { ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("ready") }
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, "the payload exits 0 after reporting the signal")
+        XCTAssertTrue(try String(contentsOfFile: out, encoding: .utf8).contains("signal=15"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/fg"), "run deletes the container")
+    }
+
     func testConcurrentOperationsOnOneContainerAreSerialized() throws {
         try Env.requireRoot()
         let b = try TestBundle()
