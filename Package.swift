@@ -11,6 +11,11 @@ let package = Package(
         .executable(name: "skiff", targets: ["skiff"]),
         .library(name: "SkiffRuntime", targets: ["SkiffRuntime"]),
     ],
+    dependencies: [
+        // Only the shim's message layer uses it (it builds on FoundationEssentials, not Foundation);
+        // the generated code is committed: no protoc plugin is built in CI.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    ],
     targets: [
         // Thin C: syscalls and macros that Swift's Glibc module does not expose.
         .target(name: "CSkiffSys"),
@@ -31,8 +36,15 @@ let package = Package(
                 dependencies: ["SkiffSys", "SkiffSpec", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffSeccomp", "SkiffJSON", "CSkiffSys"]),
         .executableTarget(name: "skiff", dependencies: ["SkiffRuntime"]),
 
+        // containerd-shim-skiff-v2 building blocks (issue 4): ttrpc framing.
+        .target(name: "SkiffTTRPC"),
+        .target(name: "SkiffProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["proto"]),
+
         .testTarget(name: "SkiffUnitTests",
                     dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime", "SkiffJSON"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "SkiffTTRPCTests", dependencies: ["SkiffTTRPC", "SkiffProto"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys", "CSkiffSys"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
