@@ -37,7 +37,7 @@ let package = Package(
         .executableTarget(name: "skiff", dependencies: ["SkiffRuntime"]),
 
         // containerd-shim-skiff-v2 building blocks (issue 4): ttrpc framing.
-        .target(name: "SkiffTTRPC"),
+        .target(name: "SkiffTTRPC", dependencies: ["SkiffSys", "CSkiffSys", "SkiffProto"]),
         .target(name: "SkiffProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["proto"]),
 

@@ -14,6 +14,8 @@
 #include <termios.h>
 #include <linux/openat2.h>
 #include <linux/bpf.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 
 pid_t skiff_clone_fork(unsigned long flags) {
     return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
@@ -126,3 +128,23 @@ int skiff_bpf_attach_device_prog(int cgroup_fd, int prog_fd) {
     attr.attach_flags = BPF_F_ALLOW_MULTI;
     return (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr);
 }
+
+int skiff_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+int skiff_epoll_ctl(int epfd, int op, int fd, uint32_t events) {
+    struct epoll_event ev; memset(&ev, 0, sizeof ev);
+    ev.events = events; ev.data.fd = fd;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+int skiff_epoll_wait(int epfd, int *fds, uint32_t *events, int max, int timeout_ms) {
+    struct epoll_event evs[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    for (int i = 0; i < n; i++) { fds[i] = evs[i].data.fd; events[i] = evs[i].events; }
+    return n;
+}
+int skiff_signalfd_sigchld(void) {
+    sigset_t set; sigemptyset(&set); sigaddset(&set, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+int skiff_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }

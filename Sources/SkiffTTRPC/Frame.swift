@@ -79,9 +79,12 @@ public struct FrameReader {
         let stream = h[4] << 24 | h[5] << 16 | h[6] << 8 | h[7]
         let type = UInt8(h[8]), flags = UInt8(h[9])
         if length > Frame.maxData {
+            // Discard what is already buffered of it; the rest is dropped as it arrives.
             start += Frame.headerSize
-            skipping = length
-            _ = next() // discard what is already buffered
+            let n = min(length, buffer.count - start)
+            start += n
+            skipping = length - n
+            compact()
             return .oversize(streamID: stream, length: length)
         }
         guard buffer.count - start - Frame.headerSize >= length else { return nil }

@@ -40,6 +40,18 @@ final class FrameTests: XCTestCase {
         XCTAssertThrowsError(try Frame(streamID: 1, type: .response, data: [UInt8](repeating: 0, count: n)).encoded())
     }
 
+    func testFrameRightAfterAnOversizedOneIsKept() throws {
+        var r = FrameReader()
+        let n = Frame.maxData + 3
+        var bytes: [UInt8] = [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff), 0, 0, 0, 1, 1, 0]
+        bytes += [UInt8](repeating: 1, count: n)
+        bytes += try Frame(streamID: 3, type: .request, data: [2]).encoded()
+        r.append(bytes)
+        XCTAssertEqual(r.next(), .oversize(streamID: 1, length: n))
+        XCTAssertEqual(r.next(), .frame(Frame(streamID: 3, type: .request, data: [2])))
+        XCTAssertNil(r.next())
+    }
+
     func testUnknownTypeIsKeptForTheServerToIgnore() throws {
         var r = FrameReader()
         r.append([0, 0, 0, 0, 0, 0, 0, 9, 0x7f, 0])

@@ -42,6 +42,18 @@ unsigned int skiff_minor(dev_t dev);
 int skiff_bpf_load_device_prog(const void *insns, unsigned int count, char *log, unsigned int log_size);
 int skiff_bpf_attach_device_prog(int cgroup_fd, int prog_fd);
 
+/* epoll with plain arguments (struct epoll_event is packed on x86_64). skiff_epoll_wait unpacks
+ * up to max events into parallel arrays. */
+int skiff_epoll_create(void);
+int skiff_epoll_ctl(int epfd, int op, int fd, uint32_t events);
+int skiff_epoll_wait(int epfd, int *fds, uint32_t *events, int max, int timeout_ms);
+static const uint32_t SKIFF_EPOLLIN = 0x001, SKIFF_EPOLLOUT = 0x004, SKIFF_EPOLLERR = 0x008, SKIFF_EPOLLHUP = 0x010,
+    SKIFF_EPOLLRDHUP = 0x2000;
+static const int SKIFF_EPOLL_CTL_ADD = 1, SKIFF_EPOLL_CTL_DEL = 2, SKIFF_EPOLL_CTL_MOD = 3;
+/* Blocks SIGCHLD and returns a non-blocking, close-on-exec signalfd for it. */
+int skiff_signalfd_sigchld(void);
+int skiff_accept(int fd);
+
 /* ioctl and fcntl are variadic in C. */
 int skiff_ioctl_int(int fd, unsigned long req, int *arg);
 int skiff_ioctl_ptr(int fd, unsigned long req, void *arg);

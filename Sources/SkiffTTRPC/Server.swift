@@ -1,0 +1,158 @@
+import Glibc
+import CSkiffSys
+import SkiffSys
+import SkiffProto
+import SwiftProtobuf
+import FoundationEssentials
+
+/// A status a handler replies with instead of a payload.
+public struct TTRPCStatus: Error, Equatable {
+    public var code: StatusCode
+    public var message: String
+    public init(_ code: StatusCode, _ message: String) { self.code = code; self.message = message }
+}
+
+/// A unary ttrpc server on an EventLoop. Requests on one connection are independent: a handler
+/// may keep its reply (e.g. Task.Wait) while later requests on the same connection are answered.
+public final class TTRPCServer {
+    public typealias Reply = (Result<[UInt8], TTRPCStatus>) -> Void
+    public typealias Handler = (_ payload: [UInt8], _ metadata: [String: String], _ reply: @escaping Reply) -> Void
+
+    final class Connection {
+        let fd: Int32
+        let id: UInt64
+        var reader = FrameReader()
+        var out: [UInt8] = []
+        var lastStream: UInt32 = 0
+        var wantWrite = false
+        init(fd: Int32, id: UInt64) { self.fd = fd; self.id = id }
+    }
+
+    let loop: EventLoop
+    var services: [String: [String: Handler]] = [:]
+    var connections: [Int32: Connection] = [:]
+    var nextConnectionID: UInt64 = 1
+    /// Called when a connection closes (the shim exits once containerd is gone after Shutdown).
+    public var onDisconnect: (() -> Void)?
+
+    public init(loop: EventLoop) { self.loop = loop }
+
+    public func register(service: String, method: String, _ handler: @escaping Handler) {
+        services[service, default: [:]][method] = handler
+    }
+
+    /// Serves an already listening socket.
+    public func serve(listener: Int32) throws {
+        _ = skiff_fcntl_setfl(listener, skiff_fcntl_getfl(listener) | O_NONBLOCK)
+        try loop.add(listener) { [unowned self] _ in
+            while true {
+                let c = skiff_accept(listener)
+                if c < 0 { break }
+                try? self.adopt(c)
+            }
+        }
+    }
+
+    /// Serves one connected stream socket (tests use a socketpair).
+    public func adopt(_ fd: Int32) throws {
+        _ = skiff_fcntl_setfl(fd, skiff_fcntl_getfl(fd) | O_NONBLOCK)
+        let conn = Connection(fd: fd, id: nextConnectionID)
+        nextConnectionID += 1
+        connections[fd] = conn
+        try loop.add(fd) { [unowned self] ev in self.event(conn, ev) }
+    }
+
+    func event(_ c: Connection, _ ev: UInt32) {
+        if ev & SKIFF_EPOLLOUT != 0 { flush(c) }
+        if ev & (SKIFF_EPOLLIN | SKIFF_EPOLLHUP | SKIFF_EPOLLERR) != 0 {
+            var buf = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(c.fd, $0.baseAddress, $0.count) }
+                if n > 0 { c.reader.append(buf[0..<n]); continue }
+                if n < 0 && (errno == EAGAIN || errno == EINTR) { break }
+                closeConnection(c)
+                return
+            }
+            while let e = c.reader.next() { handle(c, e) }
+        }
+    }
+
+    func closeConnection(_ c: Connection) {
+        guard connections[c.fd] === c else { return }
+        loop.remove(c.fd)
+        connections[c.fd] = nil
+        close(c.fd)
+        onDisconnect?()
+    }
+
+    func handle(_ c: Connection, _ e: FrameEvent) {
+        switch e {
+        case .oversize(let stream, let length):
+            respond(c, stream, .failure(TTRPCStatus(.resourceExhausted,
+                "message length \(length) exceed maximum message size of \(Frame.maxData)")))
+        case .frame(let f):
+            guard f.type == MessageType.request.rawValue else { return } // unknown types are ignored
+            if f.streamID % 2 == 0 {
+                respond(c, f.streamID, .failure(TTRPCStatus(.invalidArgument, "StreamID must be odd for client initiated streams")))
+                return
+            }
+            if f.streamID <= c.lastStream {
+                respond(c, f.streamID, .failure(TTRPCStatus(.invalidArgument, "StreamID cannot be re-used and must increment")))
+                return
+            }
+            c.lastStream = f.streamID
+            let req: Ttrpc_Request
+            do { req = try Ttrpc_Request(serializedBytes: f.data) } catch {
+                respond(c, f.streamID, .failure(TTRPCStatus(.invalidArgument, "unmarshal request error: \(error)")))
+                return
+            }
+            guard let methods = services[req.service] else {
+                respond(c, f.streamID, .failure(TTRPCStatus(.unimplemented, "service \(req.service)")))
+                return
+            }
+            guard let h = methods[req.method] else {
+                respond(c, f.streamID, .failure(TTRPCStatus(.unimplemented, "method \(req.method)")))
+                return
+            }
+            var md: [String: String] = [:]
+            for kv in req.metadata { md[kv.key.lowercased()] = kv.value }
+            let stream = f.streamID
+            let connID = c.id
+            h([UInt8](req.payload), md) { [weak self] result in
+                // The connection may be gone (or its fd reused) by the time a deferred reply comes.
+                guard let self, let conn = self.connections[c.fd], conn.id == connID else { return }
+                self.respond(conn, stream, result)
+            }
+        }
+    }
+
+    func respond(_ c: Connection, _ stream: UInt32, _ result: Result<[UInt8], TTRPCStatus>) {
+        var resp = Ttrpc_Response()
+        switch result {
+        case .success(let payload): resp.payload = Data(payload)
+        case .failure(let st):
+            resp.status.code = st.code.rawValue
+            resp.status.message = st.message
+        }
+        guard let bytes: [UInt8] = try? resp.serializedBytes(),
+              let frame = try? Frame(streamID: stream, type: .response, data: bytes).encoded() else { return }
+        c.out += frame
+        flush(c)
+    }
+
+    func flush(_ c: Connection) {
+        while !c.out.isEmpty {
+            let n = c.out.withUnsafeBytes { write(c.fd, $0.baseAddress, $0.count) }
+            if n > 0 { c.out.removeFirst(n); continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN { break }
+            closeConnection(c)
+            return
+        }
+        let want = !c.out.isEmpty
+        if want != c.wantWrite {
+            c.wantWrite = want
+            loop.modify(c.fd, events: SKIFF_EPOLLIN | (want ? SKIFF_EPOLLOUT : 0))
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import XCTest
+import Glibc
+import SwiftProtobuf
+import SkiffProto
+import CSkiffSys
+@testable import SkiffTTRPC
+
+/// The server with an in-process client over a socketpair: no daemon, no containerd.
+final class ServerTests: XCTestCase {
+    var loop: EventLoop!
+    var server: TTRPCServer!
+    var client: Int32 = -1
+    var reader = FrameReader()
+    var pendingWait: TTRPCServer.Reply?
+
+    override func setUpWithError() throws {
+        loop = try EventLoop()
+        server = TTRPCServer(loop: loop)
+        var fds: [Int32] = [-1, -1]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds), 0)
+        client = fds[0]
+        _ = skiff_fcntl_setfl(client, skiff_fcntl_getfl(client) | O_NONBLOCK)
+        try server.adopt(fds[1])
+        server.register(service: "test.Svc", method: "Echo") { payload, md, reply in
+            reply(.success(payload + Array((md["containerd-namespace-ttrpc"] ?? "").utf8)))
+        }
+        server.register(service: "test.Svc", method: "Wait") { [unowned self] _, _, reply in self.pendingWait = reply }
+        server.register(service: "test.Svc", method: "Fail") { _, _, reply in reply(.failure(TTRPCStatus(.notFound, "no such thing"))) }
+    }
+
+    override func tearDown() { close(client) }
+
+    func send(_ stream: UInt32, service: String = "test.Svc", method: String, payload: [UInt8] = [], ns: String? = nil) throws {
+        var r = Ttrpc_Request()
+        r.service = service
+        r.method = method
+        r.payload = Data(payload)
+        if let ns { var kv = Ttrpc_KeyValue(); kv.key = "containerd-namespace-ttrpc"; kv.value = ns; r.metadata = [kv] }
+        try sendRaw(try Frame(streamID: stream, type: .request, data: try r.serializedBytes()).encoded())
+    }
+
+    /// Writes everything, letting the server's loop drain the socket when it is full (one thread).
+    func sendRaw(_ bytes: [UInt8]) throws {
+        var off = 0
+        while off < bytes.count {
+            let w = bytes[off...].withUnsafeBytes { write(client, $0.baseAddress, min($0.count, 1 << 16)) }
+            if w > 0 { off += w } else { loop.runOnce(timeoutMs: 1) }
+        }
+    }
+
+    /// Runs the loop until `count` responses arrived; returns them by stream id.
+    func responses(_ count: Int) throws -> [UInt32: Ttrpc_Response] {
+        var out: [UInt32: Ttrpc_Response] = [:]
+        var buf = [UInt8](repeating: 0, count: 65536)
+        for _ in 0..<200 where out.count < count {
+            loop.runOnce(timeoutMs: 10)
+            var p = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, 0) > 0 {
+                let n = read(client, &buf, buf.count)
+                if n > 0 { reader.append(buf[0..<n]) }
+            }
+            while case .frame(let f)? = reader.next() { out[f.streamID] = try Ttrpc_Response(serializedBytes: f.data) }
+        }
+        return out
+    }
+
+    func testUnaryCallsAndMetadata() throws {
+        try send(1, method: "Echo", payload: [1, 2], ns: "default")
+        let r = try responses(1)
+        XCTAssertEqual(r[1]?.status.code, 0)
+        XCTAssertEqual([UInt8](r[1]!.payload), [1, 2] + Array("default".utf8))
+    }
+
+    func testAPendingWaitDoesNotBlockOtherRequestsOnTheSameConnection() throws {
+        try send(1, method: "Wait")
+        try send(3, method: "Echo", payload: [9])
+        var r = try responses(1)
+        XCTAssertNotNil(r[3], "Echo answered while Wait is pending")
+        XCTAssertNil(r[1])
+        pendingWait?(.success([42]))
+        r = try responses(1)
+        XCTAssertEqual([UInt8](r[1]!.payload), [42])
+    }
+
+    func testErrorsGetStatusCodes() throws {
+        try send(1, method: "Fail")
+        try send(3, service: "nope.Svc", method: "X")
+        try send(5, method: "Nope")
+        try send(6, method: "Echo")                   // even stream id
+        try send(7, method: "Echo")
+        try send(7, method: "Echo")                   // re-used stream id: answered on 7 again
+        try sendRaw(try Frame(streamID: 9, type: .request, data: [0xff, 0xff, 0xff]).encoded()) // not a Request
+        var r = try responses(6)
+        XCTAssertEqual(r[1]?.status.code, StatusCode.notFound.rawValue)
+        XCTAssertEqual(r[1]?.status.message, "no such thing")
+        XCTAssertEqual(r[3]?.status.code, StatusCode.unimplemented.rawValue)
+        XCTAssertEqual(r[3]?.status.message, "service nope.Svc")
+        XCTAssertEqual(r[5]?.status.code, StatusCode.unimplemented.rawValue)
+        XCTAssertEqual(r[6]?.status.code, StatusCode.invalidArgument.rawValue)
+        XCTAssertEqual(r[9]?.status.code, StatusCode.invalidArgument.rawValue)
+        XCTAssertEqual(r[7]?.status.code, StatusCode.invalidArgument.rawValue, "the second request on 7 is refused")
+        XCTAssertEqual(r[7]?.status.message, "StreamID cannot be re-used and must increment")
+        r = [:]
+    }
+
+    func testOversizedFrameGetsResourceExhaustedAndTheConnectionGoesOn() throws {
+        let n = Frame.maxData + 100
+        var big: [UInt8] = [UInt8(n >> 24), UInt8(n >> 16 & 0xff), UInt8(n >> 8 & 0xff), UInt8(n & 0xff), 0, 0, 0, 1, 1, 0]
+        big += [UInt8](repeating: 0, count: n)
+        try sendRaw(big)
+        try send(3, method: "Echo", payload: [5])
+        let r = try responses(2)
+        XCTAssertEqual(r[1]?.status.code, StatusCode.resourceExhausted.rawValue)
+        XCTAssertEqual([UInt8](r[3]!.payload), [5])
+    }
+
+    func testDeferredReplyAfterDisconnectIsDropped() throws {
+        var disconnected = false
+        server.onDisconnect = { disconnected = true }
+        try send(1, method: "Wait")
+        _ = try responses(0)
+        loop.runOnce(timeoutMs: 10)
+        close(client)
+        client = -1
+        for _ in 0..<10 { loop.runOnce(timeoutMs: 5) }
+        XCTAssertTrue(disconnected)
+        pendingWait?(.success([1])) // must not crash or write to a dead fd
+    }
+}
