@@ -127,3 +127,41 @@ final class ServerTests: XCTestCase {
         pendingWait?(.success([1])) // must not crash or write to a dead fd
     }
 }
+
+final class ClientTests: XCTestCase {
+    func testClientAgainstTheServerOverAUnixSocket() throws {
+        let path = "/tmp/skiff-ttrpc-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let lfd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, c) in path.utf8.enumerated() { p[i] = c } }
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(lfd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        listen(lfd, 8)
+        defer { close(lfd); unlink(path) }
+
+        let loop = try EventLoop()
+        let server = TTRPCServer(loop: loop)
+        server.register(service: "containerd.services.events.ttrpc.v1.Events", method: "Forward") { payload, md, reply in
+            reply(md["containerd-namespace-ttrpc"] == "default" && payload.isEmpty ? .success([]) : .failure(TTRPCStatus(.invalidArgument, "namespace")))
+        }
+        server.register(service: "s", method: "Boom") { _, _, reply in reply(.failure(TTRPCStatus(.failedPrecondition, "boom"))) }
+        try server.serve(listener: lfd)
+        let done = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
+        done.pointee = false
+        defer { done.deallocate() }
+        let thread = Thread { while !done.pointee { loop.runOnce(timeoutMs: 5) } }
+        thread.start()
+        defer { done.pointee = true; usleep(20_000) }
+
+        let client = try TTRPCClient.connect("unix://" + path)
+        XCTAssertEqual(try client.call(service: "containerd.services.events.ttrpc.v1.Events", method: "Forward", payload: [],
+                                       metadata: ["containerd-namespace-ttrpc": "default"]), [])
+        XCTAssertThrowsError(try client.call(service: "s", method: "Boom", payload: [])) { e in
+            XCTAssertEqual(e as? TTRPCStatus, TTRPCStatus(.failedPrecondition, "boom"))
+        }
+        XCTAssertThrowsError(try client.call(service: "s", method: "Missing", payload: [])) { e in
+            XCTAssertEqual((e as? TTRPCStatus)?.code, .unimplemented)
+        }
+        XCTAssertEqual(client.nextStream, 7, "streams 1, 3, 5 were used")
+    }
+}

@@ -1,0 +1,65 @@
+import Glibc
+import CSkiffSys
+import SkiffSys
+import SkiffProto
+import SwiftProtobuf
+import FoundationEssentials
+
+/// A minimal blocking ttrpc client (the shim uses it to forward events to containerd). Stream
+/// ids are 1, 3, 5, ... per connection, as ttrpc 1.2 servers require.
+public final class TTRPCClient {
+    let fd: Int32
+    var nextStream: UInt32 = 1
+    var reader = FrameReader()
+
+    public init(fd: Int32) { self.fd = fd }
+
+    deinit { close(fd) }
+
+    /// Connects to a unix socket path; a `unix://` prefix is accepted.
+    public static func connect(_ address: String) throws -> TTRPCClient {
+        let path = address.hasPrefix("unix://") ? String(address.dropFirst(7)) : address
+        return TTRPCClient(fd: try Sys.connectUnix(path))
+    }
+
+    /// One unary call; a non-OK status is thrown as TTRPCStatus.
+    public func call(service: String, method: String, payload: [UInt8], metadata: [String: String] = [:],
+                     timeoutMs: Int32 = 5000) throws -> [UInt8] {
+        var req = Ttrpc_Request()
+        req.service = service
+        req.method = method
+        req.payload = Data(payload)
+        req.timeoutNano = Int64(timeoutMs) * 1_000_000
+        req.metadata = metadata.sorted { $0.key < $1.key }.map { kv in
+            var m = Ttrpc_KeyValue()
+            m.key = kv.key
+            m.value = kv.value
+            return m
+        }
+        let stream = nextStream
+        nextStream += 2
+        try FS.writeAll(fd: fd, try Frame(streamID: stream, type: .request, data: try req.serializedBytes()).encoded())
+        let deadline = monotonicNanos() + UInt64(timeoutMs) * 1_000_000
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            while let e = reader.next() {
+                guard case .frame(let f) = e, f.streamID == stream, f.type == MessageType.response.rawValue else { continue }
+                let resp = try Ttrpc_Response(serializedBytes: f.data)
+                if resp.hasStatus && resp.status.code != 0 {
+                    throw TTRPCStatus(StatusCode(rawValue: resp.status.code) ?? .unknown, resp.status.message)
+                }
+                return [UInt8](resp.payload)
+            }
+            let now = monotonicNanos()
+            if now >= deadline { throw TTRPCStatus(.deadlineExceeded, "\(service)/\(method): no reply in \(timeoutMs) ms") }
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let r = poll(&p, 1, Int32((deadline - now) / 1_000_000) + 1)
+            if r < 0 && errno != EINTR { throw SkiffError.sys("poll", "ttrpc connection") }
+            if r <= 0 { continue }
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n == 0 { throw TTRPCStatus(.unavailable, "\(service)/\(method): connection closed") }
+            if n < 0 { if errno == EINTR || errno == EAGAIN { continue }; throw SkiffError.sys("read", "ttrpc connection") }
+            reader.append(buf[0..<n])
+        }
+    }
+}
