@@ -165,3 +165,55 @@ final class ClientTests: XCTestCase {
         XCTAssertEqual(client.nextStream, 7, "streams 1, 3, 5 were used")
     }
 }
+
+final class EventsTests: XCTestCase {
+    func testForwardEnvelopeAndQueueing() throws {
+        var exit = Containerd_Events_TaskExit()
+        exit.containerID = "c1"
+        exit.id = "c1"
+        exit.exitStatus = 3
+        exit.exitedAt = TaskEvents.zeroTime
+        let bytes = try TaskEvents.forward(exit, namespace: "default")
+        let req = try Containerd_Events_ForwardRequest(serializedBytes: bytes)
+        XCTAssertEqual(req.envelope.topic, "/tasks/exit")
+        XCTAssertEqual(req.envelope.namespace, "default")
+        XCTAssertEqual(req.envelope.event.typeURL, "containerd.events.TaskExit")
+        XCTAssertGreaterThan(req.envelope.timestamp.seconds, 1_600_000_000, "non-zero timestamp")
+
+        // Nobody listens: events stay queued, in order, and go out once a server is there.
+        let path = "/tmp/skiff-events-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        let pub = EventPublisher(address: path, namespace: "default")
+        var start = Containerd_Events_TaskStart()
+        start.containerID = "c1"
+        try pub.publish(start)
+        try pub.publish(exit)
+        XCTAssertEqual(pub.queue.count, 2)
+
+        let lfd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, c) in path.utf8.enumerated() { p[i] = c } }
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(lfd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        listen(lfd, 8)
+        defer { close(lfd); unlink(path) }
+        let loop = try EventLoop()
+        let server = TTRPCServer(loop: loop)
+        let topics = UnsafeMutablePointer<[String]>.allocate(capacity: 1)
+        topics.initialize(to: [])
+        defer { topics.deinitialize(count: 1); topics.deallocate() }
+        server.register(service: TaskEvents.service, method: "Forward") { payload, _, reply in
+            if let r = try? Containerd_Events_ForwardRequest(serializedBytes: payload) { topics.pointee.append(r.envelope.topic) }
+            reply(.success([]))
+        }
+        try server.serve(listener: lfd)
+        let done = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
+        done.pointee = false
+        defer { done.deallocate() }
+        let thread = Thread { while !done.pointee { loop.runOnce(timeoutMs: 5) } }
+        thread.start()
+        defer { done.pointee = true; usleep(20_000) }
+        pub.flush()
+        XCTAssertEqual(pub.queue.count, 0)
+        XCTAssertEqual(topics.pointee, ["/tasks/start", "/tasks/exit"], "start before exit, as containerd requires")
+    }
+}
