@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "SkiffUnitTests",
                     dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime", "SkiffJSON"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "SkiffTTRPCTests", dependencies: ["SkiffTTRPC", "SkiffProto"],
+        .testTarget(name: "SkiffTTRPCTests", dependencies: ["SkiffTTRPC", "SkiffProto", "SkiffSys", "CSkiffSys"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys", "CSkiffSys"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),

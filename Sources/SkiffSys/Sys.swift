@@ -51,27 +51,44 @@ public enum Sys {
         _ = skiff_fcntl_setfd(fd, on ? FD_CLOEXEC : 0)
     }
 
-    /// Connects a stream unix socket to a filesystem path.
-    public static func connectUnix(_ path: String) throws -> Int32 {
-        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        if fd < 0 { throw SkiffError.sys("socket", path) }
+    /// A filesystem sockaddr_un for `path`, or an error naming the path when it is too long.
+    static func unixAddress(_ path: String, op: String) throws -> sockaddr_un {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         let cap = MemoryLayout.size(ofValue: addr.sun_path)
         if bytes.count >= cap {
-            close(fd)
-            throw SkiffError("connect", path, detail: "socket path longer than \(cap - 1) bytes", hint: "use a shorter path")
+            throw SkiffError(op, path, detail: "socket path longer than \(cap - 1) bytes", hint: "use a shorter path")
         }
         withUnsafeMutableBytes(of: &addr.sun_path) { p in
             for (i, b) in bytes.enumerated() { p[i] = b }
         }
-        let r = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                retryEINTR { Glibc.connect(fd, sa, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
+        return addr
+    }
+
+    static func withSockaddr<T>(_ addr: inout sockaddr_un, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
+        withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
+    }
+
+    /// Connects a stream unix socket to a filesystem path.
+    public static func connectUnix(_ path: String) throws -> Int32 {
+        var addr = try unixAddress(path, op: "connect")
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw SkiffError.sys("socket", path) }
+        let r = withSockaddr(&addr) { sa, len in retryEINTR { Glibc.connect(fd, sa, len) } }
         if r != 0 { let e = SkiffError.sys("connect", path); close(fd); throw e }
+        return fd
+    }
+
+    /// Binds and listens on a stream unix socket at a filesystem path.
+    public static func listenUnix(_ path: String, backlog: Int32 = 128) throws -> Int32 {
+        var addr = try unixAddress(path, op: "listen")
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        if fd < 0 { throw SkiffError.sys("socket", path) }
+        if withSockaddr(&addr, { Glibc.bind(fd, $0, $1) }) != 0 { let e = SkiffError.sys("bind", path); close(fd); throw e }
+        if Glibc.listen(fd, backlog) != 0 { let e = SkiffError.sys("listen", path); close(fd); throw e }
         return fd
     }
 

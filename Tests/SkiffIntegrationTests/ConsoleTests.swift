@@ -5,16 +5,7 @@ import SkiffSys
 
 /// `--console-socket`: a receiver listening like containerd's or conmon's gets the pty master.
 final class ConsoleTests: XCTestCase {
-    func listen(_ path: String) throws -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, c) in path.utf8.enumerated() { p[i] = c } }
-        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        XCTAssertEqual(r, 0)
-        XCTAssertEqual(Glibc.listen(fd, 16), 0)
-        return fd
-    }
+    func listen(_ path: String) throws -> Int32 { try Sys.listenUnix(path, backlog: 16) }
 
     func testConsoleSocketReceivesAWorkingPty() throws {
         try Env.requireRoot()

@@ -26,15 +26,7 @@ final class ExecTests: XCTestCase {
         if let b { XCTAssertEqual(Host.mounts(containing: b.base), []) }
     }
 
-    func listen(_ path: String) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, c) in path.utf8.enumerated() { p[i] = c } }
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        Glibc.listen(fd, 4)
-        return fd
-    }
+    func listen(_ path: String) -> Int32 { (try? Sys.listenUnix(path, backlog: 4)) ?? -1 }
 
     func readAll(_ fd: Int32, until: String, seconds: Double = 5) -> String {
         var out = ""

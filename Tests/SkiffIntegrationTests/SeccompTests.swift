@@ -79,12 +79,7 @@ final class SeccompTests: XCTestCase {
 
     func testNotifyListenerReceivesFdAndState() throws {
         let sock = b.base + "/agent.sock"
-        let lfd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, c) in sock.utf8.enumerated() { p[i] = c } }
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(lfd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        listen(lfd, 4)
+        let lfd = try Sys.listenUnix(sock, backlog: 4)
         defer { close(lfd) }
         profile([["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"]],
                 extra: ["listenerPath": sock, "listenerMetadata": "meta-1"])

@@ -3,6 +3,7 @@ import Glibc
 import SwiftProtobuf
 import SkiffProto
 import CSkiffSys
+import SkiffSys
 @testable import SkiffTTRPC
 
 /// The server with an in-process client over a socketpair: no daemon, no containerd.
@@ -131,12 +132,7 @@ final class ServerTests: XCTestCase {
 final class ClientTests: XCTestCase {
     func testClientAgainstTheServerOverAUnixSocket() throws {
         let path = "/tmp/skiff-ttrpc-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
-        let lfd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, c) in path.utf8.enumerated() { p[i] = c } }
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(lfd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        listen(lfd, 8)
+        let lfd = try Sys.listenUnix(path, backlog: 8)
         defer { close(lfd); unlink(path) }
 
         let loop = try EventLoop()
@@ -189,12 +185,7 @@ final class EventsTests: XCTestCase {
         try pub.publish(exit)
         XCTAssertEqual(pub.queue.count, 2)
 
-        let lfd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, c) in path.utf8.enumerated() { p[i] = c } }
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(lfd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        listen(lfd, 8)
+        let lfd = try Sys.listenUnix(path, backlog: 8)
         defer { close(lfd); unlink(path) }
         let loop = try EventLoop()
         let server = TTRPCServer(loop: loop)
