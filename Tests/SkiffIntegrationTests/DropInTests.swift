@@ -63,6 +63,15 @@ final class DropInTests: XCTestCase {
         XCTAssertEqual(r.code, 3, r.stderr)
         XCTAssertTrue(r.stdout.contains("hello-ctr"), r.stdout)
 
+        // A tty run: containerd's shim passes --console-socket; `script` gives ctr a terminal.
+        if let script = Env.which("script") {
+            let cmd = ([ctrBin, "--address", sock, "run", "-t", "--rm", "--runc-binary", Env.skiff, ref, "tty1",
+                        "/bin/skiff-payload", "tty", "exit", "6"]).joined(separator: " ")
+            r = Cmd.run(script, ["-qec", cmd, "/dev/null"], timeout: 60)
+            XCTAssertEqual(r.code, 6, r.stdout + r.stderr)
+            XCTAssertTrue(r.stdout.contains("isatty=1"), r.stdout)
+        }
+
         r = ctr(["run", "-d", "--runc-binary", Env.skiff, ref, "d1", "/bin/sleep", "60"])
         XCTAssertEqual(r.code, 0, r.stderr)
         XCTAssertTrue(ctr(["task", "ls"]).stdout.contains("RUNNING"))
