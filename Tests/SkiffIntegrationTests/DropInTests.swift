@@ -109,6 +109,16 @@ final class DropInTests: XCTestCase {
         XCTAssertEqual(r.code, 4, r.stderr)
         XCTAssertTrue(r.stdout.contains("from-podman"), r.stdout + r.stderr)
         XCTAssertEqual(r.values["uid"], "0")
+        // Detached, then exec through conmon (exec --process --detach --pid-file), then stop.
+        r = Cmd.run(podman, base + ["run", "-d", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
+                                    ref, "/bin/sleep", "60"], timeout: 120)
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let cid = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        r = Cmd.run(podman, base + ["exec", cid, "/bin/skiff-payload", "pid", "echo", "exec-ok", "exit", "5"], timeout: 60)
+        XCTAssertEqual(r.code, 5, r.stderr)
+        XCTAssertTrue(r.stdout.contains("exec-ok"))
+        XCTAssertNotEqual(r.values["pid"], "1")
+        XCTAssertEqual(Cmd.run(podman, base + ["stop", "-t", "1", cid], timeout: 60).code, 0)
         Cmd.run(podman, base + ["rm", "-a", "-f"], timeout: 60)
     }
 }
