@@ -115,7 +115,7 @@ final class DropInTests: XCTestCase {
         XCTAssertEqual(r.code, 0, r.stderr)
         let cid = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         r = Cmd.run(podman, base + ["exec", cid, "/bin/skiff-payload", "pid", "echo", "exec-ok", "exit", "5"], timeout: 60)
-        XCTAssertEqual(r.code, 5, r.stderr)
+        XCTAssertEqual(r.code, 5, r.stderr + Cmd.run(podman, base + ["ps", "-a"]).stdout)
         XCTAssertTrue(r.stdout.contains("exec-ok"))
         XCTAssertNotEqual(r.values["pid"], "1")
         XCTAssertEqual(Cmd.run(podman, base + ["stop", "-t", "1", cid], timeout: 60).code, 0)

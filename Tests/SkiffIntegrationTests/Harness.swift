@@ -59,38 +59,43 @@ struct CmdResult {
 }
 
 enum Cmd {
+    /// Runs a command with posix_spawn and waitpid. Not Foundation's Process: it notices exit
+    /// through a descriptor the child inherits, so a daemon the command leaves behind (conmon, a
+    /// shim, a detached container) would make it wait for the daemon.
     @discardableResult
     static func run(_ path: String, _ args: [String], stdin: String? = nil, timeout: TimeInterval = 60,
                     cwd: String? = nil, env: [String: String]? = nil) -> CmdResult {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        if let env { p.environment = env }
         let tmp = NSTemporaryDirectory() + "skiff-cmd-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: tmp + ".out", contents: nil)
-        FileManager.default.createFile(atPath: tmp + ".err", contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: tmp + ".out"); try? FileManager.default.removeItem(atPath: tmp + ".err") }
-        // Files, not pipes: a container that outlives the command may keep stdout open.
-        p.standardOutput = FileHandle(forWritingAtPath: tmp + ".out")
-        p.standardError = FileHandle(forWritingAtPath: tmp + ".err")
-        if let stdin {
-            let inPipe = Pipe()
-            p.standardInput = inPipe
-            try? p.run()
-            inPipe.fileHandleForWriting.write(stdin.data(using: .utf8)!)
-            try? inPipe.fileHandleForWriting.close()
-        } else {
-            p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
-            do { try p.run() } catch { return CmdResult(code: -1, stdout: "", stderr: "\(error)") }
-        }
+        FileManager.default.createFile(atPath: tmp + ".in", contents: (stdin ?? "").data(using: .utf8))
+        defer { for s in [".in", ".out", ".err"] { try? FileManager.default.removeItem(atPath: tmp + s) } }
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, stdin == nil ? "/dev/null" : tmp + ".in", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 1, tmp + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&fa, 2, tmp + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        // posix_spawn_file_actions_addchdir_np is not visible to Swift: env -C changes directory.
+        let (exe, all) = cwd.map { ("/usr/bin/env", ["/usr/bin/env", "-C", $0, path] + args) } ?? (path, [path] + args)
+        let environment = env ?? ProcessInfo.processInfo.environment
+        let argv = all.map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, exe, &fa, nil, argv, envp)
+        if rc != 0 { return CmdResult(code: -1, stdout: "", stderr: "posix_spawn \(path): \(String(cString: strerror(rc)))") }
+        var status: Int32 = 0
         let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(2000) }
-        if p.isRunning { p.terminate(); kill(p.processIdentifier, SIGKILL) }
-        p.waitUntilExit()
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { break }
+            if r < 0 && errno != EINTR { break }
+            if Date() > deadline { kill(pid, SIGKILL); waitpid(pid, &status, 0); break }
+            usleep(1000)
+        }
+        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         let o = (try? String(contentsOfFile: tmp + ".out", encoding: .utf8)) ?? ""
         let e = (try? String(contentsOfFile: tmp + ".err", encoding: .utf8)) ?? ""
-        return CmdResult(code: p.terminationStatus, stdout: o, stderr: e)
+        return CmdResult(code: code, stdout: o, stderr: e)
     }
 
     static func sh(_ script: String) -> CmdResult { run("/bin/sh", ["-c", script]) }
