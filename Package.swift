@@ -38,6 +38,7 @@ let package = Package(
 
         // containerd-shim-skiff-v2 building blocks (issue 4): ttrpc framing.
         .target(name: "SkiffTTRPC", dependencies: ["SkiffSys", "CSkiffSys", "SkiffProto"]),
+        .target(name: "SkiffShimIO", dependencies: ["SkiffSys"]),
         .target(name: "SkiffProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["proto"]),
 
@@ -46,6 +47,7 @@ let package = Package(
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffTTRPCTests", dependencies: ["SkiffTTRPC", "SkiffProto", "SkiffSys", "CSkiffSys"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "SkiffShimIOTests", dependencies: ["SkiffShimIO"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys", "CSkiffSys"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]

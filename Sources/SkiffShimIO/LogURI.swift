@@ -1,0 +1,110 @@
+import Glibc
+import SkiffSys
+
+/// Where a task's stdio goes, from the URIs containerd passes (`ctr run --log-uri`): FIFO paths
+/// (the default), `file:///path` (appended, with optional size-based rotation given as
+/// `?maxsize=BYTES&maxfiles=N`, a skiff extension) and `binary:///path?k=v` (a logger process).
+public enum LogTarget: Equatable, Sendable {
+    case fifo(String)
+    case file(path: String, maxSize: Int?, maxFiles: Int)
+    case binary(path: String, args: [String: String])
+    case none
+
+    public static func parse(_ s: String) throws -> LogTarget {
+        if s.isEmpty { return .none }
+        guard let schemeEnd = s.range(of: "://") else { return .fifo(s) }
+        let scheme = String(s[..<schemeEnd.lowerBound])
+        var rest = String(s[schemeEnd.upperBound...])
+        var query: [String: String] = [:]
+        if let q = rest.firstIndex(of: "?") {
+            for pair in rest[rest.index(after: q)...].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map { percentDecode(String($0)) }
+                query[kv[0]] = kv.count > 1 ? kv[1] : ""
+            }
+            rest = String(rest[..<q])
+        }
+        let path = percentDecode(rest)
+        guard path.hasPrefix("/") else { throw SkiffError.msg("log uri \(quote(s)): the path must be absolute") }
+        switch scheme {
+        case "file":
+            var maxSize: Int?
+            if let m = query["maxsize"] {
+                guard let v = Int(m), v > 0 else { throw SkiffError.msg("log uri \(quote(s)): maxsize must be a positive number of bytes") }
+                maxSize = v
+            }
+            let files = Int(query["maxfiles"] ?? "1") ?? 0
+            if files < 1 { throw SkiffError.msg("log uri \(quote(s)): maxfiles must be at least 1") }
+            return .file(path: path, maxSize: maxSize, maxFiles: files)
+        case "binary":
+            return .binary(path: path, args: query)
+        case "fifo":
+            return .fifo(path)
+        default:
+            throw SkiffError.msg("log uri \(quote(s)): unsupported scheme \(quote(scheme))", hint: "use file://, binary:// or a FIFO path")
+        }
+    }
+
+    static func percentDecode(_ s: String) -> String {
+        guard s.contains("%") else { return s }
+        var out: [UInt8] = []
+        let b = Array(s.utf8)
+        var i = 0
+        while i < b.count {
+            if b[i] == UInt8(ascii: "%"), i + 2 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) {
+                out.append(v); i += 3
+            } else { out.append(b[i]); i += 1 }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension StringProtocol {
+    func range(of needle: String) -> Range<Index>? {
+        guard !needle.isEmpty else { return nil }
+        var i = startIndex
+        while i < endIndex {
+            if self[i...].hasPrefix(needle) { return i..<index(i, offsetBy: needle.count) }
+            i = index(after: i)
+        }
+        return nil
+    }
+}
+
+/// An append-only log file that rotates by size: `path` → `path.1` → ... → `path.(maxFiles-1)`.
+/// Every write lands whole in one file; nothing is dropped.
+public final class RotatingLog {
+    public let path: String
+    let maxSize: Int?
+    let maxFiles: Int
+    var fd: Int32
+    var size: Int
+
+    public init(path: String, maxSize: Int?, maxFiles: Int) throws {
+        self.path = path
+        self.maxSize = maxSize
+        self.maxFiles = maxFiles
+        fd = try FS.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o640)
+        size = Int(FS.fileStat(path)?.st_size ?? 0)
+    }
+
+    deinit { close(fd) }
+
+    public func write(_ bytes: [UInt8]) throws {
+        if let maxSize, size > 0, size + bytes.count > maxSize { try rotate() }
+        try FS.writeAll(fd: fd, bytes)
+        size += bytes.count
+    }
+
+    func rotate() throws {
+        close(fd)
+        if maxFiles > 1 {
+            unlink("\(path).\(maxFiles - 1)")
+            for n in stride(from: maxFiles - 2, through: 1, by: -1) { rename("\(path).\(n)", "\(path).\(n + 1)") }
+            if Glibc.rename(path, "\(path).1") != 0 && errno != ENOENT { throw SkiffError.sys("rotate log", path) }
+        } else if truncate(path, 0) != 0 {
+            throw SkiffError.sys("truncate log", path)
+        }
+        fd = try FS.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o640)
+        size = 0
+    }
+}

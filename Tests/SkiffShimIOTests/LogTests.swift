@@ -1,0 +1,47 @@
+import XCTest
+import Foundation
+@testable import SkiffShimIO
+
+final class LogTests: XCTestCase {
+    func testLogURIs() throws {
+        XCTAssertEqual(try LogTarget.parse(""), .none)
+        XCTAssertEqual(try LogTarget.parse("/run/containerd/fifo/1-stdout"), .fifo("/run/containerd/fifo/1-stdout"))
+        XCTAssertEqual(try LogTarget.parse("file:///var/log/c1.log"), .file(path: "/var/log/c1.log", maxSize: nil, maxFiles: 1))
+        XCTAssertEqual(try LogTarget.parse("file:///var/log/my%20c.log?maxsize=1024&maxfiles=3"),
+                       .file(path: "/var/log/my c.log", maxSize: 1024, maxFiles: 3))
+        XCTAssertEqual(try LogTarget.parse("binary:///usr/bin/logger?tag=web&level=info"),
+                       .binary(path: "/usr/bin/logger", args: ["tag": "web", "level": "info"]))
+        for bad in ["file://relative/x", "ftp:///x", "file:///x?maxsize=0", "file:///x?maxfiles=0", "file:///x?maxsize=abc"] {
+            XCTAssertThrowsError(try LogTarget.parse(bad), bad)
+        }
+    }
+
+    func testRotationKeepsEveryLineAndBoundsTheFiles() throws {
+        let dir = NSTemporaryDirectory() + "skiff-log-\(UUID())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = try RotatingLog(path: dir + "/c.log", maxSize: 100, maxFiles: 3)
+        for i in 0..<30 { try log.write(Array(String(format: "line %03d\n", i).utf8)) } // 9 bytes each
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertEqual(files, ["c.log", "c.log.1", "c.log.2"])
+        for f in files {
+            let size = try FileManager.default.attributesOfItem(atPath: dir + "/" + f)[.size] as! Int
+            XCTAssertLessThanOrEqual(size, 100, f)
+        }
+        // The newest lines are all there, in order, across the files.
+        let text = try ["c.log.2", "c.log.1", "c.log"].map { try String(contentsOfFile: dir + "/" + $0, encoding: .utf8) }.joined()
+        let lines = text.split(separator: "\n")
+        XCTAssertEqual(lines.last, "line 029")
+        XCTAssertEqual(lines.count, Set(lines).count)
+        let nums = lines.map { Int($0.dropFirst(5))! }
+        XCTAssertEqual(nums, Array(nums.first!...29), "contiguous: nothing dropped inside the kept window")
+    }
+
+    func testAppendsToAnExistingFile() throws {
+        let path = NSTemporaryDirectory() + "skiff-log-\(UUID()).log"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "old\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try RotatingLog(path: path, maxSize: nil, maxFiles: 1).write(Array("new\n".utf8))
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "old\nnew\n")
+    }
+}
