@@ -133,12 +133,7 @@ public struct Rootfs {
             _ = try SecurePath.mkdirAll(root: rootfs, inRoot)
         } else {
             _ = try SecurePath.mkdirAll(root: rootfs, FS.dirname(inRoot))
-            let host = rootfs + inRoot
-            if FS.linkStat(host) == nil {
-                let fd = Glibc.open(host, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0o644)
-                if fd < 0 { throw SkiffError.sys("create mount target", host) }
-                close(fd)
-            }
+            try FS.createFileIfMissing(rootfs + inRoot, mode: 0o644)
         }
         return rootfs + (inRoot == "/" ? "" : inRoot)
     }
@@ -185,11 +180,7 @@ public struct Rootfs {
         let host = rootfs + inRoot
         if inUserNamespace {
             // mknod is refused in a user namespace: bind the host node (as runc does).
-            if FS.linkStat(host) == nil {
-                let fd = Glibc.open(host, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0o666)
-                if fd < 0 { throw SkiffError.sys("create", host) }
-                close(fd)
-            }
+            try FS.createFileIfMissing(host, mode: 0o666)
             try Sys.mount(d.path, host, "bind", MountOptions.BIND, nil)
             return
         }

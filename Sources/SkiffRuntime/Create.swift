@@ -35,13 +35,7 @@ public struct Runtime {
         let bundle = FS.absolute(options.bundle)
         let spec = try Runtime.loadSpec(bundle: bundle)
         guard let process = spec.process else { throw SkiffError.msg("config: process is required to create a container") }
-        let terminal = process.terminal ?? false
-        if terminal && options.consoleSocket == nil && !options.foreground {
-            throw SkiffError.msg("cannot allocate tty if skiff will detach without setting console socket")
-        }
-        if !terminal && options.consoleSocket != nil {
-            throw SkiffError.msg("cannot use console socket if skiff will not detach or allocate tty")
-        }
+        try Runtime.checkTerminal(process.terminal ?? false, consoleSocket: options.consoleSocket, detached: !options.foreground)
         // Preserved fds must exist before anything is created.
         var preserved = options.preserveFds
         var plan = try InitPlan(id: id, spec: spec, bundle: bundle)
@@ -49,9 +43,7 @@ public struct Runtime {
             preserved += n
             plan.env = plan.env.filter { !$0.hasPrefix("LISTEN_FDS=") && !$0.hasPrefix("LISTEN_PID=") } + ["LISTEN_FDS=\(n)", "LISTEN_PID=1"]
         }
-        for fd in 3..<(3 + preserved) where skiff_fcntl_getfd(Int32(fd)) < 0 {
-            throw SkiffError("unable to stat preserved-fd", "\(fd - 3) (fd \(fd))", errno: EBADF)
-        }
+        try Runtime.checkPreservedFds(preserved)
         if !plan.hasMountNamespace {
             throw SkiffError.msg("config: linux.namespaces must include a mount namespace", hint: "add {\"type\": \"mount\"}")
         }
@@ -174,6 +166,24 @@ public struct Runtime {
         if let pf = options.pidFile { try writePidFile(FS.absolute(pf), pid: initPid) }
         cleanup.disarm()
         return initPid
+    }
+
+    /// runc's rules: a tty needs a console socket when the runtime detaches, and a console socket
+    /// needs a tty.
+    static func checkTerminal(_ terminal: Bool, consoleSocket: String?, detached: Bool) throws {
+        if terminal && consoleSocket == nil && detached {
+            throw SkiffError.msg("cannot allocate tty if skiff will detach without setting console socket")
+        }
+        if !terminal && consoleSocket != nil {
+            throw SkiffError.msg("cannot use console socket if skiff will not detach or allocate tty")
+        }
+    }
+
+    /// fds 3..<3+count must be open in the caller.
+    static func checkPreservedFds(_ count: Int) throws {
+        for fd in 3..<(3 + count) where skiff_fcntl_getfd(Int32(fd)) < 0 {
+            throw SkiffError("unable to stat preserved-fd", "\(fd - 3) (fd \(fd))", errno: EBADF)
+        }
     }
 
     func receivePid(_ fd: Int32, stageOne: pid_t) throws -> pid_t {

@@ -37,15 +37,8 @@ extension Runtime {
         let process = options.process
         try Validation.validateProcess(process)
         let terminal = process.terminal ?? false
-        if terminal && options.consoleSocket == nil && options.detach {
-            throw SkiffError.msg("cannot allocate tty if skiff will detach without setting console socket")
-        }
-        if !terminal && options.consoleSocket != nil {
-            throw SkiffError.msg("cannot use console socket if skiff will not detach or allocate tty")
-        }
-        for fd in 3..<(3 + options.preserveFds) where skiff_fcntl_getfd(Int32(fd)) < 0 {
-            throw SkiffError("unable to stat preserved-fd", "\(fd - 3) (fd \(fd))", errno: EBADF)
-        }
+        try Runtime.checkTerminal(terminal, consoleSocket: options.consoleSocket, detached: options.detach)
+        try Runtime.checkPreservedFds(options.preserveFds)
 
         // The init's namespaces, user first and mount last (paths resolve before we switch root).
         var joins: [(UInt, String)] = []
@@ -124,14 +117,7 @@ enum ExecProcess {
         // Unlike the init, the exec'd process does not wait for anything before execve, so the
         // close-on-exec sweep in the child is enough to keep the caller's fds out.
         do {
-            var fds: [(Int32, UInt, String)] = []
-            for (flag, path) in joins { fds.append((try FS.open(path, O_RDONLY), flag, path)) }
-            for (fd, flag, path) in fds {
-                if skiff_setns(fd, Int32(truncatingIfNeeded: flag)) != 0 {
-                    throw SkiffError.sys("join \(nsFlagNames(flag)) namespace", path)
-                }
-                close(fd)
-            }
+            try Sys.joinNamespaces(joins)
             var pid = cgroupFd >= 0 ? skiff_clone3_fork(UInt64(SKIFF_CLONE_PARENT), cgroupFd) : -1
             if pid < 0 {
                 if let dir = cgroupDir { try Cgroup2.at(dir).join(pid: 0) }

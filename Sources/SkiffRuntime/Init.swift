@@ -22,14 +22,7 @@ enum InitProcess {
             if let fd = Int32(name), fd >= 3 + Int32(plan.preservedFds), !keep.contains(fd) { close(fd) }
         }
         do {
-            var fds: [(Int32, UInt, String)] = []
-            for (flag, path) in plan.joins { fds.append((try FS.open(path, O_RDONLY), flag, path)) }
-            for (fd, flag, path) in fds {
-                if skiff_setns(fd, Int32(truncatingIfNeeded: flag)) != 0 {
-                    throw SkiffError.sys("join \(nsFlagNames(flag)) namespace", path)
-                }
-                close(fd)
-            }
+            try Sys.joinNamespaces(plan.joins)
             if plan.newTimeNamespace {
                 try Sys.unshare(UInt(SKIFF_CLONE_NEWTIME))
                 var text = ""
@@ -271,11 +264,10 @@ enum InitProcess {
         let slave = Glibc.open(slavePath, O_RDWR | O_NOCTTY)
         if slave < 0 { throw SkiffError.sys("open", slavePath) }
         if let size = process.consoleSize { _ = skiff_set_winsize(master, size.height, size.width) }
-        if bindConsole && FS.linkStat("/dev/console") == nil {
-            let fd = Glibc.open("/dev/console", O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
-            if fd >= 0 { close(fd) }
+        if bindConsole {
+            try FS.createFileIfMissing("/dev/console", mode: 0o600)
+            try Sys.mount(slavePath, "/dev/console", nil, MountOptions.BIND, nil)
         }
-        if bindConsole { try Sys.mount(slavePath, "/dev/console", nil, MountOptions.BIND, nil) }
         try Sys.sendFd(socket, master, payload: "/dev/ptmx")
         close(socket)
         if setsid() < 0 { throw SkiffError.sys("setsid") }

@@ -88,6 +88,15 @@ public enum FS {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
+    /// Creates an empty file (a bind-mount target) unless something is already there; never
+    /// follows a symlink at `path`.
+    public static func createFileIfMissing(_ path: String, mode: mode_t) throws {
+        if linkStat(path) != nil { return }
+        let fd = Glibc.open(path, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode)
+        if fd < 0 { throw SkiffError.sys("create", path) }
+        close(fd)
+    }
+
     /// lstat(2); nil when it fails (errno is kept).
     public static func linkStat(_ path: String) -> Glibc.stat? {
         var st = Glibc.stat()

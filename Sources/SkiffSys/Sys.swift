@@ -24,10 +24,15 @@ public enum Sys {
         if skiff_unshare(Int32(truncatingIfNeeded: flags)) != 0 { throw SkiffError.sys("unshare", nsFlagNames(flags)) }
     }
 
-    public static func setns(path: String, type: UInt) throws {
-        let fd = try FS.open(path, O_RDONLY)
-        defer { close(fd) }
-        if skiff_setns(fd, Int32(truncatingIfNeeded: type)) != 0 { throw SkiffError.sys("setns", path) }
+    /// Joins namespaces in the given order (user first). Every path is opened before the first
+    /// setns, since joining a mount namespace changes what later paths resolve to.
+    public static func joinNamespaces(_ joins: [(UInt, String)]) throws {
+        var fds: [(Int32, UInt, String)] = []
+        defer { for (fd, _, _) in fds { close(fd) } }
+        for (flag, path) in joins { fds.append((try FS.open(path, O_RDONLY), flag, path)) }
+        for (fd, flag, path) in fds where skiff_setns(fd, Int32(truncatingIfNeeded: flag)) != 0 {
+            throw SkiffError.sys("join \(nsFlagNames(flag)) namespace", path)
+        }
     }
 
     public static func prctl(_ op: Int32, _ a2: UInt = 0, _ a3: UInt = 0, name: String) throws {

@@ -142,12 +142,8 @@ final class ClientTests: XCTestCase {
         }
         server.register(service: "s", method: "Boom") { _, _, reply in reply(.failure(TTRPCStatus(.failedPrecondition, "boom"))) }
         try server.serve(listener: lfd)
-        let done = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
-        done.pointee = false
-        defer { done.deallocate() }
-        let thread = Thread { while !done.pointee { loop.runOnce(timeoutMs: 5) } }
-        thread.start()
-        defer { done.pointee = true; usleep(20_000) }
+        let background = BackgroundLoop(loop)
+        defer { background.stop() }
 
         let client = try TTRPCClient.connect("unix://" + path)
         XCTAssertEqual(try client.call(service: "containerd.services.events.ttrpc.v1.Events", method: "Forward", payload: [],
@@ -197,14 +193,34 @@ final class EventsTests: XCTestCase {
             reply(.success([]))
         }
         try server.serve(listener: lfd)
-        let done = UnsafeMutablePointer<Bool>.allocate(capacity: 1)
-        done.pointee = false
-        defer { done.deallocate() }
-        let thread = Thread { while !done.pointee { loop.runOnce(timeoutMs: 5) } }
-        thread.start()
-        defer { done.pointee = true; usleep(20_000) }
+        let background = BackgroundLoop(loop)
+        defer { background.stop() }
         pub.flush()
         XCTAssertEqual(pub.queue.count, 0)
         XCTAssertEqual(topics.pointee, ["/tasks/start", "/tasks/exit"], "start before exit, as containerd requires")
+    }
+}
+
+/// Runs an EventLoop on its own thread while a test acts as the client; `stop` waits for the
+/// thread to finish, so the loop is never used after the test lets go of it.
+final class BackgroundLoop: @unchecked Sendable {
+    let loop: EventLoop
+    let lock = NSLock()
+    var done = false
+    let finished = DispatchSemaphore(value: 0)
+
+    init(_ loop: EventLoop) {
+        self.loop = loop
+        Thread { [self] in
+            while !isDone { loop.runOnce(timeoutMs: 5) }
+            finished.signal()
+        }.start()
+    }
+
+    var isDone: Bool { lock.lock(); defer { lock.unlock() }; return done }
+
+    func stop() {
+        lock.lock(); done = true; lock.unlock()
+        finished.wait()
     }
 }
