@@ -68,6 +68,7 @@ int skiff_pty_unlock(int fd) { int u = 0; return ioctl(fd, TIOCSPTLCK, &u); }
 int skiff_pty_number(int fd, unsigned int *n) { return ioctl(fd, TIOCGPTN, n); }
 int skiff_fcntl_setfd(int fd, int flags) { return fcntl(fd, F_SETFD, flags); }
 int skiff_fcntl_getfd(int fd) { return fcntl(fd, F_GETFD); }
+int skiff_fcntl_dupfd(int fd, int min) { return fcntl(fd, F_DUPFD_CLOEXEC, min); }
 int skiff_fcntl_getfl(int fd) { return fcntl(fd, F_GETFL); }
 int skiff_fcntl_setfl(int fd, int flags) { return fcntl(fd, F_SETFL, flags); }
 
@@ -146,5 +147,17 @@ int skiff_signalfd_sigchld(void) {
     sigset_t set; sigemptyset(&set); sigaddset(&set, SIGCHLD);
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) return -1;
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+int skiff_signalfd_for(const int *sigs, int n) {
+    sigset_t set; sigemptyset(&set);
+    for (int i = 0; i < n; i++) sigaddset(&set, sigs[i]);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+int skiff_signalfd_read(int fd) {
+    struct signalfd_siginfo si;
+    ssize_t n = read(fd, &si, sizeof si);
+    if (n != (ssize_t)sizeof si) return -1;
+    return (int)si.ssi_signo;
 }
 int skiff_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }

@@ -35,7 +35,8 @@ public struct Runtime {
         let bundle = FS.absolute(options.bundle)
         let spec = try Runtime.loadSpec(bundle: bundle)
         guard let process = spec.process else { throw SkiffError.msg("config: process is required to create a container") }
-        try Runtime.checkTerminal(process.terminal ?? false, consoleSocket: options.consoleSocket, detached: !options.foreground)
+        try Runtime.checkTerminal(process.terminal ?? false, consoleSocket: options.consoleSocket ?? options.consoleSocketFd.map { "fd \($0)" },
+                                  detached: !options.foreground)
         // Preserved fds must exist before anything is created.
         var preserved = options.preserveFds
         var plan = try InitPlan(id: id, spec: spec, bundle: bundle)
@@ -49,6 +50,7 @@ public struct Runtime {
         }
         plan.preservedFds = preserved
         plan.noPivot = options.noPivot
+        plan.stdio = options.stdio
         if let sc = spec.linux?.seccomp { plan.seccomp = try withContext("seccomp") { try SeccompFilter(sc) } }
 
         try store.createDir(id)

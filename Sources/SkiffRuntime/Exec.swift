@@ -12,6 +12,10 @@ public struct ExecOptions {
     public var consoleSocket: String?
     public var preserveFds = 0
     public var ignorePaused = false
+    /// The process's stdin, stdout and stderr (a shim's pipes); nil = the caller's own stdio.
+    public var stdio: [Int32]?
+    /// A connected socket that receives the pty master (a shim's in-process console socket).
+    public var consoleSocketFd: Int32?
     public init(process: Process) { self.process = process }
 }
 
@@ -27,6 +31,20 @@ extension Runtime {
         let spec = try store.spec(id)
         guard let template = spec.process else { throw SkiffError.msg("container \(quote(id)) has no process config") }
         let options = try makeOptions(template)
+        let (pid, master) = try launchExec(r, spec: spec, options: options)
+        if options.detach { return 0 }
+        return exitCode(fromWaitStatus: waitForeground(pid: pid, master: master))
+    }
+
+    /// Starts an exec'd process detached and returns its host pid (the shim's entry point).
+    public func execDetached(id: String, options: ExecOptions) throws -> pid_t {
+        var o = options
+        o.detach = true
+        return try launchExec(try store.load(id), spec: try store.spec(id), options: o).pid
+    }
+
+    func launchExec(_ r: ContainerRecord, spec: Spec, options: ExecOptions) throws -> (pid: pid_t, master: Int32) {
+        let id = r.id
         switch status(of: r) {
         case .stopped: throw SkiffError.msg("cannot exec in a stopped container")
         case .creating: throw SkiffError.msg("cannot exec in a container that is being created")
@@ -37,7 +55,8 @@ extension Runtime {
         let process = options.process
         try Validation.validateProcess(process)
         let terminal = process.terminal ?? false
-        try Runtime.checkTerminal(terminal, consoleSocket: options.consoleSocket, detached: options.detach)
+        try Runtime.checkTerminal(terminal, consoleSocket: options.consoleSocket ?? options.consoleSocketFd.map { "fd \($0)" },
+                                  detached: options.detach)
         try Runtime.checkPreservedFds(options.preserveFds)
 
         // The init's namespaces, user first and mount last (paths resolve before we switch root).
@@ -54,6 +73,8 @@ extension Runtime {
         var internalConsole: Int32 = -1
         if let sock = options.consoleSocket {
             consoleFd = try Sys.connectUnix(FS.absolute(sock))
+        } else if let fd = options.consoleSocketFd {
+            consoleFd = dup(fd)
         } else if terminal {
             let (a, b) = try Sys.socketpair(seqpacket: false)
             internalConsole = a
@@ -67,6 +88,7 @@ extension Runtime {
         signal(SIGPIPE, SIG_IGN)
         let env = process.env ?? []
         let preserved = options.preserveFds
+        let stdio = options.stdio
         let filter = try spec.linux?.seccomp.map { sc -> SeccompFilter in
             var s = sc
             s.listenerPath = nil // the agent already has the container's listener
@@ -79,6 +101,7 @@ extension Runtime {
         if s1 < 0 { close(childEnd); throw SkiffError.sys("fork") }
         if s1 == 0 {
             close(parentEnd)
+            if let stdio, !Sys.installStdio(stdio) { _exit(1) }
             ExecProcess.stageOne(joins: joins, cgroupFd: cgroupFd, cgroupDir: r.cgroupPath, syncFd: childEnd,
                                  consoleFd: consoleFd, process: process, env: env, preserved: preserved, seccomp: filter)
         }
@@ -106,8 +129,7 @@ extension Runtime {
             master = try Sys.recvFd(internalConsole).fd
         }
         if let pf = options.pidFile { try writePidFile(FS.absolute(pf), pid: pid) }
-        if options.detach { return 0 }
-        return exitCode(fromWaitStatus: waitForeground(pid: pid, master: master))
+        return (pid, master)
     }
 }
 

@@ -15,6 +15,7 @@ enum InitProcess {
     static func stageOne(_ plan: InitPlan) -> Never {
         var plan = plan
         close(plan.lockFd)
+        if let stdio = plan.stdio, !Sys.installStdio(stdio) { _exit(1) }
         // Like runc's re-exec'd init, hold nothing of the caller's but stdio and the preserved fds:
         // a caller waiting for EOF on some pipe must not wait for our container.
         let keep: Set<Int32> = [plan.syncFd, plan.pidFd, plan.stateDirFd, plan.consoleSocketFd, plan.cgroupFd, plan.seccompListenerFd]

@@ -17,6 +17,8 @@ public struct CreateOptions {
     public var systemdCgroup = false
     /// `run` without -d: the caller stays attached (terminal proxied by the runtime itself).
     public var foreground = false
+    /// The container's stdin, stdout and stderr (a shim's pipes); nil = the caller's own stdio.
+    public var stdio: [Int32]?
     public init(bundle: String) { self.bundle = bundle }
 }
 
@@ -40,6 +42,8 @@ struct InitPlan {
     /// fds 3..<3+preserved survive into the container.
     var preservedFds = 0
     var consoleSocketFd: Int32 = -1
+    /// Installed as fds 0-2 by stage one (nil: inherit the caller's).
+    var stdio: [Int32]?
     var stateDirFd: Int32 = -1
     var syncFd: Int32 = -1
     /// Stage one reports the init's pid here, apart from the init's own messages on syncFd, so a

@@ -39,6 +39,21 @@ public enum Sys {
         if skiff_prctl(op, a2, a3, 0, 0) != 0 { throw SkiffError.sys("prctl", name) }
     }
 
+    /// Makes `fds` the process's 0, 1, 2 (in a child before exec). Sources below 3 are first
+    /// moved out of the way so no dup2 overwrites a source still needed. False on failure.
+    public static func installStdio(_ fds: [Int32]) -> Bool {
+        var src = fds
+        for i in src.indices where src[i] < 3 && src[i] != Int32(i) {
+            let moved = skiff_fcntl_dupfd(src[i], 3)
+            if moved < 0 { return false }
+            src[i] = moved
+        }
+        for (i, fd) in src.enumerated() {
+            if fd == Int32(i) { _ = skiff_fcntl_setfd(fd, 0) } else if dup2(fd, Int32(i)) < 0 { return false }
+        }
+        return true
+    }
+
     public static func socketpair(seqpacket: Bool = true) throws -> (Int32, Int32) {
         var fds: [Int32] = [-1, -1]
         let type = (seqpacket ? Int32(SOCK_SEQPACKET.rawValue) : Int32(SOCK_STREAM.rawValue)) | Int32(SOCK_CLOEXEC.rawValue)

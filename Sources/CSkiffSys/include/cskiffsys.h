@@ -52,6 +52,9 @@ static const uint32_t SKIFF_EPOLLIN = 0x001, SKIFF_EPOLLOUT = 0x004, SKIFF_EPOLL
 static const int SKIFF_EPOLL_CTL_ADD = 1, SKIFF_EPOLL_CTL_DEL = 2, SKIFF_EPOLL_CTL_MOD = 3;
 /* Blocks SIGCHLD and returns a non-blocking, close-on-exec signalfd for it. */
 int skiff_signalfd_sigchld(void);
+/* Blocks the signals and returns a non-blocking signalfd for them; _read returns one signo or -1. */
+int skiff_signalfd_for(const int *sigs, int n);
+int skiff_signalfd_read(int fd);
 int skiff_accept(int fd);
 
 /* ioctl and fcntl are variadic in C. */
@@ -64,6 +67,7 @@ int skiff_pty_unlock(int masterfd);
 int skiff_pty_number(int masterfd, unsigned int *n);
 int skiff_fcntl_setfd(int fd, int flags);
 int skiff_fcntl_getfd(int fd);
+int skiff_fcntl_dupfd(int fd, int min);
 int skiff_fcntl_getfl(int fd);
 int skiff_fcntl_setfl(int fd, int flags);
 
