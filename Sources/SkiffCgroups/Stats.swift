@@ -4,7 +4,7 @@ import SkiffJSON
 /// runc-shaped stats (types/events.go) read from cgroup v2 files; sections whose files are
 /// missing (controller not enabled) are left out.
 extension Cgroup2 {
-    func keyed(_ file: String) -> [String: UInt64]? {
+    public func keyed(_ file: String) -> [String: UInt64]? {
         guard let s = try? FS.readString(directory + "/" + file) else { return nil }
         var d: [String: UInt64] = [:]
         for line in s.split(separator: "\n") {
@@ -14,7 +14,7 @@ extension Cgroup2 {
         return d
     }
 
-    func single(_ file: String) -> UInt64? {
+    public func single(_ file: String) -> UInt64? {
         guard let s = try? FS.readString(directory + "/" + file) else { return nil }
         let t = s.split(separator: "\n").first.map(String.init) ?? ""
         return t == "max" ? UInt64.max : UInt64(t)
