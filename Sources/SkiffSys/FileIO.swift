@@ -59,6 +59,10 @@ public enum FS {
 
     public static func writeAll(fd: Int32, _ s: String) throws { try writeAll(fd: fd, Array(s.utf8)) }
 
+    /// Best-effort message on stderr (nothing else to do if even that fails).
+    public static func writeStderr(_ s: String) { _ = try? writeAll(fd: 2, s) }
+    public static func writeStdout(_ s: String) { _ = try? writeAll(fd: 1, s) }
+
     /// Writes a small file in place (procfs, cgroupfs, sysctl: no truncation games, one write).
     public static func writeFile(_ path: String, _ s: String, flags: Int32 = O_WRONLY | O_TRUNC | O_CREAT, mode: mode_t = 0o644) throws {
         let fd = try open(path, flags, mode: mode)
