@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "skiff", targets: ["skiff"]),
+        .executable(name: "containerd-shim-skiff-v2", targets: ["containerd-shim-skiff-v2"]),
         .library(name: "SkiffRuntime", targets: ["SkiffRuntime"]),
     ],
     dependencies: [
@@ -36,9 +37,15 @@ let package = Package(
                 dependencies: ["SkiffSys", "SkiffSpec", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffSeccomp", "SkiffJSON", "CSkiffSys"]),
         .executableTarget(name: "skiff", dependencies: ["SkiffRuntime"]),
 
-        // containerd-shim-skiff-v2 building blocks (issue 4): ttrpc framing.
+        // containerd-shim-skiff-v2 building blocks: ttrpc, messages, log targets.
         .target(name: "SkiffTTRPC", dependencies: ["SkiffSys", "CSkiffSys", "SkiffProto"]),
         .target(name: "SkiffShimIO", dependencies: ["SkiffSys"]),
+        // The shim: manager (start/delete/daemon), task service, process IO, over the runtime library.
+        .target(name: "SkiffShim",
+                dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffJSON", "SkiffCgroups", "SkiffRuntime", "SkiffTTRPC",
+                               "SkiffShimIO", "SkiffProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .executableTarget(name: "containerd-shim-skiff-v2",
+                          dependencies: ["SkiffShim", "SkiffSys", "SkiffRuntime", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "SkiffProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["proto"]),
 

@@ -1,0 +1,105 @@
+import SkiffSys
+import SkiffCgroups
+import SkiffProto
+
+/// Task.Stats: io.containerd.cgroups.v2.Metrics from the container's cgroup files. Sections
+/// whose controller is not enabled stay unset.
+enum CgroupMetrics {
+    static func read(_ cg: Cgroup2) -> Io_Containerd_Cgroups_V2_Metrics {
+        var m = Io_Containerd_Cgroups_V2_Metrics()
+        if let cur = cg.single("pids.current") {
+            m.pids.current = cur
+            let lim = cg.single("pids.max") ?? 0
+            m.pids.limit = lim == UInt64.max ? 0 : lim
+        }
+        if let c = cg.keyed("cpu.stat") {
+            m.cpu.usageUsec = c["usage_usec"] ?? 0
+            m.cpu.userUsec = c["user_usec"] ?? 0
+            m.cpu.systemUsec = c["system_usec"] ?? 0
+            m.cpu.nrPeriods = c["nr_periods"] ?? 0
+            m.cpu.nrThrottled = c["nr_throttled"] ?? 0
+            m.cpu.throttledUsec = c["throttled_usec"] ?? 0
+        }
+        if let s = cg.keyed("memory.stat") {
+            var mem = Io_Containerd_Cgroups_V2_MemoryStat()
+            mem.anon = s["anon"] ?? 0
+            mem.file = s["file"] ?? 0
+            mem.kernelStack = s["kernel_stack"] ?? 0
+            mem.slab = s["slab"] ?? 0
+            mem.sock = s["sock"] ?? 0
+            mem.shmem = s["shmem"] ?? 0
+            mem.fileMapped = s["file_mapped"] ?? 0
+            mem.fileDirty = s["file_dirty"] ?? 0
+            mem.fileWriteback = s["file_writeback"] ?? 0
+            mem.anonThp = s["anon_thp"] ?? 0
+            mem.inactiveAnon = s["inactive_anon"] ?? 0
+            mem.activeAnon = s["active_anon"] ?? 0
+            mem.inactiveFile = s["inactive_file"] ?? 0
+            mem.activeFile = s["active_file"] ?? 0
+            mem.unevictable = s["unevictable"] ?? 0
+            mem.slabReclaimable = s["slab_reclaimable"] ?? 0
+            mem.slabUnreclaimable = s["slab_unreclaimable"] ?? 0
+            mem.pgfault = s["pgfault"] ?? 0
+            mem.pgmajfault = s["pgmajfault"] ?? 0
+            mem.workingsetRefault = s["workingset_refault"] ?? s["workingset_refault_file"] ?? 0
+            mem.workingsetActivate = s["workingset_activate"] ?? s["workingset_activate_file"] ?? 0
+            mem.workingsetNodereclaim = s["workingset_nodereclaim"] ?? 0
+            mem.pgrefill = s["pgrefill"] ?? 0
+            mem.pgscan = s["pgscan"] ?? 0
+            mem.pgsteal = s["pgsteal"] ?? 0
+            mem.pgactivate = s["pgactivate"] ?? 0
+            mem.pgdeactivate = s["pgdeactivate"] ?? 0
+            mem.pglazyfree = s["pglazyfree"] ?? 0
+            mem.pglazyfreed = s["pglazyfreed"] ?? 0
+            mem.thpFaultAlloc = s["thp_fault_alloc"] ?? 0
+            mem.thpCollapseAlloc = s["thp_collapse_alloc"] ?? 0
+            mem.usage = cg.single("memory.current") ?? 0
+            mem.usageLimit = cg.single("memory.max") ?? 0
+            mem.swapUsage = cg.single("memory.swap.current") ?? 0
+            mem.swapLimit = cg.single("memory.swap.max") ?? 0
+            mem.maxUsage = cg.single("memory.peak") ?? 0
+            m.memory = mem
+        }
+        if let e = cg.keyed("memory.events") {
+            m.memoryEvents.low = e["low"] ?? 0
+            m.memoryEvents.high = e["high"] ?? 0
+            m.memoryEvents.max = e["max"] ?? 0
+            m.memoryEvents.oom = e["oom"] ?? 0
+            m.memoryEvents.oomKill = e["oom_kill"] ?? 0
+        }
+        if let io = try? FS.readString(cg.directory + "/io.stat") {
+            for line in io.split(separator: "\n") {
+                let f = line.split(separator: " ")
+                guard let dev = f.first?.split(separator: ":"), dev.count == 2,
+                      let major = UInt64(dev[0]), let minor = UInt64(dev[1]) else { continue }
+                var entry = Io_Containerd_Cgroups_V2_IOEntry()
+                entry.major = major
+                entry.minor = minor
+                for p in f.dropFirst() {
+                    let kv = p.split(separator: "=")
+                    guard kv.count == 2, let v = UInt64(kv[1]) else { continue }
+                    switch kv[0] {
+                    case "rbytes": entry.rbytes = v
+                    case "wbytes": entry.wbytes = v
+                    case "rios": entry.rios = v
+                    case "wios": entry.wios = v
+                    default: break
+                    }
+                }
+                m.io.usage.append(entry)
+            }
+        }
+        if let files = try? FS.listDirectory(cg.directory) {
+            for f in files.sorted() where f.hasPrefix("hugetlb.") && f.hasSuffix(".current") && !f.contains(".rsvd.") {
+                let size = String(f.dropFirst(8).dropLast(8))
+                var h = Io_Containerd_Cgroups_V2_HugeTlbStat()
+                h.pagesize = size
+                h.current = cg.single(f) ?? 0
+                let max = cg.single("hugetlb.\(size).max") ?? 0
+                h.max = max == UInt64.max ? 0 : max
+                m.hugetlb.append(h)
+            }
+        }
+        return m
+    }
+}

@@ -1,0 +1,44 @@
+import Glibc
+import SkiffSys
+import SkiffSpec
+import SkiffProto
+
+/// The rootfs mounts of CreateTaskRequest (a snapshotter's overlay or bind), mounted by the shim
+/// onto `<bundle>/rootfs` in order, with containerd's option parsing: mount(2) flags by name,
+/// everything else as filesystem data.
+enum RootfsMounts {
+    static func mount(_ mounts: [Containerd_Types_Mount], on target: String) throws {
+        var done = 0
+        do {
+            for m in mounts {
+                let opts = try MountOptions.parse(m.options, destination: target)
+                if opts.data.contains("loop") {
+                    throw SkiffError.msg("rootfs mount \(quote(m.source)): loop mounts are not supported", hint: "use a snapshotter that gives overlay or bind mounts")
+                }
+                let dest = m.target.isEmpty ? target : FS.clean(target + "/" + m.target)
+                let type = m.type == "bind" || m.type == "rbind" ? nil : m.type
+                let flags = opts.flags | (m.type == "rbind" ? MountOptions.BIND | MountOptions.REC : 0)
+                    | (m.type == "bind" ? MountOptions.BIND : 0)
+                try withContext("rootfs") {
+                    let bind = flags & MountOptions.BIND != 0
+                    try Sys.mount(m.source, dest, type, bind ? flags & ~MountOptions.RDONLY : flags, opts.dataString)
+                    done += 1
+                    // A bind mount takes ro only on a remount.
+                    if bind && flags & MountOptions.RDONLY != 0 {
+                        try Sys.mount(nil, dest, nil, flags | MountOptions.REMOUNT, nil)
+                    }
+                }
+            }
+        } catch {
+            if done > 0 { unmountAll(target) }
+            throw error
+        }
+    }
+
+    /// Unmounts everything stacked on `target` (MNT_DETACH, like containerd's UnmountAll).
+    static func unmountAll(_ target: String) {
+        for _ in 0..<64 {
+            if umount2(target, Int32(MNT_DETACH)) != 0 { return }
+        }
+    }
+}
