@@ -13,8 +13,9 @@ let package = Package(
         .library(name: "SkiffRuntime", targets: ["SkiffRuntime"]),
     ],
     dependencies: [
-        // Only the shim's message layer uses it (it builds on FoundationEssentials, not Foundation);
-        // the generated code is committed: no protoc plugin is built in CI.
+        // Tests only: swift-protobuf's generated code (committed; no protoc plugin in CI) checks the
+        // shim's hand-written codec. The shim itself must not link it (FoundationEssentials,
+        // libdispatch and ICU data would make it ~70 MB larger and ~9 MB bigger in memory).
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
@@ -38,21 +39,23 @@ let package = Package(
         .executableTarget(name: "skiff", dependencies: ["SkiffRuntime"]),
 
         // containerd-shim-skiff-v2 building blocks: ttrpc, messages, log targets.
-        .target(name: "SkiffTTRPC", dependencies: ["SkiffSys", "CSkiffSys", "SkiffProto"]),
+        .target(name: "SkiffWire"),
+        .target(name: "SkiffTTRPC", dependencies: ["SkiffSys", "CSkiffSys", "SkiffWire"]),
         .target(name: "SkiffShimIO", dependencies: ["SkiffSys"]),
         // The shim: manager (start/delete/daemon), task service, process IO, over the runtime library.
         .target(name: "SkiffShim",
                 dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffJSON", "SkiffCgroups", "SkiffRuntime", "SkiffTTRPC",
-                               "SkiffShimIO", "SkiffProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+                               "SkiffShimIO", "SkiffWire"]),
         .executableTarget(name: "containerd-shim-skiff-v2",
-                          dependencies: ["SkiffShim", "SkiffSys", "SkiffRuntime", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+                          dependencies: ["SkiffShim", "SkiffSys", "SkiffRuntime", "SkiffWire"]),
         .target(name: "SkiffProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["proto"]),
 
         .testTarget(name: "SkiffUnitTests",
                     dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime", "SkiffJSON"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "SkiffTTRPCTests", dependencies: ["SkiffTTRPC", "SkiffProto", "SkiffSys", "CSkiffSys"],
+        .testTarget(name: "SkiffTTRPCTests", dependencies: ["SkiffTTRPC", "SkiffWire", "SkiffProto", "SkiffSys", "CSkiffSys",
+                                                        .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffShimIOTests", dependencies: ["SkiffShimIO"], swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys", "CSkiffSys"],

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <malloc.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -161,3 +163,17 @@ int skiff_signalfd_read(int fd) {
     return (int)si.ssi_signo;
 }
 int skiff_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
+
+int skiff_malloc_trim(void) { return malloc_trim(0); }
+
+/* Drops the resident pages of the given read-only file mappings and free heap, then sleeps in
+ * epoll_wait until an fd is ready (events stay pending: the loop is level-triggered). All in C so
+ * that nothing between the madvise and the sleep faults the pages back in. */
+int skiff_release_and_wait(int epfd, const unsigned long *addrs, const unsigned long *lens, int n) {
+    for (int i = 0; i < n; i++) madvise((void *)addrs[i], lens[i], MADV_DONTNEED);
+    malloc_trim(0);
+    struct epoll_event ev;
+    int r;
+    do { r = epoll_wait(epfd, &ev, 1, -1); } while (r < 0 && errno == EINTR);
+    return r;
+}

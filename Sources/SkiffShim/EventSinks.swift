@@ -1,7 +1,7 @@
 import Glibc
 import SkiffSys
 import SkiffTTRPC
-import SwiftProtobuf
+import SkiffWire
 
 /// Events to containerd over ttrpc (TTRPC_ADDRESS). Undelivered events stay queued, in order,
 /// and are retried every second on the loop.
@@ -15,9 +15,9 @@ public final class ContainerdEventSink: EventSink {
         self.loop = loop
     }
 
-    public func publish<M: SwiftProtobuf.Message>(_ event: M) {
+    public func publish<M: TaskEventMessage>(_ event: M) {
         do { try publisher.publish(event) } catch {
-            Logger.shared.error("publish \(M.protoMessageName): \(error)")
+            Logger.shared.error("publish \(M.protoName): \(error)")
         }
         scheduleRetry()
     }
@@ -37,7 +37,7 @@ public final class ContainerdEventSink: EventSink {
 /// No one to tell (no TTRPC_ADDRESS): events only go to the shim's debug log.
 public final class LogEventSink: EventSink {
     public init() {}
-    public func publish<M: SwiftProtobuf.Message>(_ event: M) {
-        Logger.shared.debug("event \(M.protoMessageName)")
+    public func publish<M: TaskEventMessage>(_ event: M) {
+        Logger.shared.debug("event \(M.protoName)")
     }
 }

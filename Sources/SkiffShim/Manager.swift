@@ -3,9 +3,9 @@ import CSkiffSys
 import SkiffSys
 import SkiffJSON
 import SkiffRuntime
-import SkiffProto
+
 import SkiffTTRPC
-import SwiftProtobuf
+import SkiffWire
 
 /// The shim binary's three personalities, as containerd runs them: `start` (make the socket,
 /// launch the daemon, print the address), `delete` (clean up after a dead or finished shim and
@@ -63,6 +63,8 @@ public enum ShimManager {
     /// EOF), the listener as fd 3. Not waited for: it is reparented when we exit.
     static func spawnDaemon(_ args: ShimArguments, argv0: String, listener: Int32) throws {
         let argv = CStringArray([argv0] + args.daemonArguments)
+        // The real path, so the daemon shows under its own name (not "exe") in ps and /proc.
+        let exe = FS.readlink("/proc/self/exe") ?? "/proc/self/exe"
         defer { argv.free() }
         let null = try FS.open("/dev/null", O_RDWR)
         defer { close(null) }
@@ -74,7 +76,7 @@ public enum ShimManager {
             if l < 0 || !Sys.installStdio([null, null, null]) || dup2(l, 3) < 0 { _exit(126) }
             _ = skiff_close_range(4, UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
             resetSignalsForExec()
-            execv("/proc/self/exe", argv.pointers)
+            execv(exe, argv.pointers)
             _exit(127)
         }
     }
@@ -84,7 +86,7 @@ public enum ShimManager {
     /// Cleans up a container whose shim is gone (or done): force-deletes it in the runtime,
     /// unmounts the rootfs, and reports the exit the shim recorded (else 137, like runc's shim).
     /// Idempotent: a container that is already gone is not an error.
-    public static func delete(_ args: ShimArguments) -> Containerd_Task_V2_DeleteResponse {
+    public static func delete(_ args: ShimArguments) -> DeleteResponse {
         let bundle = args.bundle.isEmpty ? FS.cwd() : FS.clean(args.bundle)
         var root = TaskService.defaultRoot(namespace: args.namespace)
         if let bytes = try? FS.readBytes(bundle + "/skiff-shim.json"), let v = try? JSONParser.parse(bytes),
@@ -98,7 +100,7 @@ public enum ShimManager {
             if !"\(error)".contains("does not exist") { Logger.shared.warn("delete \(quote(args.id)): \(error)") }
         }
         RootfsMounts.unmountAll(bundle + "/rootfs")
-        var resp = Containerd_Task_V2_DeleteResponse()
+        var resp = DeleteResponse()
         if let rec = ExitRecord.load(ShimContainer.exitFile(bundle: bundle, execID: "")) {
             resp.pid = UInt32(rec.pid)
             resp.exitStatus = rec.status
@@ -185,7 +187,14 @@ public enum ShimManager {
         // Children that exited before the signalfd existed.
         reapAll(service)
         Logger.shared.debug("shim \(getpid()) serving \(socketPath ?? "fd 3") for \(args.namespace)/\(args.id)")
-        loop.run()
+        // Idle for a second with nothing scheduled: hand back the pages the last burst of work
+        // faulted in, and sleep until the next request or exit.
+        let trim = IdleTrim()
+        while !loop.stopped {
+            if loop.runOnce(timeoutMs: 1000) == 0 && !loop.hasTimers && !loop.stopped {
+                loop.sleepReleasingMemory(trim)
+            }
+        }
         if let p = socketPath { unlink(p) }
     }
 

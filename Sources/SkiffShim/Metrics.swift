@@ -1,27 +1,31 @@
 import SkiffSys
 import SkiffCgroups
-import SkiffProto
+import SkiffWire
 
 /// Task.Stats: io.containerd.cgroups.v2.Metrics from the container's cgroup files. Sections
 /// whose controller is not enabled stay unset.
 enum CgroupMetrics {
-    static func read(_ cg: Cgroup2) -> Io_Containerd_Cgroups_V2_Metrics {
-        var m = Io_Containerd_Cgroups_V2_Metrics()
+    static func read(_ cg: Cgroup2) -> Metrics {
+        var m = Metrics()
         if let cur = cg.single("pids.current") {
-            m.pids.current = cur
+            var pids = PidsStat()
+            pids.current = cur
             let lim = cg.single("pids.max") ?? 0
-            m.pids.limit = lim == UInt64.max ? 0 : lim
+            pids.limit = lim == UInt64.max ? 0 : lim
+            m.pids = pids
         }
         if let c = cg.keyed("cpu.stat") {
-            m.cpu.usageUsec = c["usage_usec"] ?? 0
-            m.cpu.userUsec = c["user_usec"] ?? 0
-            m.cpu.systemUsec = c["system_usec"] ?? 0
-            m.cpu.nrPeriods = c["nr_periods"] ?? 0
-            m.cpu.nrThrottled = c["nr_throttled"] ?? 0
-            m.cpu.throttledUsec = c["throttled_usec"] ?? 0
+            var cpu = CPUStat()
+            cpu.usageUsec = c["usage_usec"] ?? 0
+            cpu.userUsec = c["user_usec"] ?? 0
+            cpu.systemUsec = c["system_usec"] ?? 0
+            cpu.nrPeriods = c["nr_periods"] ?? 0
+            cpu.nrThrottled = c["nr_throttled"] ?? 0
+            cpu.throttledUsec = c["throttled_usec"] ?? 0
+            m.cpu = cpu
         }
         if let s = cg.keyed("memory.stat") {
-            var mem = Io_Containerd_Cgroups_V2_MemoryStat()
+            var mem = MemoryStat()
             mem.anon = s["anon"] ?? 0
             mem.file = s["file"] ?? 0
             mem.kernelStack = s["kernel_stack"] ?? 0
@@ -61,18 +65,21 @@ enum CgroupMetrics {
             m.memory = mem
         }
         if let e = cg.keyed("memory.events") {
-            m.memoryEvents.low = e["low"] ?? 0
-            m.memoryEvents.high = e["high"] ?? 0
-            m.memoryEvents.max = e["max"] ?? 0
-            m.memoryEvents.oom = e["oom"] ?? 0
-            m.memoryEvents.oomKill = e["oom_kill"] ?? 0
+            var ev = MemoryEvents()
+            ev.low = e["low"] ?? 0
+            ev.high = e["high"] ?? 0
+            ev.max = e["max"] ?? 0
+            ev.oom = e["oom"] ?? 0
+            ev.oomKill = e["oom_kill"] ?? 0
+            m.memoryEvents = ev
         }
         if let io = try? FS.readString(cg.directory + "/io.stat") {
+            var stat = IOStat()
             for line in io.split(separator: "\n") {
                 let f = line.split(separator: " ")
                 guard let dev = f.first?.split(separator: ":"), dev.count == 2,
                       let major = UInt64(dev[0]), let minor = UInt64(dev[1]) else { continue }
-                var entry = Io_Containerd_Cgroups_V2_IOEntry()
+                var entry = IOEntry()
                 entry.major = major
                 entry.minor = minor
                 for p in f.dropFirst() {
@@ -86,13 +93,14 @@ enum CgroupMetrics {
                     default: break
                     }
                 }
-                m.io.usage.append(entry)
+                stat.usage.append(entry)
             }
+            m.io = stat
         }
         if let files = try? FS.listDirectory(cg.directory) {
             for f in files.sorted() where f.hasPrefix("hugetlb.") && f.hasSuffix(".current") && !f.contains(".rsvd.") {
                 let size = String(f.dropFirst(8).dropLast(8))
-                var h = Io_Containerd_Cgroups_V2_HugeTlbStat()
+                var h = HugeTlbStat()
                 h.pagesize = size
                 h.current = cg.single(f) ?? 0
                 let max = cg.single("hugetlb.\(size).max") ?? 0

@@ -1,13 +1,13 @@
 import Glibc
 import SkiffSys
 import SkiffSpec
-import SkiffProto
+import SkiffWire
 
 /// The rootfs mounts of CreateTaskRequest (a snapshotter's overlay or bind), mounted by the shim
 /// onto `<bundle>/rootfs` in order, with containerd's option parsing: mount(2) flags by name,
 /// everything else as filesystem data.
 enum RootfsMounts {
-    static func mount(_ mounts: [Containerd_Types_Mount], on target: String) throws {
+    static func mount(_ mounts: [SkiffWire.Mount], on target: String) throws {
         var done = 0
         do {
             for m in mounts {

@@ -1,9 +1,9 @@
 import Glibc
 import SkiffSys
 import SkiffSpec
-import SkiffProto
+
 import SkiffTTRPC
-import SwiftProtobuf
+import SkiffWire
 
 /// One process the shim manages: a container's init or an exec'd process.
 final class ShimProcess {
@@ -17,7 +17,7 @@ final class ShimProcess {
     var pid: pid_t = 0
     var phase = Phase.created
     var exitStatus: UInt32 = 0
-    var exitedAt: Google_Protobuf_Timestamp?
+    var exitedAt: ProtoTimestamp?
     var io: ProcessIO?
     /// Wait calls parked until the exit.
     var waiters: [TTRPCServer.Reply] = []
@@ -32,8 +32,8 @@ final class ShimProcess {
 
     var isInit: Bool { execID.isEmpty }
 
-    var waitResponse: Containerd_Task_V2_WaitResponse {
-        var r = Containerd_Task_V2_WaitResponse()
+    var waitResponse: WaitResponse {
+        var r = WaitResponse()
         r.exitStatus = exitStatus
         r.exitedAt = exitedAt ?? TaskEvents.zeroTime
         return r
@@ -46,13 +46,13 @@ final class ShimContainer {
     let bundle: String
     let initProcess: ShimProcess
     var execs: [String: ShimProcess] = [:]
-    let rootfs: [Containerd_Types_Mount]
+    let rootfs: [SkiffWire.Mount]
     var rootfsMounted = false
     var cgroupDir: String?
     /// memory.events oom_kill last seen, to publish TaskOOM once per kill.
     var oomKills: UInt64 = 0
 
-    init(id: String, bundle: String, initProcess: ShimProcess, rootfs: [Containerd_Types_Mount]) {
+    init(id: String, bundle: String, initProcess: ShimProcess, rootfs: [SkiffWire.Mount]) {
         self.id = id; self.bundle = bundle; self.initProcess = initProcess; self.rootfs = rootfs
     }
 
@@ -86,7 +86,7 @@ struct ExitRecord: Equatable {
         (try? FS.readString(path)).flatMap(parse)
     }
 
-    var timestamp: Google_Protobuf_Timestamp { Google_Protobuf_Timestamp(seconds: seconds, nanos: nanos) }
+    var timestamp: ProtoTimestamp { ProtoTimestamp(seconds: seconds, nanos: nanos) }
 }
 
 /// containerd's exit status convention: the code, or 128 + the signal.

@@ -5,9 +5,9 @@ import SkiffSpec
 import SkiffJSON
 import SkiffCgroups
 import SkiffRuntime
-import SkiffProto
+
 import SkiffTTRPC
-import SwiftProtobuf
+import SkiffWire
 
 /// containerd.task.v2.Task (and v3, identical on the wire) over the in-process runtime. Runs on
 /// the shim's single event-loop thread: runtime calls are synchronous, exits arrive through the
@@ -51,27 +51,27 @@ public final class TaskService {
 
     public func register(on server: TTRPCServer) {
         for service in TaskService.services {
-            unary(server, service, "Create") { (r: Containerd_Task_V2_CreateTaskRequest) in try self.create(r) }
-            unary(server, service, "Start") { (r: Containerd_Task_V2_StartRequest) in try self.start(r) }
-            unary(server, service, "Delete") { (r: Containerd_Task_V2_DeleteRequest) in try self.delete(r) }
-            unary(server, service, "State") { (r: Containerd_Task_V2_StateRequest) in try self.state(r) }
-            unary(server, service, "Exec") { (r: Containerd_Task_V2_ExecProcessRequest) in try self.exec(r) }
-            unary(server, service, "ResizePty") { (r: Containerd_Task_V2_ResizePtyRequest) in try self.resizePty(r) }
-            unary(server, service, "Kill") { (r: Containerd_Task_V2_KillRequest) in try self.kill(r) }
-            unary(server, service, "Pids") { (r: Containerd_Task_V2_PidsRequest) in try self.pids(r) }
-            unary(server, service, "CloseIO") { (r: Containerd_Task_V2_CloseIORequest) in try self.closeIO(r) }
-            unary(server, service, "Pause") { (r: Containerd_Task_V2_PauseRequest) in try self.pause(r) }
-            unary(server, service, "Resume") { (r: Containerd_Task_V2_ResumeRequest) in try self.resume(r) }
-            unary(server, service, "Checkpoint") { (_: Containerd_Task_V2_CheckpointTaskRequest) -> Google_Protobuf_Empty in
+            unary(server, service, "Create") { (r: CreateTaskRequest) in try self.create(r) }
+            unary(server, service, "Start") { (r: StartRequest) in try self.start(r) }
+            unary(server, service, "Delete") { (r: DeleteRequest) in try self.delete(r) }
+            unary(server, service, "State") { (r: StateRequest) in try self.state(r) }
+            unary(server, service, "Exec") { (r: ExecProcessRequest) in try self.exec(r) }
+            unary(server, service, "ResizePty") { (r: ResizePtyRequest) in try self.resizePty(r) }
+            unary(server, service, "Kill") { (r: KillRequest) in try self.kill(r) }
+            unary(server, service, "Pids") { (r: PidsRequest) in try self.pids(r) }
+            unary(server, service, "CloseIO") { (r: CloseIORequest) in try self.closeIO(r) }
+            unary(server, service, "Pause") { (r: PauseRequest) in try self.pause(r) }
+            unary(server, service, "Resume") { (r: ResumeRequest) in try self.resume(r) }
+            unary(server, service, "Checkpoint") { (_: CheckpointTaskRequest) -> ProtoEmpty in
                 throw TTRPCStatus(.unimplemented, "checkpoint is not supported by containerd-shim-skiff-v2")
             }
-            unary(server, service, "Update") { (r: Containerd_Task_V2_UpdateTaskRequest) in try self.update(r) }
-            unary(server, service, "Stats") { (r: Containerd_Task_V2_StatsRequest) in try self.stats(r) }
-            unary(server, service, "Connect") { (r: Containerd_Task_V2_ConnectRequest) in try self.connect(r) }
-            unary(server, service, "Shutdown") { (r: Containerd_Task_V2_ShutdownRequest) in try self.shutdown(r) }
+            unary(server, service, "Update") { (r: UpdateTaskRequest) in try self.update(r) }
+            unary(server, service, "Stats") { (r: StatsRequest) in try self.stats(r) }
+            unary(server, service, "Connect") { (r: ConnectRequest) in try self.connect(r) }
+            unary(server, service, "Shutdown") { (r: ShutdownRequest) in try self.shutdown(r) }
             server.register(service: service, method: "Wait") { payload, _, reply in
                 do {
-                    self.wait(try Containerd_Task_V2_WaitRequest(serializedBytes: payload), reply: reply)
+                    self.wait(try WaitRequest(protoBytes: payload), reply: reply)
                 } catch {
                     reply(.failure(TaskService.status(error)))
                 }
@@ -79,13 +79,13 @@ public final class TaskService {
         }
     }
 
-    func unary<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
+    func unary<Req: ProtoMessage, Resp: ProtoMessage>(
         _ server: TTRPCServer, _ service: String, _ method: String, _ body: @escaping (Req) throws -> Resp) {
         server.register(service: service, method: method) { payload, _, reply in
             do {
-                let req = try Req(serializedBytes: payload)
+                let req = try Req(protoBytes: payload)
                 let resp = try body(req)
-                reply(.success(try resp.serializedBytes()))
+                reply(.success(resp.protoBytes()))
             } catch {
                 Logger.shared.debug("\(method): \(error)")
                 reply(.failure(TaskService.status(error)))
@@ -95,7 +95,7 @@ public final class TaskService {
 
     static func status(_ error: Error) -> TTRPCStatus {
         if let s = error as? TTRPCStatus { return s }
-        if error is SwiftProtobuf.BinaryDecodingError { return TTRPCStatus(.invalidArgument, "malformed request: \(error)") }
+        if error is ProtoError { return TTRPCStatus(.invalidArgument, "malformed request: \(error)") }
         return TTRPCStatus(.unknown, "\(error)")
     }
 
@@ -112,15 +112,15 @@ public final class TaskService {
 
     // MARK: Create / Start / Delete
 
-    func create(_ r: Containerd_Task_V2_CreateTaskRequest) throws -> Containerd_Task_V2_CreateTaskResponse {
+    func create(_ r: CreateTaskRequest) throws -> CreateTaskResponse {
         guard containers[r.id] == nil else { throw TTRPCStatus(.alreadyExists, "container \(quote(r.id)): already exists") }
         if !r.checkpoint.isEmpty { throw TTRPCStatus(.unimplemented, "create \(quote(r.id)): restoring from a checkpoint is not supported") }
         let bundle = FS.clean(r.bundle.isEmpty ? FS.cwd() : r.bundle)
         var noPivot = false
-        if r.hasOptions && !r.options.typeURL.isEmpty {
+        if let options = r.options, !options.typeURL.isEmpty {
             // Only the runc options apply; containerd sends other runtimes' option types too.
-            if r.options.typeURL.hasSuffix(TaskService.optionsType),
-               let o = try? Containerd_Runc_V1_Options(serializedBytes: r.options.value) {
+            if options.typeURL.hasSuffix(TaskService.optionsType),
+               let o = try? RuncOptions(protoBytes: options.value) {
                 if !o.root.isEmpty { runtimeRoot = FS.clean(o.root + "/" + namespace) }
                 noPivot = o.noPivotRoot
                 if !o.binaryName.isEmpty && FS.basename(o.binaryName) != "skiff" {
@@ -167,22 +167,24 @@ public final class TaskService {
             throw error
         }
         containers[r.id] = c
-        var ev = Containerd_Events_TaskCreate()
+        var ev = TaskCreate()
         ev.containerID = r.id
         ev.bundle = bundle
         ev.rootfs = r.rootfs
-        ev.io.stdin = r.stdin; ev.io.stdout = r.stdout; ev.io.stderr = r.stderr; ev.io.terminal = r.terminal
+        var tio = TaskIO()
+        tio.stdin = r.stdin; tio.stdout = r.stdout; tio.stderr = r.stderr; tio.terminal = r.terminal
+        ev.io = tio
         ev.checkpoint = r.checkpoint
         ev.pid = UInt32(initProcess.pid)
         publisher.publish(ev)
         // It may already be gone (its exit was reaped while we were still in create).
         matchUnreaped(c, initProcess)
-        var resp = Containerd_Task_V2_CreateTaskResponse()
+        var resp = CreateTaskResponse()
         resp.pid = UInt32(initProcess.pid)
         return resp
     }
 
-    func start(_ r: Containerd_Task_V2_StartRequest) throws -> Containerd_Task_V2_StartResponse {
+    func start(_ r: StartRequest) throws -> StartResponse {
         let (c, p) = try process(r.id, r.execID)
         guard p.phase == .created else {
             throw TTRPCStatus(.failedPrecondition, "process \(quote(p.id)) was already started")
@@ -190,7 +192,7 @@ public final class TaskService {
         if p.isInit {
             try runtime().start(id: c.id)
             p.phase = .running
-            var ev = Containerd_Events_TaskStart()
+            var ev = TaskStart()
             ev.containerID = c.id
             ev.pid = UInt32(p.pid)
             publisher.publish(ev)
@@ -214,19 +216,19 @@ public final class TaskService {
             p.pid = pid
             p.io = io
             p.phase = .running
-            var ev = Containerd_Events_TaskExecStarted()
+            var ev = TaskExecStarted()
             ev.containerID = c.id
             ev.execID = p.execID
             ev.pid = UInt32(pid)
             publisher.publish(ev)
         }
         matchUnreaped(c, p)
-        var resp = Containerd_Task_V2_StartResponse()
+        var resp = StartResponse()
         resp.pid = UInt32(p.pid)
         return resp
     }
 
-    func delete(_ r: Containerd_Task_V2_DeleteRequest) throws -> Containerd_Task_V2_DeleteResponse {
+    func delete(_ r: DeleteRequest) throws -> DeleteResponse {
         let (c, p) = try process(r.id, r.execID)
         if p.isInit {
             if !c.execs.values.allSatisfy({ $0.phase != .running }) {
@@ -248,7 +250,7 @@ public final class TaskService {
             for e in c.execs.values { e.io?.closeAll() }
             if c.rootfsMounted { RootfsMounts.unmountAll(c.bundle + "/rootfs") }
             containers[c.id] = nil
-            var ev = Containerd_Events_TaskDelete()
+            var ev = TaskDelete()
             ev.containerID = c.id
             ev.pid = UInt32(p.pid)
             ev.exitStatus = p.exitStatus
@@ -261,7 +263,7 @@ public final class TaskService {
             c.execs[p.execID] = nil
             unlink(ShimContainer.exitFile(bundle: c.bundle, execID: p.execID))
         }
-        var resp = Containerd_Task_V2_DeleteResponse()
+        var resp = DeleteResponse()
         resp.pid = UInt32(p.pid)
         resp.exitStatus = p.exitStatus
         resp.exitedAt = p.exitedAt ?? TaskEvents.zeroTime
@@ -270,7 +272,7 @@ public final class TaskService {
 
     // MARK: Exec, State, Wait
 
-    func exec(_ r: Containerd_Task_V2_ExecProcessRequest) throws -> Google_Protobuf_Empty {
+    func exec(_ r: ExecProcessRequest) throws -> ProtoEmpty {
         let c = try container(r.id)
         guard !r.execID.isEmpty else { throw TTRPCStatus(.invalidArgument, "exec: an exec id is required") }
         guard c.execs[r.execID] == nil else { throw TTRPCStatus(.alreadyExists, "exec process \(quote(r.execID)): already exists") }
@@ -278,22 +280,22 @@ public final class TaskService {
             throw TTRPCStatus(.failedPrecondition, "cannot exec in container \(quote(c.id)): it is stopped")
         }
         let spec = try withContext("exec \(quote(r.execID))") {
-            try JSON.decode(Process.self, from: [UInt8](r.spec.value), what: "process spec")
+            try JSON.decode(Process.self, from: r.spec?.value ?? [], what: "process spec")
         }
         try Validation.validateProcess(spec)
         let p = ShimProcess(id: r.execID, execID: r.execID, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal)
         p.spec = spec
         c.execs[r.execID] = p
-        var ev = Containerd_Events_TaskExecAdded()
+        var ev = TaskExecAdded()
         ev.containerID = c.id
         ev.execID = r.execID
         publisher.publish(ev)
-        return Google_Protobuf_Empty()
+        return ProtoEmpty()
     }
 
-    func state(_ r: Containerd_Task_V2_StateRequest) throws -> Containerd_Task_V2_StateResponse {
+    func state(_ r: StateRequest) throws -> StateResponse {
         let (c, p) = try process(r.id, r.execID)
-        var resp = Containerd_Task_V2_StateResponse()
+        var resp = StateResponse()
         resp.id = p.id
         resp.bundle = c.bundle
         resp.pid = UInt32(p.pid)
@@ -311,11 +313,11 @@ public final class TaskService {
         return resp
     }
 
-    func wait(_ r: Containerd_Task_V2_WaitRequest, reply: @escaping TTRPCServer.Reply) {
+    func wait(_ r: WaitRequest, reply: @escaping TTRPCServer.Reply) {
         do {
             let (_, p) = try process(r.id, r.execID)
             if p.phase == .stopped {
-                reply(.success((try? p.waitResponse.serializedBytes()) ?? []))
+                reply(.success(p.waitResponse.protoBytes()))
             } else {
                 p.waiters.append(reply)
             }
@@ -326,7 +328,7 @@ public final class TaskService {
 
     // MARK: signals and control
 
-    func kill(_ r: Containerd_Task_V2_KillRequest) throws -> Google_Protobuf_Empty {
+    func kill(_ r: KillRequest) throws -> ProtoEmpty {
         let (c, p) = try process(r.id, r.execID)
         let sig = Int32(r.signal == 0 ? UInt32(SIGTERM) : r.signal)
         if p.isInit {
@@ -341,89 +343,87 @@ public final class TaskService {
             }
             if Glibc.kill(p.pid, sig) != 0 { throw SkiffError.sys("kill", "exec \(quote(p.execID)) pid \(p.pid)") }
         }
-        return Google_Protobuf_Empty()
+        return ProtoEmpty()
     }
 
-    func resizePty(_ r: Containerd_Task_V2_ResizePtyRequest) throws -> Google_Protobuf_Empty {
+    func resizePty(_ r: ResizePtyRequest) throws -> ProtoEmpty {
         let (_, p) = try process(r.id, r.execID)
         guard let io = p.io else { throw TTRPCStatus(.failedPrecondition, "process \(quote(p.id)) is not running") }
         try io.resize(width: r.width, height: r.height)
-        return Google_Protobuf_Empty()
+        return ProtoEmpty()
     }
 
-    func closeIO(_ r: Containerd_Task_V2_CloseIORequest) throws -> Google_Protobuf_Empty {
+    func closeIO(_ r: CloseIORequest) throws -> ProtoEmpty {
         let (_, p) = try process(r.id, r.execID)
         if r.stdin { p.io?.closeStdin() }
-        return Google_Protobuf_Empty()
+        return ProtoEmpty()
     }
 
-    func pids(_ r: Containerd_Task_V2_PidsRequest) throws -> Containerd_Task_V2_PidsResponse {
+    func pids(_ r: PidsRequest) throws -> PidsResponse {
         let c = try container(r.id)
         var byPid: [pid_t: String] = [:]
         for e in c.execs.values where e.pid > 0 { byPid[e.pid] = e.execID }
-        var resp = Containerd_Task_V2_PidsResponse()
+        var resp = PidsResponse()
         for pid in try runtime().pids(id: c.id) {
-            var info = Containerd_Types_ProcessInfo()
+            var info = ProcessInfo()
             info.pid = UInt32(pid)
             if let execID = byPid[pid] {
-                var d = Containerd_Runc_V1_ProcessDetails()
+                var d = ProcessDetails()
                 d.execID = execID
-                info.info.typeURL = "containerd.runc.v1.ProcessDetails"
-                info.info.value = try d.serializedBytes()
+                info.info = ProtoAny(typeURL: ProcessDetails.protoName, value: d.protoBytes())
             }
             resp.processes.append(info)
         }
         return resp
     }
 
-    func pause(_ r: Containerd_Task_V2_PauseRequest) throws -> Google_Protobuf_Empty {
+    func pause(_ r: PauseRequest) throws -> ProtoEmpty {
         let c = try container(r.id)
         try runtime().pause(id: c.id)
-        var ev = Containerd_Events_TaskPaused()
+        var ev = TaskPaused()
         ev.containerID = c.id
         publisher.publish(ev)
-        return Google_Protobuf_Empty()
+        return ProtoEmpty()
     }
 
-    func resume(_ r: Containerd_Task_V2_ResumeRequest) throws -> Google_Protobuf_Empty {
+    func resume(_ r: ResumeRequest) throws -> ProtoEmpty {
         let c = try container(r.id)
         try runtime().resume(id: c.id)
-        var ev = Containerd_Events_TaskResumed()
+        var ev = TaskResumed()
         ev.containerID = c.id
         publisher.publish(ev)
-        return Google_Protobuf_Empty()
+        return ProtoEmpty()
     }
 
-    func update(_ r: Containerd_Task_V2_UpdateTaskRequest) throws -> Google_Protobuf_Empty {
+    func update(_ r: UpdateTaskRequest) throws -> ProtoEmpty {
         let c = try container(r.id)
-        let res = try JSON.decode(Resources.self, from: [UInt8](r.resources.value), what: "update resources")
+        let res = try JSON.decode(Resources.self, from: r.resources?.value ?? [], what: "update resources")
         try runtime().update(id: c.id, resources: res)
-        return Google_Protobuf_Empty()
+        return ProtoEmpty()
     }
 
-    func stats(_ r: Containerd_Task_V2_StatsRequest) throws -> Containerd_Task_V2_StatsResponse {
+    func stats(_ r: StatsRequest) throws -> StatsResponse {
         let c = try container(r.id)
         guard let dir = c.cgroupDir else { throw TTRPCStatus(.notFound, "stats \(quote(c.id)): the container has no cgroup") }
-        var resp = Containerd_Task_V2_StatsResponse()
-        resp.stats.typeURL = "io.containerd.cgroups.v2.Metrics"
-        resp.stats.value = try CgroupMetrics.read(Cgroup2.fromDirectory(dir)).serializedBytes()
+        var resp = StatsResponse()
+        resp.stats = ProtoAny(typeURL: Metrics.protoName, value: CgroupMetrics.read(Cgroup2.fromDirectory(dir)).protoBytes())
         return resp
     }
 
-    func connect(_ r: Containerd_Task_V2_ConnectRequest) throws -> Containerd_Task_V2_ConnectResponse {
-        var resp = Containerd_Task_V2_ConnectResponse()
+    func connect(_ r: ConnectRequest) throws -> ConnectResponse {
+        var resp = ConnectResponse()
         resp.shimPid = UInt32(getpid())
         if let c = containers[r.id] { resp.taskPid = UInt32(c.initProcess.pid) }
         resp.version = SkiffVersion.version
         return resp
     }
 
-    func shutdown(_ r: Containerd_Task_V2_ShutdownRequest) throws -> Google_Protobuf_Empty {
+    func shutdown(_ r: ShutdownRequest) throws -> ProtoEmpty {
         if containers.isEmpty || r.now {
             // After the reply has gone out.
             loop.after(ms: 0) { [weak self] in self?.onShutdown?() }
         }
-        return Google_Protobuf_Empty()
+        return ProtoEmpty()
     }
 
     // MARK: exits
@@ -464,11 +464,11 @@ public final class TaskService {
         if publish {
             if let dir = c.cgroupDir, let kills = Cgroup2.fromDirectory(dir).oomKills(), kills > c.oomKills {
                 c.oomKills = kills
-                var oom = Containerd_Events_TaskOOM()
+                var oom = TaskOOM()
                 oom.containerID = c.id
                 publisher.publish(oom)
             }
-            var ev = Containerd_Events_TaskExit()
+            var ev = TaskExit()
             ev.containerID = c.id
             ev.id = p.id
             ev.pid = UInt32(p.pid)
@@ -476,7 +476,7 @@ public final class TaskService {
             ev.exitedAt = now
             publisher.publish(ev)
         }
-        let bytes = (try? p.waitResponse.serializedBytes()) ?? []
+        let bytes = p.waitResponse.protoBytes()
         let waiters = p.waiters
         p.waiters = []
         for w in waiters { w(.success(bytes)) }
@@ -489,5 +489,5 @@ public final class TaskService {
 
 /// Where task events go: containerd's ttrpc Forward, or a file for the daemonless manager.
 public protocol EventSink: AnyObject {
-    func publish<M: SwiftProtobuf.Message>(_ event: M)
+    func publish<M: TaskEventMessage>(_ event: M)
 }

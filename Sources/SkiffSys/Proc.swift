@@ -1,4 +1,5 @@
 import Glibc
+import CSkiffSys
 
 public enum Proc {
     /// Field 22 of /proc/PID/stat (start time in clock ticks) and the state letter: identifies a
@@ -59,4 +60,24 @@ public func sleepMillis(_ ms: Int) {
     var ts = timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
     var rem = timespec()
     while nanosleep(&ts, &rem) != 0 && errno == EINTR { ts = rem }
+}
+
+/// What an idle daemon can give back: the resident pages of its own executable's read-only
+/// mappings (text, rodata: clean, refaulted from the page cache when next used). Writable
+/// mappings are never touched. Computed once (a static executable's mappings do not move).
+public struct IdleTrim {
+    public var addrs: [UInt] = []
+    public var lens: [UInt] = []
+
+    public init() {
+        guard let exe = FS.readlink("/proc/self/exe"), let maps = try? FS.readString("/proc/self/maps") else { return }
+        for line in maps.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard f.count >= 6, f[5] == exe, !f[1].contains("w") else { continue }
+            let range = f[0].split(separator: "-")
+            guard range.count == 2, let lo = UInt(range[0], radix: 16), let hi = UInt(range[1], radix: 16), hi > lo else { continue }
+            addrs.append(lo)
+            lens.append(hi - lo)
+        }
+    }
 }

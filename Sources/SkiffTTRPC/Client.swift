@@ -1,9 +1,7 @@
 import Glibc
 import CSkiffSys
 import SkiffSys
-import SkiffProto
-import SwiftProtobuf
-import FoundationEssentials
+import SkiffWire
 
 /// A minimal blocking ttrpc client (the shim uses it to forward events to containerd). Stream
 /// ids are 1, 3, 5, ... per connection, as ttrpc 1.2 servers require.
@@ -25,30 +23,30 @@ public final class TTRPCClient {
     /// One unary call; a non-OK status is thrown as TTRPCStatus.
     public func call(service: String, method: String, payload: [UInt8], metadata: [String: String] = [:],
                      timeoutMs: Int32 = 5000) throws -> [UInt8] {
-        var req = Ttrpc_Request()
+        var req = TTRPCRequest()
         req.service = service
         req.method = method
-        req.payload = Data(payload)
+        req.payload = payload
         req.timeoutNano = Int64(timeoutMs) * 1_000_000
         req.metadata = metadata.sorted { $0.key < $1.key }.map { kv in
-            var m = Ttrpc_KeyValue()
+            var m = TTRPCKeyValue()
             m.key = kv.key
             m.value = kv.value
             return m
         }
         let stream = nextStream
         nextStream += 2
-        try FS.writeAll(fd: fd, try Frame(streamID: stream, type: .request, data: try req.serializedBytes()).encoded())
+        try FS.writeAll(fd: fd, try Frame(streamID: stream, type: .request, data: req.protoBytes()).encoded())
         let deadline = monotonicNanos() + UInt64(timeoutMs) * 1_000_000
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
             while let e = reader.next() {
                 guard case .frame(let f) = e, f.streamID == stream, f.type == MessageType.response.rawValue else { continue }
-                let resp = try Ttrpc_Response(serializedBytes: f.data)
-                if resp.hasStatus && resp.status.code != 0 {
-                    throw TTRPCStatus(StatusCode(rawValue: resp.status.code) ?? .unknown, resp.status.message)
+                let resp = try TTRPCResponse(protoBytes: f.data)
+                if let st = resp.status, st.code != 0 {
+                    throw TTRPCStatus(StatusCode(rawValue: st.code) ?? .unknown, st.message)
                 }
-                return [UInt8](resp.payload)
+                return resp.payload
             }
             let now = monotonicNanos()
             if now >= deadline { throw TTRPCStatus(.deadlineExceeded, "\(service)/\(method): no reply in \(timeoutMs) ms") }

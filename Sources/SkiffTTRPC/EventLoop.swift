@@ -64,6 +64,18 @@ public final class EventLoop {
         return Int(n) + fired
     }
 
+    /// Sleeps until an fd is ready, after releasing `trim`'s pages and free heap (idle daemons).
+    /// Timers must not be pending: the sleep has no timeout.
+    public func sleepReleasingMemory(_ trim: IdleTrim) {
+        trim.addrs.withUnsafeBufferPointer { a in
+            trim.lens.withUnsafeBufferPointer { l in
+                _ = skiff_release_and_wait(epfd, a.baseAddress, l.baseAddress, Int32(a.count))
+            }
+        }
+    }
+
+    public var hasTimers: Bool { !timers.isEmpty }
+
     public func run() {
         while !stopped { runOnce() }
     }

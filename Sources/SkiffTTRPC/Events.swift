@@ -1,8 +1,20 @@
 import Glibc
 import SkiffSys
-import SkiffProto
-import SwiftProtobuf
-import FoundationEssentials
+import SkiffWire
+
+/// An event message containerd knows by its bare type name.
+public protocol TaskEventMessage: ProtoMessage {
+    static var protoName: String { get }
+}
+extension TaskCreate: TaskEventMessage {}
+extension TaskStart: TaskEventMessage {}
+extension TaskExit: TaskEventMessage {}
+extension TaskDelete: TaskEventMessage {}
+extension TaskExecAdded: TaskEventMessage {}
+extension TaskExecStarted: TaskEventMessage {}
+extension TaskOOM: TaskEventMessage {}
+extension TaskPaused: TaskEventMessage {}
+extension TaskResumed: TaskEventMessage {}
 
 /// Task events as containerd expects them: a ForwardRequest envelope on
 /// containerd.services.events.ttrpc.v1.Events/Forward, the event as an Any with the bare type
@@ -10,12 +22,12 @@ import FoundationEssentials
 public enum TaskEvents {
     public static let service = "containerd.services.events.ttrpc.v1.Events"
     /// Go's zero time, which containerd 1.6 expects for "not exited" (gogo non-nullable).
-    public static let zeroTime = Google_Protobuf_Timestamp(seconds: -62135596800, nanos: 0)
+    public static let zeroTime = ProtoTimestamp(seconds: -62135596800, nanos: 0)
 
-    public static func now() -> Google_Protobuf_Timestamp {
+    public static func now() -> ProtoTimestamp {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        return Google_Protobuf_Timestamp(seconds: Int64(ts.tv_sec), nanos: Int32(ts.tv_nsec))
+        return ProtoTimestamp(seconds: Int64(ts.tv_sec), nanos: Int32(ts.tv_nsec))
     }
 
     /// Topic for each event message, from containerd's runtime/events.go.
@@ -30,20 +42,16 @@ public enum TaskEvents {
     }
 
     /// The ForwardRequest bytes for one event.
-    public static func forward<M: SwiftProtobuf.Message>(_ event: M, namespace: String) throws -> [UInt8] {
-        let name = M.protoMessageName
-        guard let topic = topic(for: name) else { throw SkiffError.msg("events: no topic for \(name)") }
-        var any = Google_Protobuf_Any()
-        any.typeURL = name
-        any.value = try event.serializedBytes()
-        var env = Containerd_Events_Envelope()
+    public static func forward<M: TaskEventMessage>(_ event: M, namespace: String) throws -> [UInt8] {
+        guard let topic = topic(for: M.protoName) else { throw SkiffError.msg("events: no topic for \(M.protoName)") }
+        var env = Envelope()
         env.timestamp = now()
         env.namespace = namespace
         env.topic = topic
-        env.event = any
-        var req = Containerd_Events_ForwardRequest()
+        env.event = ProtoAny(typeURL: M.protoName, value: event.protoBytes())
+        var req = ForwardRequest()
         req.envelope = env
-        return try req.serializedBytes()
+        return req.protoBytes()
     }
 }
 
@@ -61,7 +69,7 @@ public final class EventPublisher {
         self.namespace = namespace
     }
 
-    public func publish<M: SwiftProtobuf.Message>(_ event: M) throws {
+    public func publish<M: TaskEventMessage>(_ event: M) throws {
         if queue.count >= limit { queue.removeFirst() }
         queue.append(try TaskEvents.forward(event, namespace: namespace))
         flush()

@@ -1,9 +1,7 @@
 import Glibc
 import CSkiffSys
 import SkiffSys
-import SkiffProto
-import SwiftProtobuf
-import FoundationEssentials
+import SkiffWire
 
 /// A status a handler replies with instead of a payload.
 public struct TTRPCStatus: Error, Equatable {
@@ -101,8 +99,8 @@ public final class TTRPCServer {
                 return
             }
             c.lastStream = f.streamID
-            let req: Ttrpc_Request
-            do { req = try Ttrpc_Request(serializedBytes: f.data) } catch {
+            let req: TTRPCRequest
+            do { req = try TTRPCRequest(protoBytes: f.data) } catch {
                 respond(c, f.streamID, .failure(TTRPCStatus(.invalidArgument, "unmarshal request error: \(error)")))
                 return
             }
@@ -118,7 +116,7 @@ public final class TTRPCServer {
             for kv in req.metadata { md[kv.key.lowercased()] = kv.value }
             let stream = f.streamID
             let connID = c.id
-            h([UInt8](req.payload), md) { [weak self] result in
+            h(req.payload, md) { [weak self] result in
                 // The connection may be gone (or its fd reused) by the time a deferred reply comes.
                 guard let self, let conn = self.connections[c.fd], conn.id == connID else { return }
                 self.respond(conn, stream, result)
@@ -127,15 +125,16 @@ public final class TTRPCServer {
     }
 
     func respond(_ c: Connection, _ stream: UInt32, _ result: Result<[UInt8], TTRPCStatus>) {
-        var resp = Ttrpc_Response()
+        var resp = TTRPCResponse()
         switch result {
-        case .success(let payload): resp.payload = Data(payload)
+        case .success(let payload): resp.payload = payload
         case .failure(let st):
-            resp.status.code = st.code.rawValue
-            resp.status.message = st.message
+            var status = RPCStatus()
+            status.code = st.code.rawValue
+            status.message = st.message
+            resp.status = status
         }
-        guard let bytes: [UInt8] = try? resp.serializedBytes(),
-              let frame = try? Frame(streamID: stream, type: .response, data: bytes).encoded() else { return }
+        guard let frame = try? Frame(streamID: stream, type: .response, data: resp.protoBytes()).encoded() else { return }
         c.out += frame
         flush(c)
     }

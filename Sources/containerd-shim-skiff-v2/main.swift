@@ -2,7 +2,7 @@ import Glibc
 import SkiffSys
 import SkiffRuntime
 import SkiffShim
-import SwiftProtobuf
+import SkiffWire
 
 // containerd-shim-skiff-v2: thin entry point; the shim lives in SkiffShim.
 let argv = CommandLine.arguments
@@ -30,8 +30,7 @@ case "start":
         exit(1)
     }
 case "delete":
-    let resp = ShimManager.delete(args)
-    let bytes: [UInt8] = (try? resp.serializedBytes()) ?? []
+    let bytes = ShimManager.delete(args).protoBytes()
     _ = bytes.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
     exit(0)
 case "":

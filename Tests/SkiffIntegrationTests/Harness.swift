@@ -20,6 +20,16 @@ enum Env {
         return packageRoot + "/.build/debug/skiff"
     }
 
+    /// containerd-shim-skiff-v2 (static release in CI, like `skiff`).
+    static var shim: String {
+        if let p = ProcessInfo.processInfo.environment["SKIFF_SHIM_BIN"] { return p }
+        for c in [".build/debug/containerd-shim-skiff-v2", ".build/release/containerd-shim-skiff-v2"]
+            where FileManager.default.isExecutableFile(atPath: packageRoot + "/" + c) {
+            return packageRoot + "/" + c
+        }
+        return packageRoot + "/.build/debug/containerd-shim-skiff-v2"
+    }
+
     /// The fixture rootfs, built on first use (busybox-static + skiff-payload).
     static let rootfs: String = {
         if let p = ProcessInfo.processInfo.environment["SKIFF_ROOTFS"] { return p }

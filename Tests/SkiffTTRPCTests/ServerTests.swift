@@ -1,4 +1,5 @@
 import XCTest
+import SkiffWire
 import Glibc
 import SwiftProtobuf
 import SkiffProto
@@ -160,7 +161,7 @@ final class ClientTests: XCTestCase {
 
 final class EventsTests: XCTestCase {
     func testForwardEnvelopeAndQueueing() throws {
-        var exit = Containerd_Events_TaskExit()
+        var exit = TaskExit()
         exit.containerID = "c1"
         exit.id = "c1"
         exit.exitStatus = 3
@@ -175,7 +176,7 @@ final class EventsTests: XCTestCase {
         // Nobody listens: events stay queued, in order, and go out once a server is there.
         let path = "/tmp/skiff-events-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         let pub = EventPublisher(address: path, namespace: "default")
-        var start = Containerd_Events_TaskStart()
+        var start = TaskStart()
         start.containerID = "c1"
         try pub.publish(start)
         try pub.publish(exit)

@@ -56,6 +56,9 @@ int skiff_signalfd_sigchld(void);
 int skiff_signalfd_for(const int *sigs, int n);
 int skiff_signalfd_read(int fd);
 int skiff_accept(int fd);
+/* malloc_trim(0): glibc's malloc.h is not in Swift's Glibc module. */
+int skiff_malloc_trim(void);
+int skiff_release_and_wait(int epfd, const unsigned long *addrs, const unsigned long *lens, int n);
 
 /* ioctl and fcntl are variadic in C. */
 int skiff_ioctl_int(int fd, unsigned long req, int *arg);
