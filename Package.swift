@@ -57,8 +57,9 @@ let package = Package(
         .testTarget(name: "SkiffTTRPCTests", dependencies: ["SkiffTTRPC", "SkiffWire", "SkiffProto", "SkiffSys", "CSkiffSys",
                                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "SkiffShimIOTests", dependencies: ["SkiffShimIO"], swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys", "CSkiffSys"],
+        .testTarget(name: "SkiffShimTests", dependencies: ["SkiffShim", "SkiffShimIO", "SkiffSys", "SkiffWire"],
+                    swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys", "CSkiffSys", "SkiffTTRPC", "SkiffWire"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

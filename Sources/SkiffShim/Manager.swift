@@ -100,6 +100,7 @@ public enum ShimManager {
             if !"\(error)".contains("does not exist") { Logger.shared.warn("delete \(quote(args.id)): \(error)") }
         }
         RootfsMounts.unmountAll(bundle + "/rootfs")
+        removeDeadSocket(bundle: bundle)
         var resp = DeleteResponse()
         if let rec = ExitRecord.load(ShimContainer.exitFile(bundle: bundle, execID: "")) {
             resp.pid = UInt32(rec.pid)
@@ -111,6 +112,15 @@ public enum ShimManager {
             resp.exitedAt = TaskEvents.now()
         }
         return resp
+    }
+
+    /// A shim killed with SIGKILL leaves its socket file behind; remove it once nothing answers
+    /// (a live shim of the same group keeps serving).
+    static func removeDeadSocket(bundle: String) {
+        guard let address = try? FS.readString(bundle + "/address"), address.hasPrefix("unix://") else { return }
+        let path = String(address.dropFirst(7))
+        if let fd = try? Sys.connectUnix(path) { close(fd); return }
+        unlink(path)
     }
 
     // MARK: daemon

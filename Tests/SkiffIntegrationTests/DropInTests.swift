@@ -3,59 +3,15 @@ import XCTest
 
 /// skiff in place of runc under real peers from Debian: a private containerd 1.6 driving it
 /// through its runc shim (`ctr run --runc-binary`), and podman (`--runtime`) through conmon.
-final class DropInTests: XCTestCase {
-    var work: String!
-    var image: String { work + "/busybox-oci.tar" }
-    let ref = "docker.io/skiff/busybox:test"
-
-    override func setUpWithError() throws {
-        try Env.requireRoot()
-        work = "/tmp/skiff-dropin-" + UUID().uuidString.prefix(8).lowercased()
-        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        let r = Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", Env.rootfs, image, ref])
-        XCTAssertEqual(r.code, 0, r.stderr)
-    }
-
-    override func tearDown() {
-        // Whatever a failed test left: processes whose command line names our dir, mounts below it.
-        for pid in Host.processes(mentioning: work) { kill(pid, SIGKILL) }
-        for m in Host.mounts(containing: work) {
-            let mp = String(m.split(separator: " ")[4])
-            Cmd.run("/bin/umount", ["-l", mp])
-        }
-        try? FileManager.default.removeItem(atPath: work)
-    }
-
+final class DropInTests: ImageTestCase {
     func testContainerdRuncShimDrivesSkiff() throws {
-        guard let containerd = Env.which("containerd"), let ctrBin = Env.which("ctr"), Env.which("containerd-shim-runc-v2") != nil else {
+        guard let ctrBin = Env.which("ctr"), Env.which("containerd-shim-runc-v2") != nil else {
             throw XCTSkip("containerd is not installed (apt-get install containerd)")
         }
-        let sock = work + "/c.sock"
-        let config = """
-        version = 2
-        root = "\(work!)/root"
-        state = "\(work!)/state"
-        [grpc]
-          address = "\(sock)"
-        [ttrpc]
-          address = "\(sock).ttrpc"
-        [metrics]
-          address = ""
-        [plugins."io.containerd.grpc.v1.cri"]
-          disable_tcp_service = true
-        """
-        try config.write(toFile: work + "/config.toml", atomically: true, encoding: .utf8)
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: containerd)
-        daemon.arguments = ["--config", work + "/config.toml"]
-        // On a hybrid host the limits containerd asks for have no v2 controller: skip them (documented knob).
-        daemon.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SKIFF_CGROUPS_SKIP_UNAVAILABLE": "1"]
-        daemon.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-        daemon.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try daemon.run()
-        defer { daemon.terminate(); daemon.waitUntilExit() }
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: sock) { usleep(50_000) }
-        func ctr(_ args: [String]) -> CmdResult { Cmd.run(ctrBin, ["--address", sock] + args, timeout: 60) }
+        let containerd = try PrivateContainerd(work: work)
+        defer { containerd.stop() }
+        let sock = containerd.sock
+        func ctr(_ args: [String]) -> CmdResult { containerd.ctr(args) }
 
         var r = ctr(["image", "import", image])
         XCTAssertEqual(r.code, 0, r.stderr)

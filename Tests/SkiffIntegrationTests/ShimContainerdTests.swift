@@ -1,0 +1,142 @@
+import Foundation
+import XCTest
+
+/// containerd-shim-skiff-v2 under a real containerd 1.6 from Debian (`ctr run --runtime <path>`),
+/// in a namespace of the test's own (the shim keeps runtime state per namespace).
+final class ShimContainerdTests: ImageTestCase {
+    var ns = ""
+    var containerd: PrivateContainerd!
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        ns = "skiff-" + UUID().uuidString.prefix(8).lowercased()
+        containerd = try PrivateContainerd(work: work)
+        let r = ctr(["image", "import", image])
+        XCTAssertEqual(r.code, 0, r.stderr)
+    }
+
+    override func tearDown() {
+        containerd?.stop()
+        super.tearDown()
+        try? FileManager.default.removeItem(atPath: "/run/containerd/skiff/" + ns)
+        if let root = Host.cgroupRoot { rmdir(root + "/" + ns) }
+    }
+
+    @discardableResult
+    func ctr(_ args: [String], timeout: TimeInterval = 60) -> CmdResult { containerd.ctr(["-n", ns] + args, timeout: timeout) }
+
+    func waitFor(_ what: String, in args: [String], tries: Int = 100) -> Bool {
+        for _ in 0..<tries {
+            if ctr(args).stdout.contains(what) { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    func testRunExecPauseMetricsTTYAndLogs() throws {
+        var r = ctr(["run", "--runtime", Env.shim, "--rm", ref, "r1", "/bin/skiff-payload", "echo", "hello-shim", "exit", "3"])
+        XCTAssertEqual(r.code, 3, r.stderr)
+        XCTAssertTrue(r.stdout.contains("hello-shim"), r.stdout)
+
+        r = ctr(["run", "-d", "--runtime", Env.shim, ref, "d1", "/bin/sleep", "60"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(ctr(["task", "ls"]).stdout.contains("RUNNING"))
+        r = ctr(["task", "exec", "--exec-id", "e1", "d1", "/bin/skiff-payload", "pid", "echo", "in-exec", "exit", "4"])
+        XCTAssertEqual(r.code, 4, r.stderr)
+        XCTAssertTrue(r.stdout.contains("in-exec"), r.stdout)
+        XCTAssertNotEqual(r.values["pid"], "1")
+        r = ctr(["task", "ps", "d1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertGreaterThanOrEqual(r.stdout.split(separator: "\n").count, 2, r.stdout)
+        XCTAssertEqual(ctr(["task", "pause", "d1"]).code, 0)
+        XCTAssertTrue(ctr(["task", "ls"]).stdout.contains("PAUSED"))
+        XCTAssertEqual(ctr(["task", "resume", "d1"]).code, 0)
+        XCTAssertTrue(ctr(["task", "ls"]).stdout.contains("RUNNING"))
+        r = ctr(["task", "metrics", "d1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("d1"), r.stdout)
+        XCTAssertEqual(ctr(["task", "kill", "-s", "KILL", "d1"]).code, 0)
+        XCTAssertTrue(waitFor("STOPPED", in: ["task", "ls"]))
+        r = ctr(["task", "delete", "d1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("137"), "exit status 137 reported: \(r.stderr)")
+        XCTAssertEqual(ctr(["container", "delete", "d1"]).code, 0)
+        XCTAssertEqual(ctr(["task", "ls", "-q"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "")
+
+        // A terminal: `script` gives ctr one; the shim makes the pty and copies it.
+        if let script = Env.which("script") {
+            let cmd = [containerd.ctrBinary, "--address", containerd.sock, "-n", ns, "run", "-t", "--rm", "--runtime", Env.shim, ref, "t1",
+                       "/bin/skiff-payload", "tty", "exit", "6"].joined(separator: " ")
+            r = Cmd.run(script, ["-qec", cmd, "/dev/null"], timeout: 60)
+            XCTAssertEqual(r.code, 6, r.stdout + r.stderr)
+            XCTAssertTrue(r.stdout.contains("isatty=1"), r.stdout)
+        }
+
+        // file:// log: both streams appended to the file, the exit code still reported.
+        let log = work + "/logs/l1.log"
+        r = ctr(["run", "--rm", "--runtime", Env.shim, "--log-uri", "file://" + log, ref, "l1",
+                 "/bin/sh", "-c", "echo out-line; echo err-line >&2; exit 2"])
+        XCTAssertEqual(r.code, 2, r.stderr)
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertTrue(text.contains("out-line") && text.contains("err-line"), text)
+
+        // binary:// logger: fd 3 and 4 are the container's stdout and stderr; fd 5 says ready.
+        let logger = work + "/logger.sh"
+        try "#!/bin/sh\nexec 5>&-\ncat <&3 >> \"$2.out\" & cat <&4 >> \"$2.err\"; wait\n".write(toFile: logger, atomically: true, encoding: .utf8)
+        chmod(logger, 0o755)
+        r = ctr(["run", "--rm", "--runtime", Env.shim, "--log-uri", "binary://\(logger)?file=\(work!)/blog", ref, "b1",
+                 "/bin/sh", "-c", "echo bin-out; echo bin-err >&2"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        var got = ""
+        for _ in 0..<100 {
+            got = ((try? String(contentsOfFile: work + "/blog.out", encoding: .utf8)) ?? "") + ((try? String(contentsOfFile: work + "/blog.err", encoding: .utf8)) ?? "")
+            if got.contains("bin-out") && got.contains("bin-err") { break }
+            usleep(20_000)
+        }
+        XCTAssertTrue(got.contains("bin-out") && got.contains("bin-err"), got)
+    }
+
+    func testContainerdCrashAndShimCrash() throws {
+        // containerd dies while a task runs; after a restart the task is there, killable, and its
+        // exit code is reported.
+        var r = ctr(["run", "-d", "--runtime", Env.shim, ref, "r1", "/bin/sh", "-c", "trap 'exit 42' TERM; while true; do sleep 0.1; done"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        containerd.crash()
+        try containerd.start()
+        XCTAssertTrue(waitFor("RUNNING", in: ["task", "ls"]), ctr(["task", "ls"]).stdout)
+        XCTAssertEqual(ctr(["task", "kill", "r1"]).code, 0)
+        XCTAssertTrue(waitFor("STOPPED", in: ["task", "ls"]))
+        r = ctr(["task", "delete", "r1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("42"), "exit code 42 reported: \(r.stderr)")
+        XCTAssertEqual(ctr(["container", "delete", "r1"]).code, 0)
+
+        // The shim dies (kill -9) under a foreground `ctr run`: ctr returns instead of hanging,
+        // and the container does not outlive the cleanup.
+        let done = DispatchSemaphore(value: 0)
+        let fg = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
+        fg.initialize(to: -1)
+        defer { fg.deallocate() }
+        let args = ["-n", ns, "run", "--rm", "--runtime", Env.shim, ref, "k1", "/bin/sleep", "300"]
+        let c = containerd!
+        Thread {
+            fg.pointee = c.ctr(args, timeout: 60).code
+            done.signal()
+        }.start()
+        var shim: Int32?
+        for _ in 0..<200 where shim == nil {
+            shim = Host.processes(mentioning: "-id k1").first { pid in
+                ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("containerd-shim-skiff-v2")
+            }
+            if shim == nil { usleep(25_000) }
+        }
+        guard let shimPid = shim else { return XCTFail("no shim for k1") }
+        XCTAssertTrue(waitFor("RUNNING", in: ["task", "ls"]))
+        kill(shimPid, SIGKILL)
+        XCTAssertEqual(done.wait(timeout: .now() + 30), .success, "ctr run returned after the shim died")
+        XCTAssertNotEqual(fg.pointee, 0)
+        for _ in 0..<100 where !Host.processes(mentioning: "sleep 300").isEmpty { usleep(50_000) }
+        XCTAssertTrue(Host.processes(mentioning: "sleep 300").isEmpty, "container process cleaned up")
+        XCTAssertEqual(ctr(["task", "ls", "-q"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "")
+    }
+}

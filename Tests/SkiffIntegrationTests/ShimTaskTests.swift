@@ -1,0 +1,259 @@
+import Foundation
+import XCTest
+import SkiffSys
+import SkiffTTRPC
+import SkiffWire
+
+/// containerd-shim-skiff-v2 driven directly over ttrpc, as containerd would, with this test as
+/// the events receiver: `start`, the task API (Create, Start, Exec, Wait pending while other
+/// calls go on, State, Pids, CloseIO, Kill, Delete, Shutdown), the event order, bad input,
+/// the exit record, and the `delete` action.
+final class ShimTaskTests: XCTestCase {
+    static let task = "containerd.task.v2.Task"
+    var bundle: TestBundle!
+    var events: EventsReceiver!
+
+    override func setUpWithError() throws {
+        try Env.requireRoot()
+        bundle = try TestBundle()
+        events = try EventsReceiver(path: bundle.base + "/events.sock")
+    }
+
+    override func tearDown() {
+        events?.stop()
+        for pid in Host.processes(mentioning: bundle.base) { kill(pid, SIGKILL) }
+        bundle?.cleanup()
+    }
+
+    func startShim(namespace: String = "skiff-test") throws -> (address: String, client: TTRPCClient) {
+        var env = ProcessInfo.processInfo.environment
+        env["TTRPC_ADDRESS"] = events.path
+        let r = Cmd.run(Env.shim, ["-namespace", namespace, "-address", bundle.base + "/containerd.sock", "-publish-binary", "/bin/true",
+                                   "-id", "c1", "start"], timeout: 10, cwd: bundle.dir, env: env)
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let address = r.stdout
+        XCTAssertTrue(address.hasPrefix("unix:///run/containerd/s/"), address)
+        XCTAssertEqual(try String(contentsOfFile: bundle.dir + "/address", encoding: .utf8), address, "<bundle>/address")
+        let path = String(address.dropFirst(7))
+        var st = stat()
+        XCTAssertEqual(stat(path, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600, "socket is private")
+        return (address, try TTRPCClient.connect(address))
+    }
+
+    func call<R: ProtoMessage>(_ c: TTRPCClient, _ method: String, _ req: some ProtoMessage, _: R.Type = R.self) throws -> R {
+        try R(protoBytes: try c.call(service: Self.task, method: method, payload: req.protoBytes(), timeoutMs: 20_000))
+    }
+
+    func testTaskAPIOverTTRPC() throws {
+        bundle.args(["/bin/sh", "-c", "read line; echo got:$line; echo to-stderr >&2; exit 7"])
+        try bundle.write()
+        let fifos = bundle.base + "/fifos"
+        try FileManager.default.createDirectory(atPath: fifos, withIntermediateDirectories: true)
+        for n in ["in", "out", "err", "eout"] { XCTAssertEqual(mkfifo(fifos + "/" + n, 0o600), 0) }
+        // Our ends, opened without blocking, as containerd's client does.
+        let outFd = open(fifos + "/out", O_RDONLY | O_NONBLOCK), errFd = open(fifos + "/err", O_RDONLY | O_NONBLOCK)
+        let eoutFd = open(fifos + "/eout", O_RDONLY | O_NONBLOCK)
+        defer { close(outFd); close(errFd); close(eoutFd) }
+
+        let (address, c) = try startShim()
+        var create = CreateTaskRequest()
+        create.id = "c1"; create.bundle = bundle.dir
+        create.stdin = fifos + "/in"; create.stdout = fifos + "/out"; create.stderr = fifos + "/err"
+        var opts = RuncOptions(); opts.root = bundle.stateRoot
+        create.options = ProtoAny(typeURL: RuncOptions.protoName, value: opts.protoBytes())
+        let created: CreateTaskResponse = try call(c, "Create", create)
+        XCTAssertGreaterThan(created.pid, 0)
+        // The runtime state is where the options said.
+        XCTAssertTrue(FileManager.default.fileExists(atPath: bundle.stateRoot + "/skiff-test/c1/state.json"))
+
+        var connectReq = ConnectRequest(); connectReq.id = "c1"
+        let connected: ConnectResponse = try call(c, "Connect", connectReq)
+        XCTAssertEqual(connected.taskPid, created.pid)
+        XCTAssertGreaterThan(connected.shimPid, 0)
+        XCTAssertEqual(try String(contentsOfFile: "/proc/\(connected.shimPid)/status", encoding: .utf8)
+            .split(separator: "\n").first { $0.hasPrefix("Threads:") }?.split(separator: "\t").last, "1", "one thread")
+
+        var stateReq = StateRequest(); stateReq.id = "c1"
+        XCTAssertEqual((try call(c, "State", stateReq) as StateResponse).status, .created)
+
+        // Wait stays pending; everything below is answered on the same connection meanwhile.
+        var waitReq = WaitRequest(); waitReq.id = "c1"
+        let waitStream = try c.send(service: Self.task, method: "Wait", payload: waitReq.protoBytes(), timeoutMs: 30_000)
+
+        var startReq = StartRequest(); startReq.id = "c1"
+        XCTAssertEqual((try call(c, "Start", startReq) as StartResponse).pid, created.pid)
+        XCTAssertEqual((try call(c, "State", stateReq) as StateResponse).status, .running)
+
+        // An exec with its own stdout, its exit matched by pid.
+        var exec = ExecProcessRequest()
+        exec.id = "c1"; exec.execID = "e1"; exec.stdout = fifos + "/eout"
+        let process = #"{"args":["/bin/skiff-payload","echo","in-exec","exit","3"],"cwd":"/","env":["PATH=/bin"],"user":{"uid":0,"gid":0}}"#
+        exec.spec = ProtoAny(typeURL: "types.containerd.io/opencontainers/runtime-spec/1/Process", value: Array(process.utf8))
+        let _: ProtoEmpty = try call(c, "Exec", exec)
+        XCTAssertThrowsError(try call(c, "Exec", exec) as ProtoEmpty) { XCTAssertEqual(($0 as? TTRPCStatus)?.code, .alreadyExists) }
+        var execWait = WaitRequest(); execWait.id = "c1"; execWait.execID = "e1"
+        let execWaitStream = try c.send(service: Self.task, method: "Wait", payload: execWait.protoBytes(), timeoutMs: 30_000)
+        var execStart = StartRequest(); execStart.id = "c1"; execStart.execID = "e1"
+        let execPid = (try call(c, "Start", execStart) as StartResponse).pid
+        XCTAssertGreaterThan(execPid, 0)
+        let execExit = try WaitResponse(protoBytes: try c.receive(stream: execWaitStream, timeoutMs: 20_000))
+        XCTAssertEqual(execExit.exitStatus, 3)
+        XCTAssertTrue(readAll(eoutFd, until: "in-exec").contains("in-exec"))
+        var pidsReq = PidsRequest(); pidsReq.id = "c1"
+        let pids: PidsResponse = try call(c, "Pids", pidsReq)
+        XCTAssertTrue(pids.processes.contains { $0.pid == created.pid }, "\(pids.processes)")
+        var execDelete = DeleteRequest(); execDelete.id = "c1"; execDelete.execID = "e1"
+        XCTAssertEqual((try call(c, "Delete", execDelete) as DeleteResponse).exitStatus, 3)
+
+        // stdin: a line, then CloseIO and our close give the container EOF.
+        let inFd = open(fifos + "/in", O_WRONLY | O_NONBLOCK)
+        XCTAssertGreaterThanOrEqual(inFd, 0)
+        _ = "ping\n".withCString { write(inFd, $0, 5) }
+        var closeIO = CloseIORequest(); closeIO.id = "c1"; closeIO.stdin = true
+        let _: ProtoEmpty = try call(c, "CloseIO", closeIO)
+        close(inFd)
+
+        let exit = try WaitResponse(protoBytes: try c.receive(stream: waitStream, timeoutMs: 20_000))
+        XCTAssertEqual(exit.exitStatus, 7)
+        XCTAssertGreaterThan(exit.exitedAt?.seconds ?? 0, 1_600_000_000, "exited_at is set")
+        XCTAssertTrue(readAll(outFd, until: "got:ping").contains("got:ping"))
+        XCTAssertTrue(readAll(errFd, until: "to-stderr").contains("to-stderr"))
+        // The exit went to disk before it was reported.
+        XCTAssertEqual(try String(contentsOfFile: bundle.dir + "/init.exit", encoding: .utf8).split(separator: " ")[1], "7")
+        XCTAssertEqual((try call(c, "State", stateReq) as StateResponse).status, .stopped)
+        var killReq = KillRequest(); killReq.id = "c1"; killReq.signal = 9
+        XCTAssertThrowsError(try call(c, "Kill", killReq) as ProtoEmpty) { XCTAssertEqual(($0 as? TTRPCStatus)?.code, .notFound) }
+
+        // Bad input: errors, and the shim stays up.
+        XCTAssertThrowsError(try c.call(service: Self.task, method: "Frobnicate", payload: [])) {
+            XCTAssertEqual(($0 as? TTRPCStatus)?.code, .unimplemented)
+        }
+        XCTAssertThrowsError(try c.call(service: Self.task, method: "Create", payload: [0x0a, 0x50, 0x41])) {
+            XCTAssertEqual(($0 as? TTRPCStatus)?.code, .invalidArgument)
+        }
+        var unknown = StateRequest(); unknown.id = "nope"
+        XCTAssertThrowsError(try call(c, "State", unknown) as StateResponse) { XCTAssertEqual(($0 as? TTRPCStatus)?.code, .notFound) }
+        XCTAssertThrowsError(try call(c, "Checkpoint", CheckpointTaskRequest()) as ProtoEmpty) {
+            XCTAssertEqual(($0 as? TTRPCStatus)?.code, .unimplemented)
+        }
+        // Shutdown with a container left is a no-op.
+        let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
+        XCTAssertEqual((try call(c, "Connect", connectReq) as ConnectResponse).shimPid, connected.shimPid)
+
+        var del = DeleteRequest(); del.id = "c1"
+        let deleted: DeleteResponse = try call(c, "Delete", del)
+        XCTAssertEqual(deleted.exitStatus, 7)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: bundle.stateRoot + "/skiff-test/c1"), "runtime state removed")
+        XCTAssertEqual(events.topics(), ["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
+                                         "/tasks/exit", "/tasks/exit", "/tasks/delete"])
+        let exits = events.received.filter { $0.topic == "/tasks/exit" }.compactMap { try? TaskExit(protoBytes: $0.event) }
+        XCTAssertEqual(exits.map(\.id), ["e1", "c1"], "TaskExit.id is the exec id, or the container id for the init")
+        XCTAssertEqual(exits.map(\.exitStatus), [3, 7])
+
+        // Shutdown with nothing left: the shim exits and removes its socket.
+        let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
+        let socket = String(address.dropFirst(7))
+        for _ in 0..<100 where FileManager.default.fileExists(atPath: socket) { usleep(20_000) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: socket))
+        for _ in 0..<100 where kill(pid_t(connected.shimPid), 0) == 0 { usleep(20_000) }
+        XCTAssertNotEqual(kill(pid_t(connected.shimPid), 0), 0, "shim exited")
+
+        // containerd then runs `delete`: idempotent, reports the recorded exit.
+        let d = Cmd.run(Env.shim, ["-namespace", "skiff-test", "-address", bundle.base + "/containerd.sock", "-id", "c1",
+                                   "-bundle", bundle.dir, "delete"], timeout: 10, cwd: bundle.dir)
+        XCTAssertEqual(d.code, 0, d.stderr)
+        let resp = try DeleteResponse(protoBytes: Array(d.stdoutBytes))
+        XCTAssertEqual(resp.exitStatus, 7)
+    }
+
+    /// kill -9 of the shim: the `delete` action force-deletes the container and reports 137.
+    func testDeleteActionAfterTheShimDied() throws {
+        bundle.args(["/bin/sleep", "600"])
+        try bundle.write()
+        let (_, c) = try startShim()
+        var create = CreateTaskRequest()
+        create.id = "c1"; create.bundle = bundle.dir
+        var opts = RuncOptions(); opts.root = bundle.stateRoot
+        create.options = ProtoAny(typeURL: RuncOptions.protoName, value: opts.protoBytes())
+        let created: CreateTaskResponse = try call(c, "Create", create)
+        var startReq = StartRequest(); startReq.id = "c1"
+        let _: StartResponse = try call(c, "Start", startReq)
+        let shimPid = (try call(c, "Connect", ConnectRequest()) as ConnectResponse).shimPid
+        kill(pid_t(shimPid), SIGKILL)
+        XCTAssertEqual(kill(pid_t(created.pid), 0), 0, "the container outlives its shim")
+        let d = Cmd.run(Env.shim, ["-namespace", "skiff-test", "-address", bundle.base + "/containerd.sock", "-id", "c1",
+                                   "-bundle", bundle.dir, "delete"], timeout: 20, cwd: bundle.dir)
+        XCTAssertEqual(d.code, 0, d.stderr)
+        let resp = try DeleteResponse(protoBytes: Array(d.stdoutBytes))
+        XCTAssertEqual(resp.exitStatus, 137)
+        XCTAssertEqual(resp.pid, created.pid)
+        for _ in 0..<100 where Host.processAlive(pid_t(created.pid)) { usleep(20_000) }
+        XCTAssertFalse(Host.processAlive(pid_t(created.pid)), "container killed")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: bundle.stateRoot + "/skiff-test/c1"))
+        // Again: already gone is fine.
+        XCTAssertEqual(Cmd.run(Env.shim, ["-namespace", "skiff-test", "-id", "c1", "-bundle", bundle.dir, "delete"], cwd: bundle.dir).code, 0)
+    }
+
+    func readAll(_ fd: Int32, until marker: String, timeout: TimeInterval = 10) -> String {
+        var out = [UInt8]()
+        let deadline = Date().addingTimeInterval(timeout)
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline {
+            let n = read(fd, &buf, buf.count)
+            if n > 0 { out += buf[0..<n] }
+            if String(decoding: out, as: UTF8.self).contains(marker) { break }
+            if n <= 0 { usleep(10_000) }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// A stand-in for containerd's ttrpc events service (TTRPC_ADDRESS), on its own thread.
+final class EventsReceiver: @unchecked Sendable {
+    struct Received { var topic: String; var namespace: String; var event: [UInt8] }
+    let path: String
+    let loop: EventLoop
+    let server: TTRPCServer
+    let lock = NSLock()
+    var list: [Received] = []
+    var done = false
+    let finished = DispatchSemaphore(value: 0)
+    let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        unlink(path)
+        fd = try Sys.listenUnix(path)
+        loop = try EventLoop()
+        server = TTRPCServer(loop: loop)
+        server.register(service: "containerd.services.events.ttrpc.v1.Events", method: "Forward") { [unowned self] payload, md, reply in
+            if let f = try? ForwardRequest(protoBytes: payload), let env = f.envelope {
+                self.lock.lock()
+                self.list.append(Received(topic: env.topic, namespace: md["containerd-namespace-ttrpc"] ?? env.namespace,
+                                          event: env.event?.value ?? []))
+                self.lock.unlock()
+                reply(.success([]))
+            } else {
+                reply(.failure(TTRPCStatus(.invalidArgument, "bad envelope")))
+            }
+        }
+        try server.serve(listener: fd)
+        let loop = self.loop
+        Thread { [self] in
+            while !isDone { loop.runOnce(timeoutMs: 5) }
+            finished.signal()
+        }.start()
+    }
+
+    var isDone: Bool { lock.lock(); defer { lock.unlock() }; return done }
+    var received: [Received] { lock.lock(); defer { lock.unlock() }; return list }
+    func topics() -> [String] { received.map(\.topic) }
+
+    func stop() {
+        lock.lock(); done = true; lock.unlock()
+        finished.wait()
+        close(fd)
+        unlink(path)
+    }
+}
