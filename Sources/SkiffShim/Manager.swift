@@ -89,15 +89,23 @@ public enum ShimManager {
     public static func delete(_ args: ShimArguments) -> DeleteResponse {
         let bundle = args.bundle.isEmpty ? FS.cwd() : FS.clean(args.bundle)
         var root = TaskService.defaultRoot(namespace: args.namespace)
-        if let bytes = try? FS.readBytes(bundle + "/skiff-shim.json"), let v = try? JSONParser.parse(bytes),
-           case .string(let r)? = v["root"] {
-            root = r
+        var binary = ""
+        if let bytes = try? FS.readBytes(bundle + "/skiff-shim.json"), let v = try? JSONParser.parse(bytes) {
+            if case .string(let r)? = v["root"] { root = r }
+            if case .string(let b)? = v["binary"] { binary = b }
         }
-        let rt = Runtime(root: root)
         var pid: pid_t = 0
-        if let rec = try? rt.store.load(args.id) { pid = rec.pid }
-        do { try rt.delete(id: args.id, force: true) } catch {
-            if !"\(error)".contains("does not exist") { Logger.shared.warn("delete \(quote(args.id)): \(error)") }
+        let backend: RuntimeBackend
+        if binary.isEmpty {
+            let rt = Runtime(root: root)
+            if let rec = try? rt.store.load(args.id) { pid = rec.pid }
+            backend = InProcessBackend(runtime: rt)
+        } else {
+            if let text = try? FS.readString(bundle + "/init.pid"), let p = pid_t(text.trimmingTrailingWhitespace()) { pid = p }
+            backend = ExternalBackend(binary: binary, root: root) { _ in bundle }
+        }
+        do { try backend.delete(id: args.id, force: true) } catch {
+            Logger.shared.warn("delete \(quote(args.id)): \(error)")
         }
         RootfsMounts.unmountAll(bundle + "/rootfs")
         removeDeadSocket(bundle: bundle)

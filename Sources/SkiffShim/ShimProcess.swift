@@ -23,6 +23,8 @@ final class ShimProcess {
     var waiters: [TTRPCServer.Reply] = []
     /// The exec's OCI process (inits use config.json).
     var spec: Process?
+    /// The same, as containerd sent it (an external runtime gets it verbatim).
+    var specJSON: [UInt8] = []
 
     init(id: String, execID: String, stdin: String, stdout: String, stderr: String, terminal: Bool) {
         self.id = id; self.execID = execID
@@ -47,13 +49,14 @@ final class ShimContainer {
     let initProcess: ShimProcess
     var execs: [String: ShimProcess] = [:]
     let rootfs: [SkiffWire.Mount]
+    let backend: RuntimeBackend
     var rootfsMounted = false
     var cgroupDir: String?
     /// memory.events oom_kill last seen, to publish TaskOOM once per kill.
     var oomKills: UInt64 = 0
 
-    init(id: String, bundle: String, initProcess: ShimProcess, rootfs: [SkiffWire.Mount]) {
-        self.id = id; self.bundle = bundle; self.initProcess = initProcess; self.rootfs = rootfs
+    init(id: String, bundle: String, initProcess: ShimProcess, rootfs: [SkiffWire.Mount], backend: RuntimeBackend) {
+        self.id = id; self.bundle = bundle; self.initProcess = initProcess; self.rootfs = rootfs; self.backend = backend
     }
 
     func process(_ execID: String) -> ShimProcess? {

@@ -41,10 +41,10 @@ public final class TaskService {
 
     public var isEmpty: Bool { containers.isEmpty }
 
-    func runtime() -> Runtime {
-        var rt = Runtime(root: runtimeRoot)
+    func inProcess(root: String) -> InProcessBackend {
+        var rt = Runtime(root: root)
         rt.skipUnavailableCgroups = skipUnavailableCgroups
-        return rt
+        return InProcessBackend(runtime: rt)
     }
 
     // MARK: registration
@@ -117,25 +117,23 @@ public final class TaskService {
         if !r.checkpoint.isEmpty { throw TTRPCStatus(.unimplemented, "create \(quote(r.id)): restoring from a checkpoint is not supported") }
         let bundle = FS.clean(r.bundle.isEmpty ? FS.cwd() : r.bundle)
         var noPivot = false
-        if let options = r.options, !options.typeURL.isEmpty {
+        var options = RuncOptions()
+        if let any = r.options, !any.typeURL.isEmpty {
             // Only the runc options apply; containerd sends other runtimes' option types too.
-            if options.typeURL.hasSuffix(TaskService.optionsType),
-               let o = try? RuncOptions(protoBytes: options.value) {
-                if !o.root.isEmpty { runtimeRoot = FS.clean(o.root + "/" + namespace) }
+            if any.typeURL.hasSuffix(TaskService.optionsType), let o = try? RuncOptions(protoBytes: any.value) {
+                options = o
                 noPivot = o.noPivotRoot
-                if !o.binaryName.isEmpty && FS.basename(o.binaryName) != "skiff" {
-                    Logger.shared.warn("create \(quote(r.id)): BinaryName \(quote(o.binaryName)) ignored: this shim runs the runtime in-process")
-                }
             }
         }
+        let (backend, root, binary) = try makeBackend(options, bundle: bundle)
         // The `delete` action runs in a fresh process: tell it where the runtime state is.
         try FS.writeFileAtomic(bundle + "/skiff-shim.json",
-                               Array(("{\"root\":" + jsonString(runtimeRoot) + ",\"namespace\":" + jsonString(namespace) + "}\n").utf8),
-                               mode: 0o644)
+                               Array(("{\"root\":" + jsonString(root) + ",\"binary\":" + jsonString(binary) + ",\"namespace\":"
+                                      + jsonString(namespace) + "}\n").utf8), mode: 0o644)
         unlink(ShimContainer.exitFile(bundle: bundle, execID: ""))
 
         let initProcess = ShimProcess(id: r.id, execID: "", stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal)
-        let c = ShimContainer(id: r.id, bundle: bundle, initProcess: initProcess, rootfs: r.rootfs)
+        let c = ShimContainer(id: r.id, bundle: bundle, initProcess: initProcess, rootfs: r.rootfs, backend: backend)
         var undo: [() -> Void] = []
         do {
             if !r.rootfs.isEmpty {
@@ -148,20 +146,14 @@ public final class TaskService {
             let io = try ProcessIO.make(loop: loop, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal,
                                         containerID: r.id, namespace: namespace)
             undo.append { io.closeAll() }
-            var opts = CreateOptions(bundle: bundle)
-            opts.noPivot = noPivot
-            opts.stdio = io.childStdio
-            if r.terminal { opts.consoleSocketFd = io.consoleTheirs }
-            let rt = runtime()
-            let pid = try rt.create(id: r.id, options: opts)
-            undo.append { try? rt.delete(id: r.id, force: true) }
+            let pid = try backend.create(id: r.id, bundle: bundle, stdio: io.childStdio,
+                                         consoleSocket: r.terminal ? io.consoleTheirs : nil, noPivot: noPivot)
+            undo.append { try? backend.delete(id: r.id, force: true) }
             initProcess.pid = pid
             initProcess.io = io
             try io.processStarted()
-            if let rec = try? rt.store.load(r.id) {
-                c.cgroupDir = rec.cgroupPath
-                c.oomKills = rec.cgroupPath.flatMap { Cgroup2.fromDirectory($0).oomKills() } ?? 0
-            }
+            c.cgroupDir = cgroupDirectory(ofPid: pid)
+            c.oomKills = c.cgroupDir.flatMap { Cgroup2.fromDirectory($0).oomKills() } ?? 0
         } catch {
             for u in undo.reversed() { u() }
             throw error
@@ -190,7 +182,7 @@ public final class TaskService {
             throw TTRPCStatus(.failedPrecondition, "process \(quote(p.id)) was already started")
         }
         if p.isInit {
-            try runtime().start(id: c.id)
+            try c.backend.start(id: c.id)
             p.phase = .running
             var ev = TaskStart()
             ev.containerID = c.id
@@ -202,12 +194,10 @@ public final class TaskService {
             }
             let io = try ProcessIO.make(loop: loop, stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal,
                                         containerID: c.id, namespace: namespace)
-            var opts = ExecOptions(process: p.spec!)
-            opts.stdio = io.childStdio
-            if p.terminal { opts.consoleSocketFd = io.consoleTheirs }
             let pid: pid_t
             do {
-                pid = try runtime().execDetached(id: c.id, options: opts)
+                pid = try c.backend.exec(id: c.id, process: p.spec!, processJSON: p.specJSON, stdio: io.childStdio,
+                                         consoleSocket: p.terminal ? io.consoleTheirs : nil)
                 try io.processStarted()
             } catch {
                 io.closeAll()
@@ -238,7 +228,7 @@ public final class TaskService {
             case .running: throw TTRPCStatus(.failedPrecondition, "cannot delete a running container \(quote(c.id))")
             case .created:
                 // Never started: the runtime kills it; we reap it here so the status is ours.
-                try? runtime().delete(id: c.id, force: true)
+                try? c.backend.delete(id: c.id, force: true)
                 _ = Glibc.kill(p.pid, SIGKILL)
                 let (w, st) = Sys.wait(p.pid)
                 recordExit(c, p, waitStatus: w == p.pid ? st : Int32(SIGKILL), publish: false)
@@ -246,7 +236,7 @@ public final class TaskService {
             }
             p.io?.waitForOutput(timeoutMs: 2000)
             p.io?.closeAll()
-            do { try runtime().delete(id: c.id, force: true) } catch let e as SkiffError where e.description.contains("does not exist") {}
+            try c.backend.delete(id: c.id, force: true)
             for e in c.execs.values { e.io?.closeAll() }
             if c.rootfsMounted { RootfsMounts.unmountAll(c.bundle + "/rootfs") }
             containers[c.id] = nil
@@ -270,6 +260,22 @@ public final class TaskService {
         return resp
     }
 
+    /// In-process skiff unless the options name another runtime binary (BinaryName).
+    func makeBackend(_ o: RuncOptions, bundle: String) throws -> (RuntimeBackend, String, String) {
+        let wantsExternal = !o.binaryName.isEmpty && FS.basename(o.binaryName) != "skiff"
+        if !wantsExternal {
+            let root = o.root.isEmpty ? runtimeRoot : FS.clean(o.root + "/" + namespace)
+            return (inProcess(root: root), root, "")
+        }
+        guard let binary = ExternalBackend.resolve(o.binaryName) else {
+            throw SkiffError("runtime binary", o.binaryName, errno: ENOENT, hint: "BinaryName must be an absolute path or a name on PATH")
+        }
+        let root = FS.clean((o.root.isEmpty ? "/run/containerd/runc" : o.root) + "/" + namespace)
+        var ext = ExternalBackend(binary: binary, root: root) { [weak self] id in self?.containers[id]?.bundle ?? bundle }
+        ext.systemdCgroup = o.systemdCgroup
+        return (ext, root, binary)
+    }
+
     // MARK: Exec, State, Wait
 
     func exec(_ r: ExecProcessRequest) throws -> ProtoEmpty {
@@ -285,6 +291,7 @@ public final class TaskService {
         try Validation.validateProcess(spec)
         let p = ShimProcess(id: r.execID, execID: r.execID, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal)
         p.spec = spec
+        p.specJSON = r.spec?.value ?? []
         c.execs[r.execID] = p
         var ev = TaskExecAdded()
         ev.containerID = c.id
@@ -333,7 +340,7 @@ public final class TaskService {
         let sig = Int32(r.signal == 0 ? UInt32(SIGTERM) : r.signal)
         if p.isInit {
             if p.phase == .stopped && !r.all { throw TTRPCStatus(.notFound, "process already finished: not found") }
-            do { try runtime().kill(id: c.id, signal: sig, all: r.all) } catch let e as SkiffError where e.description.contains("not running") {
+            do { try c.backend.kill(id: c.id, signal: sig, all: r.all) } catch where "\(error)".contains("not running") {
                 throw TTRPCStatus(.notFound, "process already finished: not found")
             }
         } else {
@@ -364,7 +371,7 @@ public final class TaskService {
         var byPid: [pid_t: String] = [:]
         for e in c.execs.values where e.pid > 0 { byPid[e.pid] = e.execID }
         var resp = PidsResponse()
-        for pid in try runtime().pids(id: c.id) {
+        for pid in try c.backend.pids(id: c.id) {
             var info = ProcessInfo()
             info.pid = UInt32(pid)
             if let execID = byPid[pid] {
@@ -379,7 +386,7 @@ public final class TaskService {
 
     func pause(_ r: PauseRequest) throws -> ProtoEmpty {
         let c = try container(r.id)
-        try runtime().pause(id: c.id)
+        try c.backend.pause(id: c.id)
         var ev = TaskPaused()
         ev.containerID = c.id
         publisher.publish(ev)
@@ -388,7 +395,7 @@ public final class TaskService {
 
     func resume(_ r: ResumeRequest) throws -> ProtoEmpty {
         let c = try container(r.id)
-        try runtime().resume(id: c.id)
+        try c.backend.resume(id: c.id)
         var ev = TaskResumed()
         ev.containerID = c.id
         publisher.publish(ev)
@@ -397,8 +404,7 @@ public final class TaskService {
 
     func update(_ r: UpdateTaskRequest) throws -> ProtoEmpty {
         let c = try container(r.id)
-        let res = try JSON.decode(Resources.self, from: r.resources?.value ?? [], what: "update resources")
-        try runtime().update(id: c.id, resources: res)
+        try c.backend.update(id: c.id, resourcesJSON: r.resources?.value ?? [])
         return ProtoEmpty()
     }
 

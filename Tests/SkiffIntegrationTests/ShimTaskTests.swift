@@ -167,6 +167,66 @@ final class ShimTaskTests: XCTestCase {
         XCTAssertEqual(resp.exitStatus, 7)
     }
 
+    /// A terminal, in-process and through an external runc (BinaryName): the pty master reaches
+    /// the shim (directly, or relayed from runc's --console-socket) and its output the stdout FIFO.
+    func testTerminalInProcessAndWithRuncAsBinaryName() throws {
+        var binaries: [String] = [""]
+        if let runc = Env.which("runc") { binaries.append(runc) } else { print("runc not installed: external BinaryName part skipped") }
+        bundle.process["terminal"] = true
+        bundle.args(["/bin/skiff-payload", "tty", "sleep", "0.3", "exit", "5"])
+        try bundle.write()
+        let (_, c) = try startShim()
+        for (n, binary) in binaries.enumerated() {
+            let id = "t\(n)"
+            let out = bundle.base + "/\(id).out"
+            XCTAssertEqual(mkfifo(out, 0o600), 0)
+            let outFd = open(out, O_RDONLY | O_NONBLOCK)
+            defer { close(outFd) }
+            var create = CreateTaskRequest()
+            create.id = id; create.bundle = bundle.dir; create.terminal = true; create.stdout = out
+            var opts = RuncOptions(); opts.root = bundle.stateRoot; opts.binaryName = binary
+            create.options = ProtoAny(typeURL: RuncOptions.protoName, value: opts.protoBytes())
+            let created: CreateTaskResponse = try call(c, "Create", create)
+            XCTAssertGreaterThan(created.pid, 0)
+            if !binary.isEmpty {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: bundle.stateRoot + "/skiff-test/\(id)/state.json"), "runc's state")
+            }
+            var waitReq = WaitRequest(); waitReq.id = id
+            let waitStream = try c.send(service: Self.task, method: "Wait", payload: waitReq.protoBytes(), timeoutMs: 30_000)
+            var startReq = StartRequest(); startReq.id = id
+            let _: StartResponse = try call(c, "Start", startReq)
+            var resize = ResizePtyRequest(); resize.id = id; resize.width = 100; resize.height = 30
+            let _: ProtoEmpty = try call(c, "ResizePty", resize)
+            if !binary.isEmpty {
+                // An exec through runc, matched by the pid from its pid file.
+                var exec = ExecProcessRequest(); exec.id = id; exec.execID = "x"
+                let process = #"{"args":["/bin/true"],"cwd":"/","env":["PATH=/bin"],"user":{"uid":0,"gid":0}}"#
+                exec.spec = ProtoAny(typeURL: "types.containerd.io/opencontainers/runtime-spec/1/Process", value: Array(process.utf8))
+                let _: ProtoEmpty = try call(c, "Exec", exec)
+                var ew = WaitRequest(); ew.id = id; ew.execID = "x"
+                let ews = try c.send(service: Self.task, method: "Wait", payload: ew.protoBytes(), timeoutMs: 30_000)
+                var es = StartRequest(); es.id = id; es.execID = "x"
+                let _: StartResponse = try call(c, "Start", es)
+                XCTAssertEqual(try WaitResponse(protoBytes: try c.receive(stream: ews, timeoutMs: 20_000)).exitStatus, 0)
+                var pids = PidsRequest(); pids.id = id
+                XCTAssertTrue((try call(c, "Pids", pids) as PidsResponse).processes.contains { $0.pid == created.pid })
+            }
+            let exit = try WaitResponse(protoBytes: try c.receive(stream: waitStream, timeoutMs: 20_000))
+            XCTAssertEqual(exit.exitStatus, 5, "binary \(binary.isEmpty ? "in-process" : binary)")
+            let text = readAll(outFd, until: "tty=")
+            XCTAssertTrue(text.contains("isatty=1"), "\(binary): \(text)")
+            var del = DeleteRequest(); del.id = id
+            XCTAssertEqual((try call(c, "Delete", del) as DeleteResponse).exitStatus, 5)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: bundle.stateRoot + "/skiff-test/\(id)"))
+        }
+        // A BinaryName that does not exist is a clear error, and nothing is left.
+        var bad = CreateTaskRequest(); bad.id = "bad"; bad.bundle = bundle.dir
+        var opts = RuncOptions(); opts.binaryName = "/nonexistent/runc"
+        bad.options = ProtoAny(typeURL: RuncOptions.protoName, value: opts.protoBytes())
+        XCTAssertThrowsError(try call(c, "Create", bad) as CreateTaskResponse) { XCTAssertTrue("\($0)".contains("/nonexistent/runc"), "\($0)") }
+        let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
+    }
+
     /// kill -9 of the shim: the `delete` action force-deletes the container and reports 137.
     func testDeleteActionAfterTheShimDied() throws {
         bundle.args(["/bin/sleep", "600"])
