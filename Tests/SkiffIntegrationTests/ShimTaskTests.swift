@@ -227,6 +227,50 @@ final class ShimTaskTests: XCTestCase {
         let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
     }
 
+    /// Containers of one group (a pod) share a shim: the second `start` finds the first's socket.
+    func testGroupedContainersShareOneShim() throws {
+        bundle.config["annotations"] = ["io.containerd.runc.v2.group": "pod1"]
+        bundle.args(["/bin/sleep", "600"])
+        try bundle.write()
+        let second = bundle.base + "/bundle2"
+        try FileManager.default.createDirectory(atPath: second, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: bundle.dir + "/config.json", toPath: second + "/config.json")
+        let (address, c) = try startShim()
+        var env = ProcessInfo.processInfo.environment
+        env["TTRPC_ADDRESS"] = events.path
+        let r = Cmd.run(Env.shim, ["-namespace", "skiff-test", "-address", bundle.base + "/containerd.sock", "-id", "c2", "start"],
+                        timeout: 10, cwd: second, env: env)
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(r.stdout, address, "same group, same shim")
+        XCTAssertEqual(try String(contentsOfFile: second + "/address", encoding: .utf8), address)
+        var pids: [UInt32] = []
+        for (id, dir) in [("c1", bundle.dir), ("c2", second)] {
+            var create = CreateTaskRequest(); create.id = id; create.bundle = dir
+            var opts = RuncOptions(); opts.root = bundle.stateRoot
+            create.options = ProtoAny(typeURL: RuncOptions.protoName, value: opts.protoBytes())
+            pids.append((try call(c, "Create", create) as CreateTaskResponse).pid)
+            var start = StartRequest(); start.id = id
+            let _: StartResponse = try call(c, "Start", start)
+        }
+        var conn = ConnectRequest(); conn.id = "c2"
+        XCTAssertEqual((try call(c, "Connect", conn) as ConnectResponse).taskPid, pids[1])
+        for id in ["c1", "c2"] {
+            var w = WaitRequest(); w.id = id
+            let stream = try c.send(service: Self.task, method: "Wait", payload: w.protoBytes(), timeoutMs: 30_000)
+            var k = KillRequest(); k.id = id; k.signal = 9
+            let _: ProtoEmpty = try call(c, "Kill", k)
+            XCTAssertEqual(try WaitResponse(protoBytes: try c.receive(stream: stream, timeoutMs: 20_000)).exitStatus, 137)
+            // Shutdown while the other container is still there keeps the shim.
+            let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
+            var d = DeleteRequest(); d.id = id
+            let _: DeleteResponse = try call(c, "Delete", d)
+        }
+        let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
+        let socket = String(address.dropFirst(7))
+        for _ in 0..<100 where FileManager.default.fileExists(atPath: socket) { usleep(20_000) }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: socket), "the last Shutdown ends the shared shim")
+    }
+
     /// kill -9 of the shim: the `delete` action force-deletes the container and reports 137.
     func testDeleteActionAfterTheShimDied() throws {
         bundle.args(["/bin/sleep", "600"])
