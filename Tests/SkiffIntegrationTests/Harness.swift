@@ -238,8 +238,11 @@ final class PrivateContainerd {
     let ctrBinary: String
     var pid: pid_t = 0
     var sock: String { work + "/c.sock" }
+    /// Prepended to containerd's PATH (where it looks up shims by runtime name).
+    let extraPath: String?
 
-    init(work: String) throws {
+    init(work: String, extraPath: String? = nil) throws {
+        self.extraPath = extraPath
         guard let containerd = Env.which("containerd"), let ctr = Env.which("ctr") else {
             throw XCTSkip("containerd is not installed (apt-get install containerd)")
         }
@@ -272,7 +275,7 @@ final class PrivateContainerd {
         posix_spawn_file_actions_addopen(&fa, 1, work + "/containerd.log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&fa, 1, 2)
         // On a hybrid host the limits containerd asks for have no v2 controller: skip them (documented knob).
-        let env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SKIFF_CGROUPS_SKIP_UNAVAILABLE=1"]
+        let env = ["PATH=" + (extraPath.map { $0 + ":" } ?? "") + "/usr/sbin:/usr/bin:/sbin:/bin", "SKIFF_CGROUPS_SKIP_UNAVAILABLE=1"]
         let args: [String] = [binary, "--config", work + "/config.toml"]
         let argv = args.map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]

@@ -10,7 +10,8 @@ final class ShimContainerdTests: ImageTestCase {
     override func setUpWithError() throws {
         try super.setUpWithError()
         ns = "skiff-" + UUID().uuidString.prefix(8).lowercased()
-        containerd = try PrivateContainerd(work: work)
+        // The shim's directory on containerd's PATH: `--runtime io.containerd.skiff.v2` finds it by name.
+        containerd = try PrivateContainerd(work: work, extraPath: (Env.shim as NSString).deletingLastPathComponent)
         let r = ctr(["image", "import", image])
         XCTAssertEqual(r.code, 0, r.stderr)
     }
@@ -34,7 +35,7 @@ final class ShimContainerdTests: ImageTestCase {
     }
 
     func testRunExecPauseMetricsTTYAndLogs() throws {
-        var r = ctr(["run", "--runtime", Env.shim, "--rm", ref, "r1", "/bin/skiff-payload", "echo", "hello-shim", "exit", "3"])
+        var r = ctr(["run", "--runtime", "io.containerd.skiff.v2", "--rm", ref, "r1", "/bin/skiff-payload", "echo", "hello-shim", "exit", "3"])
         XCTAssertEqual(r.code, 3, r.stderr)
         XCTAssertTrue(r.stdout.contains("hello-shim"), r.stdout)
 
