@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "skiff", targets: ["skiff"]),
         .executable(name: "containerd-shim-skiff-v2", targets: ["containerd-shim-skiff-v2"]),
+        .executable(name: "skiffctl", targets: ["skiffctl"]),
         .library(name: "SkiffRuntime", targets: ["SkiffRuntime"]),
     ],
     dependencies: [
@@ -17,6 +18,8 @@ let package = Package(
         // shim's hand-written codec. The shim itself must not link it (FoundationEssentials,
         // libdispatch and ICU data would make it ~70 MB larger and ~9 MB bigger in memory).
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // The manager only (it may use Foundation and async): command-line parsing.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         // Thin C: syscalls and macros that Swift's Glibc module does not expose.
@@ -48,6 +51,13 @@ let package = Package(
                                "SkiffShimIO", "SkiffWire"]),
         .executableTarget(name: "containerd-shim-skiff-v2",
                           dependencies: ["SkiffShim", "SkiffSys", "SkiffRuntime", "SkiffWire"]),
+        // skiffctl: metadata in SQLite (the system library), gzip layers through zlib.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "SkiffManager",
+                dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffRuntime", "SkiffTTRPC", "SkiffWire", "CSQLite", "CZlib"]),
+        .executableTarget(name: "skiffctl",
+                          dependencies: ["SkiffManager", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "SkiffProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["proto"]),
 

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/xattr.h>
 #include <sys/mman.h>
 #include <malloc.h>
 #include <sys/ioctl.h>
@@ -176,4 +177,8 @@ int skiff_release_and_wait(int epfd, const unsigned long *addrs, const unsigned 
     int r;
     do { r = epoll_wait(epfd, &ev, 1, -1); } while (r < 0 && errno == EINTR);
     return r;
+}
+
+int skiff_lsetxattr(const char *path, const char *name, const void *value, size_t size) {
+    return lsetxattr(path, name, value, size, 0);
 }

@@ -58,6 +58,7 @@ int skiff_signalfd_read(int fd);
 int skiff_accept(int fd);
 /* malloc_trim(0): glibc's malloc.h is not in Swift's Glibc module. */
 int skiff_malloc_trim(void);
+int skiff_lsetxattr(const char *path, const char *name, const void *value, size_t size);
 int skiff_release_and_wait(int epfd, const unsigned long *addrs, const unsigned long *lens, int n);
 
 /* ioctl and fcntl are variadic in C. */

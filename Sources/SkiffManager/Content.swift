@@ -1,0 +1,55 @@
+import Foundation
+import SkiffSys
+
+/// Content-addressed blobs under `root/content/blobs/sha256`. Writes go to `ingest/` and are
+/// renamed into place only after the digest (and size, when known) checked out, so a blob that
+/// exists is always whole.
+public struct ContentStore {
+    let dir: String
+
+    public init(root: String) { dir = root + "/content" }
+
+    public static func validateDigest(_ d: String) throws -> String {
+        let hex = d.hasPrefix("sha256:") ? String(d.dropFirst(7)) : ""
+        guard hex.count == 64, hex.allSatisfy({ "0123456789abcdef".contains($0) }) else {
+            throw ManagerError("digest", d, "not a sha256 digest", hint: "want sha256:<64 lowercase hex>")
+        }
+        return hex
+    }
+
+    public func path(_ digest: String) throws -> String { dir + "/blobs/sha256/" + (try ContentStore.validateDigest(digest)) }
+
+    public func exists(_ digest: String) -> Bool { (try? path(digest)).map { FileManager.default.fileExists(atPath: $0) } ?? false }
+
+    public func read(_ digest: String) throws -> [UInt8] {
+        let p = try path(digest)
+        guard let d = FileManager.default.contents(atPath: p) else {
+            throw ManagerError("read content", digest, "not in the content store", hint: "the image is incomplete; pull or import it again")
+        }
+        return [UInt8](d)
+    }
+
+    /// Writes a blob whose digest must be `expected`.
+    public func write(_ bytes: [UInt8], expected: String, size: Int? = nil) throws {
+        let target = try path(expected)
+        if FileManager.default.fileExists(atPath: target) { return }
+        if let size, size != bytes.count {
+            throw ManagerError("write content", expected, "size \(bytes.count) does not match the descriptor's \(size)")
+        }
+        let got = "sha256:" + SHA256.hex(bytes)
+        guard got == expected else { throw ManagerError("write content", expected, "digest mismatch: got \(got)") }
+        let tmp = dir + "/ingest/" + UUID().uuidString
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes)) else { throw ManagerError("write content", tmp, "cannot create") }
+        if rename(tmp, target) != 0 {
+            let e = String(cString: strerror(errno))
+            unlink(tmp)
+            throw ManagerError("write content", target, e)
+        }
+    }
+
+    public func remove(_ digest: String) throws { unlink(try path(digest)) }
+
+    public func all() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/blobs/sha256")) ?? []).map { "sha256:" + $0 }.sorted()
+    }
+}

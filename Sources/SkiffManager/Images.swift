@@ -1,0 +1,191 @@
+import Foundation
+import SkiffSys
+
+/// OCI image-spec documents (Docker v2s2 media types read the same way).
+public struct Descriptor: Codable, Equatable {
+    public var mediaType: String
+    public var digest: String
+    public var size: Int
+    public var annotations: [String: String]?
+    public var platform: Platform?
+}
+
+public struct Platform: Codable, Equatable {
+    public var architecture: String
+    public var os: String
+    public var variant: String?
+}
+
+public struct ImageIndex: Codable {
+    public var schemaVersion: Int
+    public var mediaType: String?
+    public var manifests: [Descriptor]
+}
+
+public struct ImageManifest: Codable {
+    public var schemaVersion: Int
+    public var mediaType: String?
+    public var config: Descriptor
+    public var layers: [Descriptor]
+}
+
+public struct ImageConfig: Codable {
+    public struct Config: Codable {
+        public var User: String?
+        public var Env: [String]?
+        public var Entrypoint: [String]?
+        public var Cmd: [String]?
+        public var WorkingDir: String?
+    }
+    public struct RootFS: Codable { public var type: String; public var diff_ids: [String] }
+    public var architecture: String?
+    public var os: String?
+    public var config: Config?
+    public var rootfs: RootFS
+}
+
+public enum MediaType {
+    public static let ociIndex = "application/vnd.oci.image.index.v1+json"
+    public static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
+    public static let dockerList = "application/vnd.docker.distribution.manifest.list.v2+json"
+    public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+    public static func isIndex(_ m: String) -> Bool { m == ociIndex || m == dockerList }
+}
+
+/// Docker-style reference normalization: `busybox` → `docker.io/library/busybox:latest`.
+public enum ImageRef {
+    public static func normalize(_ ref: String) throws -> String {
+        guard !ref.isEmpty, !ref.contains(" "), ref == ref.lowercased() || ref.contains("@") || ref.contains(":") else {
+            throw ManagerError("parse reference", ref, "invalid reference format")
+        }
+        var name = ref
+        var suffix = ""
+        if let at = ref.firstIndex(of: "@") {
+            name = String(ref[..<at]); suffix = String(ref[at...])
+            _ = try ContentStore.validateDigest(String(suffix.dropFirst()))
+        } else if let colon = ref.lastIndex(of: ":"), !ref[ref.index(after: colon)...].contains("/") {
+            name = String(ref[..<colon]); suffix = String(ref[colon...])
+            if suffix.count < 2 { throw ManagerError("parse reference", ref, "empty tag") }
+        } else {
+            suffix = ":latest"
+        }
+        guard !name.isEmpty, name == name.lowercased(), !name.hasPrefix("/"), !name.hasSuffix("/"), !name.contains("//") else {
+            throw ManagerError("parse reference", ref, "invalid reference format", hint: "repository names are lowercase")
+        }
+        var parts = name.split(separator: "/").map(String.init)
+        let hasHost = parts.count > 1 && (parts[0].contains(".") || parts[0].contains(":") || parts[0] == "localhost")
+        if !hasHost { parts.insert("docker.io", at: 0) }
+        if parts[0] == "docker.io" && parts.count == 2 { parts.insert("library", at: 1) }
+        return parts.joined(separator: "/") + suffix
+    }
+}
+
+public struct ImageRecord {
+    public var name: String
+    public var target: Descriptor
+    public var created: String
+}
+
+/// Images in the metadata store, and import from an OCI layout archive.
+public struct ImageStore {
+    let store: Store
+    var content: ContentStore { ContentStore(root: store.root) }
+
+    public init(_ store: Store) { self.store = store }
+
+    public func list() throws -> [ImageRecord] {
+        try store.db.query("SELECT name, digest, media_type, size, created FROM images WHERE namespace = ? ORDER BY name",
+                           [.text(store.namespace)]).map {
+            ImageRecord(name: $0[0].string, target: Descriptor(mediaType: $0[2].string, digest: $0[1].string, size: Int($0[3].int)),
+                        created: $0[4].string)
+        }
+    }
+
+    public func get(_ ref: String) throws -> ImageRecord {
+        let name = try ImageRef.normalize(ref)
+        guard let r = try list().first(where: { $0.name == name }) else {
+            throw ManagerError("image", name, "not found", hint: "skiffctl images ls shows what is there; import or pull it")
+        }
+        return r
+    }
+
+    public func put(_ name: String, _ target: Descriptor) throws {
+        let now = Store.now()
+        try store.db.query("""
+            INSERT INTO images(namespace, name, digest, media_type, size, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(namespace, name) DO UPDATE SET digest = excluded.digest, media_type = excluded.media_type,
+            size = excluded.size, updated = excluded.updated
+            """, [.text(store.namespace), .text(name), .text(target.digest), .text(target.mediaType), .int(Int64(target.size)),
+                  .text(now), .text(now)])
+    }
+
+    public func remove(_ ref: String) throws {
+        let name = try ImageRef.normalize(ref)
+        try store.db.transaction {
+            guard try !store.db.query("SELECT 1 FROM images WHERE namespace = ? AND name = ?", [.text(store.namespace), .text(name)]).isEmpty else {
+                throw ManagerError("remove image", name, "not found")
+            }
+            try store.db.query("DELETE FROM images WHERE namespace = ? AND name = ?", [.text(store.namespace), .text(name)])
+        }
+    }
+
+    public func tag(_ source: String, _ target: String, force: Bool) throws {
+        let src = try get(source)
+        let name = try ImageRef.normalize(target)
+        if !force, (try? get(name)) != nil { throw ManagerError("tag", name, "already exists", hint: "pass --force to move it") }
+        try put(name, src.target)
+    }
+
+    /// Imports an OCI image layout archive (`index.json` + `blobs/`): every blob is verified
+    /// against its name before it enters the store; images are named by the index's
+    /// `io.containerd.image.name` / `org.opencontainers.image.ref.name` annotations.
+    @discardableResult
+    public func importArchive(_ path: String, baseName: String? = nil) throws -> [String] {
+        guard let fh = FileHandle(forReadingAtPath: path) else { throw ManagerError("import", path, "cannot open") }
+        defer { try? fh.close() }
+        let tar = TarReader { n in [UInt8](fh.readData(ofLength: n)) }
+        var index: ImageIndex?
+        var sawLayout = false
+        while let h = try tar.next() {
+            let name = h.name.hasPrefix("./") ? String(h.name.dropFirst(2)) : h.name
+            guard case .file = h.kind else { continue }
+            if name == "oci-layout" { sawLayout = true; continue }
+            if name == "index.json" {
+                index = try JSONDecoder().decode(ImageIndex.self, from: Data(try tar.body()))
+            } else if name.hasPrefix("blobs/sha256/") {
+                let digest = "sha256:" + name.dropFirst("blobs/sha256/".count)
+                try content.write(try tar.body(), expected: digest)
+            }
+        }
+        guard sawLayout, let index else {
+            throw ManagerError("import", path, "not an OCI image layout archive (no oci-layout or index.json)",
+                               hint: "docker-archive import is not supported yet")
+        }
+        var names: [String] = []
+        for (i, m) in index.manifests.enumerated() {
+            guard content.exists(m.digest) else { throw ManagerError("import", path, "index names \(m.digest), which the archive lacks") }
+            let given = m.annotations?["io.containerd.image.name"] ?? m.annotations?["org.opencontainers.image.ref.name"]
+            guard let raw = given ?? baseName.map({ index.manifests.count > 1 ? "\($0)-\(i)" : $0 }) else { continue }
+            let name = try ImageRef.normalize(raw.contains("/") || raw.contains(".") ? raw : raw)
+            try put(name, m)
+            names.append(name)
+        }
+        return names
+    }
+
+    /// The manifest for this machine (amd64/linux) from a target that may be an index.
+    public func manifest(for target: Descriptor) throws -> ImageManifest {
+        if MediaType.isIndex(target.mediaType) {
+            let idx = try JSONDecoder().decode(ImageIndex.self, from: Data(try content.read(target.digest)))
+            guard let m = idx.manifests.first(where: { ($0.platform?.architecture ?? "amd64") == "amd64" && ($0.platform?.os ?? "linux") == "linux" }) else {
+                throw ManagerError("image", target.digest, "no linux/amd64 manifest in the index")
+            }
+            return try manifest(for: m)
+        }
+        return try JSONDecoder().decode(ImageManifest.self, from: Data(try content.read(target.digest)))
+    }
+
+    public func config(_ m: ImageManifest) throws -> ImageConfig {
+        try JSONDecoder().decode(ImageConfig.self, from: Data(try content.read(m.config.digest)))
+    }
+}

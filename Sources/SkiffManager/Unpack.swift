@@ -1,0 +1,175 @@
+import Foundation
+import CZlib
+import CSkiffSys
+import SkiffSys
+
+/// A byte source over a layer blob: plain tar, or gzip-decompressed through zlib. The sha256 of
+/// what it produced is the layer's diff ID.
+final class LayerStream {
+    let fh: FileHandle
+    let gzip: Bool
+    var strm = z_stream()
+    var input = [UInt8]()
+    var inOff = 0
+    var inputEOF = false
+    var finished = false
+    var digest = SHA256()
+
+    init(path: String, mediaType: String) throws {
+        guard let fh = FileHandle(forReadingAtPath: path) else { throw ManagerError("open layer", path, "cannot open") }
+        self.fh = fh
+        if mediaType.hasSuffix("zstd") { throw ManagerError("unpack", path, "zstd layers are not supported yet") }
+        gzip = mediaType.hasSuffix("gzip") || mediaType.hasSuffix("tar.gzip") || mediaType == "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        if gzip {
+            // 15 + 32: a gzip or zlib header, detected.
+            let rc = inflateInit2_(&strm, 47, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+            if rc != Z_OK { throw ManagerError("unpack", path, "zlib init failed (\(rc))") }
+        }
+    }
+
+    deinit {
+        if gzip { inflateEnd(&strm) }
+        try? fh.close()
+    }
+
+    func read(_ n: Int) throws -> [UInt8] {
+        if !gzip {
+            let d = [UInt8](fh.readData(ofLength: n))
+            digest.update(d)
+            return d
+        }
+        if finished { return [] }
+        var out = [UInt8](repeating: 0, count: n)
+        var produced = 0
+        while produced == 0 && !finished {
+            if inOff == input.count && !inputEOF {
+                input = [UInt8](fh.readData(ofLength: 1 << 20))
+                inOff = 0
+                if input.isEmpty { inputEOF = true }
+            }
+            let avail = input.count - inOff
+            let rc: Int32 = input.withUnsafeMutableBufferPointer { inp in
+                out.withUnsafeMutableBufferPointer { o in
+                    strm.next_in = avail > 0 ? inp.baseAddress! + inOff : nil
+                    strm.avail_in = UInt32(avail)
+                    strm.next_out = o.baseAddress! + produced
+                    strm.avail_out = UInt32(n - produced)
+                    let r = inflate(&strm, Z_NO_FLUSH)
+                    produced = n - Int(strm.avail_out)
+                    return r
+                }
+            }
+            inOff = input.count - Int(strm.avail_in)
+            if rc == Z_STREAM_END { finished = true; break }
+            if rc == Z_BUF_ERROR && inputEOF && produced == 0 { throw ManagerError("unpack", nil, "truncated gzip stream") }
+            if rc != Z_OK && rc != Z_BUF_ERROR { throw ManagerError("unpack", nil, "corrupt gzip data (zlib \(rc))") }
+        }
+        let d = Array(out[0..<produced])
+        digest.update(d)
+        return d
+    }
+
+    /// Drains what is left (so the digest covers the whole stream) and returns it.
+    func finish() throws -> String {
+        while !(try read(1 << 20)).isEmpty {}
+        return "sha256:" + hexString(digest.finalize())
+    }
+}
+
+/// Applies one layer tar to a directory, overlay style: `.wh.NAME` becomes a whiteout device,
+/// `.wh..wh..opq` an opaque directory. Nothing is written outside `root`: `..` and absolute
+/// names are cleaned, and a path that goes through a symlink is refused.
+struct LayerApplier {
+    let root: String
+
+    static func clean(_ name: String) throws -> String {
+        var parts: [Substring] = []
+        for p in name.split(separator: "/") {
+            if p == "." || p.isEmpty { continue }
+            if p == ".." { throw ManagerError("unpack", name, "path escapes the layer (..)") }
+            parts.append(p)
+        }
+        return parts.joined(separator: "/")
+    }
+
+    /// Parent directories must be real directories inside root (created as needed).
+    func parent(of rel: String) throws -> String {
+        let comps = rel.split(separator: "/").dropLast()
+        var cur = root
+        for c in comps {
+            cur += "/" + c
+            var st = stat()
+            if lstat(cur, &st) == 0 {
+                if st.st_mode & S_IFMT == S_IFLNK { throw ManagerError("unpack", rel, "a parent is a symlink; refusing to write through it") }
+                if st.st_mode & S_IFMT != S_IFDIR { throw ManagerError("unpack", rel, "a parent is not a directory") }
+            } else if mkdir(cur, 0o755) != 0 && errno != EEXIST {
+                throw ManagerError("unpack", cur, String(cString: strerror(errno)))
+            }
+        }
+        return cur
+    }
+
+    func apply(_ tar: TarReader) throws {
+        while let h = try tar.next() {
+            let rel = try LayerApplier.clean(h.name)
+            if rel.isEmpty { continue }
+            _ = try parent(of: rel)
+            let path = root + "/" + rel
+            let base = (rel as NSString).lastPathComponent
+            if base == ".wh..wh..opq" {
+                let dir = (path as NSString).deletingLastPathComponent
+                if skiff_lsetxattr(dir, "trusted.overlay.opaque", "y", 1) != 0 { throw sysError("opaque dir", dir) }
+                continue
+            }
+            if base.hasPrefix(".wh.") {
+                let target = (path as NSString).deletingLastPathComponent + "/" + base.dropFirst(4)
+                removeExisting(target)
+                if mknod(target, S_IFCHR | 0o000, 0) != 0 { throw sysError("whiteout", target) }
+                continue
+            }
+            if case .directory = h.kind {} else { removeExisting(path) }
+            switch h.kind {
+            case .directory:
+                var st = stat()
+                if lstat(path, &st) == 0 && st.st_mode & S_IFMT != S_IFDIR { removeExisting(path) }
+                if mkdir(path, mode_t(h.mode & 0o7777)) != 0 && errno != EEXIST { throw sysError("mkdir", path) }
+            case .file:
+                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(h.mode & 0o7777))
+                if fd < 0 { throw sysError("create", path) }
+                defer { close(fd) }
+                try tar.body { chunk in try FS.writeAll(fd: fd, chunk) }
+            case .symlink:
+                if symlink(h.linkname, path) != 0 { throw sysError("symlink", path) }
+            case .hardlink:
+                let target = try LayerApplier.clean(h.linkname)
+                var st = stat()
+                guard lstat(root + "/" + target, &st) == 0 else { throw ManagerError("unpack", rel, "hard link to \(h.linkname), which this layer lacks") }
+                if link(root + "/" + target, path) != 0 { throw sysError("link", path) }
+            case .char, .block, .fifo:
+                let kind: mode_t = { if case .char = h.kind { return S_IFCHR }; if case .block = h.kind { return S_IFBLK }; return S_IFIFO }()
+                if mknod(path, kind | mode_t(h.mode & 0o7777), makedev(h.devmajor, h.devminor)) != 0 { throw sysError("mknod", path) }
+            case .other(let t):
+                throw ManagerError("unpack", rel, "unsupported tar entry type \(t)")
+            }
+            if lchown(path, uid_t(h.uid), gid_t(h.gid)) != 0 { throw sysError("chown", path) }
+            if case .symlink = h.kind {} else { chmod(path, mode_t(h.mode & 0o7777)) }
+            for (k, v) in h.xattrs { _ = v.withUnsafeBytes { skiff_lsetxattr(path, k, $0.baseAddress, $0.count) } }
+            var times = [timespec(tv_sec: h.mtime, tv_nsec: 0), timespec(tv_sec: h.mtime, tv_nsec: 0)]
+            _ = utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW)
+        }
+    }
+
+    func removeExisting(_ path: String) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if st.st_mode & S_IFMT == S_IFDIR { try? FileManager.default.removeItem(atPath: path) } else { unlink(path) }
+    }
+
+    func sysError(_ op: String, _ path: String) -> ManagerError {
+        ManagerError("unpack: \(op)", path, String(cString: strerror(errno)))
+    }
+}
+
+func makedev(_ major: UInt32, _ minor: UInt32) -> dev_t {
+    dev_t((UInt64(major & 0xfffff000) << 32) | (UInt64(major & 0xfff) << 8) | (UInt64(minor & 0xffffff00) << 12) | UInt64(minor & 0xff))
+}
