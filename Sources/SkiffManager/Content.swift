@@ -32,12 +32,13 @@ public struct ContentStore {
     /// Writes a blob whose digest must be `expected`.
     public func write(_ bytes: [UInt8], expected: String, size: Int? = nil) throws {
         let target = try path(expected)
-        if FileManager.default.fileExists(atPath: target) { return }
         if let size, size != bytes.count {
             throw ManagerError("write content", expected, "size \(bytes.count) does not match the descriptor's \(size)")
         }
+        // Checked even when the blob is already there: a bad source is an error either way.
         let got = "sha256:" + SHA256.hex(bytes)
         guard got == expected else { throw ManagerError("write content", expected, "digest mismatch: got \(got)") }
+        if FileManager.default.fileExists(atPath: target) { return }
         let tmp = dir + "/ingest/" + UUID().uuidString
         guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes)) else { throw ManagerError("write content", tmp, "cannot create") }
         if rename(tmp, target) != 0 {

@@ -54,7 +54,7 @@ public struct Snapshotter {
             try store.db.query("UPDATE snapshots SET kind = ? WHERE namespace = ? AND key = ?", [.text(kind), .text(store.namespace), .text(key)])
         } catch {
             try? FileManager.default.removeItem(atPath: base)
-            try? store.db.query("DELETE FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(key)])
+            _ = try? store.db.query("DELETE FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(key)])
             throw error
         }
         return Info(key: key, id: id, parent: parent, kind: kind)

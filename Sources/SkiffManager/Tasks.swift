@@ -92,7 +92,7 @@ public struct Tasks {
                                    [.text(store.namespace), .text(o.id), .text(image.name), .text(o.id), .text("io.containerd.skiff.v2"),
                                     .blob(try JSON.encode(spec)), .text(Store.now())])
             }
-            undo.append { try? store.db.query("DELETE FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(o.id)]) }
+            undo.append { _ = try? store.db.query("DELETE FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(o.id)]) }
             let mount = try snapshots.prepare(key: o.id, parent: top)
             undo.append { try? snapshots.remove(o.id) }
             let dir = bundle(o.id)

@@ -44,7 +44,6 @@ extension Runtime {
     }
 
     func launchExec(_ r: ContainerRecord, spec: Spec, options: ExecOptions) throws -> (pid: pid_t, master: Int32) {
-        let id = r.id
         switch status(of: r) {
         case .stopped: throw SkiffError.msg("cannot exec in a stopped container")
         case .creating: throw SkiffError.msg("cannot exec in a container that is being created")

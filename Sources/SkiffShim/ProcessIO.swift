@@ -37,11 +37,12 @@ final class Pump {
          cap: Int = 8 << 20) {
         self.loop = loop; self.name = name; self.src = src; self.sink = sink
         self.ownsSrc = ownsSrc; self.dropWhenFull = dropWhenFull; self.cap = cap
+        // Non-blocking from the start: a pump stopped before its process ran must not block.
+        _ = skiff_fcntl_setfl(src, skiff_fcntl_getfl(src) | O_NONBLOCK)
+        if case .fd(let fd) = sink { _ = skiff_fcntl_setfl(fd, skiff_fcntl_getfl(fd) | O_NONBLOCK) }
     }
 
     func start() throws {
-        _ = skiff_fcntl_setfl(src, skiff_fcntl_getfl(src) | O_NONBLOCK)
-        if case .fd(let fd) = sink { _ = skiff_fcntl_setfl(fd, skiff_fcntl_getfl(fd) | O_NONBLOCK) }
         try loop.add(src) { [weak self] _ in self?.readable() }
         watching = true
     }
@@ -402,9 +403,11 @@ final class ProcessIO {
     func closeAll() {
         guard !closed else { return }
         closed = true
+        // The process's ends first: with them gone the pumps see EOF instead of waiting.
+        for fd in childStdio where fd >= 0 { close(fd) }
+        childStdio = []
         stdinPump?.stop()
         for p in outputPumps { p.stop() }
-        for fd in childStdio where fd >= 0 { close(fd) }
         for fd in held + [stdinKeep, stdinFifo, consoleOurs, consoleTheirs, master] where fd >= 0 { close(fd) }
         held = []
         if outputPumps.isEmpty, let (_, done) = terminalSink { done() }

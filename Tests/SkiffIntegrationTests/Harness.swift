@@ -30,6 +30,15 @@ enum Env {
         return packageRoot + "/.build/debug/containerd-shim-skiff-v2"
     }
 
+    /// skiffctl (the manager), and the shim it starts (next to it, else on PATH).
+    static var skiffctl: String {
+        if let p = ProcessInfo.processInfo.environment["SKIFF_CTL_BIN"] { return p }
+        for c in [".build/debug/skiffctl", ".build/release/skiffctl"] where FileManager.default.isExecutableFile(atPath: packageRoot + "/" + c) {
+            return packageRoot + "/" + c
+        }
+        return packageRoot + "/.build/debug/skiffctl"
+    }
+
     /// The fixture rootfs, built on first use (busybox-static + skiff-payload).
     static let rootfs: String = {
         if let p = ProcessInfo.processInfo.environment["SKIFF_ROOTFS"] { return p }

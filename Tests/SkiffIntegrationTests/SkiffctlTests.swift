@@ -1,0 +1,135 @@
+import Foundation
+import XCTest
+
+/// skiffctl end to end with private root and state directories: import a locally built image,
+/// unpack it into overlay snapshots, run containers through the shim, and bad inputs that must
+/// fail clearly and leave nothing behind.
+final class SkiffctlTests: ImageTestCase {
+    func ctl(_ args: [String], timeout: TimeInterval = 60) -> CmdResult {
+        var env = ProcessInfo.processInfo.environment
+        // skiffctl finds the shim next to itself or on PATH.
+        env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        return Cmd.run(Env.skiffctl, ["--root", work + "/root", "--state", work + "/state"] + args, timeout: timeout, env: env)
+    }
+
+    func testImportRunAndCleanup() throws {
+        var r = ctl(["images", "import", image])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("docker.io/skiff/busybox:test"), r.stdout)
+        r = ctl(["images", "ls"])
+        XCTAssertTrue(r.stdout.contains("docker.io/skiff/busybox:test\tapplication/vnd.oci.image.manifest.v1+json\tsha256:"), r.stdout)
+
+        // Short names are normalized the Docker way; exit code and output come through.
+        r = ctl(["run", "--rm", "skiff/busybox:test", "r1", "/bin/skiff-payload", "hostname", "echo", "hello-skiffctl", "exit", "3"])
+        XCTAssertEqual(r.code, 3, r.stderr)
+        XCTAssertTrue(r.stdout.contains("hello-skiffctl"), r.stdout)
+        XCTAssertEqual(r.values["hostname"], "r1")
+        // The image's Cmd when none is given, env and cwd overrides.
+        r = ctl(["run", "--rm", "--env", "FOO=bar", "--cwd", "/etc", "skiff/busybox:test", "r2", "/bin/sh", "-c", "echo $FOO $(pwd)"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("bar /etc"), r.stdout)
+        // file:// log.
+        r = ctl(["run", "--rm", "--log-uri", "file://\(work!)/r3.log", "skiff/busybox:test", "r3", "/bin/sh", "-c", "echo to-log"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(((try? String(contentsOfFile: work + "/r3.log", encoding: .utf8)) ?? "").contains("to-log"))
+
+        // --rm left nothing: no container, no active snapshot, no bundle, no mount, no shim.
+        XCTAssertEqual(ctl(["containers", "ls"]).stdout.split(separator: "\n").count, 1)
+        let snaps = ctl(["snapshots", "ls"]).stdout
+        XCTAssertFalse(snaps.contains("active"), snaps)
+        XCTAssertTrue(snaps.contains("committed"), "the layer stays, shared: \(snaps)")
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: work + "/state/default")) ?? [], [])
+        XCTAssertEqual(Host.mounts(containing: work), [])
+
+        // Tags, namespaces, removal.
+        XCTAssertEqual(ctl(["images", "tag", "skiff/busybox:test", "skiff/busybox:two"]).code, 0)
+        r = ctl(["images", "tag", "skiff/busybox:test", "skiff/busybox:two"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("already exists"), r.stderr)
+        XCTAssertEqual(ctl(["images", "tag", "--force", "skiff/busybox:test", "skiff/busybox:two"]).code, 0)
+        r = ctl(["ns", "rm", "default"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("not empty"), r.stderr)
+        XCTAssertEqual(ctl(["-n", "other", "ns", "ls"]).stdout, "default\nother\n")
+        XCTAssertEqual(ctl(["ns", "rm", "other"]).code, 0)
+        XCTAssertEqual(ctl(["images", "rm", "skiff/busybox:two"]).code, 0)
+    }
+
+    func testBadInputFailsClearlyAndLeavesNothing() throws {
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        var r = ctl(["run", "--rm", "skiff/nope:1", "x1", "/bin/true"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("image \"docker.io/skiff/nope:1\": not found"), r.stderr)
+        r = ctl(["run", "--rm", "UPPER/Case", "x1", "/bin/true"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("invalid reference format"), r.stderr)
+        r = ctl(["run", "--rm", "skiff/busybox:test", "bad/id", "/bin/true"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("invalid container id"), r.stderr)
+        // A command that does not exist in the image: the runtime's error, nothing left.
+        r = ctl(["run", "--rm", "skiff/busybox:test", "x2", "/no/such/binary"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("/no/such/binary"), r.stderr)
+        XCTAssertEqual(ctl(["containers", "ls"]).stdout.split(separator: "\n").count, 1)
+        XCTAssertFalse(ctl(["snapshots", "ls"]).stdout.contains("active"))
+        XCTAssertEqual(Host.mounts(containing: work), [])
+        XCTAssertTrue(Host.processes(mentioning: work + "/state").isEmpty, "no shim left")
+
+        // A blob whose content does not match its name is refused: no image appears.
+        let bad = work + "/bad.tar"
+        try corruptArchive(from: image, to: bad)
+        r = ctl(["-n", "bad", "images", "import", bad])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("digest mismatch"), r.stderr)
+        XCTAssertEqual(ctl(["-n", "bad", "images", "ls", "-q"]).stdout, "")
+
+        // A layer that writes outside its directory fails the unpack, and no layer is kept.
+        let evil = work + "/evil.tar"
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", Self.evilImage, evil]).code, 0)
+        XCTAssertEqual(ctl(["-n", "evil", "images", "import", evil]).code, 0)
+        r = ctl(["-n", "evil", "run", "--rm", "evil/escape:1", "e1", "/bin/true"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("escapes") || r.stderr.contains("symlink"), r.stderr)
+        XCTAssertEqual(ctl(["-n", "evil", "snapshots", "ls"]).stdout.split(separator: "\n").count, 1, "no partial snapshot")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/escaped"))
+    }
+
+    /// Flips a byte of the largest blob (the layer) in an OCI archive.
+    func corruptArchive(from: String, to: String) throws {
+        let py = """
+        import sys, tarfile, io
+        src, dst = sys.argv[1], sys.argv[2]
+        with tarfile.open(src) as t, tarfile.open(dst, "w") as o:
+            members = t.getmembers()
+            big = max(members, key=lambda m: m.size)
+            for m in members:
+                data = t.extractfile(m).read() if m.isfile() else None
+                if m is big: data = data[:-1] + bytes([data[-1] ^ 1])
+                o.addfile(m, io.BytesIO(data) if data is not None else None)
+        """
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", py, from, to]).code, 0)
+    }
+
+    /// An image whose layer holds `../escaped` and a symlink `link -> /tmp` with `link/x` under it.
+    static let evilImage = """
+    import gzip, hashlib, io, json, sys, tarfile
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as t:
+        i = tarfile.TarInfo("link"); i.type = tarfile.SYMTYPE; i.linkname = "/tmp"; t.addfile(i)
+        d = b"x"; i = tarfile.TarInfo("link/x"); i.size = 1; t.addfile(i, io.BytesIO(d))
+        i = tarfile.TarInfo("../escaped"); i.size = 1; t.addfile(i, io.BytesIO(d))
+    layer_tar = raw.getvalue(); layer = gzip.compress(layer_tar, mtime=0)
+    def dg(b): return "sha256:" + hashlib.sha256(b).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
+                         "rootfs": {"type": "layers", "diff_ids": [dg(layer_tar)]}}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": dg(config), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": dg(layer), "size": len(layer)}]}).encode()
+    index = json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": dg(manifest), "size": len(manifest), "annotations": {"io.containerd.image.name": "docker.io/evil/escape:1"}}]}).encode()
+    with tarfile.open(sys.argv[1], "w") as t:
+        for name, data in [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)] + \\
+                [("blobs/sha256/" + dg(b)[7:], b) for b in (layer, config, manifest)]:
+            i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+    """
+}
