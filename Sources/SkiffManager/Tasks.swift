@@ -69,9 +69,9 @@ public struct Tasks {
         return s
     }
 
-    /// `run`: create the container and its task, wait for it, and with --rm remove everything
-    /// again, on every path. Returns the exit status.
-    public func run(_ o: RunOptions, attachOutput: Bool) throws -> Int32 {
+    /// `containers create`: the record, an active snapshot on the unpacked image, the bundle.
+    /// Any failure undoes what was done.
+    public func createContainer(_ o: RunOptions) throws {
         try Store.validateName(o.id, what: "container id")
         let images = ImageStore(store)
         let image = try images.get(o.image)
@@ -80,9 +80,7 @@ public struct Tasks {
         let snapshots = Snapshotter(store)
         let top = try snapshots.unpack(manifest, config, content: ContentStore(root: store.root))
         let spec = try spec(config, o)
-
         var undo: [() -> Void] = []
-        func rollback() { for u in undo.reversed() { u() } }
         do {
             try store.db.transaction {
                 if try !store.db.query("SELECT 1 FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(o.id)]).isEmpty {
@@ -93,63 +91,139 @@ public struct Tasks {
                                     .blob(try JSON.encode(spec)), .text(Store.now())])
             }
             undo.append { _ = try? store.db.query("DELETE FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(o.id)]) }
-            let mount = try snapshots.prepare(key: o.id, parent: top)
+            _ = try snapshots.prepare(key: o.id, parent: top)
             undo.append { try? snapshots.remove(o.id) }
             let dir = bundle(o.id)
             try FileManager.default.createDirectory(atPath: dir + "/rootfs", withIntermediateDirectories: true)
             undo.append { try? FileManager.default.removeItem(atPath: dir) }
             try Data(try JSON.encode(spec)).write(to: URL(fileURLWithPath: dir + "/config.json"))
-
-            let status = try runTask(o, bundle: dir, mount: mount, attachOutput: attachOutput)
-            if o.remove { rollback() }
-            return status
         } catch {
-            rollback()
+            for u in undo.reversed() { u() }
             throw error
         }
     }
 
-    func runTask(_ o: RunOptions, bundle dir: String, mount: (type: String, source: String, options: [String]), attachOutput: Bool) throws -> Int32 {
-        // The shim: `start` prints the socket; the daemon outlives this command.
-        let address = try startShim(id: o.id, bundle: dir)
-        let client = try TTRPCClient.connect(address)
-        func call<R: ProtoMessage>(_ method: String, _ req: some ProtoMessage, timeoutMs: Int32 = 60_000) throws -> R {
-            try R(protoBytes: try client.call(service: Tasks.task, method: method, payload: req.protoBytes(), timeoutMs: timeoutMs))
+    /// `containers rm`: refused while its task exists.
+    public func removeContainer(_ id: String) throws {
+        guard try !store.db.query("SELECT 1 FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(id)]).isEmpty else {
+            throw ManagerError("remove container", id, "not found")
         }
-        var created = false
-        defer {
-            if created { var d = DeleteRequest(); d.id = o.id; let _: DeleteResponse? = try? call("Delete", d) }
-            let _: ProtoEmpty? = try? call("Shutdown", ShutdownRequest())
+        if (try? state(id)) != nil {
+            throw ManagerError("remove container", id, "it has a task", hint: "skiffctl tasks rm -f \(id) first")
         }
+        let dir = bundle(id)
+        unmountAll(dir + "/rootfs")
+        try? Snapshotter(store).remove(id)
+        try? FileManager.default.removeItem(atPath: dir)
+        try store.db.query("DELETE FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(id)])
+    }
+
+    public func containerInfo(_ id: String) throws -> [String: Any] {
+        guard let row = try store.db.query("SELECT id, image, snapshot, runtime, spec, created FROM containers WHERE namespace = ? AND id = ?",
+                                           [.text(store.namespace), .text(id)]).first else {
+            throw ManagerError("container", id, "not found")
+        }
+        let spec = (try? JSONSerialization.jsonObject(with: Data(row[4].bytes))) ?? [:]
+        return ["ID": row[0].string, "Image": row[1].string, "SnapshotKey": row[2].string, "Snapshotter": "overlayfs",
+                "Runtime": ["Name": row[3].string], "Spec": spec, "CreatedAt": row[5].string]
+    }
+
+    /// `run`: create the container and start its task; attached, wait for the exit and delete
+    /// the task, and with --rm the container too, on every path. Returns the exit status (0 detached).
+    public func run(_ o: RunOptions, attachOutput: Bool, detach: Bool = false) throws -> Int32 {
+        try createContainer(o)
+        do {
+            let status = try startTask(o.id, detach: detach, logURI: o.logURI, nullIO: o.nullIO || !attachOutput)
+            if o.remove && !detach { try removeContainer(o.id) }
+            return status
+        } catch {
+            if o.remove || detach { try? deleteTask(o.id, force: true); try? removeContainer(o.id) }
+            throw error
+        }
+    }
+
+    func unmountAll(_ path: String) { while umount2(path, Int32(MNT_DETACH)) == 0 {} }
+
+    /// The shim serving a container, from the address its `start` wrote into the bundle.
+    func client(_ id: String) throws -> TTRPCClient {
+        guard let address = try? String(contentsOfFile: bundle(id) + "/address", encoding: .utf8) else {
+            throw ManagerError("task", id, "no task", hint: "skiffctl tasks start \(id)")
+        }
+        do { return try TTRPCClient.connect(address) } catch {
+            throw ManagerError("task", id, "its shim does not answer (\(error))", hint: "skiffctl doctor lists orphans")
+        }
+    }
+
+    func call<R: ProtoMessage>(_ c: TTRPCClient, _ method: String, _ req: some ProtoMessage, timeoutMs: Int32 = 60_000) throws -> R {
+        try R(protoBytes: try c.call(service: Tasks.task, method: method, payload: req.protoBytes(), timeoutMs: timeoutMs))
+    }
+
+    /// `tasks start`: the shim, Create with the snapshot's overlay mount, Start. Attached, the
+    /// output is copied here until the task exits, then the task is deleted; returns its status.
+    public func startTask(_ id: String, detach: Bool, logURI: String?, nullIO: Bool) throws -> Int32 {
+        guard let key = try store.db.query("SELECT snapshot FROM containers WHERE namespace = ? AND id = ?",
+                                           [.text(store.namespace), .text(id)]).first?[0].string else {
+            throw ManagerError("start task", id, "no such container")
+        }
+        let snapshots = Snapshotter(store)
+        guard let snap = try snapshots.get(key), let parent = snap.parent else { throw ManagerError("start task", id, "its snapshot is missing") }
+        let lowers = try snapshots.chain(parent)
+        let dir = bundle(id)
+        let address = try startShim(id: id, bundle: dir)
+        let c = try TTRPCClient.connect(address)
         var create = CreateTaskRequest()
-        create.id = o.id
+        create.id = id
         create.bundle = dir
         var m = SkiffWire.Mount()
-        m.type = mount.type; m.source = mount.source; m.options = mount.options
+        m.type = "overlay"; m.source = "overlay"
+        m.options = ["index=off", "workdir=" + snapshots.dir + "/\(snap.id)/work", "upperdir=" + snapshots.fs(snap.id),
+                     "lowerdir=" + lowers.joined(separator: ":")]
         create.rootfs = [m]
         var opts = RuncOptions()
         opts.root = runtimeRoot
         create.options = ProtoAny(typeURL: RuncOptions.protoName, value: opts.protoBytes())
-        var outFd: Int32 = -1, errFd: Int32 = -1
-        if let log = o.logURI {
+        var fifos: [(Int32, Int32)] = []
+        defer { for (fd, _) in fifos { close(fd) } }
+        if let log = logURI {
             create.stdout = log; create.stderr = log
-        } else if !o.nullIO && attachOutput {
-            for (n, name) in [(1, "stdout"), (2, "stderr")] {
+        } else if !nullIO && !detach {
+            for (n, name) in [(Int32(1), "stdout"), (Int32(2), "stderr")] {
                 let path = dir + "/" + name
-                if mkfifo(path, 0o600) != 0 { throw ManagerError("run", path, String(cString: strerror(errno))) }
-                let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-                if n == 1 { outFd = fd; create.stdout = path } else { errFd = fd; create.stderr = path }
+                unlink(path)
+                if mkfifo(path, 0o600) != 0 { throw ManagerError("start task", path, String(cString: strerror(errno))) }
+                fifos.append((open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), n))
+                if n == 1 { create.stdout = path } else { create.stderr = path }
             }
         }
-        defer { if outFd >= 0 { close(outFd) }; if errFd >= 0 { close(errFd) } }
-        let _: CreateTaskResponse = try call("Create", create)
-        created = true
-        var waitReq = WaitRequest(); waitReq.id = o.id
-        let waitStream = try client.send(service: Tasks.task, method: "Wait", payload: waitReq.protoBytes(), timeoutMs: Int32.max)
-        var start = StartRequest(); start.id = o.id
-        let _: StartResponse = try call("Start", start)
-        // Copy output until the shim closes the FIFOs (the container and its output are done).
-        var open = [(outFd, Int32(1)), (errFd, Int32(2))].filter { $0.0 >= 0 }
+        do {
+            let _: CreateTaskResponse = try call(c, "Create", create)
+        } catch {
+            let _: ProtoEmpty? = try? call(c, "Shutdown", ShutdownRequest())
+            unlink(dir + "/address")
+            throw error
+        }
+        var waitStream: UInt32 = 0
+        if !detach {
+            var w = WaitRequest(); w.id = id
+            waitStream = try c.send(service: Tasks.task, method: "Wait", payload: w.protoBytes(), timeoutMs: Int32.max)
+        }
+        var start = StartRequest(); start.id = id
+        do {
+            let _: StartResponse = try call(c, "Start", start)
+        } catch {
+            try? deleteTask(id, force: true)
+            throw error
+        }
+        if detach { return 0 }
+        copyOutput(fifos)
+        let exit = try WaitResponse(protoBytes: try c.receive(stream: waitStream, timeoutMs: Int32.max, what: "wait"))
+        try deleteTask(id, force: false)
+        return Int32(bitPattern: exit.exitStatus)
+    }
+
+    /// Copies FIFO output to our fds until the shim closes them (the task and its output ended).
+    func copyOutput(_ fifos: [(Int32, Int32)]) {
+        var open = fifos.filter { $0.0 >= 0 }
         var buf = [UInt8](repeating: 0, count: 65536)
         while !open.isEmpty {
             var pfds = open.map { pollfd(fd: $0.0, events: Int16(POLLIN), revents: 0) }
@@ -162,7 +236,95 @@ public struct Tasks {
             }
             open = still
         }
-        let exit = try WaitResponse(protoBytes: try client.receive(stream: waitStream, timeoutMs: Int32.max, what: "wait"))
+    }
+
+    /// `tasks rm`: Delete (after SIGKILL with force) and Shutdown; the shim exits.
+    public func deleteTask(_ id: String, force: Bool) throws {
+        let c = try client(id)
+        if force {
+            var k = KillRequest(); k.id = id; k.signal = 9; k.all = true
+            let _: ProtoEmpty? = try? call(c, "Kill", k)
+            var w = WaitRequest(); w.id = id
+            let _: WaitResponse? = try? call(c, "Wait", w, timeoutMs: 10_000)
+        }
+        var d = DeleteRequest(); d.id = id
+        let _: DeleteResponse = try call(c, "Delete", d)
+        let _: ProtoEmpty? = try? call(c, "Shutdown", ShutdownRequest())
+        unlink(bundle(id) + "/address")
+        for f in ["stdout", "stderr"] { unlink(bundle(id) + "/" + f) }
+    }
+
+    public func state(_ id: String) throws -> StateResponse {
+        var r = StateRequest(); r.id = id
+        return try call(try client(id), "State", r)
+    }
+
+    /// `tasks ls`: every container whose shim answers.
+    public func tasks() throws -> [StateResponse] {
+        try containers().compactMap { try? state($0.id) }
+    }
+
+    public func kill(_ id: String, signal: UInt32, all: Bool, execID: String = "") throws {
+        var k = KillRequest(); k.id = id; k.signal = signal; k.all = all; k.execID = execID
+        let _: ProtoEmpty = try call(try client(id), "Kill", k)
+    }
+
+    public func pause(_ id: String) throws { var r = PauseRequest(); r.id = id; let _: ProtoEmpty = try call(try client(id), "Pause", r) }
+    public func resume(_ id: String) throws { var r = ResumeRequest(); r.id = id; let _: ProtoEmpty = try call(try client(id), "Resume", r) }
+
+    public func pids(_ id: String) throws -> [(pid: UInt32, execID: String)] {
+        var r = PidsRequest(); r.id = id
+        let resp: PidsResponse = try call(try client(id), "Pids", r)
+        return resp.processes.map { p in
+            let exec = p.info.flatMap { try? ProcessDetails(protoBytes: $0.value).execID } ?? ""
+            return (p.pid, exec)
+        }
+    }
+
+    public func metrics(_ id: String) throws -> Metrics {
+        var r = StatsRequest(); r.id = id
+        let resp: StatsResponse = try call(try client(id), "Stats", r)
+        return try Metrics(protoBytes: resp.stats?.value ?? [])
+    }
+
+    /// `tasks exec`: a process in the running task; its output here, its exit status returned.
+    public func exec(_ id: String, execID: String, args: [String], cwd: String?, env: [String]) throws -> Int32 {
+        let c = try client(id)
+        guard let specBytes = try store.db.query("SELECT spec FROM containers WHERE namespace = ? AND id = ?",
+                                                 [.text(store.namespace), .text(id)]).first?[0].bytes,
+              var process = try JSON.decode(Spec.self, from: specBytes, what: "container spec").process else {
+            throw ManagerError("exec", id, "no such container")
+        }
+        process.args = args
+        process.terminal = false
+        if let cwd { process.cwd = cwd }
+        process.env = (process.env ?? []) + env
+        let dir = bundle(id)
+        var fifos: [(Int32, Int32)] = []
+        defer { for (fd, _) in fifos { close(fd) }; for n in ["stdout", "stderr"] { unlink(dir + "/\(execID)-" + n) } }
+        var req = ExecProcessRequest()
+        req.id = id; req.execID = execID
+        for (n, name) in [(Int32(1), "stdout"), (Int32(2), "stderr")] {
+            let path = dir + "/\(execID)-" + name
+            unlink(path)
+            if mkfifo(path, 0o600) != 0 { throw ManagerError("exec", path, String(cString: strerror(errno))) }
+            fifos.append((open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), n))
+            if n == 1 { req.stdout = path } else { req.stderr = path }
+        }
+        req.spec = ProtoAny(typeURL: "types.containerd.io/opencontainers/runtime-spec/1/Process", value: try JSON.encode(process))
+        let _: ProtoEmpty = try call(c, "Exec", req)
+        var w = WaitRequest(); w.id = id; w.execID = execID
+        let stream = try c.send(service: Tasks.task, method: "Wait", payload: w.protoBytes(), timeoutMs: Int32.max)
+        var start = StartRequest(); start.id = id; start.execID = execID
+        do { let _: StartResponse = try call(c, "Start", start) } catch {
+            var d = DeleteRequest(); d.id = id; d.execID = execID
+            let _: DeleteResponse? = try? call(c, "Delete", d)
+            throw error
+        }
+        copyOutput(fifos)
+        let exit = try WaitResponse(protoBytes: try c.receive(stream: stream, timeoutMs: Int32.max, what: "wait"))
+        var d = DeleteRequest(); d.id = id; d.execID = execID
+        let _: DeleteResponse = try call(c, "Delete", d)
         return Int32(bitPattern: exit.exitStatus)
     }
 

@@ -20,7 +20,7 @@ struct Global: ParsableArguments {
 struct SkiffCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skiffctl", abstract: "A minimal daemonless container manager over containerd-shim-skiff-v2.",
-        subcommands: [ConfigCommand.self, Namespaces.self, Images.self, Snapshots.self, Containers.self, Run.self])
+        subcommands: [ConfigCommand.self, Namespaces.self, Images.self, Snapshots.self, Containers.self, TasksCommand.self, Run.self])
 }
 
 struct ConfigCommand: ParsableCommand {
@@ -102,16 +102,150 @@ struct Snapshots: ParsableCommand {
     }
 }
 
+/// Options that shape a container's spec (shared by `containers create` and `run`).
+struct SpecOptions: ParsableArguments {
+    @Flag(name: .customLong("net-host"), help: "Use the host's network namespace.") var netHost = false
+    @Option(name: .long, parsing: .singleValue, help: "Environment variable K=V.") var env: [String] = []
+    @Option(name: .long, help: "Working directory.") var cwd: String?
+    @Option(name: [.short, .long], help: "uid[:gid].") var user: String?
+
+    func options(image: String, id: String, command: [String]) -> RunOptions {
+        var o = RunOptions()
+        o.image = image; o.id = id; o.args = command; o.env = env; o.cwd = cwd; o.user = user; o.netHost = netHost
+        return o
+    }
+}
+
+func tasks(_ g: Global) throws -> Tasks { Tasks(try g.store(), shimBinary: shimPath()) }
+
 struct Containers: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "containers", abstract: "Containers.", subcommands: [List.self],
-                                                    aliases: ["container", "c"])
+    static let configuration = CommandConfiguration(commandName: "containers", abstract: "Containers.",
+                                                    subcommands: [List.self, Create.self, Info.self, Remove.self], aliases: ["container", "c"])
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls")
         @OptionGroup var g: Global
         func run() throws {
             print("CONTAINER\tIMAGE\tRUNTIME")
-            for c in try Tasks(try g.store(), shimBinary: shimPath()).containers() { print("\(c.id)\t\(c.image)\t\(c.runtime)") }
+            for c in try tasks(g).containers() { print("\(c.id)\t\(c.image)\t\(c.runtime)") }
         }
+    }
+    struct Create: ParsableCommand {
+        @OptionGroup var g: Global
+        @OptionGroup var spec: SpecOptions
+        @Argument var image: String
+        @Argument var id: String
+        @Argument(parsing: .captureForPassthrough) var command: [String] = []
+        func run() throws { try tasks(g).createContainer(spec.options(image: image, id: id, command: command)) }
+    }
+    struct Info: ParsableCommand {
+        @OptionGroup var g: Global
+        @Argument var id: String
+        func run() throws {
+            let data = try JSONSerialization.data(withJSONObject: try tasks(g).containerInfo(id), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm")
+        @OptionGroup var g: Global
+        @Argument var ids: [String]
+        func run() throws { let t = try tasks(g); for id in ids { try t.removeContainer(id) } }
+    }
+}
+
+/// Signal names as ctr takes them (SIGKILL, KILL, 9).
+func signalNumber(_ s: String) throws -> UInt32 {
+    if let n = UInt32(s) { return n }
+    let names = ["HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "USR1": 10, "USR2": 12, "TERM": 15, "CONT": 18, "STOP": 19]
+    let key = s.uppercased().hasPrefix("SIG") ? String(s.uppercased().dropFirst(3)) : s.uppercased()
+    guard let n = names[key] else { throw ValidationError("unknown signal \(s)") }
+    return UInt32(n)
+}
+
+struct TasksCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tasks", abstract: "Tasks (through the shim).",
+                                                    subcommands: [Start.self, List.self, Kill.self, Exec.self, Pause.self, Resume.self,
+                                                                  PS.self, Metrics.self, Remove.self], aliases: ["task", "t"])
+    struct Start: ParsableCommand {
+        @OptionGroup var g: Global
+        @Flag(name: .short, help: "Detach.") var detach = false
+        @Flag(name: .customLong("null-io")) var nullIO = false
+        @Option(name: .customLong("log-uri")) var logURI: String?
+        @Argument var id: String
+        func run() throws {
+            let status = try tasks(g).startTask(id, detach: detach, logURI: logURI, nullIO: nullIO)
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls")
+        @OptionGroup var g: Global
+        @Flag(name: .short) var quiet = false
+        func run() throws {
+            let list = try tasks(g).tasks()
+            if quiet { list.forEach { print($0.id) }; return }
+            print("TASK\tPID\tSTATUS")
+            for t in list { print("\(t.id)\t\(t.pid)\t\(String(describing: t.status).uppercased())") }
+        }
+    }
+    struct Kill: ParsableCommand {
+        @OptionGroup var g: Global
+        @Option(name: [.short, .long]) var signal = "SIGTERM"
+        @Flag(name: [.short, .long]) var all = false
+        @Option(name: .customLong("exec-id")) var execID = ""
+        @Argument var id: String
+        func run() throws { try tasks(g).kill(id, signal: try signalNumber(signal), all: all, execID: execID) }
+    }
+    struct Exec: ParsableCommand {
+        @OptionGroup var g: Global
+        @Option(name: .customLong("exec-id")) var execID: String?
+        @Option(name: .long) var cwd: String?
+        @Option(name: .long, parsing: .singleValue) var env: [String] = []
+        @Argument var id: String
+        @Argument(parsing: .captureForPassthrough) var command: [String]
+        func run() throws {
+            let eid = execID ?? "exec-" + UUID().uuidString.prefix(8).lowercased()
+            let status = try tasks(g).exec(id, execID: eid, args: command, cwd: cwd, env: env)
+            if status != 0 { throw ExitCode(status) }
+        }
+    }
+    struct Pause: ParsableCommand {
+        @OptionGroup var g: Global
+        @Argument var id: String
+        func run() throws { try tasks(g).pause(id) }
+    }
+    struct Resume: ParsableCommand {
+        @OptionGroup var g: Global
+        @Argument var id: String
+        func run() throws { try tasks(g).resume(id) }
+    }
+    struct PS: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ps")
+        @OptionGroup var g: Global
+        @Argument var id: String
+        func run() throws {
+            print("PID\tINFO")
+            for p in try tasks(g).pids(id) { print("\(p.pid)\t\(p.execID.isEmpty ? "-" : p.execID)") }
+        }
+    }
+    struct Metrics: ParsableCommand {
+        @OptionGroup var g: Global
+        @Argument var id: String
+        func run() throws {
+            let m = try tasks(g).metrics(id)
+            print("METRIC\tVALUE")
+            if let p = m.pids { print("pids.current\t\(p.current)"); print("pids.limit\t\(p.limit)") }
+            if let c = m.cpu { print("cpu.usage_usec\t\(c.usageUsec)"); print("cpu.user_usec\t\(c.userUsec)"); print("cpu.system_usec\t\(c.systemUsec)") }
+            if let mem = m.memory { print("memory.usage\t\(mem.usage)"); print("memory.usage_limit\t\(mem.usageLimit)") }
+            for h in m.hugetlb { print("hugetlb.\(h.pagesize).current\t\(h.current)") }
+        }
+    }
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm")
+        @OptionGroup var g: Global
+        @Flag(name: [.short, .long], help: "Kill the task first.") var force = false
+        @Argument var id: String
+        func run() throws { try tasks(g).deleteTask(id, force: force) }
     }
 }
 
@@ -130,23 +264,24 @@ func shimPath() -> String {
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run a container from an image through the shim.")
     @OptionGroup var g: Global
+    @OptionGroup var spec: SpecOptions
     @Flag(name: .long, help: "Remove the container when it exits.") var rm = false
-    @Flag(name: .customLong("net-host"), help: "Use the host's network namespace.") var netHost = false
+    @Flag(name: .short, help: "Detach: start the task and return.") var detach = false
     @Flag(name: .customLong("null-io"), help: "Send the container's output to /dev/null.") var nullIO = false
     @Option(name: .customLong("log-uri"), help: "file:///path or binary:///path for the output.") var logURI: String?
-    @Option(name: .long, parsing: .singleValue, help: "Environment variable K=V.") var env: [String] = []
-    @Option(name: .long, help: "Working directory.") var cwd: String?
-    @Option(name: [.short, .long], help: "uid[:gid].") var user: String?
     @Argument var image: String
     @Argument var id: String
     @Argument(parsing: .captureForPassthrough) var command: [String] = []
 
+    func validate() throws {
+        if rm && detach { throw ValidationError("--rm and -d cannot be used together") }
+    }
+
     func run() throws {
-        var o = RunOptions()
-        o.image = image; o.id = id; o.args = command; o.env = env; o.cwd = cwd; o.user = user
-        o.remove = rm; o.netHost = netHost; o.logURI = logURI; o.nullIO = nullIO
-        let status = try Tasks(try g.store(), shimBinary: shimPath()).run(o, attachOutput: true)
-        throw ExitCode(status)
+        var o = spec.options(image: image, id: id, command: command)
+        o.remove = rm; o.logURI = logURI; o.nullIO = nullIO
+        let status = try tasks(g).run(o, attachOutput: true, detach: detach)
+        if status != 0 { throw ExitCode(status) }
     }
 }
 
@@ -165,4 +300,13 @@ while let first = args.first, first.hasPrefix("-") {
     }
     setenv(key, value!, 1)
 }
-SkiffCtl.main(args)
+do {
+    var command = try SkiffCtl.parseAsRoot(args)
+    try command.run()
+} catch let e as ManagerError {
+    // The project's error convention, not the parser's "Error: " prefix.
+    FileHandle.standardError.write(Data("skiffctl: \(e)\n".utf8))
+    exit(1)
+} catch {
+    SkiffCtl.exit(withError: error)
+}

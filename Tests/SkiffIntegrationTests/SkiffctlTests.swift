@@ -55,6 +55,41 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertEqual(ctl(["images", "rm", "skiff/busybox:two"]).code, 0)
     }
 
+    func testContainersAndTasks() throws {
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        var r = ctl(["run", "-d", "skiff/busybox:test", "d1", "/bin/sleep", "60"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(ctl(["tasks", "ls"]).stdout.contains("d1\t"), ctl(["tasks", "ls"]).stdout)
+        XCTAssertTrue(ctl(["tasks", "ls"]).stdout.contains("RUNNING"))
+        r = ctl(["tasks", "exec", "--exec-id", "e1", "d1", "/bin/skiff-payload", "pid", "echo", "in-exec", "exit", "4"])
+        XCTAssertEqual(r.code, 4, r.stderr)
+        XCTAssertTrue(r.stdout.contains("in-exec"))
+        XCTAssertNotEqual(r.values["pid"], "1")
+        XCTAssertGreaterThanOrEqual(ctl(["tasks", "ps", "d1"]).stdout.split(separator: "\n").count, 2)
+        XCTAssertEqual(ctl(["tasks", "pause", "d1"]).code, 0)
+        XCTAssertTrue(ctl(["tasks", "ls"]).stdout.contains("PAUSED"))
+        XCTAssertEqual(ctl(["tasks", "resume", "d1"]).code, 0)
+        XCTAssertTrue(ctl(["tasks", "metrics", "d1"]).stdout.contains("cpu.usage_usec"))
+        r = ctl(["containers", "rm", "d1"])
+        XCTAssertEqual(r.code, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("skiffctl: remove container \"d1\": it has a task"), r.stderr)
+        XCTAssertEqual(ctl(["tasks", "kill", "-s", "KILL", "d1"]).code, 0)
+        for _ in 0..<100 where !ctl(["tasks", "ls"]).stdout.contains("STOPPED") { usleep(20_000) }
+        XCTAssertEqual(ctl(["tasks", "rm", "d1"]).code, 0)
+        XCTAssertEqual(ctl(["containers", "rm", "d1"]).code, 0)
+
+        // create, then start attached: the exit code comes back; info shows the spec.
+        XCTAssertEqual(ctl(["containers", "create", "--env", "X=1", "skiff/busybox:test", "c2", "/bin/sh", "-c", "echo later $X; exit 9"]).code, 0)
+        XCTAssertTrue(ctl(["containers", "info", "c2"]).stdout.contains("\"Image\" : \"docker.io/skiff/busybox:test\""))
+        r = ctl(["tasks", "start", "c2"])
+        XCTAssertEqual(r.code, 9, r.stderr)
+        XCTAssertTrue(r.stdout.contains("later 1"), r.stdout)
+        XCTAssertEqual(ctl(["containers", "rm", "c2"]).code, 0)
+        XCTAssertEqual(ctl(["containers", "ls"]).stdout.split(separator: "\n").count, 1)
+        XCTAssertEqual(Host.mounts(containing: work), [])
+        XCTAssertTrue(Host.processes(mentioning: work + "/state").isEmpty, "no shim left")
+    }
+
     func testBadInputFailsClearlyAndLeavesNothing() throws {
         XCTAssertEqual(ctl(["images", "import", image]).code, 0)
         var r = ctl(["run", "--rm", "skiff/nope:1", "x1", "/bin/true"])
