@@ -53,7 +53,7 @@ struct Namespaces: ParsableCommand {
 }
 
 struct Images: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "images", abstract: "Images.", subcommands: [List.self, Import.self, Remove.self, Tag.self],
+    static let configuration = CommandConfiguration(commandName: "images", abstract: "Images.", subcommands: [List.self, Pull.self, Push.self, Import.self, Remove.self, Tag.self],
                                                     aliases: ["image", "i"])
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls")
@@ -65,6 +65,35 @@ struct Images: ParsableCommand {
             print("REF\tTYPE\tDIGEST\tSIZE")
             for i in list { print("\(i.name)\t\(i.target.mediaType)\t\(i.target.digest)\t\(i.target.size)") }
         }
+    }
+    struct Pull: ParsableCommand {
+        @OptionGroup var g: Global
+        @OptionGroup var r: RegistryFlags
+        @Option(name: .long, help: "os/arch[/variant] to pull from an index.") var platform = "linux/amd64"
+        @Flag(name: .customLong("all-platforms")) var allPlatforms = false
+        @Argument var ref: String
+        func run() throws {
+            var o = try r.options()
+            o.platform = platform
+            o.allPlatforms = allPlatforms
+            let store = try g.store()
+            let images = ImageStore(store)
+            let name = try images.pull(ref, options: o)
+            // Unpack what runs here, as ctr pull does.
+            if !allPlatforms || platform == "linux/amd64" {
+                let image = try images.get(name)
+                let m = try images.manifest(for: image.target)
+                _ = try Snapshotter(store).unpack(m, try images.config(m), content: ContentStore(root: store.root))
+            }
+            print("\(name): \(try images.get(name).target.digest)")
+        }
+    }
+    struct Push: ParsableCommand {
+        @OptionGroup var g: Global
+        @OptionGroup var r: RegistryFlags
+        @Argument var ref: String
+        @Argument var target: String?
+        func run() throws { try ImageStore(try g.store()).push(ref, to: target, options: try r.options()) }
     }
     struct Import: ParsableCommand {
         @OptionGroup var g: Global
@@ -99,6 +128,25 @@ struct Snapshots: ParsableCommand {
             print("KEY\tPARENT\tKIND")
             for s in try Snapshotter(try g.store()).list() { print("\(s.key)\t\(s.parent ?? "")\t\(s.kind)") }
         }
+    }
+}
+
+/// Registry flags shared by pull and push.
+struct RegistryFlags: ParsableArguments {
+    @Flag(name: .customLong("plain-http"), help: "Use HTTP, not HTTPS.") var plainHTTP = false
+    @Flag(name: .customLong("skip-verify"), help: "Do not verify the registry's TLS certificate.") var skipVerify = false
+    @Option(name: [.short, .customLong("user")], help: "user:password") var user: String?
+
+    func options() throws -> RegistryOptions {
+        var o = RegistryOptions()
+        o.plainHTTP = plainHTTP
+        o.skipVerify = skipVerify
+        o.progress = isatty(2) != 0
+        if let u = user {
+            guard let colon = u.firstIndex(of: ":") else { throw ValidationError("-u wants user:password") }
+            o.credentials = (String(u[..<colon]), String(u[u.index(after: colon)...]))
+        }
+        return o
     }
 }
 

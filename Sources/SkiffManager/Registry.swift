@@ -1,0 +1,284 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import SkiffSys
+
+/// Options for talking to a registry.
+public struct RegistryOptions {
+    public var plainHTTP = false
+    public var skipVerify = false
+    public var credentials: (user: String, password: String)?
+    public var platform = "linux/amd64"
+    public var allPlatforms = false
+    public var progress = false
+    public init() {}
+}
+
+/// A Docker Registry HTTP API v2 client: bearer-token and basic auth, manifests and indexes,
+/// blobs streamed to the content store's ingest area and verified before they are committed;
+/// an interrupted blob download resumes with a Range request.
+public final class RegistryClient {
+    let host: String
+    let repository: String
+    let options: RegistryOptions
+    var token: String?
+    let session: URLSession
+
+    public init(host: String, repository: String, options: RegistryOptions) {
+        self.host = host
+        self.repository = repository
+        self.options = options
+        session = URLSession(configuration: .ephemeral)
+    }
+
+    /// `docker.io/library/busybox:latest` → (registry-1.docker.io, library/busybox, latest).
+    public static func split(_ normalized: String) -> (host: String, repository: String, reference: String) {
+        var rest = normalized
+        var reference = "latest"
+        if let at = rest.firstIndex(of: "@") {
+            reference = String(rest[rest.index(after: at)...]); rest = String(rest[..<at])
+        } else if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("/") {
+            reference = String(rest[rest.index(after: colon)...]); rest = String(rest[..<colon])
+        }
+        let slash = rest.firstIndex(of: "/")!
+        var host = String(rest[..<slash])
+        if host == "docker.io" { host = "registry-1.docker.io" }
+        return (host, String(rest[rest.index(after: slash)...]), reference)
+    }
+
+    var scheme: String {
+        let h = host.split(separator: ":").first.map(String.init) ?? host
+        return options.plainHTTP || h == "localhost" || h == "127.0.0.1" || h == "::1" ? "http" : "https"
+    }
+
+    func url(_ path: String) -> URL { URL(string: "\(scheme)://\(host)/v2/\(repository)/\(path)")! }
+
+    struct Response { var status: Int; var headers: [String: String]; var body: Data }
+
+    /// One HTTP exchange, synchronously (the manager's commands are sequential).
+    func send(_ req: URLRequest) throws -> Response {
+        let sem = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Response?
+        nonisolated(unsafe) var failure: Error?
+        session.dataTask(with: req) { data, resp, err in
+            if let err { failure = err } else if let http = resp as? HTTPURLResponse {
+                var headers: [String: String] = [:]
+                for (k, v) in http.allHeaderFields { headers[String(describing: k).lowercased()] = String(describing: v) }
+                result = Response(status: http.statusCode, headers: headers, body: data ?? Data())
+            }
+            sem.signal()
+        }.resume()
+        sem.wait()
+        if let failure {
+            throw ManagerError("registry \(host)", req.url?.absoluteString, failure.localizedDescription,
+                               hint: scheme == "https" ? "for a plain-HTTP registry pass --plain-http" : "is the registry running?")
+        }
+        guard let result else { throw ManagerError("registry \(host)", req.url?.absoluteString, "no response") }
+        return result
+    }
+
+    /// Sends with auth: on 401 it answers the challenge (Bearer token or Basic) and retries once.
+    func authorized(_ make: () -> URLRequest) throws -> Response {
+        var req = make()
+        if let token { req.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        var resp = try send(req)
+        guard resp.status == 401, let challenge = resp.headers["www-authenticate"] else { return resp }
+        if challenge.lowercased().hasPrefix("basic") {
+            guard let c = options.credentials else {
+                throw ManagerError("registry \(host)", repository, "authentication required", hint: "pass -u user:password")
+            }
+            let basic = Data("\(c.user):\(c.password)".utf8).base64EncodedString()
+            req = make()
+            req.setValue("Basic \(basic)", forHTTPHeaderField: "Authorization")
+            return try send(req)
+        }
+        try fetchToken(challenge)
+        req = make()
+        req.setValue("Bearer \(token!)", forHTTPHeaderField: "Authorization")
+        resp = try send(req)
+        if resp.status == 401 { throw ManagerError("registry \(host)", repository, "unauthorized", hint: "check -u user:password") }
+        return resp
+    }
+
+    func fetchToken(_ challenge: String) throws {
+        var params: [String: String] = [:]
+        let body = challenge.drop { $0 != " " }
+        for part in body.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if kv.count == 2 { params[kv[0]] = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+        }
+        guard let realm = params["realm"], var comps = URLComponents(string: realm) else {
+            throw ManagerError("registry \(host)", repository, "unsupported auth challenge: \(challenge)")
+        }
+        var q: [URLQueryItem] = []
+        if let s = params["service"] { q.append(URLQueryItem(name: "service", value: s)) }
+        q.append(URLQueryItem(name: "scope", value: params["scope"] ?? "repository:\(repository):pull"))
+        comps.queryItems = q
+        var req = URLRequest(url: comps.url!)
+        if let c = options.credentials {
+            req.setValue("Basic " + Data("\(c.user):\(c.password)".utf8).base64EncodedString(), forHTTPHeaderField: "Authorization")
+        }
+        let resp = try send(req)
+        guard resp.status == 200, let obj = try? JSONSerialization.jsonObject(with: resp.body) as? [String: Any],
+              let t = (obj["token"] ?? obj["access_token"]) as? String else {
+            throw ManagerError("registry \(host)", realm, "token request failed (HTTP \(resp.status))")
+        }
+        token = t
+    }
+
+    static let accept = [MediaType.ociIndex, MediaType.dockerList, MediaType.ociManifest, MediaType.dockerManifest].joined(separator: ", ")
+
+    /// A manifest or index by tag or digest; its digest is computed (and checked for digests).
+    public func manifest(_ reference: String) throws -> (Descriptor, [UInt8]) {
+        let resp = try authorized {
+            var r = URLRequest(url: url("manifests/\(reference)"))
+            r.setValue(RegistryClient.accept, forHTTPHeaderField: "Accept")
+            return r
+        }
+        if resp.status == 404 { throw ManagerError("pull", "\(host)/\(repository):\(reference)", "not found in the registry") }
+        guard resp.status == 200 else { throw ManagerError("pull", "\(host)/\(repository):\(reference)", "HTTP \(resp.status)") }
+        let bytes = [UInt8](resp.body)
+        let digest = "sha256:" + SHA256.hex(bytes)
+        if reference.hasPrefix("sha256:") && digest != reference {
+            throw ManagerError("pull", reference, "the registry sent a manifest with digest \(digest)")
+        }
+        var media = resp.headers["content-type"]?.split(separator: ";").first.map(String.init) ?? ""
+        if media.isEmpty || media == "application/json",
+           let obj = try? JSONSerialization.jsonObject(with: resp.body) as? [String: Any] {
+            media = (obj["mediaType"] as? String) ?? (obj["manifests"] != nil ? MediaType.ociIndex : MediaType.ociManifest)
+        }
+        return (Descriptor(mediaType: media, digest: digest, size: bytes.count), bytes)
+    }
+
+    /// Streams a blob into the content store. A partial download in ingest resumes.
+    public func fetchBlob(_ d: Descriptor, into content: ContentStore, label: String) throws {
+        if content.exists(d.digest) { return }
+        let hex = try ContentStore.validateDigest(d.digest)
+        let partial = content.dir + "/ingest/pull-" + hex
+        var have = (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? 0
+        if have > d.size { unlink(partial); have = 0 }
+        let started = Date()
+        while have < d.size {
+            let resp = try authorized {
+                var r = URLRequest(url: url("blobs/\(d.digest)"))
+                if have > 0 { r.setValue("bytes=\(have)-", forHTTPHeaderField: "Range") }
+                return r
+            }
+            guard resp.status == 200 || resp.status == 206 else {
+                throw ManagerError("pull blob", d.digest, resp.status == 404 ? "not found in the registry" : "HTTP \(resp.status)")
+            }
+            if resp.status == 200 && have > 0 { unlink(partial); have = 0 } // no range support: start over
+            if !FileManager.default.fileExists(atPath: partial) { FileManager.default.createFile(atPath: partial, contents: nil) }
+            guard let fh = FileHandle(forWritingAtPath: partial) else { throw ManagerError("pull blob", partial, "cannot write") }
+            fh.seekToEndOfFile()
+            fh.write(resp.body)
+            try? fh.close()
+            if resp.body.isEmpty { break }
+            have += resp.body.count
+            if options.progress {
+                let secs = max(Date().timeIntervalSince(started), 0.001)
+                FileHandle.standardError.write(Data(String(format: "\r%@ %@: %d/%d bytes, %.1f MB/s", label, String(d.digest.prefix(19)), have, d.size,
+                                                           Double(have) / secs / 1e6).utf8))
+            }
+        }
+        if options.progress { FileHandle.standardError.write(Data("\n".utf8)) }
+        let bytes = [UInt8](FileManager.default.contents(atPath: partial) ?? Data())
+        defer { unlink(partial) }
+        do { try content.write(bytes, expected: d.digest, size: d.size) } catch {
+            throw ManagerError("pull blob", d.digest, "\(error)", hint: "the registry sent bad data; nothing was stored")
+        }
+    }
+
+    public func blobExists(_ digest: String) throws -> Bool {
+        let resp = try authorized { var r = URLRequest(url: url("blobs/\(digest)")); r.httpMethod = "HEAD"; return r }
+        return resp.status == 200
+    }
+
+    public func pushBlob(_ digest: String, _ bytes: [UInt8]) throws {
+        if try blobExists(digest) { return }
+        let start = try authorized { var r = URLRequest(url: url("blobs/uploads/")); r.httpMethod = "POST"; return r }
+        guard start.status == 202, let location = start.headers["location"] else {
+            throw ManagerError("push blob", digest, "upload not accepted (HTTP \(start.status))")
+        }
+        var comps = URLComponents(string: location.hasPrefix("/") ? "\(scheme)://\(host)\(location)" : location)!
+        comps.queryItems = (comps.queryItems ?? []) + [URLQueryItem(name: "digest", value: digest)]
+        let put = try authorized {
+            var r = URLRequest(url: comps.url!)
+            r.httpMethod = "PUT"
+            r.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
+            r.httpBody = Data(bytes)
+            return r
+        }
+        guard put.status == 201 else { throw ManagerError("push blob", digest, "HTTP \(put.status)") }
+    }
+
+    public func pushManifest(_ reference: String, mediaType: String, _ bytes: [UInt8]) throws {
+        let resp = try authorized {
+            var r = URLRequest(url: url("manifests/\(reference)"))
+            r.httpMethod = "PUT"
+            r.setValue(mediaType, forHTTPHeaderField: "Content-Type")
+            r.httpBody = Data(bytes)
+            return r
+        }
+        guard resp.status == 201 else {
+            throw ManagerError("push manifest", "\(host)/\(repository):\(reference)", "HTTP \(resp.status): \(String(decoding: resp.body.prefix(300), as: UTF8.self))")
+        }
+    }
+}
+
+extension ImageStore {
+    /// `images pull`: the manifest (or index and the wanted platforms' manifests), configs and
+    /// layers, each verified; then the image record; then the unpack. A failure stores no image.
+    public func pull(_ ref: String, options: RegistryOptions) throws -> String {
+        let name = try ImageRef.normalize(ref)
+        let (host, repo, reference) = RegistryClient.split(name)
+        let client = RegistryClient(host: host, repository: repo, options: options)
+        let (top, topBytes) = try client.manifest(reference)
+        var manifests: [(Descriptor, [UInt8])] = []
+        if MediaType.isIndex(top.mediaType) {
+            let index = try JSONDecoder().decode(ImageIndex.self, from: Data(topBytes))
+            let wanted = options.platform.split(separator: "/").map(String.init)
+            let chosen = index.manifests.filter { m in
+                options.allPlatforms || (m.platform.map { $0.os == wanted.first && $0.architecture == (wanted.count > 1 ? wanted[1] : "amd64")
+                    && (wanted.count < 3 || $0.variant == wanted[2]) } ?? false)
+            }
+            guard !chosen.isEmpty else { throw ManagerError("pull", name, "no manifest for platform \(options.platform) in the index") }
+            for m in chosen {
+                let (d, bytes) = try client.manifest(m.digest)
+                manifests.append((Descriptor(mediaType: m.mediaType, digest: d.digest, size: bytes.count), bytes))
+            }
+        } else {
+            manifests = [(top, topBytes)]
+        }
+        for (d, bytes) in manifests {
+            let m = try JSONDecoder().decode(ImageManifest.self, from: Data(bytes))
+            try client.fetchBlob(m.config, into: content, label: "config")
+            for (i, l) in m.layers.enumerated() { try client.fetchBlob(l, into: content, label: "layer \(i + 1)/\(m.layers.count)") }
+            try content.write(bytes, expected: d.digest)
+        }
+        try content.write(topBytes, expected: top.digest)
+        try put(name, top)
+        return name
+    }
+
+    /// `images push`: blobs first (skipping what the registry has), then manifests, then the tag.
+    public func push(_ ref: String, to target: String?, options: RegistryOptions) throws {
+        let image = try get(ref)
+        let dest = try ImageRef.normalize(target ?? image.name)
+        let (host, repo, reference) = RegistryClient.split(dest)
+        let client = RegistryClient(host: host, repository: repo, options: options)
+        func pushManifest(_ d: Descriptor, as tag: String) throws {
+            let bytes = try content.read(d.digest)
+            if MediaType.isIndex(d.mediaType) {
+                let index = try JSONDecoder().decode(ImageIndex.self, from: Data(bytes))
+                for m in index.manifests where content.exists(m.digest) { try pushManifest(m, as: m.digest) }
+            } else {
+                let m = try JSONDecoder().decode(ImageManifest.self, from: Data(bytes))
+                for b in [m.config] + m.layers { try client.pushBlob(b.digest, try content.read(b.digest)) }
+            }
+            try client.pushManifest(tag, mediaType: d.mediaType, bytes)
+        }
+        try pushManifest(image.target, as: reference)
+    }
+}
