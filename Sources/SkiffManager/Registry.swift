@@ -166,9 +166,19 @@ public final class RegistryClient {
                 return r
             }
             guard resp.status == 200 || resp.status == 206 else {
-                throw ManagerError("pull blob", d.digest, resp.status == 404 ? "not found in the registry" : "HTTP \(resp.status)")
+                // The registry cannot give the rest: a retry would not help, so drop the partial.
+                // (A broken connection keeps it, and the next pull resumes from there.)
+                unlink(partial)
+                throw ManagerError("pull blob", d.digest, resp.status == 404 ? "not found in the registry"
+                                   : resp.status == 416 ? "the registry has only part of it (\(have) of \(d.size) bytes)" : "HTTP \(resp.status)")
             }
             if resp.status == 200 && have > 0 { unlink(partial); have = 0 } // no range support: start over
+            if resp.status == 200 && resp.body.count != d.size {
+                // A complete answer of the wrong size: the registry's blob is not the one described.
+                unlink(partial)
+                throw ManagerError("pull blob", d.digest, "the registry sent \(resp.body.count) bytes, the descriptor says \(d.size)",
+                                   hint: "the registry's copy is truncated or corrupt; nothing was stored")
+            }
             if !FileManager.default.fileExists(atPath: partial) { FileManager.default.createFile(atPath: partial, contents: nil) }
             guard let fh = FileHandle(forWritingAtPath: partial) else { throw ManagerError("pull blob", partial, "cannot write") }
             fh.seekToEndOfFile()

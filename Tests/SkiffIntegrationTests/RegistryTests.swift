@@ -1,0 +1,178 @@
+import Foundation
+import XCTest
+
+/// skiffctl against a real registry (Debian's docker-registry) on 127.0.0.1, started by the test
+/// with storage in the test's directory; images are put there with skopeo.
+final class RegistryTests: ImageTestCase {
+    var registry: pid_t = 0
+    var port = 0
+    var host: String { "127.0.0.1:\(port)" }
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        guard let reg = Env.which("docker-registry"), Env.which("skopeo") != nil else {
+            throw XCTSkip("docker-registry or skopeo is not installed (apt-get install docker-registry skopeo)")
+        }
+        port = Int.random(in: 20000...40000)
+        try """
+        version: 0.1
+        storage:
+          filesystem:
+            rootdirectory: \(work!)/registry
+          delete:
+            enabled: true
+        http:
+          addr: 127.0.0.1:\(port)
+        """.write(toFile: work + "/registry.yml", atomically: true, encoding: .utf8)
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 1, work + "/registry.log", O_WRONLY | O_CREAT, 0o644)
+        posix_spawn_file_actions_adddup2(&fa, 1, 2)
+        let args: [String] = [reg, "serve", work + "/registry.yml"]
+        let argv = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        XCTAssertEqual(posix_spawn(&registry, reg, &fa, nil, argv, environ), 0)
+        for _ in 0..<100 where Cmd.run("/usr/bin/curl", ["-sf", "http://\(host)/v2/"]).code != 0 { usleep(50_000) }
+        for (tag, format) in [("oci", "oci"), ("v2s2", "v2s2")] {
+            let r = Cmd.run("/usr/bin/skopeo", ["copy", "--format", format, "--dest-tls-verify=false", "oci-archive:" + image,
+                                                "docker://\(host)/skiff/busybox:\(tag)"], timeout: 60)
+            XCTAssertEqual(r.code, 0, r.stderr)
+        }
+    }
+
+    override func tearDown() {
+        if registry > 0 { kill(registry, SIGTERM); var st: Int32 = 0; waitpid(registry, &st, 0) }
+        super.tearDown()
+    }
+
+    func ctl(_ args: [String], ns: String = "default") -> CmdResult {
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        return Cmd.run(Env.skiffctl, ["--root", work + "/root", "--state", work + "/state", "-n", ns] + args, timeout: 120, env: env)
+    }
+
+    func testPullRunPushAndAMultiPlatformIndex() throws {
+        for tag in ["oci", "v2s2"] {
+            let r = ctl(["images", "pull", "\(host)/skiff/busybox:\(tag)"])
+            XCTAssertEqual(r.code, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("\(host)/skiff/busybox:\(tag): sha256:"), r.stdout)
+        }
+        let ls = ctl(["images", "ls"]).stdout
+        XCTAssertTrue(ls.contains("application/vnd.docker.distribution.manifest.v2+json"), ls)
+        XCTAssertTrue(ls.contains("application/vnd.oci.image.manifest.v1+json"), ls)
+        var r = ctl(["run", "--rm", "\(host)/skiff/busybox:v2s2", "p1", "/bin/skiff-payload", "echo", "from-registry"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("from-registry"))
+
+        // Push under a new name, pull that into another namespace: same digest.
+        XCTAssertEqual(ctl(["images", "push", "\(host)/skiff/busybox:oci", "\(host)/skiff/copy:1"]).code, 0)
+        r = ctl(["images", "pull", "\(host)/skiff/copy:1"], ns: "other")
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let digest = { (s: String) in s.split(separator: " ").last.map(String.init) ?? "" }
+        XCTAssertEqual(digest(r.stdout), digest(ctl(["images", "pull", "\(host)/skiff/busybox:oci"]).stdout))
+
+        // A multi-platform index: only linux/amd64 is fetched and unpacked by default.
+        try pushIndex()
+        r = ctl(["images", "pull", "\(host)/skiff/multi:1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(ctl(["images", "ls"]).stdout.contains("\(host)/skiff/multi:1\tapplication/vnd.oci.image.index.v1+json"))
+        r = ctl(["run", "--rm", "\(host)/skiff/multi:1", "m1", "/bin/skiff-payload", "echo", "multi-ok"])
+        XCTAssertTrue(r.stdout.contains("multi-ok"), r.stderr)
+        r = ctl(["images", "pull", "--platform", "linux/s390x", "\(host)/skiff/multi:1"], ns: "s390")
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("no manifest for platform linux/s390x"), r.stderr)
+        XCTAssertEqual(ctl(["images", "pull", "--all-platforms", "\(host)/skiff/multi:1"], ns: "all").code, 0)
+    }
+
+    /// A download cut off earlier resumes with a Range request from where it stopped.
+    func testInterruptedLayerDownloadResumes() throws {
+        let blobs = work + "/registry/docker/registry/v2/blobs/sha256"
+        var biggest = ("", 0)
+        for p in FileManager.default.enumerator(atPath: blobs)!.compactMap({ $0 as? String }) where p.hasSuffix("/data") {
+            let size = (try? FileManager.default.attributesOfItem(atPath: blobs + "/" + p)[.size] as? Int) ?? 0
+            if size > biggest.1 { biggest = (p, size) }
+        }
+        let hex = String(biggest.0.split(separator: "/")[1])
+        let data = try Data(contentsOf: URL(fileURLWithPath: blobs + "/" + biggest.0))
+        XCTAssertEqual(ctl(["ns", "ls"]).code, 0) // creates the store
+        try data.prefix(data.count / 3).write(to: URL(fileURLWithPath: work + "/root/content/ingest/pull-" + hex))
+        let r = ctl(["images", "pull", "\(host)/skiff/busybox:oci"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let log = (try? String(contentsOfFile: work + "/registry.log", encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("sha256:\(hex) HTTP/1.1\" 206 \(data.count - data.count / 3)"), "a 206 for the rest: \(log.suffix(800))")
+        XCTAssertTrue(ctl(["run", "--rm", "\(host)/skiff/busybox:oci", "r1", "/bin/true"]).code == 0)
+    }
+
+    func testBadRegistryDataIsRefusedAndNothingIsStored() throws {
+        var r = ctl(["images", "pull", "\(host)/skiff/nothere:1"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("not found in the registry"), r.stderr)
+        r = ctl(["images", "pull", "127.0.0.1:1/skiff/busybox:oci"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("registry 127.0.0.1:1"), r.stderr)
+        r = ctl(["images", "pull", "Bad Ref"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("invalid reference format"), r.stderr)
+
+        // Corrupt the layer in the registry's storage: the digest check refuses it.
+        let blobs = work + "/registry/docker/registry/v2/blobs/sha256"
+        var biggest = ("", 0)
+        for p in FileManager.default.enumerator(atPath: blobs)!.compactMap({ $0 as? String }) where p.hasSuffix("/data") {
+            let size = (try? FileManager.default.attributesOfItem(atPath: blobs + "/" + p)[.size] as? Int) ?? 0
+            if size > biggest.1 { biggest = (blobs + "/" + p, size) }
+        }
+        var data = try Data(contentsOf: URL(fileURLWithPath: biggest.0))
+        data[data.count / 2] ^= 0xff
+        try data.write(to: URL(fileURLWithPath: biggest.0))
+        r = ctl(["images", "pull", "\(host)/skiff/busybox:oci"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("digest mismatch"), r.stderr)
+        // Truncated: the size check refuses it.
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: biggest.0))
+        r = ctl(["images", "pull", "\(host)/skiff/busybox:v2s2"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertEqual(ctl(["images", "ls", "-q"]).stdout, "", "no partial image")
+        XCTAssertEqual(ctl(["snapshots", "ls"]).stdout.split(separator: "\n").count, 1, "no snapshot")
+        let ingest = (try? FileManager.default.contentsOfDirectory(atPath: work + "/root/content/ingest")) ?? []
+        XCTAssertEqual(ingest, [], "no leftovers in ingest")
+    }
+
+    /// Pushes an OCI index with a linux/amd64 and a linux/arm64 manifest (the same layer).
+    func pushIndex() throws {
+        let py = """
+        import json, sys, tarfile, hashlib, io
+        src, dst = sys.argv[1], sys.argv[2]
+        t = tarfile.open(src)
+        blobs = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+        index = json.loads(blobs["index.json"])
+        man_d = index["manifests"][0]["digest"]
+        man = json.loads(blobs["blobs/sha256/" + man_d[7:]])
+        cfg = json.loads(blobs["blobs/sha256/" + man["config"]["digest"][7:]])
+        cfg["architecture"] = "arm64"
+        cfg_b = json.dumps(cfg).encode(); cfg_d = "sha256:" + hashlib.sha256(cfg_b).hexdigest()
+        man2 = dict(man); man2["config"] = {"mediaType": man["config"]["mediaType"], "digest": cfg_d, "size": len(cfg_b)}
+        man2_b = json.dumps(man2).encode(); man2_d = "sha256:" + hashlib.sha256(man2_b).hexdigest()
+        idx = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": man_d, "size": index["manifests"][0]["size"],
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": man2_d, "size": len(man2_b),
+             "platform": {"architecture": "arm64", "os": "linux"}}]}
+        idx_b = json.dumps(idx).encode(); idx_d = "sha256:" + hashlib.sha256(idx_b).hexdigest()
+        out = tarfile.open(dst, "w")
+        def add(n, b):
+            i = tarfile.TarInfo(n); i.size = len(b); out.addfile(i, io.BytesIO(b))
+        add("oci-layout", blobs["oci-layout"])
+        add("index.json", json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": idx["mediaType"], "digest": idx_d, "size": len(idx_b)}]}).encode())
+        for n, b in blobs.items():
+            if n.startswith("blobs/"): add(n, b)
+        for b in (cfg_b, man2_b, idx_b): add("blobs/sha256/" + hashlib.sha256(b).hexdigest(), b)
+        out.close()
+        """
+        let multi = work + "/multi.tar"
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", py, image, multi]).code, 0)
+        let r = Cmd.run("/usr/bin/skopeo", ["copy", "--all", "--dest-tls-verify=false", "oci-archive:" + multi, "docker://\(host)/skiff/multi:1"], timeout: 60)
+        XCTAssertEqual(r.code, 0, r.stderr)
+    }
+}
