@@ -189,3 +189,127 @@ public struct ImageStore {
         try JSONDecoder().decode(ImageConfig.self, from: Data(try content.read(m.config.digest)))
     }
 }
+
+extension ImageStore {
+    /// Every blob an image needs that is present: the target, children of an index, configs, layers.
+    func blobs(of target: Descriptor) throws -> (present: [Descriptor], missing: [Descriptor]) {
+        var present: [Descriptor] = [], missing: [Descriptor] = []
+        func walk(_ d: Descriptor, required: Bool) throws {
+            guard content.exists(d.digest) else { if required { missing.append(d) }; return }
+            present.append(d)
+            let bytes = Data(try content.read(d.digest))
+            if MediaType.isIndex(d.mediaType) {
+                let idx = try JSONDecoder().decode(ImageIndex.self, from: bytes)
+                // Platforms not pulled are not missing; the one that runs here is.
+                for m in idx.manifests {
+                    let here = (m.platform?.architecture ?? "amd64") == "amd64" && (m.platform?.os ?? "linux") == "linux"
+                    try walk(m, required: here)
+                }
+            } else if d.mediaType == MediaType.ociManifest || d.mediaType == MediaType.dockerManifest {
+                let m = try JSONDecoder().decode(ImageManifest.self, from: bytes)
+                for b in [m.config] + m.layers {
+                    if content.exists(b.digest) { present.append(b) } else { missing.append(b) }
+                }
+            }
+        }
+        try walk(target, required: true)
+        return (present, missing)
+    }
+
+    /// `images check`: complete when every blob the image needs here is in the store.
+    public func check(_ ref: String) throws -> (complete: Bool, present: Int, missing: Int) {
+        let b = try blobs(of: try get(ref).target)
+        return (b.missing.isEmpty, b.present.count, b.missing.count)
+    }
+
+    /// `images export`: an OCI image layout archive with the images' blobs and names.
+    public func export(_ refs: [String], to path: String) throws {
+        var manifests: [Descriptor] = []
+        var blobSet: [String: Descriptor] = [:]
+        for ref in refs {
+            let image = try get(ref)
+            var d = image.target
+            d.annotations = ["io.containerd.image.name": image.name, "org.opencontainers.image.ref.name": image.name]
+            manifests.append(d)
+            for b in try blobs(of: image.target).present { blobSet[b.digest] = b }
+        }
+        let index = ImageIndex(schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: manifests)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var w = try TarWriter(path: path)
+        do {
+            try w.add("oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8))
+            try w.add("index.json", [UInt8](try enc.encode(index)))
+            for digest in blobSet.keys.sorted() { try w.add("blobs/sha256/" + digest.dropFirst(7), try content.read(digest)) }
+            try w.finish()
+        } catch {
+            w.abandon()
+            throw error
+        }
+    }
+
+    /// Digests any image in any namespace needs (what content GC keeps).
+    func referencedBlobs() throws -> Set<String> {
+        var keep = Set<String>()
+        for row in try store.db.query("SELECT digest, media_type, size FROM images") {
+            let d = Descriptor(mediaType: row[1].string, digest: row[0].string, size: Int(row[2].int))
+            for b in try blobs(of: d).present { keep.insert(b.digest) }
+        }
+        return keep
+    }
+
+    public func referencedBlobsForCLI() throws -> Set<String> { try referencedBlobs() }
+
+    /// `content prune`: removes blobs no image references; returns what went.
+    public func pruneContent() throws -> [String] {
+        try store.db.transaction {
+            let keep = try referencedBlobs()
+            let gone = content.all().filter { !keep.contains($0) }
+            for d in gone { try content.remove(d) }
+            return gone
+        }
+    }
+}
+
+/// Writes a ustar archive (names up to 100 bytes; OCI layout names fit).
+struct TarWriter {
+    let path: String
+    let fh: FileHandle
+
+    init(path: String) throws {
+        self.path = path
+        guard FileManager.default.createFile(atPath: path, contents: nil), let fh = FileHandle(forWritingAtPath: path) else {
+            throw ManagerError("export", path, "cannot create")
+        }
+        self.fh = fh
+    }
+
+    mutating func add<S: StringProtocol>(_ name: S, _ data: [UInt8]) throws {
+        var h = [UInt8](repeating: 0, count: 512)
+        func put(_ s: String, _ at: Int, _ len: Int) { for (i, b) in s.utf8.prefix(len).enumerated() { h[at + i] = b } }
+        guard name.utf8.count <= 100 else { throw ManagerError("export", String(name), "name too long for ustar") }
+        put(String(name), 0, 100)
+        put("0000644\0", 100, 8); put("0000000\0", 108, 8); put("0000000\0", 116, 8)
+        put(String(format: "%011o\0", data.count), 124, 12)
+        put("00000000000\0", 136, 12)
+        put("        ", 148, 8)
+        h[156] = UInt8(ascii: "0")
+        put("ustar\0", 257, 6); put("00", 263, 2)
+        let sum = h.reduce(0) { $0 + Int($1) }
+        put(String(format: "%06o\0 ", sum), 148, 8)
+        fh.write(Data(h))
+        fh.write(Data(data))
+        let pad = (512 - data.count % 512) % 512
+        if pad > 0 { fh.write(Data(count: pad)) }
+    }
+
+    func finish() throws {
+        fh.write(Data(count: 1024))
+        try fh.close()
+    }
+
+    func abandon() {
+        try? fh.close()
+        unlink(path)
+    }
+}

@@ -100,3 +100,52 @@ public struct Snapshotter {
                                        "lowerdir=" + lowers.joined(separator: ":")])
     }
 }
+
+extension Snapshotter {
+    /// `snapshots prune`: committed layers no image of this store needs and active snapshots no
+    /// container owns (leftovers of a crash); children go before parents.
+    public func prune(images: ImageStore) throws -> [String] {
+        var needed = Set<String>()
+        for row in try store.db.query("SELECT digest, media_type, size FROM images WHERE namespace = ?", [.text(store.namespace)]) {
+            let d = Descriptor(mediaType: row[1].string, digest: row[0].string, size: Int(row[2].int))
+            guard let m = try? images.manifest(for: d), let c = try? images.config(m) else { continue }
+            var parent: String?
+            for diff in c.rootfs.diff_ids {
+                let chain = parent.map { "sha256:" + SHA256.hex(Array(($0 + " " + diff).utf8)) } ?? diff
+                needed.insert(chain)
+                parent = chain
+            }
+        }
+        let owners = Set(try store.db.query("SELECT snapshot FROM containers WHERE namespace = ?", [.text(store.namespace)]).map { $0[0].string })
+        var removed: [String] = []
+        var changed = true
+        while changed {
+            changed = false
+            let all = try list()
+            let parents = Set(all.compactMap(\.parent))
+            for s in all where !parents.contains(s.key) {
+                let orphan = s.kind == "active" ? !owners.contains(s.key) : !needed.contains(s.key)
+                if orphan || s.kind.hasSuffix("-pending") {
+                    try? FileManager.default.removeItem(atPath: dir + "/\(s.id)")
+                    try store.db.query("DELETE FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(s.key)])
+                    removed.append(s.key)
+                    changed = true
+                }
+            }
+        }
+        return removed
+    }
+
+    /// `images mount`: the image's layers read-only at `target` (an overlay of the chain).
+    public func mountReadOnly(top: String, at target: String) throws {
+        let lowers = try chain(top)
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        let data = lowers.count == 1 ? nil : "lowerdir=" + lowers.joined(separator: ":")
+        let r = data == nil ? mount(lowers[0], target, nil, UInt(MS_BIND | MS_RDONLY), nil) : mount("overlay", target, "overlay", UInt(MS_RDONLY), data)
+        if r != 0 { throw ManagerError("mount image", target, String(cString: strerror(errno))) }
+        if data == nil && mount(nil, target, nil, UInt(MS_BIND | MS_RDONLY | MS_REMOUNT), nil) != 0 {
+            let e = String(cString: strerror(errno)); umount2(target, Int32(MNT_DETACH))
+            throw ManagerError("mount image", target, e)
+        }
+    }
+}

@@ -34,6 +34,7 @@ public struct Tasks {
 
     func bundle(_ id: String) -> String { store.state + "/" + store.namespace + "/" + id }
     var runtimeRoot: String { store.state + "/runtime" }
+    public var eventsFile: String { store.state + "/events.log" }
 
     /// The OCI spec: skiff's defaults, then the image's entrypoint/cmd/env/workdir/user, then
     /// the command line's overrides.
@@ -335,6 +336,8 @@ public struct Tasks {
         p.currentDirectoryURL = URL(fileURLWithPath: bundle)
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "TTRPC_ADDRESS")
+        // No containerd to forward events to: the shim appends them where `skiffctl events` reads.
+        env["SKIFF_EVENTS_FILE"] = eventsFile
         p.environment = env
         let out = Pipe()
         p.standardOutput = out

@@ -41,3 +41,38 @@ public final class LogEventSink: EventSink {
         Logger.shared.debug("event \(M.protoName)")
     }
 }
+
+/// The daemonless manager's sink: one JSON line per event appended to a file
+/// (`SKIFF_EVENTS_FILE`), which `skiffctl events` reads.
+public final class FileEventSink: EventSink {
+    let path: String
+    let namespace: String
+
+    public init(path: String, namespace: String) {
+        self.path = path
+        self.namespace = namespace
+    }
+
+    public func publish<M: TaskEventMessage>(_ event: M) {
+        let now = TaskEvents.now()
+        var fields: [String] = []
+        for child in Mirror(reflecting: event).children {
+            guard let label = child.label else { continue }
+            let value: String?
+            switch child.value {
+            case let s as String: value = s.isEmpty ? nil : jsonString(s)
+            case let n as UInt32: value = n == 0 ? nil : String(n)
+            case let b as Bool: value = b ? "true" : nil
+            case let t as ProtoTimestamp?: value = t.map { "\"\(rfc3339(timespec(tv_sec: Int($0.seconds), tv_nsec: Int($0.nanos))))\"" }
+            default: value = nil
+            }
+            if let value { fields.append(jsonString(label) + ":" + value) }
+        }
+        let line = "{\"timestamp\":\"\(rfc3339(timespec(tv_sec: Int(now.seconds), tv_nsec: Int(now.nanos))))\",\"namespace\":\(jsonString(namespace)),"
+            + "\"topic\":\(jsonString(TaskEvents.topic(for: M.protoName) ?? M.protoName)),\"event\":{\(fields.joined(separator: ","))}}\n"
+        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { Logger.shared.error("events file \(quote(path)): \(String(cString: strerror(errno)))"); return }
+        _ = try? FS.writeAll(fd: fd, line)
+        close(fd)
+    }
+}

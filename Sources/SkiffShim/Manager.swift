@@ -174,8 +174,15 @@ public enum ShimManager {
         let socketPath = localAddress(listener)
         let server = TTRPCServer(loop: loop)
         let ttrpcAddress = getenv("TTRPC_ADDRESS").map { String(cString: $0) } ?? ""
-        let sink: EventSink = ttrpcAddress.isEmpty ? LogEventSink()
-            : ContainerdEventSink(address: ttrpcAddress, namespace: args.namespace, loop: loop)
+        let eventsFile = getenv("SKIFF_EVENTS_FILE").map { String(cString: $0) } ?? ""
+        let sink: EventSink
+        if !ttrpcAddress.isEmpty {
+            sink = ContainerdEventSink(address: ttrpcAddress, namespace: args.namespace, loop: loop)
+        } else if !eventsFile.isEmpty {
+            sink = FileEventSink(path: eventsFile, namespace: args.namespace)
+        } else {
+            sink = LogEventSink()
+        }
         let service = TaskService(loop: loop, namespace: args.namespace, publisher: sink)
         service.register(on: server)
         try server.serve(listener: listener)

@@ -20,7 +20,8 @@ struct Global: ParsableArguments {
 struct SkiffCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skiffctl", abstract: "A minimal daemonless container manager over containerd-shim-skiff-v2.",
-        subcommands: [ConfigCommand.self, Namespaces.self, Images.self, Snapshots.self, Containers.self, TasksCommand.self, Run.self])
+        subcommands: [ConfigCommand.self, Namespaces.self, Images.self, Content.self, Snapshots.self, Containers.self, TasksCommand.self,
+                      Run.self, Events.self, DoctorCommand.self])
 }
 
 struct ConfigCommand: ParsableCommand {
@@ -53,7 +54,8 @@ struct Namespaces: ParsableCommand {
 }
 
 struct Images: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "images", abstract: "Images.", subcommands: [List.self, Pull.self, Push.self, Import.self, Remove.self, Tag.self],
+    static let configuration = CommandConfiguration(commandName: "images", abstract: "Images.", subcommands: [List.self, Pull.self, Push.self, Import.self, Export.self, Remove.self, Tag.self, Check.self, Mount.self,
+                                                                  Unmount.self, Prune.self],
                                                     aliases: ["image", "i"])
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls")
@@ -109,6 +111,56 @@ struct Images: ParsableCommand {
         @Argument var refs: [String]
         func run() throws { let s = ImageStore(try g.store()); for r in refs { try s.remove(r) } }
     }
+    struct Export: ParsableCommand {
+        @OptionGroup var g: Global
+        @Argument var file: String
+        @Argument var refs: [String]
+        func run() throws { try ImageStore(try g.store()).export(refs, to: file) }
+    }
+    struct Check: ParsableCommand {
+        @OptionGroup var g: Global
+        func run() throws {
+            let images = ImageStore(try g.store())
+            print("REF\tSTATUS\tBLOBS")
+            for i in try images.list() {
+                let c = try images.check(i.name)
+                print("\(i.name)\t\(c.complete ? "complete" : "incomplete")\t\(c.present)/\(c.present + c.missing)")
+            }
+        }
+    }
+    struct Mount: ParsableCommand {
+        @OptionGroup var g: Global
+        @Argument var ref: String
+        @Argument var target: String
+        func run() throws {
+            let store = try g.store()
+            let images = ImageStore(store)
+            let m = try images.manifest(for: try images.get(ref).target)
+            let snapshots = Snapshotter(store)
+            let top = try snapshots.unpack(m, try images.config(m), content: ContentStore(root: store.root))
+            try snapshots.mountReadOnly(top: top, at: target)
+            print(target)
+        }
+    }
+    struct Unmount: ParsableCommand {
+        @OptionGroup var g: Global
+        @Argument var target: String
+        func run() throws {
+            if umount2(target, Int32(MNT_DETACH)) != 0 {
+                throw ManagerError("unmount", target, String(cString: strerror(errno)))
+            }
+        }
+    }
+    struct Prune: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove content and snapshots no image or container needs.")
+        @OptionGroup var g: Global
+        func run() throws {
+            let store = try g.store()
+            let images = ImageStore(store)
+            for k in try Snapshotter(store).prune(images: images) { print("removed snapshot \(k)") }
+            for d in try images.pruneContent() { print("removed content \(d)") }
+        }
+    }
     struct Tag: ParsableCommand {
         @OptionGroup var g: Global
         @Flag var force = false
@@ -119,8 +171,28 @@ struct Images: ParsableCommand {
 }
 
 struct Snapshots: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "snapshots", abstract: "Snapshots.", subcommands: [List.self],
-                                                    aliases: ["snapshot"])
+    static let configuration = CommandConfiguration(commandName: "snapshots", abstract: "Snapshots.",
+                                                    subcommands: [List.self, Remove.self, Prune.self], aliases: ["snapshot"])
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm")
+        @OptionGroup var g: Global
+        @Argument var keys: [String]
+        func run() throws {
+            let store = try g.store()
+            let owners = Set(try Tasks(store, shimBinary: shimPath()).containers().map(\.id))
+            for k in keys {
+                if owners.contains(k) { throw ManagerError("remove snapshot", k, "container \(k) uses it", hint: "skiffctl containers rm \(k)") }
+                try Snapshotter(store).remove(k)
+            }
+        }
+    }
+    struct Prune: ParsableCommand {
+        @OptionGroup var g: Global
+        func run() throws {
+            let store = try g.store()
+            for k in try Snapshotter(store).prune(images: ImageStore(store)) { print("removed \(k)") }
+        }
+    }
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls")
         @OptionGroup var g: Global
@@ -128,6 +200,81 @@ struct Snapshots: ParsableCommand {
             print("KEY\tPARENT\tKIND")
             for s in try Snapshotter(try g.store()).list() { print("\(s.key)\t\(s.parent ?? "")\t\(s.kind)") }
         }
+    }
+}
+
+struct Content: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "content", abstract: "The content store.",
+                                                    subcommands: [List.self, Get.self, Remove.self, Prune.self])
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls")
+        @OptionGroup var g: Global
+        func run() throws {
+            let store = try g.store()
+            let content = ContentStore(root: store.root)
+            print("DIGEST\tSIZE")
+            for d in content.all() {
+                let size = (try? FileManager.default.attributesOfItem(atPath: try content.path(d))[.size] as? Int) ?? 0
+                print("\(d)\t\(size)")
+            }
+        }
+    }
+    struct Get: ParsableCommand {
+        @OptionGroup var g: Global
+        @Argument var digest: String
+        func run() throws { FileHandle.standardOutput.write(Data(try ContentStore(root: try g.store().root).read(digest))) }
+    }
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm")
+        @OptionGroup var g: Global
+        @Argument var digests: [String]
+        func run() throws {
+            let store = try g.store()
+            let keep = try ImageStore(store).referencedBlobsForCLI()
+            for d in digests {
+                if keep.contains(d) { throw ManagerError("remove content", d, "an image references it", hint: "remove the image first") }
+                try ContentStore(root: store.root).remove(d)
+            }
+        }
+    }
+    struct Prune: ParsableCommand {
+        @OptionGroup var g: Global
+        func run() throws { for d in try ImageStore(try g.store()).pruneContent() { print("removed \(d)") } }
+    }
+}
+
+struct Events: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The task events the shims published (JSON lines).")
+    @OptionGroup var g: Global
+    @Flag(name: [.short, .long], help: "Keep printing new events.") var follow = false
+    func run() throws {
+        let store = try g.store()
+        let path = Tasks(store, shimBinary: shimPath()).eventsFile
+        var offset: UInt64 = 0
+        repeat {
+            if let fh = FileHandle(forReadingAtPath: path) {
+                fh.seek(toFileOffset: offset)
+                let data = fh.readDataToEndOfFile()
+                offset += UInt64(data.count)
+                FileHandle.standardOutput.write(data)
+                try? fh.close()
+            }
+            if follow { usleep(200_000) }
+        } while follow
+    }
+}
+
+struct DoctorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "doctor", abstract: "Find (and with --fix, repair) orphans.")
+    @OptionGroup var g: Global
+    @Flag(name: .long) var fix = false
+    func run() throws {
+        let store = try g.store()
+        let doctor = Doctor(store, tasks: Tasks(store, shimBinary: shimPath()))
+        let found = try doctor.findings()
+        if found.isEmpty { print("no problems found"); return }
+        for f in found { print(f) }
+        if fix { try doctor.fix(found); print("fixed \(found.count)") }
     }
 }
 

@@ -90,6 +90,63 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertTrue(Host.processes(mentioning: work + "/state").isEmpty, "no shim left")
     }
 
+    func testExportImportCheckMountPruneEventsAndDoctor() throws {
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        var r = ctl(["images", "check"])
+        XCTAssertTrue(r.stdout.contains("docker.io/skiff/busybox:test\tcomplete\t3/3"), r.stdout)
+        // Export, then import into another namespace of another store: the same image.
+        let out = work + "/export.tar"
+        XCTAssertEqual(ctl(["images", "export", out, "skiff/busybox:test"]).code, 0)
+        let digest = { (s: String) in s.split(separator: "\t").dropFirst(2).first.map(String.init) ?? "" }
+        r = Cmd.run(Env.skiffctl, ["--root", work + "/root2", "--state", work + "/state2", "images", "import", out])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let again = Cmd.run(Env.skiffctl, ["--root", work + "/root2", "--state", work + "/state2", "images", "ls"]).stdout
+        XCTAssertEqual(digest(String(again.split(separator: "\n")[1])), digest(String(ctl(["images", "ls"]).stdout.split(separator: "\n")[1])))
+
+        // A read-only view of the image's rootfs.
+        let mnt = work + "/mnt"
+        XCTAssertEqual(ctl(["images", "mount", "skiff/busybox:test", mnt]).code, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: mnt + "/bin/skiff-payload"))
+        XCTAssertFalse(FileManager.default.createFile(atPath: mnt + "/new", contents: Data()), "read-only")
+        XCTAssertEqual(ctl(["images", "unmount", mnt]).code, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: mnt + "/bin"))
+
+        // Events the shim published for a run.
+        XCTAssertEqual(ctl(["run", "--rm", "skiff/busybox:test", "ev1", "/bin/sh", "-c", "exit 5"]).code, 5)
+        let events = ctl(["events"]).stdout.split(separator: "\n").filter { $0.contains("\"ev1\"") }
+        let topics = events.compactMap { line -> String? in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["topic"] as? String
+        }
+        XCTAssertEqual(topics, ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"])
+        XCTAssertTrue(events[2].contains("\"exitStatus\":5"), String(events[2]))
+
+        // doctor: a shim killed under a running task, and an active snapshot without a container.
+        XCTAssertEqual(ctl(["run", "-d", "skiff/busybox:test", "d1", "/bin/sleep", "300"]).code, 0)
+        let shim = Host.processes(mentioning: "-id d1").first { pid in
+            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("containerd-shim-skiff-v2")
+        }
+        XCTAssertNotNil(shim)
+        if let shim { kill(shim, SIGKILL) }
+        usleep(100_000)
+        r = ctl(["doctor"])
+        XCTAssertTrue(r.stdout.contains("record-without-shim\td1"), r.stdout)
+        XCTAssertEqual(ctl(["doctor", "--fix"]).code, 0)
+        XCTAssertTrue(ctl(["doctor"]).stdout.contains("no problems found"))
+        for _ in 0..<100 where !Host.processes(mentioning: "sleep 300").isEmpty { usleep(20_000) }
+        XCTAssertTrue(Host.processes(mentioning: "sleep 300").isEmpty, "the container went with the repair")
+        XCTAssertEqual(ctl(["containers", "rm", "d1"]).code, 0)
+
+        // GC: after the image is gone its layer and blobs go too.
+        XCTAssertEqual(ctl(["images", "rm", "skiff/busybox:test"]).code, 0)
+        r = ctl(["images", "prune"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("removed snapshot sha256:"), r.stdout)
+        XCTAssertEqual(r.stdout.components(separatedBy: "removed content").count - 1, 3, r.stdout)
+        XCTAssertEqual(ctl(["content", "ls"]).stdout.split(separator: "\n").count, 1)
+        XCTAssertEqual(ctl(["snapshots", "ls"]).stdout.split(separator: "\n").count, 1)
+        XCTAssertEqual(Host.mounts(containing: work), [])
+    }
+
     func testBadInputFailsClearlyAndLeavesNothing() throws {
         XCTAssertEqual(ctl(["images", "import", image]).code, 0)
         var r = ctl(["run", "--rm", "skiff/nope:1", "x1", "/bin/true"])
