@@ -66,14 +66,9 @@ extension Tasks {
     /// What containerd does for a dead shim: the shim binary's `delete` action (force-deletes the
     /// container in the runtime, unmounts its rootfs).
     func shimDeleteAction(_ id: String) throws {
-        let p = Foundation.Process()
-        p.executableURL = URL(fileURLWithPath: shimBinary)
-        p.arguments = ["-namespace", store.namespace, "-address", store.state + "/skiffctl", "-id", id, "-bundle", bundle(id), "delete"]
-        p.currentDirectoryURL = URL(fileURLWithPath: FileManager.default.fileExists(atPath: bundle(id)) ? bundle(id) : "/")
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
+        let dir = FileManager.default.fileExists(atPath: bundle(id)) ? bundle(id) : "/"
+        _ = try Spawn.run(path: shimBinary, args: [shimBinary, "-namespace", store.namespace, "-address", store.state + "/skiffctl", "-id", id,
+                                                   "-bundle", bundle(id), "delete"], env: shimEnvironment, stdin: [], timeout: 30, cwd: dir)
         unmountAll(bundle(id) + "/rootfs")
     }
 }

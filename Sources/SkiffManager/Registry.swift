@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import SkiffSys
 
 /// Options for talking to a registry.
@@ -23,13 +20,13 @@ public final class RegistryClient {
     let repository: String
     let options: RegistryOptions
     var token: String?
-    let session: URLSession
+    let http = HTTPClient()
 
     public init(host: String, repository: String, options: RegistryOptions) {
         self.host = host
         self.repository = repository
         self.options = options
-        session = URLSession(configuration: .ephemeral)
+        http.skipVerify = options.skipVerify
     }
 
     /// `docker.io/library/busybox:latest` → (registry-1.docker.io, library/busybox, latest).
@@ -52,50 +49,35 @@ public final class RegistryClient {
         return options.plainHTTP || h == "localhost" || h == "127.0.0.1" || h == "::1" ? "http" : "https"
     }
 
-    func url(_ path: String) -> URL { URL(string: "\(scheme)://\(host)/v2/\(repository)/\(path)")! }
+    func url(_ path: String) -> String { "\(scheme)://\(host)/v2/\(repository)/\(path)" }
 
-    struct Response { var status: Int; var headers: [String: String]; var body: Data }
+    typealias Response = HTTPClient.Response
+    typealias Request = HTTPClient.Request
 
-    /// One HTTP exchange, synchronously (the manager's commands are sequential).
-    func send(_ req: URLRequest) throws -> Response {
-        let sem = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: Response?
-        nonisolated(unsafe) var failure: Error?
-        session.dataTask(with: req) { data, resp, err in
-            if let err { failure = err } else if let http = resp as? HTTPURLResponse {
-                var headers: [String: String] = [:]
-                for (k, v) in http.allHeaderFields { headers[String(describing: k).lowercased()] = String(describing: v) }
-                result = Response(status: http.statusCode, headers: headers, body: data ?? Data())
-            }
-            sem.signal()
-        }.resume()
-        sem.wait()
-        if let failure {
-            throw ManagerError("registry \(host)", req.url?.absoluteString, failure.localizedDescription,
+    func send(_ req: Request) throws -> Response {
+        do { return try http.perform(req) } catch let e as ManagerError {
+            throw ManagerError("registry \(host)", req.url, e.cause,
                                hint: scheme == "https" ? "for a plain-HTTP registry pass --plain-http" : "is the registry running?")
         }
-        guard let result else { throw ManagerError("registry \(host)", req.url?.absoluteString, "no response") }
-        return result
     }
 
     /// Sends with auth: on 401 it answers the challenge (Bearer token or Basic) and retries once.
-    func authorized(_ make: () -> URLRequest) throws -> Response {
+    func authorized(_ make: () -> Request) throws -> Response {
         var req = make()
-        if let token { req.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let token { req.headers["Authorization"] = "Bearer \(token)" }
         var resp = try send(req)
         guard resp.status == 401, let challenge = resp.headers["www-authenticate"] else { return resp }
         if challenge.lowercased().hasPrefix("basic") {
             guard let c = options.credentials else {
                 throw ManagerError("registry \(host)", repository, "authentication required", hint: "pass -u user:password")
             }
-            let basic = Data("\(c.user):\(c.password)".utf8).base64EncodedString()
             req = make()
-            req.setValue("Basic \(basic)", forHTTPHeaderField: "Authorization")
+            req.headers["Authorization"] = "Basic " + Data("\(c.user):\(c.password)".utf8).base64EncodedString()
             return try send(req)
         }
         try fetchToken(challenge)
         req = make()
-        req.setValue("Bearer \(token!)", forHTTPHeaderField: "Authorization")
+        req.headers["Authorization"] = "Bearer \(token!)"
         resp = try send(req)
         if resp.status == 401 { throw ManagerError("registry \(host)", repository, "unauthorized", hint: "check -u user:password") }
         return resp
@@ -115,9 +97,9 @@ public final class RegistryClient {
         if let s = params["service"] { q.append(URLQueryItem(name: "service", value: s)) }
         q.append(URLQueryItem(name: "scope", value: params["scope"] ?? "repository:\(repository):pull"))
         comps.queryItems = q
-        var req = URLRequest(url: comps.url!)
+        var req = Request(url: comps.url!.absoluteString)
         if let c = options.credentials {
-            req.setValue("Basic " + Data("\(c.user):\(c.password)".utf8).base64EncodedString(), forHTTPHeaderField: "Authorization")
+            req.headers["Authorization"] = "Basic " + Data("\(c.user):\(c.password)".utf8).base64EncodedString()
         }
         let resp = try send(req)
         guard resp.status == 200, let obj = try? JSONSerialization.jsonObject(with: resp.body) as? [String: Any],
@@ -131,11 +113,7 @@ public final class RegistryClient {
 
     /// A manifest or index by tag or digest; its digest is computed (and checked for digests).
     public func manifest(_ reference: String) throws -> (Descriptor, [UInt8]) {
-        let resp = try authorized {
-            var r = URLRequest(url: url("manifests/\(reference)"))
-            r.setValue(RegistryClient.accept, forHTTPHeaderField: "Accept")
-            return r
-        }
+        let resp = try authorized { Request(url: url("manifests/\(reference)"), headers: ["Accept": RegistryClient.accept]) }
         if resp.status == 404 { throw ManagerError("pull", "\(host)/\(repository):\(reference)", "not found in the registry") }
         guard resp.status == 200 else { throw ManagerError("pull", "\(host)/\(repository):\(reference)", "HTTP \(resp.status)") }
         let bytes = [UInt8](resp.body)
@@ -159,33 +137,47 @@ public final class RegistryClient {
         var have = (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? 0
         if have > d.size { unlink(partial); have = 0 }
         let started = Date()
+        let attempt = partial + ".part"
         while have < d.size {
-            let resp = try authorized {
-                var r = URLRequest(url: url("blobs/\(d.digest)"))
-                if have > 0 { r.setValue("bytes=\(have)-", forHTTPHeaderField: "Range") }
-                return r
+            // Each response goes to its own file first: whether it continues the partial (206) or
+            // replaces it (200) is known only at the end.
+            unlink(attempt)
+            let fd = open(attempt, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if fd < 0 { throw ManagerError("pull blob", attempt, String(cString: strerror(errno))) }
+            let from = have
+            var resp: Response
+            do {
+                resp = try authorized {
+                    var r = Request(url: url("blobs/\(d.digest)"))
+                    if from > 0 { r.headers["Range"] = "bytes=\(from)-" }
+                    r.sinkFd = fd
+                    return r
+                }
+            } catch {
+                // A broken transfer: keep what arrived, the next pull resumes after it.
+                close(fd)
+                try? appendFile(attempt, to: partial, truncate: false)
+                unlink(attempt)
+                throw error
             }
+            close(fd)
+            let got = (try? FileManager.default.attributesOfItem(atPath: attempt)[.size] as? Int) ?? 0
             guard resp.status == 200 || resp.status == 206 else {
                 // The registry cannot give the rest: a retry would not help, so drop the partial.
-                // (A broken connection keeps it, and the next pull resumes from there.)
-                unlink(partial)
+                unlink(attempt); unlink(partial)
                 throw ManagerError("pull blob", d.digest, resp.status == 404 ? "not found in the registry"
                                    : resp.status == 416 ? "the registry has only part of it (\(have) of \(d.size) bytes)" : "HTTP \(resp.status)")
             }
-            if resp.status == 200 && have > 0 { unlink(partial); have = 0 } // no range support: start over
-            if resp.status == 200 && resp.body.count != d.size {
+            if resp.status == 200 && got != d.size {
                 // A complete answer of the wrong size: the registry's blob is not the one described.
-                unlink(partial)
-                throw ManagerError("pull blob", d.digest, "the registry sent \(resp.body.count) bytes, the descriptor says \(d.size)",
+                unlink(attempt); unlink(partial)
+                throw ManagerError("pull blob", d.digest, "the registry sent \(got) bytes, the descriptor says \(d.size)",
                                    hint: "the registry's copy is truncated or corrupt; nothing was stored")
             }
-            if !FileManager.default.fileExists(atPath: partial) { FileManager.default.createFile(atPath: partial, contents: nil) }
-            guard let fh = FileHandle(forWritingAtPath: partial) else { throw ManagerError("pull blob", partial, "cannot write") }
-            fh.seekToEndOfFile()
-            fh.write(resp.body)
-            try? fh.close()
-            if resp.body.isEmpty { break }
-            have += resp.body.count
+            try appendFile(attempt, to: partial, truncate: resp.status == 200)
+            unlink(attempt)
+            if got == 0 { break }
+            have = resp.status == 200 ? got : have + got
             if options.progress {
                 let secs = max(Date().timeIntervalSince(started), 0.001)
                 FileHandle.standardError.write(Data(String(format: "\r%@ %@: %d/%d bytes, %.1f MB/s", label, String(d.digest.prefix(19)), have, d.size,
@@ -200,37 +192,35 @@ public final class RegistryClient {
         }
     }
 
+    func appendFile(_ src: String, to dst: String, truncate: Bool) throws {
+        let data = FileManager.default.contents(atPath: src) ?? Data()
+        if truncate || !FileManager.default.fileExists(atPath: dst) { FileManager.default.createFile(atPath: dst, contents: nil) }
+        guard let fh = FileHandle(forWritingAtPath: dst) else { throw ManagerError("pull blob", dst, "cannot write") }
+        defer { try? fh.close() }
+        fh.seekToEndOfFile()
+        fh.write(data)
+    }
+
     public func blobExists(_ digest: String) throws -> Bool {
-        let resp = try authorized { var r = URLRequest(url: url("blobs/\(digest)")); r.httpMethod = "HEAD"; return r }
-        return resp.status == 200
+        try authorized { Request(url: url("blobs/\(digest)"), method: "HEAD") }.status == 200
     }
 
     public func pushBlob(_ digest: String, _ bytes: [UInt8]) throws {
         if try blobExists(digest) { return }
-        let start = try authorized { var r = URLRequest(url: url("blobs/uploads/")); r.httpMethod = "POST"; return r }
+        let start = try authorized { Request(url: url("blobs/uploads/"), method: "POST", body: []) }
         guard start.status == 202, let location = start.headers["location"] else {
             throw ManagerError("push blob", digest, "upload not accepted (HTTP \(start.status))")
         }
         var comps = URLComponents(string: location.hasPrefix("/") ? "\(scheme)://\(host)\(location)" : location)!
         comps.queryItems = (comps.queryItems ?? []) + [URLQueryItem(name: "digest", value: digest)]
         let put = try authorized {
-            var r = URLRequest(url: comps.url!)
-            r.httpMethod = "PUT"
-            r.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
-            r.httpBody = Data(bytes)
-            return r
+            Request(url: comps.url!.absoluteString, method: "PUT", headers: ["Content-Type": "application/octet-stream"], body: bytes)
         }
         guard put.status == 201 else { throw ManagerError("push blob", digest, "HTTP \(put.status)") }
     }
 
     public func pushManifest(_ reference: String, mediaType: String, _ bytes: [UInt8]) throws {
-        let resp = try authorized {
-            var r = URLRequest(url: url("manifests/\(reference)"))
-            r.httpMethod = "PUT"
-            r.setValue(mediaType, forHTTPHeaderField: "Content-Type")
-            r.httpBody = Data(bytes)
-            return r
-        }
+        let resp = try authorized { Request(url: url("manifests/\(reference)"), method: "PUT", headers: ["Content-Type": mediaType], body: bytes) }
         guard resp.status == 201 else {
             throw ManagerError("push manifest", "\(host)/\(repository):\(reference)", "HTTP \(resp.status): \(String(decoding: resp.body.prefix(300), as: UTF8.self))")
         }

@@ -40,19 +40,25 @@ public enum Spawn {
     /// stdout+stderr, and kills it after `timeout` seconds. A child that does not read its stdin
     /// does not break us: EPIPE is ignored.
     public static func run(path: String, args: [String], env: [String], stdin: [UInt8],
-                           timeout: Int? = nil) throws -> SpawnResult {
+                           timeout: Int? = nil, cwd: String? = nil) throws -> SpawnResult {
         let inPipe = try Sys.pipe()
         let outPipe = try Sys.pipe()
         let errPipe = try Sys.pipe()
         let argv = CStringArray(args.isEmpty ? [path] : args)
         let envp = CStringArray(env)
-        defer { argv.free(); envp.free() }
+        let dir = CStringArray(cwd.map { [$0] } ?? [])
+        defer { argv.free(); envp.free(); dir.free() }
         let pid = fork()
         if pid < 0 {
             for fd in [inPipe.read, inPipe.write, outPipe.read, outPipe.write, errPipe.read, errPipe.write] { close(fd) }
             throw SkiffError.sys("fork", path)
         }
         if pid == 0 {
+            if let d = dir.pointers.first ?? nil, chdir(d) != 0 {
+                var e = errno
+                _ = Glibc.write(errPipe.write, &e, 4)
+                _exit(127)
+            }
             dup2(inPipe.read, 0)
             dup2(outPipe.write, 1)
             dup2(outPipe.write, 2)
