@@ -48,6 +48,30 @@ public struct ContentStore {
         }
     }
 
+    /// Moves a finished download into the store after checking it, hashing it in 1 MiB chunks
+    /// (layers are large). On a mismatch the file is removed.
+    public func commit(file: String, expected: String, size: Int) throws {
+        let target = try path(expected)
+        guard let fh = FileHandle(forReadingAtPath: file) else { throw ManagerError("write content", file, "cannot open") }
+        var h = SHA256()
+        var total = 0
+        while true {
+            let chunk = fh.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { break }
+            total += chunk.count
+            h.update(chunk)
+        }
+        try? fh.close()
+        let got = "sha256:" + hexString(h.finalize())
+        guard total == size else { unlink(file); throw ManagerError("write content", expected, "size \(total) does not match the descriptor's \(size)") }
+        guard got == expected else { unlink(file); throw ManagerError("write content", expected, "digest mismatch: got \(got)") }
+        if rename(file, target) != 0 {
+            let e = String(cString: strerror(errno))
+            unlink(file)
+            throw ManagerError("write content", target, e)
+        }
+    }
+
     public func remove(_ digest: String) throws { unlink(try path(digest)) }
 
     public func all() -> [String] {

@@ -20,11 +20,18 @@ public final class Database {
         // WAL with NORMAL sync: commits stay atomic and the database consistent; no fsync per command.
         try exec("PRAGMA synchronous=NORMAL")
         try exec("PRAGMA foreign_keys=ON")
-        try exec(Database.schema)
+        // The schema once per database (user_version marks it), not on every command.
+        if try query("PRAGMA user_version").first?.first?.int != Database.schemaVersion {
+            try transaction {
+                try exec(Database.schema)
+                try exec("PRAGMA user_version=\(Database.schemaVersion)")
+            }
+        }
     }
 
     deinit { sqlite3_close(db) }
 
+    static let schemaVersion: Int64 = 1
     static let schema = """
     CREATE TABLE IF NOT EXISTS namespaces(name TEXT PRIMARY KEY, created TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS images(namespace TEXT NOT NULL REFERENCES namespaces(name), name TEXT NOT NULL,

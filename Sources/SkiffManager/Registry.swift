@@ -185,14 +185,17 @@ public final class RegistryClient {
             }
         }
         if options.progress { FileHandle.standardError.write(Data("\n".utf8)) }
-        let bytes = [UInt8](FileManager.default.contents(atPath: partial) ?? Data())
-        defer { unlink(partial) }
-        do { try content.write(bytes, expected: d.digest, size: d.size) } catch {
+        do { try content.commit(file: partial, expected: d.digest, size: d.size) } catch {
+            unlink(partial)
             throw ManagerError("pull blob", d.digest, "\(error)", hint: "the registry sent bad data; nothing was stored")
         }
     }
 
     func appendFile(_ src: String, to dst: String, truncate: Bool) throws {
+        // A whole body replaces the partial: a rename, not a copy of a large layer.
+        if truncate || !FileManager.default.fileExists(atPath: dst) {
+            if rename(src, dst) == 0 { return }
+        }
         let data = FileManager.default.contents(atPath: src) ?? Data()
         if truncate || !FileManager.default.fileExists(atPath: dst) { FileManager.default.createFile(atPath: dst, contents: nil) }
         guard let fh = FileHandle(forWritingAtPath: dst) else { throw ManagerError("pull blob", dst, "cannot write") }

@@ -18,7 +18,10 @@ public struct Snapshotter {
         }
     }
 
-    public func get(_ key: String) throws -> Info? { try list().first { $0.key == key } }
+    public func get(_ key: String) throws -> Info? {
+        try store.db.query("SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(key)])
+            .first.map { Info(key: $0[0].string, id: $0[1].int, parent: $0[2].string.isEmpty ? nil : $0[2].string, kind: $0[3].string) }
+    }
 
     func fs(_ id: Int64) -> String { dir + "/\(id)/fs" }
 
@@ -26,9 +29,8 @@ public struct Snapshotter {
     func chain(_ key: String) throws -> [String] {
         var out: [String] = []
         var cur: String? = key
-        let all = try list()
         while let k = cur {
-            guard let s = all.first(where: { $0.key == k }) else { throw ManagerError("snapshot", k, "not found") }
+            guard let s = try get(k) else { throw ManagerError("snapshot", k, "not found") }
             out.append(fs(s.id))
             cur = s.parent
         }
@@ -78,8 +80,9 @@ public struct Snapshotter {
         var parent: String?
         for (layer, diffID) in zip(manifest.layers, config.rootfs.diff_ids) {
             let chainID = parent.map { "sha256:" + SHA256.hex(Array(($0 + " " + diffID).utf8)) } ?? diffID
-            if let s = try get(chainID), s.kind == "committed" { parent = chainID; continue }
-            if let s = try get(chainID), s.kind.hasSuffix("-pending") { _ = s; try? remove(chainID) }
+            let existing = try get(chainID)
+            if existing?.kind == "committed" { parent = chainID; continue }
+            if existing?.kind.hasSuffix("-pending") == true { try? remove(chainID) }
             _ = try create(key: chainID, parent: parent, kind: "committed") { fsDir in
                 let stream = try LayerStream(path: try content.path(layer.digest), mediaType: layer.mediaType)
                 try LayerApplier(root: fsDir).apply(TarReader { n in try stream.read(n) })

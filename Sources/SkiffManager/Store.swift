@@ -27,7 +27,8 @@ public final class Store {
         self.state = state
         self.namespace = namespace
         try Store.validateName(namespace, what: "namespace")
-        for d in [root, root + "/content/blobs/sha256", root + "/content/ingest", root + "/snapshots", state] {
+        // Made once; later commands only look (one stat each).
+        for d in [root + "/content/blobs/sha256", root + "/content/ingest", root + "/snapshots", state] where access(d, F_OK) != 0 {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         }
         db = try Database(path: root + "/meta.db")

@@ -81,6 +81,7 @@ public struct Tasks {
         let snapshots = Snapshotter(store)
         let top = try snapshots.unpack(manifest, config, content: ContentStore(root: store.root))
         let spec = try spec(config, o)
+        let specJSON = try JSON.encode(spec)
         var undo: [() -> Void] = []
         do {
             try store.db.transaction {
@@ -89,7 +90,7 @@ public struct Tasks {
                 }
                 try store.db.query("INSERT INTO containers(namespace, id, image, snapshot, runtime, spec, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
                                    [.text(store.namespace), .text(o.id), .text(image.name), .text(o.id), .text("io.containerd.skiff.v2"),
-                                    .blob(try JSON.encode(spec)), .text(Store.now())])
+                                    .blob(specJSON), .text(Store.now())])
             }
             undo.append { _ = try? store.db.query("DELETE FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(o.id)]) }
             _ = try snapshots.prepare(key: o.id, parent: top)
@@ -97,7 +98,7 @@ public struct Tasks {
             let dir = bundle(o.id)
             try FileManager.default.createDirectory(atPath: dir + "/rootfs", withIntermediateDirectories: true)
             undo.append { try? FileManager.default.removeItem(atPath: dir) }
-            try Data(try JSON.encode(spec)).write(to: URL(fileURLWithPath: dir + "/config.json"))
+            try Data(specJSON).write(to: URL(fileURLWithPath: dir + "/config.json"))
         } catch {
             for u in undo.reversed() { u() }
             throw error
