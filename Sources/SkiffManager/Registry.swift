@@ -9,6 +9,8 @@ public struct RegistryOptions {
     public var platform = "linux/amd64"
     public var allPlatforms = false
     public var progress = false
+    /// containerd-style hosts.toml tree (`<dir>/<host>/hosts.toml`).
+    public var hostsDir = "/etc/skiff/certs.d"
     public init() {}
 }
 
@@ -19,14 +21,34 @@ public final class RegistryClient {
     let host: String
     let repository: String
     let options: RegistryOptions
+    let endpoint: RegistryEndpoint
     var token: String?
     let http = HTTPClient()
 
-    public init(host: String, repository: String, options: RegistryOptions) {
+    public init(host: String, repository: String, options: RegistryOptions, endpoint: RegistryEndpoint? = nil) {
         self.host = host
         self.repository = repository
-        self.options = options
-        http.skipVerify = options.skipVerify
+        var o = options
+        if o.credentials == nil, let c = DockerCredentials.lookup(host: host) { o.credentials = c }
+        self.options = o
+        self.endpoint = endpoint ?? RegistryEndpoint(base: RegistryHosts.api(
+            (options.plainHTTP || ["localhost", "127.0.0.1", "::1"].contains(host.split(separator: ":").first.map(String.init) ?? host) ? "http://" : "https://") + host),
+            skipVerify: options.skipVerify)
+        http.skipVerify = self.endpoint.skipVerify
+        http.caFile = self.endpoint.ca
+    }
+
+    /// The clients to try, in order, for one reference: mirrors from hosts.toml with the
+    /// capability, then the server.
+    static func clients(for name: String, capability: String, options: RegistryOptions) throws -> [RegistryClient] {
+        let (host, repo, _) = split(name)
+        let refHost = String(name.prefix { $0 != "/" })
+        let server = refHost == "docker.io" ? "registry-1.docker.io" : refHost
+        var eps = try RegistryHosts.endpoints(host: refHost, dir: options.hostsDir, plainHTTP: options.plainHTTP, skipVerify: options.skipVerify)
+        if refHost != server, let last = eps.indices.last, eps[last].base.contains("://" + refHost + "/") {
+            eps[last].base = eps[last].base.replacingOccurrences(of: "://" + refHost + "/", with: "://" + server + "/")
+        }
+        return eps.filter { $0.capabilities.contains(capability) }.map { RegistryClient(host: host, repository: repo, options: options, endpoint: $0) }
     }
 
     /// `docker.io/library/busybox:latest` → (registry-1.docker.io, library/busybox, latest).
@@ -44,17 +66,16 @@ public final class RegistryClient {
         return (host, String(rest[rest.index(after: slash)...]), reference)
     }
 
-    var scheme: String {
-        let h = host.split(separator: ":").first.map(String.init) ?? host
-        return options.plainHTTP || h == "localhost" || h == "127.0.0.1" || h == "::1" ? "http" : "https"
-    }
+    var scheme: String { endpoint.base.hasPrefix("http://") ? "http" : "https" }
 
-    func url(_ path: String) -> String { "\(scheme)://\(host)/v2/\(repository)/\(path)" }
+    func url(_ path: String) -> String { "\(endpoint.base)/\(repository)/\(path)" }
 
     typealias Response = HTTPClient.Response
     typealias Request = HTTPClient.Request
 
     func send(_ req: Request) throws -> Response {
+        var req = req
+        for (k, v) in endpoint.headers where req.headers[k] == nil { req.headers[k] = v }
         do { return try http.perform(req) } catch let e as ManagerError {
             throw ManagerError("registry \(host)", req.url, e.cause,
                                hint: scheme == "https" ? "for a plain-HTTP registry pass --plain-http" : "is the registry running?")
@@ -214,7 +235,8 @@ public final class RegistryClient {
         guard start.status == 202, let location = start.headers["location"] else {
             throw ManagerError("push blob", digest, "upload not accepted (HTTP \(start.status))")
         }
-        var comps = URLComponents(string: location.hasPrefix("/") ? "\(scheme)://\(host)\(location)" : location)!
+        let origin = String(endpoint.base.prefix { $0 != "/" }) + "//" + (endpoint.base.split(separator: "/").dropFirst().first.map(String.init) ?? host)
+        var comps = URLComponents(string: location.hasPrefix("/") ? origin + location : location)!
         comps.queryItems = (comps.queryItems ?? []) + [URLQueryItem(name: "digest", value: digest)]
         let put = try authorized {
             Request(url: comps.url!.absoluteString, method: "PUT", headers: ["Content-Type": "application/octet-stream"], body: bytes)
@@ -235,8 +257,18 @@ extension ImageStore {
     /// layers, each verified; then the image record; then the unpack. A failure stores no image.
     public func pull(_ ref: String, options: RegistryOptions) throws -> String {
         let name = try ImageRef.normalize(ref)
-        let (host, repo, reference) = RegistryClient.split(name)
-        let client = RegistryClient(host: host, repository: repo, options: options)
+        let clients = try RegistryClient.clients(for: name, capability: "pull", options: options)
+        var lastError: Error = ManagerError("pull", name, "no endpoint with the pull capability", hint: "check hosts.toml")
+        for client in clients {
+            do { return try pull(name, from: client, options: options) } catch {
+                lastError = error
+            }
+        }
+        throw lastError
+    }
+
+    func pull(_ name: String, from client: RegistryClient, options: RegistryOptions) throws -> String {
+        let reference = RegistryClient.split(name).reference
         let (top, topBytes) = try client.manifest(reference)
         var manifests: [(Descriptor, [UInt8])] = []
         if MediaType.isIndex(top.mediaType) {
@@ -269,8 +301,10 @@ extension ImageStore {
     public func push(_ ref: String, to target: String?, options: RegistryOptions) throws {
         let image = try get(ref)
         let dest = try ImageRef.normalize(target ?? image.name)
-        let (host, repo, reference) = RegistryClient.split(dest)
-        let client = RegistryClient(host: host, repository: repo, options: options)
+        let reference = RegistryClient.split(dest).reference
+        guard let client = try RegistryClient.clients(for: dest, capability: "push", options: options).first else {
+            throw ManagerError("push", dest, "no endpoint with the push capability", hint: "check hosts.toml")
+        }
         func pushManifest(_ d: Descriptor, as tag: String) throws {
             let bytes = try content.read(d.digest)
             if MediaType.isIndex(d.mediaType) {

@@ -16,7 +16,32 @@ public struct RunOptions {
     public var netHost = false
     public var logURI: String?
     public var nullIO = false
+    /// `--mount type=bind,src=/host,dst=/ctr,options=rbind:ro` (ctr's syntax).
+    public var mounts: [String] = []
     public init() {}
+
+    /// Parses one --mount value.
+    public static func parseMount(_ s: String) throws -> SkiffSpec.Mount {
+        var type = "bind", src: String?, dst: String?, options: [String] = []
+        for part in s.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2 else { throw ManagerError("--mount", s, "\"\(part)\" is not key=value") }
+            switch kv[0] {
+            case "type": type = kv[1]
+            case "src", "source": src = kv[1]
+            case "dst", "destination", "target": dst = kv[1]
+            case "options": options = kv[1].split(separator: ":").map(String.init)
+            default: throw ManagerError("--mount", s, "unknown key \"\(kv[0])\"", hint: "type, src, dst, options")
+            }
+        }
+        guard let dst, dst.hasPrefix("/") else { throw ManagerError("--mount", s, "dst must be an absolute path") }
+        if type == "bind" {
+            guard let src, src.hasPrefix("/") else { throw ManagerError("--mount", s, "src must be an absolute path") }
+            guard FileManager.default.fileExists(atPath: src) else { throw ManagerError("--mount", src, "no such file or directory") }
+            if !options.contains("bind") && !options.contains("rbind") { options.insert("rbind", at: 0) }
+        }
+        return SkiffSpec.Mount(destination: dst, type: type, source: src ?? type, options: options)
+    }
 }
 
 /// Containers and tasks: the OCI spec from the image config, the bundle under
@@ -66,6 +91,7 @@ public struct Tasks {
         s.root = Root(path: "rootfs", readonly: false)
         s.hostname = o.id
         if o.netHost { s.linux?.namespaces?.removeAll { $0.type == "network" } }
+        s.mounts = (s.mounts ?? []) + (try o.mounts.map(RunOptions.parseMount))
         s.linux?.cgroupsPath = "/" + store.namespace + "/" + o.id
         return s
     }

@@ -289,6 +289,7 @@ struct RegistryFlags: ParsableArguments {
         o.plainHTTP = plainHTTP
         o.skipVerify = skipVerify
         o.progress = isatty(2) != 0
+        o.hostsDir = env("SKIFF_HOSTS_DIR") ?? o.hostsDir
         if let u = user {
             guard let colon = u.firstIndex(of: ":") else { throw ValidationError("-u wants user:password") }
             o.credentials = (String(u[..<colon]), String(u[u.index(after: colon)...]))
@@ -303,10 +304,11 @@ struct SpecOptions: ParsableArguments {
     @Option(name: .long, parsing: .singleValue, help: "Environment variable K=V.") var env: [String] = []
     @Option(name: .long, help: "Working directory.") var cwd: String?
     @Option(name: [.short, .long], help: "uid[:gid].") var user: String?
+    @Option(name: .long, parsing: .singleValue, help: "type=bind,src=/host/path,dst=/path,options=rbind:ro") var mount: [String] = []
 
     func options(image: String, id: String, command: [String]) -> RunOptions {
         var o = RunOptions()
-        o.image = image; o.id = id; o.args = command; o.env = env; o.cwd = cwd; o.user = user; o.netHost = netHost
+        o.image = image; o.id = id; o.args = command; o.env = env; o.cwd = cwd; o.user = user; o.netHost = netHost; o.mounts = mount
         return o
     }
 }
@@ -520,7 +522,7 @@ func fastRun(_ args: [String]) -> (RunOptions, Bool)? {
         case "--net-host": o.netHost = true
         default:
             if let v = value("--log-uri", a) { o.logURI = v } else if let v = value("--env", a) { o.env.append(v) }
-            else if let v = value("--cwd", a) { o.cwd = v } else if let v = value("--user", a) ?? value("-u", a) { o.user = v }
+            else if let v = value("--cwd", a) { o.cwd = v } else if let v = value("--mount", a) { o.mounts.append(v) } else if let v = value("--user", a) ?? value("-u", a) { o.user = v }
             else { return nil }
         }
         i += 1

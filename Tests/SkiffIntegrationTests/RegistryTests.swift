@@ -49,6 +49,7 @@ final class RegistryTests: ImageTestCase {
 
     func ctl(_ args: [String], ns: String = "default") -> CmdResult {
         var env = ProcessInfo.processInfo.environment
+        env["SKIFF_HOSTS_DIR"] = work + "/certs.d"
         env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
         return Cmd.run(Env.skiffctl, ["--root", work + "/root", "--state", work + "/state", "-n", ns] + args, timeout: 120, env: env)
     }
@@ -84,6 +85,36 @@ final class RegistryTests: ImageTestCase {
         XCTAssertNotEqual(r.code, 0)
         XCTAssertTrue(r.stderr.contains("no manifest for platform linux/s390x"), r.stderr)
         XCTAssertEqual(ctl(["images", "pull", "--all-platforms", "\(host)/skiff/multi:1"], ns: "all").code, 0)
+    }
+
+    /// hosts.toml: a name served by another server, and a mirror tried before a server that is down.
+    func testHostsTomlServerAndMirror() throws {
+        let certs = work + "/certs.d"
+        try FileManager.default.createDirectory(atPath: certs + "/registry.invalid", withIntermediateDirectories: true)
+        try "server = \"http://\(host)\"\n".write(toFile: certs + "/registry.invalid/hosts.toml", atomically: true, encoding: .utf8)
+        var r = ctl(["images", "pull", "registry.invalid/skiff/busybox:oci"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("registry.invalid/skiff/busybox:oci: sha256:"), r.stdout)
+        try FileManager.default.createDirectory(atPath: certs + "/mirrored.invalid", withIntermediateDirectories: true)
+        try """
+        # the server is down; the mirror answers
+        server = "http://127.0.0.1:1"
+
+        [host."http://\(host)"]
+          capabilities = ["pull", "resolve"]
+          [host."http://\(host)".header]
+            x-skiff-test = "1"
+        """.write(toFile: certs + "/mirrored.invalid/hosts.toml", atomically: true, encoding: .utf8)
+        r = ctl(["images", "pull", "mirrored.invalid/skiff/busybox:v2s2"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        // Pushing needs an endpoint with the push capability: only the (down) server has it.
+        r = ctl(["images", "push", "mirrored.invalid/skiff/busybox:v2s2"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("127.0.0.1:1"), r.stderr)
+        try "server = \"http://\(host)\"\n[host.broken\n".write(toFile: certs + "/registry.invalid/hosts.toml", atomically: true, encoding: .utf8)
+        r = ctl(["images", "pull", "registry.invalid/skiff/busybox:oci"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("hosts.toml") && r.stderr.contains("line 2"), r.stderr)
     }
 
     /// A download cut off earlier resumes with a Range request from where it stopped.

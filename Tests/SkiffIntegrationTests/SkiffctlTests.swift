@@ -28,6 +28,16 @@ final class SkiffctlTests: ImageTestCase {
         r = ctl(["run", "--rm", "--env", "FOO=bar", "--cwd", "/etc", "skiff/busybox:test", "r2", "/bin/sh", "-c", "echo $FOO $(pwd)"])
         XCTAssertEqual(r.code, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("bar /etc"), r.stdout)
+        // A bind mount from the host, read-only.
+        try FileManager.default.createDirectory(atPath: work + "/shared", withIntermediateDirectories: true)
+        try "from-host".write(toFile: work + "/shared/f", atomically: true, encoding: .utf8)
+        r = ctl(["run", "--rm", "--mount", "type=bind,src=\(work!)/shared,dst=/mnt/shared,options=rbind:ro", "skiff/busybox:test", "m1",
+                 "/bin/sh", "-c", "cat /mnt/shared/f; touch /mnt/shared/x 2>/dev/null || echo read-only"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("from-host") && r.stdout.contains("read-only"), r.stdout)
+        r = ctl(["run", "--rm", "--mount", "type=bind,src=/nonexistent,dst=/x", "skiff/busybox:test", "m2", "/bin/true"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("/nonexistent"), r.stderr)
         // file:// log.
         r = ctl(["run", "--rm", "--log-uri", "file://\(work!)/r3.log", "skiff/busybox:test", "r3", "/bin/sh", "-c", "echo to-log"])
         XCTAssertEqual(r.code, 0, r.stderr)
