@@ -54,8 +54,9 @@ let package = Package(
         // skiffctl: metadata in SQLite (the system library), gzip layers through zlib.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
         .target(name: "SkiffManager",
-                dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffRuntime", "SkiffTTRPC", "SkiffWire", "CSQLite", "CZlib"]),
+                dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffRuntime", "SkiffTTRPC", "SkiffWire", "CSQLite", "CZlib", "CZstd"]),
         .executableTarget(name: "skiffctl",
                           dependencies: ["SkiffManager", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "SkiffProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],

@@ -1,13 +1,16 @@
 import Foundation
 import CZlib
+import CZstd
 import CSkiffSys
 import SkiffSys
 
-/// A byte source over a layer blob: plain tar, or gzip-decompressed through zlib. The sha256 of
-/// what it produced is the layer's diff ID.
+/// A byte source over a layer blob: plain tar, gzip through zlib, or zstd. The sha256 of what it
+/// produced is the layer's diff ID.
 final class LayerStream {
     let fh: FileHandle
     let gzip: Bool
+    var zstd: OpaquePointer?
+    var zstdPending = 1
     var strm = z_stream()
     var input = [UInt8]()
     var inOff = 0
@@ -18,8 +21,12 @@ final class LayerStream {
     init(path: String, mediaType: String) throws {
         guard let fh = FileHandle(forReadingAtPath: path) else { throw ManagerError("open layer", path, "cannot open") }
         self.fh = fh
-        if mediaType.hasSuffix("zstd") { throw ManagerError("unpack", path, "zstd layers are not supported yet") }
         gzip = mediaType.hasSuffix("gzip") || mediaType.hasSuffix("tar.gzip") || mediaType == "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        if mediaType.hasSuffix("zstd") {
+            zstd = ZSTD_createDStream()
+            guard zstd != nil else { throw ManagerError("unpack", path, "zstd: cannot create a stream") }
+            _ = ZSTD_initDStream(zstd)
+        }
         if gzip {
             // 15 + 32: a gzip or zlib header, detected.
             let rc = inflateInit2_(&strm, 47, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
@@ -29,10 +36,12 @@ final class LayerStream {
 
     deinit {
         if gzip { inflateEnd(&strm) }
+        if let zstd { ZSTD_freeDStream(zstd) }
         try? fh.close()
     }
 
     func read(_ n: Int) throws -> [UInt8] {
+        if zstd != nil { return try readZstd(n) }
         if !gzip {
             let d = [UInt8](fh.readData(ofLength: n))
             digest.update(d)
@@ -63,6 +72,42 @@ final class LayerStream {
             if rc == Z_STREAM_END { finished = true; break }
             if rc == Z_BUF_ERROR && inputEOF && produced == 0 { throw ManagerError("unpack", nil, "truncated gzip stream") }
             if rc != Z_OK && rc != Z_BUF_ERROR { throw ManagerError("unpack", nil, "corrupt gzip data (zlib \(rc))") }
+        }
+        let d = Array(out[0..<produced])
+        digest.update(d)
+        return d
+    }
+
+    func readZstd(_ n: Int) throws -> [UInt8] {
+        if finished { return [] }
+        var out = [UInt8](repeating: 0, count: n)
+        var produced = 0
+        while produced == 0 && !finished {
+            if inOff == input.count && !inputEOF {
+                input = [UInt8](fh.readData(ofLength: 1 << 20))
+                inOff = 0
+                if input.isEmpty { inputEOF = true }
+            }
+            let drained = inputEOF && inOff == input.count
+            let before = produced
+            let rc: Int = input.withUnsafeBytes { inp in
+                out.withUnsafeMutableBytes { o in
+                    var ib = ZSTD_inBuffer(src: inp.baseAddress, size: inp.count, pos: inOff)
+                    var ob = ZSTD_outBuffer(dst: o.baseAddress, size: n, pos: produced)
+                    let r = ZSTD_decompressStream(zstd, &ob, &ib)
+                    inOff = ib.pos
+                    produced = ob.pos
+                    return r
+                }
+            }
+            if ZSTD_isError(rc) != 0 { throw ManagerError("unpack", nil, "corrupt zstd data (\(String(cString: ZSTD_getErrorName(rc))))") }
+            // Input done and nothing more came out: the end (rc != 0 means a frame was cut short).
+            if !drained || produced != before { zstdPending = rc }
+            if drained && produced == before {
+                // 0 from the last real step means the frame ended cleanly.
+                if zstdPending != 0 { throw ManagerError("unpack", nil, "truncated zstd stream") }
+                finished = true
+            }
         }
         let d = Array(out[0..<produced])
         digest.update(d)

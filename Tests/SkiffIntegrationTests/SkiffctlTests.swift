@@ -157,6 +157,47 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertEqual(Host.mounts(containing: work), [])
     }
 
+    /// A zstd-compressed layer (OCI `tar+zstd`), unpacked and run; a corrupt one is refused.
+    func testZstdLayer() throws {
+        guard Env.which("zstd") != nil else { throw XCTSkip("zstd is not installed (apt-get install zstd)") }
+        let py = """
+        import hashlib, io, json, subprocess, sys, tarfile
+        src, dst, corrupt = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+        t = tarfile.open(src)
+        blobs = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+        idx = json.loads(blobs["index.json"]); md = idx["manifests"][0]["digest"][7:]
+        man = json.loads(blobs["blobs/sha256/" + md])
+        import gzip
+        raw = gzip.decompress(blobs["blobs/sha256/" + man["layers"][0]["digest"][7:]])
+        z = subprocess.run(["zstd", "-q", "-c"], input=raw, capture_output=True, check=True).stdout
+        if corrupt: z = z[:len(z) // 2] + bytes([z[len(z) // 2] ^ 0xff]) + z[len(z) // 2 + 1:]
+        dg = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
+        man["layers"] = [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": dg(z), "size": len(z)}]
+        mb = json.dumps(man).encode()
+        idx["manifests"][0].update({"digest": dg(mb), "size": len(mb)})
+        idx["manifests"][0]["annotations"] = {"io.containerd.image.name": "docker.io/skiff/zstd:" + ("bad" if corrupt else "1")}
+        out = tarfile.open(dst, "w")
+        def add(n, b):
+            i = tarfile.TarInfo(n); i.size = len(b); out.addfile(i, io.BytesIO(b))
+        add("oci-layout", blobs["oci-layout"]); add("index.json", json.dumps(idx).encode())
+        add("blobs/sha256/" + man["config"]["digest"][7:], blobs["blobs/sha256/" + man["config"]["digest"][7:]])
+        add("blobs/sha256/" + dg(z)[7:], z); add("blobs/sha256/" + dg(mb)[7:], mb)
+        out.close()
+        """
+        // The bad one in its own namespace: with the same diff ID, a layer unpacked once is shared.
+        for (corrupt, file, ns) in [("0", work + "/zstd.tar", "default"), ("1", work + "/zstd-bad.tar", "bad")] {
+            XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", py, image, file, corrupt]).code, 0)
+            XCTAssertEqual(ctl(["-n", ns, "images", "import", file]).code, 0)
+        }
+        var r = ctl(["run", "--rm", "skiff/zstd:1", "z1", "/bin/skiff-payload", "echo", "zstd-ok"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("zstd-ok"))
+        r = ctl(["-n", "bad", "run", "--rm", "skiff/zstd:bad", "z2", "/bin/true"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("zstd") || r.stderr.contains("diff ID"), r.stderr)
+        XCTAssertEqual(ctl(["-n", "bad", "snapshots", "ls"]).stdout.split(separator: "\n").count, 1, "no partial layer")
+    }
+
     func testBadInputFailsClearlyAndLeavesNothing() throws {
         XCTAssertEqual(ctl(["images", "import", image]).code, 0)
         var r = ctl(["run", "--rm", "skiff/nope:1", "x1", "/bin/true"])
