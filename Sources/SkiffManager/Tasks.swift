@@ -16,6 +16,8 @@ public struct RunOptions {
     public var netHost = false
     public var logURI: String?
     public var nullIO = false
+    /// A terminal: the container gets a pty; our stdin/stdout are relayed (raw mode on a tty).
+    public var tty = false
     /// `--mount type=bind,src=/host,dst=/ctr,options=rbind:ro` (ctr's syntax).
     public var mounts: [String] = []
     public init() {}
@@ -67,7 +69,7 @@ public struct Tasks {
         var s = DefaultSpec.make(rootless: false)
         let c = config.config
         var p = s.process!
-        p.terminal = false
+        p.terminal = o.tty
         let args = (c?.Entrypoint ?? []) + (o.args.isEmpty ? (c?.Cmd ?? []) : o.args)
         guard !args.isEmpty else { throw ManagerError("run", o.id, "no command: the image has no entrypoint or cmd", hint: "give one after the image") }
         p.args = args
@@ -161,7 +163,7 @@ public struct Tasks {
     public func run(_ o: RunOptions, attachOutput: Bool, detach: Bool = false) throws -> Int32 {
         try createContainer(o)
         do {
-            let status = try startTask(o.id, detach: detach, logURI: o.logURI, nullIO: o.nullIO || !attachOutput)
+            let status = try startTask(o.id, detach: detach, logURI: o.logURI, nullIO: o.nullIO || !attachOutput, tty: o.tty)
             if o.remove && !detach { try removeContainer(o.id) }
             return status
         } catch {
@@ -188,7 +190,7 @@ public struct Tasks {
 
     /// `tasks start`: the shim, Create with the snapshot's overlay mount, Start. Attached, the
     /// output is copied here until the task exits, then the task is deleted; returns its status.
-    public func startTask(_ id: String, detach: Bool, logURI: String?, nullIO: Bool) throws -> Int32 {
+    public func startTask(_ id: String, detach: Bool, logURI: String?, nullIO: Bool, tty: Bool = false) throws -> Int32 {
         guard let key = try store.db.query("SELECT snapshot FROM containers WHERE namespace = ? AND id = ?",
                                            [.text(store.namespace), .text(id)]).first?[0].string else {
             throw ManagerError("start task", id, "no such container")
@@ -211,8 +213,20 @@ public struct Tasks {
         opts.root = runtimeRoot
         create.options = ProtoAny(typeURL: RuncOptions.protoName, value: opts.protoBytes())
         var fifos: [(Int32, Int32)] = []
-        defer { for (fd, _) in fifos { close(fd) } }
-        if let log = logURI {
+        var stdinFifo: Int32 = -1
+        defer { for (fd, _) in fifos { close(fd) }; if stdinFifo >= 0 { close(stdinFifo) } }
+        if tty && !detach {
+            // The pty's output comes on stdout; our stdin goes to the container's.
+            create.terminal = true
+            for (name, n) in [("stdin", Int32(0)), ("stdout", Int32(1))] {
+                let path = dir + "/" + name
+                unlink(path)
+                if mkfifo(path, 0o600) != 0 { throw ManagerError("start task", path, String(cString: strerror(errno))) }
+                if n == 0 { stdinFifo = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC); create.stdin = path } else {
+                    fifos.append((open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), 1)); create.stdout = path
+                }
+            }
+        } else if let log = logURI {
             create.stdout = log; create.stderr = log
         } else if !nullIO && !detach {
             for (n, name) in [(Int32(1), "stdout"), (Int32(2), "stderr")] {
@@ -243,7 +257,13 @@ public struct Tasks {
             throw error
         }
         if detach { return 0 }
-        copyOutput(fifos)
+        if tty {
+            Terminal.relay(client: c, id: id, stdinFifo: stdinFifo, output: fifos.first?.0 ?? -1) { r in
+                let _: ProtoEmpty? = try? self.call(c, "ResizePty", r)
+            }
+        } else {
+            copyOutput(fifos)
+        }
         let exit = try WaitResponse(protoBytes: try c.receive(stream: waitStream, timeoutMs: Int32.max, what: "wait"))
         try deleteTask(id, force: false)
         return Int32(bitPattern: exit.exitStatus)
@@ -279,7 +299,7 @@ public struct Tasks {
         let _: DeleteResponse = try call(c, "Delete", d)
         let _: ProtoEmpty? = try? call(c, "Shutdown", ShutdownRequest())
         unlink(bundle(id) + "/address")
-        for f in ["stdout", "stderr"] { unlink(bundle(id) + "/" + f) }
+        for f in ["stdin", "stdout", "stderr"] { unlink(bundle(id) + "/" + f) }
     }
 
     public func state(_ id: String) throws -> StateResponse {

@@ -464,6 +464,7 @@ struct Run: ParsableCommand {
     @OptionGroup var spec: SpecOptions
     @Flag(name: .long, help: "Remove the container when it exits.") var rm = false
     @Flag(name: .short, help: "Detach: start the task and return.") var detach = false
+    @Flag(name: [.short, .customLong("tty")], help: "Give the container a terminal.") var tty = false
     @Flag(name: .customLong("null-io"), help: "Send the container's output to /dev/null.") var nullIO = false
     @Option(name: .customLong("log-uri"), help: "file:///path or binary:///path for the output.") var logURI: String?
     @Argument var image: String
@@ -476,7 +477,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         var o = spec.options(image: image, id: id, command: command)
-        o.remove = rm; o.logURI = logURI; o.nullIO = nullIO
+        o.remove = rm; o.logURI = logURI; o.nullIO = nullIO; o.tty = tty
         let status = try tasks(g).run(o, attachOutput: true, detach: detach)
         if status != 0 { throw ExitCode(status) }
     }
@@ -519,6 +520,7 @@ func fastRun(_ args: [String]) -> (RunOptions, Bool)? {
         case "--rm": o.remove = true
         case "-d": detach = true
         case "--null-io": o.nullIO = true
+        case "-t", "--tty": o.tty = true
         case "--net-host": o.netHost = true
         default:
             if let v = value("--log-uri", a) { o.logURI = v } else if let v = value("--env", a) { o.env.append(v) }

@@ -28,6 +28,19 @@ final class SkiffctlTests: ImageTestCase {
         r = ctl(["run", "--rm", "--env", "FOO=bar", "--cwd", "/etc", "skiff/busybox:test", "r2", "/bin/sh", "-c", "echo $FOO $(pwd)"])
         XCTAssertEqual(r.code, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("bar /etc"), r.stdout)
+        // A terminal (`script` gives skiffctl one): the container sees a tty, our input reaches it.
+        if let script = Env.which("script") {
+            let base = [Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "run", "-t", "--rm", "skiff/busybox:test"]
+            var env = ProcessInfo.processInfo.environment
+            env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+            r = Cmd.run(script, ["-qec", (base + ["t1", "/bin/skiff-payload", "tty", "exit", "6"]).joined(separator: " "), "/dev/null"], env: env)
+            XCTAssertEqual(r.code, 6, r.stdout + r.stderr)
+            XCTAssertTrue(r.stdout.contains("isatty=1"), r.stdout)
+            r = Cmd.run(script, ["-qec", (base + ["t2", "/bin/sh"]).joined(separator: " "), "/dev/null"],
+                        stdin: "echo typed-$((6*7))\nexit 4\n", env: env)
+            XCTAssertTrue(r.stdout.contains("typed-42"), r.stdout)
+            XCTAssertEqual(r.code, 4, r.stdout)
+        }
         // A bind mount from the host, read-only.
         try FileManager.default.createDirectory(atPath: work + "/shared", withIntermediateDirectories: true)
         try "from-host".write(toFile: work + "/shared/f", atomically: true, encoding: .utf8)
