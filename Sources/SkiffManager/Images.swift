@@ -158,8 +158,8 @@ public struct ImageStore {
             }
         }
         guard sawLayout, let index else {
-            throw ManagerError("import", path, "not an OCI image layout archive (no oci-layout or index.json)",
-                               hint: "docker-archive import is not supported yet")
+            if let names = try importDockerArchive(path) { return names }
+            throw ManagerError("import", path, "neither an OCI image layout archive (oci-layout, index.json) nor a docker-archive (manifest.json)")
         }
         var names: [String] = []
         for (i, m) in index.manifests.enumerated() {
@@ -169,6 +169,53 @@ public struct ImageStore {
             let name = try ImageRef.normalize(raw.contains("/") || raw.contains(".") ? raw : raw)
             try put(name, m)
             names.append(name)
+        }
+        return names
+    }
+
+    /// A `docker save` archive: manifest.json names each image's config and layer tars. Each
+    /// becomes a Docker v2s2 manifest over the same (uncompressed) layers. nil if it is not one.
+    func importDockerArchive(_ path: String) throws -> [String]? {
+        guard let fh = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? fh.close() }
+        let tar = TarReader { n in [UInt8](fh.readData(ofLength: n)) }
+        // The files go to the content store as they come (digests computed); names remembered.
+        var files: [String: (digest: String, size: Int)] = [:]
+        var manifestJSON: [UInt8]?
+        while let h = try tar.next() {
+            guard case .file = h.kind else { continue }
+            let name = h.name.hasPrefix("./") ? String(h.name.dropFirst(2)) : h.name
+            let body = try tar.body()
+            if name == "manifest.json" { manifestJSON = body; continue }
+            if name.hasSuffix(".tar") || name.hasSuffix(".json") || name.hasPrefix("blobs/") {
+                let digest = "sha256:" + SHA256.hex(body)
+                try content.write(body, expected: digest)
+                files[name] = (digest, body.count)
+            }
+        }
+        guard let manifestJSON else { return nil }
+        struct Entry: Decodable { var Config: String; var RepoTags: [String]?; var Layers: [String] }
+        let entries = try JSONDecoder().decode([Entry].self, from: Data(manifestJSON))
+        var names: [String] = []
+        for e in entries {
+            guard let config = files[e.Config] else { throw ManagerError("import", path, "manifest.json names \(e.Config), which the archive lacks") }
+            let layers: [Descriptor] = try e.Layers.map { l in
+                guard let f = files[l] else { throw ManagerError("import", path, "manifest.json names \(l), which the archive lacks") }
+                return Descriptor(mediaType: "application/vnd.docker.image.rootfs.diff.tar", digest: f.digest, size: f.size)
+            }
+            let manifest = ImageManifest(schemaVersion: 2, mediaType: MediaType.dockerManifest,
+                                         config: Descriptor(mediaType: "application/vnd.docker.container.image.v1+json", digest: config.digest, size: config.size),
+                                         layers: layers)
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let bytes = [UInt8](try enc.encode(manifest))
+            let digest = "sha256:" + SHA256.hex(bytes)
+            try content.write(bytes, expected: digest)
+            for tag in e.RepoTags ?? [] {
+                let name = try ImageRef.normalize(tag)
+                try put(name, Descriptor(mediaType: MediaType.dockerManifest, digest: digest, size: bytes.count))
+                names.append(name)
+            }
         }
         return names
     }
