@@ -263,6 +263,20 @@ extension ImageStore {
         return (present, missing)
     }
 
+    /// For `images ls`: the stored size of what the image needs here, and its platforms.
+    public func summary(_ image: ImageRecord) -> (size: Int, platforms: [String]) {
+        let present = (try? blobs(of: image.target).present) ?? []
+        let size = present.reduce(0) { $0 + $1.size }
+        var platforms: [String] = []
+        if MediaType.isIndex(image.target.mediaType), let b = try? content.read(image.target.digest),
+           let idx = try? JSONDecoder().decode(ImageIndex.self, from: Data(b)) {
+            platforms = idx.manifests.compactMap { $0.platform.map { $0.os + "/" + $0.architecture + ($0.variant.map { "/" + $0 } ?? "") } }
+        } else if let m = try? manifest(for: image.target), let c = try? config(m) {
+            platforms = [(c.os ?? "linux") + "/" + (c.architecture ?? "amd64")]
+        }
+        return (size, platforms)
+    }
+
     /// `images check`: complete when every blob the image needs here is in the store.
     public func check(_ ref: String) throws -> (complete: Bool, present: Int, missing: Int) {
         let b = try blobs(of: try get(ref).target)

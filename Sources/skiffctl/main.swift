@@ -62,10 +62,15 @@ struct Images: ParsableCommand {
         @OptionGroup var g: Global
         @Flag(name: .short, help: "Names only.") var quiet = false
         func run() throws {
-            let list = try ImageStore(try g.store()).list()
+            let images = ImageStore(try g.store())
+            let list = try images.list()
             if quiet { list.forEach { print($0.name) }; return }
-            print("REF\tTYPE\tDIGEST\tSIZE")
-            for i in list { print("\(i.name)\t\(i.target.mediaType)\t\(i.target.digest)\t\(i.target.size)") }
+            print("REF\tTYPE\tDIGEST\tSIZE\tPLATFORMS\tLABELS")
+            for i in list {
+                let s = images.summary(i)
+                let size = s.size >= 1 << 20 ? String(format: "%.1f MiB", Double(s.size) / 1048576) : String(format: "%.1f KiB", Double(s.size) / 1024)
+                print("\(i.name)\t\(i.target.mediaType)\t\(i.target.digest)\t\(size)\t\(s.platforms.joined(separator: ","))\t-")
+            }
         }
     }
     struct Pull: ParsableCommand {
