@@ -218,24 +218,16 @@ public struct Tasks {
         if tty && !detach {
             // The pty's output comes on stdout; our stdin goes to the container's.
             create.terminal = true
-            for (name, n) in [("stdin", Int32(0)), ("stdout", Int32(1))] {
-                let path = dir + "/" + name
-                unlink(path)
-                if mkfifo(path, 0o600) != 0 { throw ManagerError("start task", path, String(cString: strerror(errno))) }
-                if n == 0 { stdinFifo = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC); create.stdin = path } else {
-                    fifos.append((open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), 1)); create.stdout = path
-                }
-            }
+            create.stdin = dir + "/stdin"
+            stdinFifo = try Tasks.fifo(create.stdin, O_RDWR)
+            create.stdout = dir + "/stdout"
+            fifos.append((try Tasks.fifo(create.stdout, O_RDONLY), 1))
         } else if let log = logURI {
             create.stdout = log; create.stderr = log
         } else if !nullIO && !detach {
-            for (n, name) in [(Int32(1), "stdout"), (Int32(2), "stderr")] {
-                let path = dir + "/" + name
-                unlink(path)
-                if mkfifo(path, 0o600) != 0 { throw ManagerError("start task", path, String(cString: strerror(errno))) }
-                fifos.append((open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), n))
-                if n == 1 { create.stdout = path } else { create.stderr = path }
-            }
+            create.stdout = dir + "/stdout"
+            create.stderr = dir + "/stderr"
+            fifos = [(try Tasks.fifo(create.stdout, O_RDONLY), 1), (try Tasks.fifo(create.stderr, O_RDONLY), 2)]
         }
         do {
             let _: CreateTaskResponse = try call(c, "Create", create)
@@ -267,6 +259,15 @@ public struct Tasks {
         let exit = try WaitResponse(protoBytes: try c.receive(stream: waitStream, timeoutMs: Int32.max, what: "wait"))
         try deleteTask(id, force: false)
         return Int32(bitPattern: exit.exitStatus)
+    }
+
+    /// A fresh FIFO for a task's stdio, opened by us without blocking (the shim opens the other side).
+    static func fifo(_ path: String, _ mode: Int32) throws -> Int32 {
+        unlink(path)
+        if mkfifo(path, 0o600) != 0 { throw ManagerError("make fifo", path, String(cString: strerror(errno))) }
+        let fd = open(path, mode | O_NONBLOCK | O_CLOEXEC)
+        if fd < 0 { throw ManagerError("open fifo", path, String(cString: strerror(errno))) }
+        return fd
     }
 
     /// Copies FIFO output to our fds until the shim closes them (the task and its output ended).
@@ -352,13 +353,9 @@ public struct Tasks {
         defer { for (fd, _) in fifos { close(fd) }; for n in ["stdout", "stderr"] { unlink(dir + "/\(execID)-" + n) } }
         var req = ExecProcessRequest()
         req.id = id; req.execID = execID
-        for (n, name) in [(Int32(1), "stdout"), (Int32(2), "stderr")] {
-            let path = dir + "/\(execID)-" + name
-            unlink(path)
-            if mkfifo(path, 0o600) != 0 { throw ManagerError("exec", path, String(cString: strerror(errno))) }
-            fifos.append((open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), n))
-            if n == 1 { req.stdout = path } else { req.stderr = path }
-        }
+        req.stdout = dir + "/\(execID)-stdout"
+        req.stderr = dir + "/\(execID)-stderr"
+        fifos = [(try Tasks.fifo(req.stdout, O_RDONLY), 1), (try Tasks.fifo(req.stderr, O_RDONLY), 2)]
         req.spec = ProtoAny(typeURL: "types.containerd.io/opencontainers/runtime-spec/1/Process", value: try JSON.encode(process))
         let _: ProtoEmpty = try call(c, "Exec", req)
         var w = WaitRequest(); w.id = id; w.execID = execID

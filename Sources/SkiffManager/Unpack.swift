@@ -51,11 +51,7 @@ final class LayerStream {
         var out = [UInt8](repeating: 0, count: n)
         var produced = 0
         while produced == 0 && !finished {
-            if inOff == input.count && !inputEOF {
-                input = [UInt8](fh.readData(ofLength: 1 << 20))
-                inOff = 0
-                if input.isEmpty { inputEOF = true }
-            }
+            refill()
             let avail = input.count - inOff
             let rc: Int32 = input.withUnsafeMutableBufferPointer { inp in
                 out.withUnsafeMutableBufferPointer { o in
@@ -78,16 +74,21 @@ final class LayerStream {
         return d
     }
 
+    /// The next compressed chunk once the current one is used up.
+    func refill() {
+        if inOff == input.count && !inputEOF {
+            input = [UInt8](fh.readData(ofLength: 1 << 20))
+            inOff = 0
+            if input.isEmpty { inputEOF = true }
+        }
+    }
+
     func readZstd(_ n: Int) throws -> [UInt8] {
         if finished { return [] }
         var out = [UInt8](repeating: 0, count: n)
         var produced = 0
         while produced == 0 && !finished {
-            if inOff == input.count && !inputEOF {
-                input = [UInt8](fh.readData(ofLength: 1 << 20))
-                inOff = 0
-                if input.isEmpty { inputEOF = true }
-            }
+            refill()
             let drained = inputEOF && inOff == input.count
             let before = produced
             let rc: Int = input.withUnsafeBytes { inp in

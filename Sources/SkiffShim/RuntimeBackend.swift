@@ -139,17 +139,22 @@ struct ExternalBackend: RuntimeBackend {
     }
 
     func create(id: String, bundle: String, stdio: [Int32], consoleSocket: Int32?, noPivot: Bool) throws -> pid_t {
-        let pidFile = bundle + "/init.pid"
+        try runForPid(id, ["create", "--bundle", bundle] + (noPivot ? ["--no-pivot"] : []), pidFile: bundle + "/init.pid",
+                      stdio: stdio, consoleSocket: consoleSocket, dir: bundle)
+    }
+
+    /// create/exec: the runtime writes the new process's pid to `pidFile`; with a console socket
+    /// the pty master it sends is relayed to ours.
+    func runForPid(_ id: String, _ args: [String], pidFile: String, stdio: [Int32], consoleSocket: Int32?, dir: String) throws -> pid_t {
         unlink(pidFile)
-        var args = ["create", "--bundle", bundle, "--pid-file", pidFile]
-        if noPivot { args.append("--no-pivot") }
-        let console = try consoleSocket.map { try ConsoleRelay(sending: $0, dir: bundle) }
+        var args = args + ["--pid-file", pidFile]
+        let console = try consoleSocket.map { try ConsoleRelay(sending: $0, dir: dir) }
         defer { console?.close() }
         if let console { args += ["--console-socket", console.path] }
         _ = try run(id, args + [id], stdio: stdio)
         try console?.relay()
         guard let text = try? FS.readString(pidFile), let pid = pid_t(text.trimmingTrailingWhitespace()) else {
-            throw SkiffError.msg("create \(quote(id)): \(FS.basename(binary)) wrote no pid file", hint: "is \(binary) runc-compatible?")
+            throw SkiffError.msg("\(args[0]) \(quote(id)): \(FS.basename(binary)) wrote no pid file", hint: "is \(binary) runc-compatible?")
         }
         return pid
     }
@@ -173,16 +178,8 @@ struct ExternalBackend: RuntimeBackend {
         let processFile = dir + "/.exec-\(token).json", pidFile = dir + "/.exec-\(token).pid"
         try FS.writeFileAtomic(processFile, processJSON, mode: 0o600)
         defer { unlink(processFile); unlink(pidFile) }
-        var args = ["exec", "--process", processFile, "--detach", "--pid-file", pidFile]
-        let console = try consoleSocket.map { try ConsoleRelay(sending: $0, dir: dir) }
-        defer { console?.close() }
-        if let console { args += ["--console-socket", console.path] }
-        _ = try run(id, args + [id], stdio: stdio)
-        try console?.relay()
-        guard let text = try? FS.readString(pidFile), let pid = pid_t(text.trimmingTrailingWhitespace()) else {
-            throw SkiffError.msg("exec in \(quote(id)): \(FS.basename(binary)) wrote no pid file")
-        }
-        return pid
+        return try runForPid(id, ["exec", "--process", processFile, "--detach"], pidFile: pidFile, stdio: stdio,
+                             consoleSocket: consoleSocket, dir: dir)
     }
 
     func pids(id: String) throws -> [pid_t] {

@@ -313,6 +313,43 @@ final class PrivateContainerd {
     func ctr(_ args: [String], timeout: TimeInterval = 60) -> CmdResult {
         Cmd.run(ctrBinary, ["--address", sock] + args, timeout: timeout)
     }
+
+    /// The detached task commands, as a user runs them: run -d, ls, exec (its exit code and
+    /// output), ps, pause/resume, metrics, kill -9, delete (reporting 137), container delete.
+    func checkDetachedTask(_ ns: [String], runtime: [String], image: String, metrics: Bool,
+                           file: StaticString = #filePath, line: UInt = #line) {
+        func ctr(_ a: [String]) -> CmdResult { self.ctr(ns + a) }
+        func waitFor(_ what: String) -> Bool {
+            for _ in 0..<100 where !ctr(["task", "ls"]).stdout.contains(what) { usleep(50_000) }
+            return ctr(["task", "ls"]).stdout.contains(what)
+        }
+        var r = ctr(["run", "-d"] + runtime + [image, "d1", "/bin/sleep", "60"])
+        XCTAssertEqual(r.code, 0, r.stderr, file: file, line: line)
+        XCTAssertTrue(ctr(["task", "ls"]).stdout.contains("RUNNING"), file: file, line: line)
+        r = ctr(["task", "exec", "--exec-id", "e1", "d1", "/bin/skiff-payload", "pid", "echo", "in-exec", "exit", "4"])
+        XCTAssertEqual(r.code, 4, r.stderr, file: file, line: line)
+        XCTAssertTrue(r.stdout.contains("in-exec"), r.stdout, file: file, line: line)
+        XCTAssertNotEqual(r.values["pid"], "1", file: file, line: line)
+        r = ctr(["task", "ps", "d1"])
+        XCTAssertEqual(r.code, 0, r.stderr, file: file, line: line)
+        XCTAssertGreaterThanOrEqual(r.stdout.split(separator: "\n").count, 2, r.stdout, file: file, line: line)
+        XCTAssertEqual(ctr(["task", "pause", "d1"]).code, 0, file: file, line: line)
+        XCTAssertTrue(ctr(["task", "ls"]).stdout.contains("PAUSED"), file: file, line: line)
+        XCTAssertEqual(ctr(["task", "resume", "d1"]).code, 0, file: file, line: line)
+        XCTAssertTrue(ctr(["task", "ls"]).stdout.contains("RUNNING"), file: file, line: line)
+        if metrics {
+            r = ctr(["task", "metrics", "d1"])
+            XCTAssertEqual(r.code, 0, r.stderr, file: file, line: line)
+            XCTAssertTrue(r.stdout.contains("d1"), r.stdout, file: file, line: line)
+        }
+        XCTAssertEqual(ctr(["task", "kill", "-s", "KILL", "d1"]).code, 0, file: file, line: line)
+        XCTAssertTrue(waitFor("STOPPED"), file: file, line: line)
+        r = ctr(["task", "delete", "d1"])
+        XCTAssertEqual(r.code, 0, r.stderr, file: file, line: line)
+        XCTAssertTrue(r.stderr.contains("137"), "exit status 137 reported: \(r.stderr)", file: file, line: line)
+        XCTAssertEqual(ctr(["container", "delete", "d1"]).code, 0, file: file, line: line)
+        XCTAssertEqual(ctr(["task", "ls", "-q"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "", file: file, line: line)
+    }
 }
 
 /// A private work dir with the fixture rootfs packed as an OCI image archive; whatever a test

@@ -41,6 +41,16 @@ final class ShimTaskTests: XCTestCase {
         return (address, try TTRPCClient.connect(address))
     }
 
+    /// Create for `id` with the runtime state in the test's private root (and a runtime binary).
+    func createRequest(_ id: String, bundle dir: String? = nil, binary: String = "") -> CreateTaskRequest {
+        var create = CreateTaskRequest()
+        create.id = id
+        create.bundle = dir ?? bundle.dir
+        var opts = RuncOptions(); opts.root = bundle.stateRoot; opts.binaryName = binary
+        create.options = ProtoAny(typeURL: RuncOptions.protoName, value: opts.protoBytes())
+        return create
+    }
+
     func call<R: ProtoMessage>(_ c: TTRPCClient, _ method: String, _ req: some ProtoMessage, _: R.Type = R.self) throws -> R {
         try R(protoBytes: try c.call(service: Self.task, method: method, payload: req.protoBytes(), timeoutMs: 20_000))
     }
@@ -57,11 +67,8 @@ final class ShimTaskTests: XCTestCase {
         defer { close(outFd); close(errFd); close(eoutFd) }
 
         let (address, c) = try startShim()
-        var create = CreateTaskRequest()
-        create.id = "c1"; create.bundle = bundle.dir
+        var create = createRequest("c1")
         create.stdin = fifos + "/in"; create.stdout = fifos + "/out"; create.stderr = fifos + "/err"
-        var opts = RuncOptions(); opts.root = bundle.stateRoot
-        create.options = ProtoAny(typeURL: RuncOptions.protoName, value: opts.protoBytes())
         let created: CreateTaskResponse = try call(c, "Create", create)
         XCTAssertGreaterThan(created.pid, 0)
         // The runtime state is where the options said.
@@ -182,10 +189,8 @@ final class ShimTaskTests: XCTestCase {
             XCTAssertEqual(mkfifo(out, 0o600), 0)
             let outFd = open(out, O_RDONLY | O_NONBLOCK)
             defer { close(outFd) }
-            var create = CreateTaskRequest()
-            create.id = id; create.bundle = bundle.dir; create.terminal = true; create.stdout = out
-            var opts = RuncOptions(); opts.root = bundle.stateRoot; opts.binaryName = binary
-            create.options = ProtoAny(typeURL: RuncOptions.protoName, value: opts.protoBytes())
+            var create = createRequest(id, binary: binary)
+            create.terminal = true; create.stdout = out
             let created: CreateTaskResponse = try call(c, "Create", create)
             XCTAssertGreaterThan(created.pid, 0)
             if !binary.isEmpty {
@@ -245,10 +250,7 @@ final class ShimTaskTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: second + "/address", encoding: .utf8), address)
         var pids: [UInt32] = []
         for (id, dir) in [("c1", bundle.dir), ("c2", second)] {
-            var create = CreateTaskRequest(); create.id = id; create.bundle = dir
-            var opts = RuncOptions(); opts.root = bundle.stateRoot
-            create.options = ProtoAny(typeURL: RuncOptions.protoName, value: opts.protoBytes())
-            pids.append((try call(c, "Create", create) as CreateTaskResponse).pid)
+            pids.append((try call(c, "Create", createRequest(id, bundle: dir)) as CreateTaskResponse).pid)
             var start = StartRequest(); start.id = id
             let _: StartResponse = try call(c, "Start", start)
         }
@@ -276,11 +278,7 @@ final class ShimTaskTests: XCTestCase {
         bundle.args(["/bin/sleep", "600"])
         try bundle.write()
         let (_, c) = try startShim()
-        var create = CreateTaskRequest()
-        create.id = "c1"; create.bundle = bundle.dir
-        var opts = RuncOptions(); opts.root = bundle.stateRoot
-        create.options = ProtoAny(typeURL: RuncOptions.protoName, value: opts.protoBytes())
-        let created: CreateTaskResponse = try call(c, "Create", create)
+        let created: CreateTaskResponse = try call(c, "Create", createRequest("c1"))
         var startReq = StartRequest(); startReq.id = "c1"
         let _: StartResponse = try call(c, "Start", startReq)
         let shimPid = (try call(c, "Connect", ConnectRequest()) as ConnectResponse).shimPid
