@@ -337,7 +337,7 @@ public struct Tasks {
     }
 
     /// `tasks exec`: a process in the running task; its output here, its exit status returned.
-    public func exec(_ id: String, execID: String, args: [String], cwd: String?, env: [String]) throws -> Int32 {
+    public func exec(_ id: String, execID: String, args: [String], cwd: String?, env: [String], tty: Bool = false) throws -> Int32 {
         let c = try client(id)
         guard let specBytes = try store.db.query("SELECT spec FROM containers WHERE namespace = ? AND id = ?",
                                                  [.text(store.namespace), .text(id)]).first?[0].bytes,
@@ -345,17 +345,28 @@ public struct Tasks {
             throw ManagerError("exec", id, "no such container")
         }
         process.args = args
-        process.terminal = false
+        process.terminal = tty
         if let cwd { process.cwd = cwd }
         process.env = (process.env ?? []) + env
         let dir = bundle(id)
         var fifos: [(Int32, Int32)] = []
-        defer { for (fd, _) in fifos { close(fd) }; for n in ["stdout", "stderr"] { unlink(dir + "/\(execID)-" + n) } }
+        var stdinFifo: Int32 = -1
+        defer {
+            for (fd, _) in fifos { close(fd) }
+            if stdinFifo >= 0 { close(stdinFifo) }
+            for n in ["stdin", "stdout", "stderr"] { unlink(dir + "/\(execID)-" + n) }
+        }
         var req = ExecProcessRequest()
-        req.id = id; req.execID = execID
+        req.id = id; req.execID = execID; req.terminal = tty
         req.stdout = dir + "/\(execID)-stdout"
-        req.stderr = dir + "/\(execID)-stderr"
-        fifos = [(try Tasks.fifo(req.stdout, O_RDONLY), 1), (try Tasks.fifo(req.stderr, O_RDONLY), 2)]
+        fifos = [(try Tasks.fifo(req.stdout, O_RDONLY), 1)]
+        if tty {
+            req.stdin = dir + "/\(execID)-stdin"
+            stdinFifo = try Tasks.fifo(req.stdin, O_RDWR)
+        } else {
+            req.stderr = dir + "/\(execID)-stderr"
+            fifos.append((try Tasks.fifo(req.stderr, O_RDONLY), 2))
+        }
         req.spec = ProtoAny(typeURL: "types.containerd.io/opencontainers/runtime-spec/1/Process", value: try JSON.encode(process))
         let _: ProtoEmpty = try call(c, "Exec", req)
         var w = WaitRequest(); w.id = id; w.execID = execID
@@ -366,7 +377,15 @@ public struct Tasks {
             let _: DeleteResponse? = try? call(c, "Delete", d)
             throw error
         }
-        copyOutput(fifos)
+        if tty {
+            Terminal.relay(client: c, id: id, stdinFifo: stdinFifo, output: fifos[0].0) { r in
+                var r = r
+                r.execID = execID
+                let _: ProtoEmpty? = try? self.call(c, "ResizePty", r)
+            }
+        } else {
+            copyOutput(fifos)
+        }
         let exit = try WaitResponse(protoBytes: try c.receive(stream: stream, timeoutMs: Int32.max, what: "wait"))
         var d = DeleteRequest(); d.id = id; d.execID = execID
         let _: DeleteResponse = try call(c, "Delete", d)

@@ -401,13 +401,14 @@ struct TasksCommand: ParsableCommand {
     struct Exec: ParsableCommand {
         @OptionGroup var g: Global
         @Option(name: .customLong("exec-id")) var execID: String?
+        @Flag(name: [.short, .customLong("tty")], help: "Give the process a terminal.") var tty = false
         @Option(name: .long) var cwd: String?
         @Option(name: .long, parsing: .singleValue) var env: [String] = []
         @Argument var id: String
         @Argument(parsing: .captureForPassthrough) var command: [String]
         func run() throws {
             let eid = execID ?? "exec-" + UUID().uuidString.prefix(8).lowercased()
-            let status = try tasks(g).exec(id, execID: eid, args: command, cwd: cwd, env: env)
+            let status = try tasks(g).exec(id, execID: eid, args: command, cwd: cwd, env: env, tty: tty)
             if status != 0 { throw ExitCode(status) }
         }
     }

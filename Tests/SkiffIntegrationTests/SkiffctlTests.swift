@@ -89,6 +89,15 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertTrue(r.stdout.contains("in-exec"))
         XCTAssertNotEqual(r.values["pid"], "1")
         XCTAssertGreaterThanOrEqual(ctl(["tasks", "ps", "d1"]).stdout.split(separator: "\n").count, 2)
+        if let script = Env.which("script") {
+            var env = ProcessInfo.processInfo.environment
+            env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+            let cmd = [Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "tasks", "exec", "-t", "d1",
+                       "/bin/skiff-payload", "tty", "exit", "3"].joined(separator: " ")
+            r = Cmd.run(script, ["-qec", cmd, "/dev/null"], env: env)
+            XCTAssertEqual(r.code, 3, r.stdout)
+            XCTAssertTrue(r.stdout.contains("isatty=1"), r.stdout)
+        }
         XCTAssertEqual(ctl(["tasks", "pause", "d1"]).code, 0)
         XCTAssertTrue(ctl(["tasks", "ls"]).stdout.contains("PAUSED"))
         XCTAssertEqual(ctl(["tasks", "resume", "d1"]).code, 0)
