@@ -309,6 +309,46 @@ extension ImageStore {
         }
     }
 
+    /// `images export --format docker`: a `docker save` archive (manifest.json, config, and each
+    /// layer as an uncompressed tar named by its diff ID), for `docker load` and docker-archive tools.
+    public func exportDocker(_ refs: [String], to path: String) throws {
+        struct Entry: Encodable { var Config: String; var RepoTags: [String]; var Layers: [String] }
+        var entries: [Entry] = []
+        var w = try TarWriter(path: path)
+        var written = Set<String>()
+        do {
+            for ref in refs {
+                let image = try get(ref)
+                let m = try manifest(for: image.target)
+                let c = try config(m)
+                let configName = String(m.config.digest.dropFirst(7)) + ".json"
+                if written.insert(configName).inserted { try w.add(configName, try content.read(m.config.digest)) }
+                var layers: [String] = []
+                for (layer, diffID) in zip(m.layers, c.rootfs.diff_ids) {
+                    let name = String(diffID.dropFirst(7)) + "/layer.tar"
+                    layers.append(name)
+                    guard written.insert(name).inserted else { continue }
+                    let stream = try LayerStream(path: try content.path(layer.digest), mediaType: layer.mediaType)
+                    var tar: [UInt8] = []
+                    while true { let chunk = try stream.read(1 << 20); if chunk.isEmpty { break }; tar += chunk }
+                    guard try stream.finish() == diffID else { throw ManagerError("export", layer.digest, "uncompressed layer does not match its diff ID") }
+                    try w.add(name, tar)
+                }
+                // Docker names: docker.io/library/x:t is written x:t, as docker save does.
+                var tag = image.name
+                for prefix in ["docker.io/library/", "docker.io/"] where tag.hasPrefix(prefix) { tag = String(tag.dropFirst(prefix.count)); break }
+                entries.append(Entry(Config: configName, RepoTags: [tag], Layers: layers))
+            }
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.withoutEscapingSlashes]
+            try w.add("manifest.json", [UInt8](try enc.encode(entries)))
+            try w.finish()
+        } catch {
+            w.abandon()
+            throw error
+        }
+    }
+
     /// Digests any image in any namespace needs (what content GC keeps).
     func referencedBlobs() throws -> Set<String> {
         var keep = Set<String>()

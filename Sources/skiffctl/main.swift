@@ -118,9 +118,17 @@ struct Images: ParsableCommand {
     }
     struct Export: ParsableCommand {
         @OptionGroup var g: Global
+        @Option(name: .long, help: "oci (an OCI image layout) or docker (docker save's format).") var format = "oci"
         @Argument var file: String
         @Argument var refs: [String]
-        func run() throws { try ImageStore(try g.store()).export(refs, to: file) }
+        func run() throws {
+            let images = ImageStore(try g.store())
+            switch format {
+            case "oci": try images.export(refs, to: file)
+            case "docker": try images.exportDocker(refs, to: file)
+            default: throw ValidationError("--format is oci or docker")
+            }
+        }
     }
     struct Check: ParsableCommand {
         @OptionGroup var g: Global

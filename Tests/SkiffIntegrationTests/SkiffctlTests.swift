@@ -145,6 +145,15 @@ final class SkiffctlTests: ImageTestCase {
             r = ctl(["run", "--rm", "skiff/busybox:docker", "dk1", "/bin/skiff-payload", "echo", "docker-archive-ok"])
             XCTAssertTrue(r.stdout.contains("docker-archive-ok"), r.stderr)
             XCTAssertEqual(ctl(["images", "rm", "skiff/busybox:docker"]).code, 0)
+            // And back out in that format: skopeo reads it, and so do we.
+            let saved = work + "/saved.tar"
+            XCTAssertEqual(ctl(["images", "export", "--format", "docker", saved, "skiff/busybox:test"]).code, 0)
+            r = Cmd.run(skopeo, ["inspect", "docker-archive:" + saved])
+            XCTAssertEqual(r.code, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("\"Architecture\": \"amd64\""), r.stdout)
+            r = Cmd.run(Env.skiffctl, ["--root", work + "/root3", "--state", work + "/state3", "images", "import", saved])
+            XCTAssertEqual(r.code, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("docker.io/skiff/busybox:test"), r.stdout)
         }
 
         // A read-only view of the image's rootfs.
