@@ -31,7 +31,7 @@ public final class Database {
 
     deinit { sqlite3_close(db) }
 
-    static let schemaVersion: Int64 = 1
+    static let schemaVersion: Int64 = 2
     static let schema = """
     CREATE TABLE IF NOT EXISTS namespaces(name TEXT PRIMARY KEY, created TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS images(namespace TEXT NOT NULL REFERENCES namespaces(name), name TEXT NOT NULL,
@@ -42,6 +42,10 @@ public final class Database {
     CREATE TABLE IF NOT EXISTS containers(namespace TEXT NOT NULL REFERENCES namespaces(name), id TEXT NOT NULL,
         image TEXT NOT NULL, snapshot TEXT NOT NULL, runtime TEXT NOT NULL, spec BLOB NOT NULL, created TEXT NOT NULL,
         PRIMARY KEY(namespace, id));
+    CREATE TABLE IF NOT EXISTS leases(namespace TEXT NOT NULL, id TEXT NOT NULL, created TEXT NOT NULL, expires INTEGER NOT NULL,
+        PRIMARY KEY(namespace, id));
+    CREATE TABLE IF NOT EXISTS lease_resources(namespace TEXT NOT NULL, lease TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+        PRIMARY KEY(namespace, lease, kind, key));
     """
 
     func message() -> String { String(cString: sqlite3_errmsg(db)) }

@@ -364,7 +364,7 @@ extension ImageStore {
     /// `content prune`: removes blobs no image references; returns what went.
     public func pruneContent() throws -> [String] {
         try store.db.transaction {
-            let keep = try referencedBlobs()
+            let keep = try referencedBlobs().union(try Leases(store).heldContent())
             let gone = content.all().filter { !keep.contains($0) }
             for d in gone { try content.remove(d) }
             return gone

@@ -24,6 +24,8 @@ public final class RegistryClient {
     let endpoint: RegistryEndpoint
     var token: String?
     let http = HTTPClient()
+    /// Told each blob before it is fetched (the pull's lease takes it).
+    var onBlob: ((String) -> Void)?
 
     public init(host: String, repository: String, options: RegistryOptions, endpoint: RegistryEndpoint? = nil) {
         self.host = host
@@ -152,6 +154,7 @@ public final class RegistryClient {
 
     /// Streams a blob into the content store. A partial download in ingest resumes.
     public func fetchBlob(_ d: Descriptor, into content: ContentStore, label: String) throws {
+        onBlob?(d.digest)
         if content.exists(d.digest) { return }
         let hex = try ContentStore.validateDigest(d.digest)
         let partial = content.dir + "/ingest/pull-" + hex
@@ -252,11 +255,21 @@ public final class RegistryClient {
     }
 }
 
+/// The lease of the pull in progress in this process (skiffctl runs one command at a time).
+nonisolated(unsafe) var currentLease: String?
+
 extension ImageStore {
     /// `images pull`: the manifest (or index and the wanted platforms' manifests), configs and
     /// layers, each verified; then the image record; then the unpack. A failure stores no image.
     public func pull(_ ref: String, options: RegistryOptions) throws -> String {
         let name = try ImageRef.normalize(ref)
+        // A lease for the pull's blobs: a concurrent prune must not take them before the image
+        // record that references them exists.
+        let leases = Leases(store)
+        let lease = "pull-" + UUID().uuidString.prefix(8).lowercased()
+        try leases.create(id: lease, expiresIn: 3600)
+        defer { try? leases.remove(lease) }
+        currentLease = lease
         let clients = try RegistryClient.clients(for: name, capability: "pull", options: options)
         var lastError: Error = ManagerError("pull", name, "no endpoint with the pull capability", hint: "check hosts.toml")
         for client in clients {
@@ -268,6 +281,7 @@ extension ImageStore {
     }
 
     func pull(_ name: String, from client: RegistryClient, options: RegistryOptions) throws -> String {
+        client.onBlob = { [store] d in try? Leases(store).add(currentLease ?? "", content: d) }
         let reference = RegistryClient.split(name).reference
         let (top, topBytes) = try client.manifest(reference)
         var manifests: [(Descriptor, [UInt8])] = []

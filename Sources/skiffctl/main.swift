@@ -21,7 +21,7 @@ struct SkiffCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skiffctl", abstract: "A minimal daemonless container manager over containerd-shim-skiff-v2.",
         subcommands: [ConfigCommand.self, Namespaces.self, Images.self, Content.self, Snapshots.self, Containers.self, TasksCommand.self,
-                      Run.self, Events.self, DoctorCommand.self])
+                      Run.self, Events.self, DoctorCommand.self, LeasesCommand.self])
 }
 
 struct ConfigCommand: ParsableCommand {
@@ -253,6 +253,34 @@ struct Content: ParsableCommand {
     struct Prune: ParsableCommand {
         @OptionGroup var g: Global
         func run() throws { for d in try ImageStore(try g.store()).pruneContent() { print("removed \(d)") } }
+    }
+}
+
+struct LeasesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "leases", abstract: "Leases: content kept from garbage collection.",
+                                                    subcommands: [List.self, Create.self, Remove.self])
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "ls")
+        @OptionGroup var g: Global
+        func run() throws {
+            print("ID\tCREATED\tEXPIRES\tRESOURCES")
+            for l in try Leases(try g.store()).list() {
+                print("\(l.id)\t\(l.created)\t\(Date(timeIntervalSince1970: TimeInterval(l.expires)))\t\(l.resources.count)")
+            }
+        }
+    }
+    struct Create: ParsableCommand {
+        @OptionGroup var g: Global
+        @Option(name: .long) var id = "lease-" + UUID().uuidString.prefix(8).lowercased()
+        @Option(name: .long, help: "Seconds until it expires.") var expires: Int64 = 86400
+        @Option(name: .long, parsing: .singleValue, help: "A content digest to keep.") var content: [String] = []
+        func run() throws { try Leases(try g.store()).create(id: id, expiresIn: expires, content: content); print(id) }
+    }
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "rm")
+        @OptionGroup var g: Global
+        @Argument var ids: [String]
+        func run() throws { let l = Leases(try g.store()); for id in ids { try l.remove(id) } }
     }
 }
 

@@ -60,6 +60,7 @@ final class RegistryTests: ImageTestCase {
             XCTAssertEqual(r.code, 0, r.stderr)
             XCTAssertTrue(r.stdout.contains("\(host)/skiff/busybox:\(tag): sha256:"), r.stdout)
         }
+        XCTAssertEqual(ctl(["leases", "ls"]).stdout.split(separator: "\n").count, 1, "a pull's lease ends with it")
         let ls = ctl(["images", "ls"]).stdout
         XCTAssertTrue(ls.contains("application/vnd.docker.distribution.manifest.v2+json"), ls)
         XCTAssertTrue(ls.contains("application/vnd.oci.image.manifest.v1+json"), ls)

@@ -189,13 +189,22 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertTrue(Host.processes(mentioning: "sleep 300").isEmpty, "the container went with the repair")
         XCTAssertEqual(ctl(["containers", "rm", "d1"]).code, 0)
 
-        // GC: after the image is gone its layer and blobs go too.
+        // A lease keeps a blob through GC until it is removed.
+        let configDigest = ctl(["content", "ls"]).stdout.split(separator: "\n").dropFirst()
+            .map { String($0.split(separator: "\t")[0]) }.first { d in (ctl(["content", "get", d]).stdout).contains("diff_ids") }!
+        XCTAssertEqual(ctl(["leases", "create", "--id", "keep1", "--content", configDigest]).code, 0)
+        XCTAssertTrue(ctl(["leases", "ls"]).stdout.contains("keep1\t"))
+
+        // GC: after the image is gone its layer and blobs go too (but not the leased one).
         XCTAssertEqual(ctl(["images", "rm", "skiff/busybox:test"]).code, 0)
         r = ctl(["images", "prune"])
         XCTAssertEqual(r.code, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("removed snapshot sha256:"), r.stdout)
         // The OCI image's 3 blobs, and what the docker-archive added (its uncompressed layer, its manifest).
-        XCTAssertEqual(r.stdout.components(separatedBy: "removed content").count - 1, Env.which("skopeo") != nil ? 5 : 3, r.stdout)
+        XCTAssertEqual(r.stdout.components(separatedBy: "removed content").count - 1, Env.which("skopeo") != nil ? 4 : 2, r.stdout)
+        XCTAssertEqual(ctl(["content", "ls"]).stdout.split(separator: "\n").count, 2, "the leased config stays")
+        XCTAssertEqual(ctl(["leases", "rm", "keep1"]).code, 0)
+        XCTAssertTrue(ctl(["content", "prune"]).stdout.contains(configDigest))
         XCTAssertEqual(ctl(["content", "ls"]).stdout.split(separator: "\n").count, 1)
         XCTAssertEqual(ctl(["snapshots", "ls"]).stdout.split(separator: "\n").count, 1)
         XCTAssertEqual(Host.mounts(containing: work), [])
