@@ -49,8 +49,7 @@ public struct Doctor {
                 })
             } else if s.kind.hasSuffix("-pending") {
                 out.append(Finding(kind: "unfinished-snapshot", object: s.key, detail: "an unpack or prepare that never finished") {
-                    try? FileManager.default.removeItem(atPath: snapshots.dir + "/\(s.id)")
-                    try store.db.query("DELETE FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(s.key)])
+                    try snapshots.forget(s)
                 })
             }
         }

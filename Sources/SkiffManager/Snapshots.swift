@@ -1,26 +1,54 @@
 import Foundation
 import SkiffSys
 
-/// The overlayfs snapshotter: each committed layer is a directory `snapshots/<id>/fs` keyed by
-/// its chain ID (shared by every image that has it); a container gets an active snapshot whose
-/// `fs` is the overlay's upperdir and `work` its workdir.
+/// Snapshots, keyed by chain ID for committed layers (shared by every image that has them) and
+/// by container id for a container's active one. Two kinds, as in containerd:
+/// - overlayfs: each committed snapshot `snapshots/<id>/fs` holds one layer's changes (whiteouts as
+///   overlay expects them); a container's active `fs` is the overlay's upperdir;
+/// - native (hosts without overlayfs): each snapshot is a full copy of its parent with the layer
+///   applied (whiteouts remove files); a container's rootfs is a bind mount of its copy.
+/// Chosen by `SKIFF_SNAPSHOTTER` or config `snapshotter`, else overlayfs when the kernel has it.
+/// Native keys carry a `native:` prefix in the table, so the two never share a snapshot.
 public struct Snapshotter {
+    public enum Kind: String { case overlayfs, native }
     let store: Store
+    public let kind: Kind
     var dir: String { store.root + "/snapshots" }
+    var prefix: String { kind == .native ? "native:" : "" }
 
-    public init(_ store: Store) { self.store = store }
+    public init(_ store: Store, kind: Kind? = nil) {
+        self.store = store
+        self.kind = kind ?? Snapshotter.configured(store)
+    }
+
+    static func configured(_ store: Store) -> Kind {
+        if let k = (getenv("SKIFF_SNAPSHOTTER").map { String(cString: $0) } ?? store.snapshotter).flatMap(Kind.init(rawValue:)) { return k }
+        let fs = (try? String(contentsOfFile: "/proc/filesystems", encoding: .utf8)) ?? ""
+        return fs.contains("\toverlay\n") ? .overlayfs : .native
+    }
 
     public struct Info { public var key: String; public var id: Int64; public var parent: String?; public var kind: String }
 
+    func info(_ row: [Database.Value]) -> Info {
+        Info(key: String(row[0].string.dropFirst(prefix.count)), id: row[1].int,
+             parent: row[2].string.isEmpty ? nil : String(row[2].string.dropFirst(prefix.count)), kind: row[3].string)
+    }
+
     public func list() throws -> [Info] {
-        try store.db.query("SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? ORDER BY id", [.text(store.namespace)]).map {
-            Info(key: $0[0].string, id: $0[1].int, parent: $0[2].string.isEmpty ? nil : $0[2].string, kind: $0[3].string)
-        }
+        let filter = kind == .native ? "key LIKE 'native:%'" : "key NOT LIKE 'native:%'"
+        return try store.db.query("SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? AND \(filter) ORDER BY id",
+                                  [.text(store.namespace)]).map(info)
     }
 
     public func get(_ key: String) throws -> Info? {
-        try store.db.query("SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(key)])
-            .first.map { Info(key: $0[0].string, id: $0[1].int, parent: $0[2].string.isEmpty ? nil : $0[2].string, kind: $0[3].string) }
+        try store.db.query("SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(prefix + key)])
+            .first.map(info)
+    }
+
+    /// Drops a snapshot's record and directory (no checks: prune and doctor decided).
+    func forget(_ s: Info) throws {
+        try? FileManager.default.removeItem(atPath: dir + "/\(s.id)")
+        try store.db.query("DELETE FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(prefix + s.key)])
     }
 
     func fs(_ id: Int64) -> String { dir + "/\(id)/fs" }
@@ -44,8 +72,8 @@ public struct Snapshotter {
             if try get(key) != nil { throw ManagerError("snapshot", key, "already exists") }
             let next = (try store.db.query("SELECT coalesce(max(id), 0) + 1 FROM snapshots")[0][0].int)
             try store.db.query("INSERT INTO snapshots(namespace, key, id, parent, kind, created) VALUES (?, ?, ?, ?, ?, ?)",
-                               [.text(store.namespace), .text(key), .int(next), parent.map { .text($0) } ?? .null, .text(kind + "-pending"),
-                                .text(Store.now())])
+                               [.text(store.namespace), .text(prefix + key), .int(next), parent.map { .text(prefix + $0) } ?? .null,
+                                .text(kind + "-pending"), .text(Store.now())])
             return next
         }
         let base = dir + "/\(id)"
@@ -53,10 +81,10 @@ public struct Snapshotter {
             try FileManager.default.createDirectory(atPath: base + "/fs", withIntermediateDirectories: true)
             if kind == "active" { try FileManager.default.createDirectory(atPath: base + "/work", withIntermediateDirectories: true) }
             try fill(base + "/fs")
-            try store.db.query("UPDATE snapshots SET kind = ? WHERE namespace = ? AND key = ?", [.text(kind), .text(store.namespace), .text(key)])
+            try store.db.query("UPDATE snapshots SET kind = ? WHERE namespace = ? AND key = ?", [.text(kind), .text(store.namespace), .text(prefix + key)])
         } catch {
             try? FileManager.default.removeItem(atPath: base)
-            _ = try? store.db.query("DELETE FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(key)])
+            _ = try? store.db.query("DELETE FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(prefix + key)])
             throw error
         }
         return Info(key: key, id: id, parent: parent, kind: kind)
@@ -64,11 +92,10 @@ public struct Snapshotter {
 
     public func remove(_ key: String) throws {
         guard let s = try get(key) else { throw ManagerError("remove snapshot", key, "not found") }
-        if try !store.db.query("SELECT 1 FROM snapshots WHERE namespace = ? AND parent = ?", [.text(store.namespace), .text(key)]).isEmpty {
+        if try !store.db.query("SELECT 1 FROM snapshots WHERE namespace = ? AND parent = ?", [.text(store.namespace), .text(prefix + key)]).isEmpty {
             throw ManagerError("remove snapshot", key, "it has children")
         }
-        try FileManager.default.removeItem(atPath: dir + "/\(s.id)")
-        try store.db.query("DELETE FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(key)])
+        try forget(s)
     }
 
     /// Unpacks an image's layers as committed snapshots (skipping those already there) and
@@ -84,8 +111,10 @@ public struct Snapshotter {
             if existing?.kind == "committed" { parent = chainID; continue }
             if existing?.kind.hasSuffix("-pending") == true { try? remove(chainID) }
             _ = try create(key: chainID, parent: parent, kind: "committed") { fsDir in
+                // Native: the parent's whole tree first, then this layer on top of it.
+                if kind == .native, let p = parent, let ps = try get(p) { try copyTree(fs(ps.id), to: fsDir) }
                 let stream = try LayerStream(path: try content.path(layer.digest), mediaType: layer.mediaType)
-                try LayerApplier(root: fsDir).apply(TarReader { n in try stream.read(n) })
+                try LayerApplier(root: fsDir, native: kind == .native).apply(TarReader { n in try stream.read(n) })
                 let got = try stream.finish()
                 guard got == diffID else { throw ManagerError("unpack", layer.digest, "uncompressed digest \(got) does not match diff ID \(diffID)") }
             }
@@ -95,12 +124,27 @@ public struct Snapshotter {
         return top
     }
 
-    /// An active snapshot on top of `parent`, and the overlay mount containerd would pass a shim.
-    public func prepare(key: String, parent: String) throws -> (type: String, source: String, options: [String]) {
-        let lowers = try chain(parent)
-        let s = try create(key: key, parent: parent, kind: "active") { _ in }
+    /// An active snapshot on top of `parent` (native: a copy of it).
+    public func prepare(key: String, parent: String) throws {
+        let p = try get(parent)
+        _ = try create(key: key, parent: parent, kind: "active") { fsDir in
+            if kind == .native, let p { try copyTree(fs(p.id), to: fsDir) }
+        }
+    }
+
+    /// The mount a shim gets for an active snapshot, as containerd's snapshotters describe it.
+    public func mount(_ key: String) throws -> (type: String, source: String, options: [String]) {
+        guard let s = try get(key) else { throw ManagerError("snapshot", key, "not found") }
+        if kind == .native { return ("bind", fs(s.id), ["rbind", "rw"]) }
+        guard let parent = s.parent else { throw ManagerError("snapshot", key, "has no parent") }
         return ("overlay", "overlay", ["index=off", "workdir=" + dir + "/\(s.id)/work", "upperdir=" + fs(s.id),
-                                       "lowerdir=" + lowers.joined(separator: ":")])
+                                       "lowerdir=" + (try chain(parent)).joined(separator: ":")])
+    }
+
+    /// A full copy with owners, modes, times, devices, links and xattrs (cp -a).
+    func copyTree(_ src: String, to dst: String) throws {
+        let r = try Spawn.run(path: "/bin/cp", args: ["/bin/cp", "-a", "--reflink=auto", src + "/.", dst + "/"], env: ["PATH=/usr/bin:/bin"], stdin: [])
+        if r.status != 0 { throw ManagerError("copy snapshot", src, r.outputText) }
     }
 }
 
@@ -129,8 +173,7 @@ extension Snapshotter {
             for s in all where !parents.contains(s.key) {
                 let orphan = s.kind == "active" ? !owners.contains(s.key) : !needed.contains(s.key)
                 if orphan || s.kind.hasSuffix("-pending") {
-                    try? FileManager.default.removeItem(atPath: dir + "/\(s.id)")
-                    try store.db.query("DELETE FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(s.key)])
+                    try forget(s)
                     removed.append(s.key)
                     changed = true
                 }
@@ -141,12 +184,13 @@ extension Snapshotter {
 
     /// `images mount`: the image's layers read-only at `target` (an overlay of the chain).
     public func mountReadOnly(top: String, at target: String) throws {
-        let lowers = try chain(top)
+        let lowers = kind == .native ? [fs(try get(top)!.id)] : try chain(top)
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
         let data = lowers.count == 1 ? nil : "lowerdir=" + lowers.joined(separator: ":")
-        let r = data == nil ? mount(lowers[0], target, nil, UInt(MS_BIND | MS_RDONLY), nil) : mount("overlay", target, "overlay", UInt(MS_RDONLY), data)
+        let r = data == nil ? Glibc.mount(lowers[0], target, nil, UInt(MS_BIND | MS_RDONLY), nil)
+            : Glibc.mount("overlay", target, "overlay", UInt(MS_RDONLY), data)
         if r != 0 { throw ManagerError("mount image", target, String(cString: strerror(errno))) }
-        if data == nil && mount(nil, target, nil, UInt(MS_BIND | MS_RDONLY | MS_REMOUNT), nil) != 0 {
+        if data == nil && Glibc.mount(nil, target, nil, UInt(MS_BIND | MS_RDONLY | MS_REMOUNT), nil) != 0 {
             let e = String(cString: strerror(errno)); umount2(target, Int32(MNT_DETACH))
             throw ManagerError("mount image", target, e)
         }

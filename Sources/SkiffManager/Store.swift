@@ -8,6 +8,8 @@ public final class Store {
     public let state: String
     public let namespace: String
     public let db: Database
+    /// config `snapshotter` (overlayfs or native); nil = overlayfs when the kernel has it.
+    public var snapshotter: String?
 
     public static let defaultRoot = "/var/lib/skiff"
     public static let defaultState = "/run/skiff"
@@ -18,6 +20,7 @@ public final class Store {
         # skiffctl configuration
         root = "\(defaultRoot)"
         state = "\(defaultState)"
+        # snapshotter = "overlayfs"   # or "native" (copies; for hosts without overlayfs)
 
         """
     }

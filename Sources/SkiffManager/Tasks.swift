@@ -121,7 +121,7 @@ public struct Tasks {
                                     .blob(specJSON), .text(Store.now())])
             }
             undo.append { _ = try? store.db.query("DELETE FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(o.id)]) }
-            _ = try snapshots.prepare(key: o.id, parent: top)
+            try snapshots.prepare(key: o.id, parent: top)
             undo.append { try? snapshots.remove(o.id) }
             let dir = bundle(o.id)
             try FileManager.default.createDirectory(atPath: dir + "/rootfs", withIntermediateDirectories: true)
@@ -195,9 +195,7 @@ public struct Tasks {
                                            [.text(store.namespace), .text(id)]).first?[0].string else {
             throw ManagerError("start task", id, "no such container")
         }
-        let snapshots = Snapshotter(store)
-        guard let snap = try snapshots.get(key), let parent = snap.parent else { throw ManagerError("start task", id, "its snapshot is missing") }
-        let lowers = try snapshots.chain(parent)
+        let mount = try Snapshotter(store).mount(key)
         let dir = bundle(id)
         let address = try startShim(id: id, bundle: dir)
         let c = try TTRPCClient.connect(address)
@@ -205,9 +203,7 @@ public struct Tasks {
         create.id = id
         create.bundle = dir
         var m = SkiffWire.Mount()
-        m.type = "overlay"; m.source = "overlay"
-        m.options = ["index=off", "workdir=" + snapshots.dir + "/\(snap.id)/work", "upperdir=" + snapshots.fs(snap.id),
-                     "lowerdir=" + lowers.joined(separator: ":")]
+        m.type = mount.type; m.source = mount.source; m.options = mount.options
         create.rootfs = [m]
         var opts = RuncOptions()
         opts.root = runtimeRoot

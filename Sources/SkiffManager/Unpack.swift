@@ -127,6 +127,8 @@ final class LayerStream {
 /// names are cleaned, and a path that goes through a symlink is refused.
 struct LayerApplier {
     let root: String
+    /// Native snapshots hold merged trees: a whiteout removes, an opaque marker empties.
+    var native = false
 
     static func clean(_ name: String) throws -> String {
         var parts: [Substring] = []
@@ -164,13 +166,15 @@ struct LayerApplier {
             let base = (rel as NSString).lastPathComponent
             if base == ".wh..wh..opq" {
                 let dir = (path as NSString).deletingLastPathComponent
-                if skiff_lsetxattr(dir, "trusted.overlay.opaque", "y", 1) != 0 { throw sysError("opaque dir", dir) }
+                if native {
+                    for child in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] { removeExisting(dir + "/" + child) }
+                } else if skiff_lsetxattr(dir, "trusted.overlay.opaque", "y", 1) != 0 { throw sysError("opaque dir", dir) }
                 continue
             }
             if base.hasPrefix(".wh.") {
                 let target = (path as NSString).deletingLastPathComponent + "/" + base.dropFirst(4)
                 removeExisting(target)
-                if mknod(target, S_IFCHR | 0o000, 0) != 0 { throw sysError("whiteout", target) }
+                if !native && mknod(target, S_IFCHR | 0o000, 0) != 0 { throw sysError("whiteout", target) }
                 continue
             }
             if case .directory = h.kind {} else { removeExisting(path) }

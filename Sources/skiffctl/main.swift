@@ -13,7 +13,9 @@ struct Global: ParsableArguments {
 
     func store() throws -> Store {
         let cfg = try Store.readConfig(config)
-        return try Store(root: root ?? cfg["root"] ?? Store.defaultRoot, state: state ?? cfg["state"] ?? Store.defaultState, namespace: namespace)
+        let s = try Store(root: root ?? cfg["root"] ?? Store.defaultRoot, state: state ?? cfg["state"] ?? Store.defaultState, namespace: namespace)
+        s.snapshotter = cfg["snapshotter"]
+        return s
     }
 }
 
@@ -581,8 +583,10 @@ func fastRun(_ args: [String]) -> (RunOptions, Bool)? {
 /// The store from the environment the global options were moved into (or the defaults).
 func storeFromEnvironment() throws -> Store {
     let cfg = try Store.readConfig(env("SKIFF_CONFIG") ?? Store.defaultConfigPath)
-    return try Store(root: env("SKIFF_ROOT") ?? cfg["root"] ?? Store.defaultRoot, state: env("SKIFF_STATE") ?? cfg["state"] ?? Store.defaultState,
-                     namespace: env("SKIFF_NAMESPACE") ?? "default")
+    let s = try Store(root: env("SKIFF_ROOT") ?? cfg["root"] ?? Store.defaultRoot, state: env("SKIFF_STATE") ?? cfg["state"] ?? Store.defaultState,
+                      namespace: env("SKIFF_NAMESPACE") ?? "default")
+    s.snapshotter = cfg["snapshotter"]
+    return s
 }
 
 do {

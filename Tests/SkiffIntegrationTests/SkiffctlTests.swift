@@ -210,6 +210,66 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertEqual(Host.mounts(containing: work), [])
     }
 
+    /// Whiteouts and opaque directories across layers, with the overlayfs snapshotter and with the
+    /// native (copying) one.
+    func testLayersWithDeletionsOnBothSnapshotters() throws {
+        let py = """
+        import gzip, hashlib, io, json, sys, tarfile
+        src, dst = sys.argv[1], sys.argv[2]
+        t = tarfile.open(src)
+        blobs = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+        idx = json.loads(blobs["index.json"]); man = json.loads(blobs["blobs/sha256/" + idx["manifests"][0]["digest"][7:]])
+        cfg = json.loads(blobs["blobs/sha256/" + man["config"]["digest"][7:]])
+        dg = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
+        def layer(entries):
+            raw = io.BytesIO()
+            with tarfile.open(fileobj=raw, mode="w") as l:
+                for name, data in entries:
+                    i = tarfile.TarInfo(name)
+                    if data is None: i.type = tarfile.DIRTYPE; i.mode = 0o755; l.addfile(i)
+                    else: i.size = len(data); l.addfile(i, io.BytesIO(data))
+            return raw.getvalue()
+        l1 = layer([("a", None), ("a/keep", b"k"), ("a/gone", b"g"), ("d", None), ("d/old", b"o")])
+        l2 = layer([("a/.wh.gone", b""), ("d", None), ("d/.wh..wh..opq", b""), ("d/new", b"n")])
+        extra = {}
+        for raw in (l1, l2):
+            z = gzip.compress(raw, mtime=0); extra[dg(z)] = z
+            man["layers"].append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": dg(z), "size": len(z)})
+            cfg["rootfs"]["diff_ids"].append(dg(raw))
+        cb = json.dumps(cfg).encode(); extra[dg(cb)] = cb
+        man["config"] = {"mediaType": man["config"]["mediaType"], "digest": dg(cb), "size": len(cb)}
+        mb = json.dumps(man).encode(); extra[dg(mb)] = mb
+        idx["manifests"][0].update({"digest": dg(mb), "size": len(mb), "annotations": {"io.containerd.image.name": "docker.io/skiff/layers:1"}})
+        out = tarfile.open(dst, "w")
+        def add(n, b):
+            i = tarfile.TarInfo(n); i.size = len(b); out.addfile(i, io.BytesIO(b))
+        add("oci-layout", blobs["oci-layout"]); add("index.json", json.dumps(idx).encode())
+        for n, b in blobs.items():
+            if n.startswith("blobs/"): add(n, b)
+        for d, b in extra.items(): add("blobs/sha256/" + d[7:], b)
+        out.close()
+        """
+        let layered = work + "/layers.tar"
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", py, image, layered]).code, 0)
+        for snapshotter in ["overlayfs", "native"] {
+            var env = ProcessInfo.processInfo.environment
+            env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+            env["SKIFF_SNAPSHOTTER"] = snapshotter
+            func sctl(_ a: [String]) -> CmdResult {
+                Cmd.run(Env.skiffctl, ["--root", work + "/root-" + snapshotter, "--state", work + "/state-" + snapshotter] + a, env: env)
+            }
+            XCTAssertEqual(sctl(["images", "import", layered]).code, 0)
+            let r = sctl(["run", "--rm", "skiff/layers:1", "l1", "/bin/sh", "-c", "echo a: $(ls /a); echo d: $(ls /d); touch /a/written && echo rw"])
+            XCTAssertEqual(r.code, 0, snapshotter + ": " + r.stderr)
+            XCTAssertTrue(r.stdout.contains("a: keep\n"), snapshotter + ": " + r.stdout)
+            XCTAssertTrue(r.stdout.contains("d: new\n"), snapshotter + ": " + r.stdout)
+            XCTAssertTrue(r.stdout.contains("rw"), snapshotter + ": " + r.stdout)
+            // The committed layers were not touched by the container's write.
+            XCTAssertTrue(sctl(["run", "--rm", "skiff/layers:1", "l2", "/bin/ls", "/a"]).stdout == "keep\n")
+            XCTAssertEqual(sctl(["snapshots", "ls"]).stdout.split(separator: "\n").count, 4, "three committed layers")
+        }
+    }
+
     /// A zstd-compressed layer (OCI `tar+zstd`), unpacked and run; a corrupt one is refused.
     func testZstdLayer() throws {
         guard Env.which("zstd") != nil else { throw XCTSkip("zstd is not installed (apt-get install zstd)") }
