@@ -23,6 +23,8 @@ public final class RegistryClient {
     let options: RegistryOptions
     let endpoint: RegistryEndpoint
     var token: String?
+    /// Once a registry asked for basic auth, every later request carries it (no 401 round trip).
+    var basic: String?
     let http = HTTPClient()
     /// Told each blob before it is fetched (the pull's lease takes it).
     var onBlob: ((String) -> Void)?
@@ -86,20 +88,27 @@ public final class RegistryClient {
 
     /// Sends with auth: on 401 it answers the challenge (Bearer token or Basic) and retries once.
     func authorized(_ make: () -> Request) throws -> Response {
+        // A body streamed to a file must be the final response's only: the 401's goes.
+        func fresh() -> Request {
+            let r = make()
+            if let fd = r.sinkFd { _ = ftruncate(fd, 0); _ = lseek(fd, 0, SEEK_SET) }
+            return r
+        }
         var req = make()
-        if let token { req.headers["Authorization"] = "Bearer \(token)" }
+        if let token { req.headers["Authorization"] = "Bearer \(token)" } else if let basic { req.headers["Authorization"] = basic }
         var resp = try send(req)
         guard resp.status == 401, let challenge = resp.headers["www-authenticate"] else { return resp }
         if challenge.lowercased().hasPrefix("basic") {
             guard let c = options.credentials else {
                 throw ManagerError("registry \(host)", repository, "authentication required", hint: "pass -u user:password")
             }
-            req = make()
-            req.headers["Authorization"] = "Basic " + Data("\(c.user):\(c.password)".utf8).base64EncodedString()
+            req = fresh()
+            basic = "Basic " + Data("\(c.user):\(c.password)".utf8).base64EncodedString()
+            req.headers["Authorization"] = basic
             return try send(req)
         }
         try fetchToken(challenge)
-        req = make()
+        req = fresh()
         req.headers["Authorization"] = "Bearer \(token!)"
         resp = try send(req)
         if resp.status == 401 { throw ManagerError("registry \(host)", repository, "unauthorized", hint: "check -u user:password") }

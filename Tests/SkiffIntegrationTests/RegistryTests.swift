@@ -118,6 +118,57 @@ final class RegistryTests: ImageTestCase {
         XCTAssertTrue(r.stderr.contains("hosts.toml") && r.stderr.contains("line 2"), r.stderr)
     }
 
+    /// A registry behind basic auth (htpasswd): refused without credentials, served with -u or
+    /// with ~/.docker/config.json.
+    func testBasicAuthWithFlagAndDockerConfig() throws {
+        let hash = Cmd.run("/usr/bin/python3", ["-W", "ignore", "-c", "import crypt; print(crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH)))"])
+        guard hash.code == 0, hash.stdout.hasPrefix("$2") else { throw XCTSkip("no bcrypt in python's crypt here") }
+        try "skiff:\(hash.stdout.trimmingCharacters(in: .whitespacesAndNewlines))\n".write(toFile: work + "/htpasswd", atomically: true, encoding: .utf8)
+        let authPort = port + 1
+        try """
+        version: 0.1
+        storage:
+          filesystem:
+            rootdirectory: \(work!)/registry
+        auth:
+          htpasswd:
+            realm: skiff-test
+            path: \(work!)/htpasswd
+        http:
+          addr: 127.0.0.1:\(authPort)
+        """.write(toFile: work + "/auth.yml", atomically: true, encoding: .utf8)
+        var pid: pid_t = 0
+        let args: [String] = [Env.which("docker-registry")!, "serve", work + "/auth.yml"]
+        let argv = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
+        XCTAssertEqual(posix_spawn(&pid, args[0], &fa, nil, argv, environ), 0)
+        defer { kill(pid, SIGTERM); var st: Int32 = 0; waitpid(pid, &st, 0) }
+        for _ in 0..<100 where Cmd.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(authPort)/v2/"]).code != 0 { usleep(50_000) }
+        let ref = "127.0.0.1:\(authPort)/skiff/busybox:oci"
+        var r = ctl(["images", "pull", ref])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("authentication required"), r.stderr)
+        r = ctl(["images", "pull", "-u", "skiff:wrong", ref])
+        XCTAssertNotEqual(r.code, 0)
+        r = ctl(["images", "pull", "-u", "skiff:s3cret", ref], ns: "withflag")
+        XCTAssertEqual(r.code, 0, r.stderr)
+        // The same credentials from a docker config (HOME points at the test's directory).
+        let home = work + "/home"
+        try FileManager.default.createDirectory(atPath: home + "/.docker", withIntermediateDirectories: true)
+        let auth = Data("skiff:s3cret".utf8).base64EncodedString()
+        try "{\"auths\":{\"127.0.0.1:\(authPort)\":{\"auth\":\"\(auth)\"}}}".write(toFile: home + "/.docker/config.json", atomically: true, encoding: .utf8)
+        var env = ProcessInfo.processInfo.environment
+        env["HOME"] = home
+        env["SKIFF_HOSTS_DIR"] = work + "/certs.d"
+        r = Cmd.run(Env.skiffctl, ["--root", work + "/root", "--state", work + "/state", "-n", "withconfig", "images", "pull", ref], env: env)
+        XCTAssertEqual(r.code, 0, r.stderr)
+    }
+
     /// A download cut off earlier resumes with a Range request from where it stopped.
     func testInterruptedLayerDownloadResumes() throws {
         let blobs = work + "/registry/docker/registry/v2/blobs/sha256"
