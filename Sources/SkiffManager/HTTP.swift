@@ -19,6 +19,8 @@ final class HTTPClient {
         var body: [UInt8]?
         /// Stream the body to this fd instead of memory (blob downloads).
         var sinkFd: Int32?
+        /// Told the body bytes received so far, at most every 100 ms (progress on a terminal).
+        var progress: ((Int) -> Void)?
     }
 
     var skipVerify = false
@@ -74,6 +76,16 @@ final class HTTPClient {
         var headers: [String: String] = [:]
         var fd: Int32 = -1
         var failed = false
+        var received = 0
+        var lastReport: UInt64 = 0
+        var progress: ((Int) -> Void)?
+
+        func count(_ n: Int) {
+            received += n
+            guard let progress else { return }
+            let now = monotonicNanos()
+            if now - lastReport > 100_000_000 { lastReport = now; progress(received) }
+        }
     }
 
     func perform(_ r: Request) throws -> Response {
@@ -82,6 +94,7 @@ final class HTTPClient {
         defer { c.cleanup(easy) }
         let sink = Sink()
         sink.fd = r.sinkFd ?? -1
+        sink.progress = r.progress
         let box = Unmanaged.passRetained(sink)
         defer { box.release() }
         var keep: [UnsafeMutablePointer<CChar>] = []
@@ -106,6 +119,7 @@ final class HTTPClient {
             } else {
                 s.body.append(ptr.assumingMemoryBound(to: UInt8.self), count: len)
             }
+            s.count(len)
             return len
         }
         let header: @convention(c) (UnsafeMutableRawPointer?, Int, Int, UnsafeMutableRawPointer?) -> Int = { ptr, size, n, ud in

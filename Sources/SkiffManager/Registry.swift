@@ -184,6 +184,7 @@ public final class RegistryClient {
                     var r = Request(url: url("blobs/\(d.digest)"))
                     if from > 0 { r.headers["Range"] = "bytes=\(from)-" }
                     r.sinkFd = fd
+                    if options.progress { r.progress = { got in RegistryClient.bar(label, d, done: from + got, started: started) } }
                     return r
                 }
             } catch {
@@ -211,17 +212,23 @@ public final class RegistryClient {
             unlink(attempt)
             if got == 0 { break }
             have = resp.status == 200 ? got : have + got
-            if options.progress {
-                let secs = max(Date().timeIntervalSince(started), 0.001)
-                FileHandle.standardError.write(Data(String(format: "\r%@ %@: %d/%d bytes, %.1f MB/s", label, String(d.digest.prefix(19)), have, d.size,
-                                                           Double(have) / secs / 1e6).utf8))
-            }
+            if options.progress { RegistryClient.bar(label, d, done: have, started: started) }
         }
         if options.progress { FileHandle.standardError.write(Data("\n".utf8)) }
         do { try content.commit(file: partial, expected: d.digest, size: d.size) } catch {
             unlink(partial)
             throw ManagerError("pull blob", d.digest, "\(error)", hint: "the registry sent bad data; nothing was stored")
         }
+    }
+
+    /// One line per blob, redrawn: `layer 1/3 sha256:4abac9f0 [#########           ] 45% 12.3 MB/s`.
+    static func bar(_ label: String, _ d: Descriptor, done: Int, started: Date) {
+        let frac = d.size > 0 ? min(Double(done) / Double(d.size), 1) : 1
+        let width = 24, filled = Int(frac * Double(width))
+        let rate = Double(done) / max(Date().timeIntervalSince(started), 0.001) / 1e6
+        let line = String(format: "\r%@ %@ [%@%@] %3d%% %.1f MB/s", label, String(d.digest.prefix(15)),
+                          String(repeating: "#", count: filled), String(repeating: " ", count: width - filled), Int(frac * 100), rate)
+        FileHandle.standardError.write(Data(line.utf8))
     }
 
     func appendFile(_ src: String, to dst: String, truncate: Bool) throws {

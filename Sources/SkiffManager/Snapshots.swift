@@ -141,6 +141,15 @@ public struct Snapshotter {
                                        "lowerdir=" + (try chain(parent)).joined(separator: ":")])
     }
 
+    /// `snapshots commit NAME KEY`: an active snapshot becomes a committed one others can build on.
+    public func commit(name: String, key: String) throws {
+        guard let s = try get(key) else { throw ManagerError("commit snapshot", key, "not found") }
+        guard s.kind == "active" else { throw ManagerError("commit snapshot", key, "it is \(s.kind), not active") }
+        if try get(name) != nil { throw ManagerError("commit snapshot", name, "already exists") }
+        try store.db.query("UPDATE snapshots SET key = ?, kind = 'committed' WHERE namespace = ? AND key = ?",
+                           [.text(prefix + name), .text(store.namespace), .text(prefix + key)])
+    }
+
     /// A full copy with owners, modes, times, devices, links and xattrs (cp -a).
     func copyTree(_ src: String, to dst: String) throws {
         let r = try Spawn.run(path: "/bin/cp", args: ["/bin/cp", "-a", "--reflink=auto", src + "/.", dst + "/"], env: ["PATH=/usr/bin:/bin"], stdin: [])

@@ -187,7 +187,30 @@ struct Images: ParsableCommand {
 
 struct Snapshots: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "snapshots", abstract: "Snapshots.",
-                                                    subcommands: [List.self, Remove.self, Prune.self], aliases: ["snapshot"])
+                                                    subcommands: [List.self, Prepare.self, Commit.self, Mounts.self, Remove.self, Prune.self],
+                                                    aliases: ["snapshot"])
+    struct Prepare: ParsableCommand {
+        @OptionGroup var g: Global
+        @Argument var key: String
+        @Argument var parent: String
+        func run() throws { try Snapshotter(try g.store()).prepare(key: key, parent: parent) }
+    }
+    struct Commit: ParsableCommand {
+        @OptionGroup var g: Global
+        @Argument var name: String
+        @Argument var key: String
+        func run() throws { try Snapshotter(try g.store()).commit(name: name, key: key) }
+    }
+    struct Mounts: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the mount command for an active snapshot at TARGET.")
+        @OptionGroup var g: Global
+        @Argument var target: String
+        @Argument var key: String
+        func run() throws {
+            let m = try Snapshotter(try g.store()).mount(key)
+            print("mount -t \(m.type) \(m.source) \(target) -o \(m.options.joined(separator: ","))")
+        }
+    }
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rm")
         @OptionGroup var g: Global

@@ -112,6 +112,11 @@ final class RegistryTests: ImageTestCase {
         r = ctl(["images", "push", "mirrored.invalid/skiff/busybox:v2s2"])
         XCTAssertNotEqual(r.code, 0)
         XCTAssertTrue(r.stderr.contains("127.0.0.1:1"), r.stderr)
+        // _default: any host without its own directory.
+        try FileManager.default.createDirectory(atPath: certs + "/_default", withIntermediateDirectories: true)
+        try "server = \"http://\(host)\"\n".write(toFile: certs + "/_default/hosts.toml", atomically: true, encoding: .utf8)
+        r = ctl(["images", "pull", "anything.invalid/skiff/busybox:oci"], ns: "dflt")
+        XCTAssertEqual(r.code, 0, r.stderr)
         try "server = \"http://\(host)\"\n[host.broken\n".write(toFile: certs + "/registry.invalid/hosts.toml", atomically: true, encoding: .utf8)
         r = ctl(["images", "pull", "registry.invalid/skiff/busybox:oci"])
         XCTAssertNotEqual(r.code, 0)
@@ -166,6 +171,95 @@ final class RegistryTests: ImageTestCase {
         env["HOME"] = home
         env["SKIFF_HOSTS_DIR"] = work + "/certs.d"
         r = Cmd.run(Env.skiffctl, ["--root", work + "/root", "--state", work + "/state", "-n", "withconfig", "images", "pull", ref], env: env)
+        XCTAssertEqual(r.code, 0, r.stderr)
+    }
+
+    /// Bearer tokens: a small proxy in front of the registry that answers 401 with a token realm,
+    /// hands out a token, and serves only requests that carry it (the Docker Hub flow).
+    func testBearerTokenFlow() throws {
+        let proxyPort = port + 2
+        let py = """
+        import http.server, json, sys, urllib.request, urllib.error
+        upstream, port = sys.argv[1], int(sys.argv[2])
+        TOKEN = "tok-123"
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self): self.any()
+            def do_HEAD(self): self.any()
+            def any(self):
+                if self.path.startswith("/token"):
+                    ok = "service=fake" in self.path and "scope=repository" in self.path
+                    body = json.dumps({"token": TOKEN if ok else "bad"}).encode()
+                    self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body); return
+                if self.headers.get("Authorization") != "Bearer " + TOKEN:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Bearer realm="http://127.0.0.1:%d/token",service="fake",scope="repository:skiff/busybox:pull"' % port)
+                    self.send_header("Content-Length", "0"); self.end_headers(); return
+                hdrs = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "range")}
+                try:
+                    with urllib.request.urlopen(urllib.request.Request(upstream + self.path, method=self.command, headers=hdrs)) as r:
+                        data = r.read() if self.command != "HEAD" else b""
+                        self.send_response(r.status)
+                        for k, v in r.headers.items():
+                            if k.lower() in ("content-type", "docker-content-digest", "content-length", "content-range"): self.send_header(k, v)
+                        self.end_headers(); self.wfile.write(data)
+                except urllib.error.HTTPError as e:
+                    self.send_response(e.code); self.send_header("Content-Length", "0"); self.end_headers()
+            def log_message(self, *a): pass
+        http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+        """
+        var pid: pid_t = 0
+        let args: [String] = ["/usr/bin/python3", "-c", py, "http://\(host)", String(proxyPort)]
+        let argv = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        XCTAssertEqual(posix_spawn(&pid, args[0], nil, nil, argv, environ), 0)
+        defer { kill(pid, SIGTERM); var st: Int32 = 0; waitpid(pid, &st, 0) }
+        for _ in 0..<100 where Cmd.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(proxyPort)/v2/"]).code != 0 { usleep(50_000) }
+        let r = ctl(["images", "pull", "127.0.0.1:\(proxyPort)/skiff/busybox:oci"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(ctl(["run", "--rm", "127.0.0.1:\(proxyPort)/skiff/busybox:oci", "tk1", "/bin/true"]).code == 0)
+    }
+
+    /// HTTPS: a registry with a self-signed certificate is refused, then trusted through
+    /// hosts.toml's `ca`, or with --skip-verify.
+    func testTLSWithCAAndSkipVerify() throws {
+        guard let openssl = Env.which("openssl") else { throw XCTSkip("openssl is not installed") }
+        var r = Cmd.run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", work + "/key.pem", "-out", work + "/cert.pem",
+                                  "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let tlsPort = port + 3
+        try """
+        version: 0.1
+        storage:
+          filesystem:
+            rootdirectory: \(work!)/registry
+        http:
+          addr: 127.0.0.1:\(tlsPort)
+          tls:
+            certificate: \(work!)/cert.pem
+            key: \(work!)/key.pem
+        """.write(toFile: work + "/tls.yml", atomically: true, encoding: .utf8)
+        var pid: pid_t = 0
+        let args: [String] = [Env.which("docker-registry")!, "serve", work + "/tls.yml"]
+        let argv = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
+        XCTAssertEqual(posix_spawn(&pid, args[0], &fa, nil, argv, environ), 0)
+        defer { kill(pid, SIGTERM); var st: Int32 = 0; waitpid(pid, &st, 0) }
+        for _ in 0..<100 where Cmd.run("/usr/bin/curl", ["-sk", "-o", "/dev/null", "https://127.0.0.1:\(tlsPort)/v2/"]).code != 0 { usleep(50_000) }
+        // The name "tls.invalid" is served by the https registry (hosts.toml); first without trust.
+        let certs = work + "/certs.d/tls.invalid"
+        try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
+        try "server = \"https://127.0.0.1:\(tlsPort)\"\n".write(toFile: certs + "/hosts.toml", atomically: true, encoding: .utf8)
+        r = ctl(["images", "pull", "tls.invalid/skiff/busybox:oci"], ns: "tls1")
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.lowercased().contains("certificate") || r.stderr.contains("SSL"), r.stderr)
+        XCTAssertEqual(ctl(["images", "pull", "--skip-verify", "tls.invalid/skiff/busybox:oci"], ns: "tls2").code, 0)
+        try "server = \"https://127.0.0.1:\(tlsPort)\"\nca = \"\(work!)/cert.pem\"\n".write(toFile: certs + "/hosts.toml", atomically: true, encoding: .utf8)
+        r = ctl(["images", "pull", "tls.invalid/skiff/busybox:oci"], ns: "tls3")
         XCTAssertEqual(r.code, 0, r.stderr)
     }
 

@@ -189,6 +189,24 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertTrue(Host.processes(mentioning: "sleep 300").isEmpty, "the container went with the repair")
         XCTAssertEqual(ctl(["containers", "rm", "d1"]).code, 0)
 
+        // Snapshots by hand: prepare on the image's layer, write, commit, prepare on top, mount.
+        let layer = String(ctl(["snapshots", "ls"]).stdout.split(separator: "\n").dropFirst().first { $0.hasSuffix("committed") }!
+            .split(separator: "\t")[0])
+        XCTAssertEqual(ctl(["snapshots", "prepare", "work1", layer]).code, 0)
+        var mnt1 = ctl(["snapshots", "mounts", work + "/m1", "work1"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(mnt1.hasPrefix("mount -t overlay overlay \(work!)/m1 -o "), mnt1)
+        try FileManager.default.createDirectory(atPath: work + "/m1", withIntermediateDirectories: true)
+        XCTAssertEqual(Cmd.sh(mnt1 + " && echo layered > \(work!)/m1/added && umount \(work!)/m1").code, 0)
+        XCTAssertEqual(ctl(["snapshots", "commit", "mine", "work1"]).code, 0)
+        XCTAssertEqual(ctl(["snapshots", "prepare", "work2", "mine"]).code, 0)
+        mnt1 = ctl(["snapshots", "mounts", work + "/m1", "work2"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        r = Cmd.sh(mnt1 + " && cat \(work!)/m1/added && test -x \(work!)/m1/bin/skiff-payload; st=$?; umount \(work!)/m1; exit $st")
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("layered"))
+        XCTAssertEqual(ctl(["snapshots", "rm", "work2"]).code, 0)
+        XCTAssertNotEqual(ctl(["snapshots", "rm", layer]).code, 0, "it has children")
+        XCTAssertEqual(ctl(["snapshots", "rm", "mine"]).code, 0)
+
         // A lease keeps a blob through GC until it is removed.
         let configDigest = ctl(["content", "ls"]).stdout.split(separator: "\n").dropFirst()
             .map { String($0.split(separator: "\t")[0]) }.first { d in (ctl(["content", "get", d]).stdout).contains("diff_ids") }!
