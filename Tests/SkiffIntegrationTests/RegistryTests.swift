@@ -75,6 +75,15 @@ final class RegistryTests: ImageTestCase {
         let digest = { (s: String) in s.split(separator: " ").last.map(String.init) ?? "" }
         XCTAssertEqual(digest(r.stdout), digest(ctl(["images", "pull", "\(host)/skiff/busybox:oci"]).stdout))
 
+        // A multi-layer image with deletions, pushed with skopeo, pulled and run.
+        let layered = work + "/layers.tar"
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", SkiffctlTests.layeredImage, image, layered]).code, 0)
+        XCTAssertEqual(Cmd.run("/usr/bin/skopeo", ["copy", "--dest-tls-verify=false", "oci-archive:" + layered,
+                                                   "docker://\(host)/skiff/layers:1"], timeout: 60).code, 0)
+        XCTAssertEqual(ctl(["images", "pull", "\(host)/skiff/layers:1"]).code, 0)
+        r = ctl(["run", "--rm", "\(host)/skiff/layers:1", "l1", "/bin/sh", "-c", "echo a: $(ls /a); echo d: $(ls /d)"])
+        XCTAssertTrue(r.stdout.contains("a: keep\n") && r.stdout.contains("d: new\n"), r.stdout + r.stderr)
+
         // A multi-platform index: only linux/amd64 is fetched and unpacked by default.
         try pushIndex()
         r = ctl(["images", "pull", "\(host)/skiff/multi:1"])

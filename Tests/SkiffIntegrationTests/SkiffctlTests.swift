@@ -228,47 +228,50 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertEqual(Host.mounts(containing: work), [])
     }
 
+    /// Writes an OCI archive: the fixture image plus a layer with /a/{keep,gone} and /d/old, and one
+    /// that deletes /a/gone (whiteout) and makes /d opaque with /d/new.   args: SRC DST
+    static let layeredImage = """
+    import gzip, hashlib, io, json, sys, tarfile
+    src, dst = sys.argv[1], sys.argv[2]
+    t = tarfile.open(src)
+    blobs = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+    idx = json.loads(blobs["index.json"]); man = json.loads(blobs["blobs/sha256/" + idx["manifests"][0]["digest"][7:]])
+    cfg = json.loads(blobs["blobs/sha256/" + man["config"]["digest"][7:]])
+    dg = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
+    def layer(entries):
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as l:
+            for name, data in entries:
+                i = tarfile.TarInfo(name)
+                if data is None: i.type = tarfile.DIRTYPE; i.mode = 0o755; l.addfile(i)
+                else: i.size = len(data); l.addfile(i, io.BytesIO(data))
+        return raw.getvalue()
+    l1 = layer([("a", None), ("a/keep", b"k"), ("a/gone", b"g"), ("d", None), ("d/old", b"o")])
+    l2 = layer([("a/.wh.gone", b""), ("d", None), ("d/.wh..wh..opq", b""), ("d/new", b"n")])
+    extra = {}
+    for raw in (l1, l2):
+        z = gzip.compress(raw, mtime=0); extra[dg(z)] = z
+        man["layers"].append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": dg(z), "size": len(z)})
+        cfg["rootfs"]["diff_ids"].append(dg(raw))
+    cb = json.dumps(cfg).encode(); extra[dg(cb)] = cb
+    man["config"] = {"mediaType": man["config"]["mediaType"], "digest": dg(cb), "size": len(cb)}
+    mb = json.dumps(man).encode(); extra[dg(mb)] = mb
+    idx["manifests"][0].update({"digest": dg(mb), "size": len(mb), "annotations": {"io.containerd.image.name": "docker.io/skiff/layers:1"}})
+    out = tarfile.open(dst, "w")
+    def add(n, b):
+        i = tarfile.TarInfo(n); i.size = len(b); out.addfile(i, io.BytesIO(b))
+    add("oci-layout", blobs["oci-layout"]); add("index.json", json.dumps(idx).encode())
+    for n, b in blobs.items():
+        if n.startswith("blobs/"): add(n, b)
+    for d, b in extra.items(): add("blobs/sha256/" + d[7:], b)
+    out.close()
+    """
+
     /// Whiteouts and opaque directories across layers, with the overlayfs snapshotter and with the
     /// native (copying) one.
     func testLayersWithDeletionsOnBothSnapshotters() throws {
-        let py = """
-        import gzip, hashlib, io, json, sys, tarfile
-        src, dst = sys.argv[1], sys.argv[2]
-        t = tarfile.open(src)
-        blobs = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
-        idx = json.loads(blobs["index.json"]); man = json.loads(blobs["blobs/sha256/" + idx["manifests"][0]["digest"][7:]])
-        cfg = json.loads(blobs["blobs/sha256/" + man["config"]["digest"][7:]])
-        dg = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
-        def layer(entries):
-            raw = io.BytesIO()
-            with tarfile.open(fileobj=raw, mode="w") as l:
-                for name, data in entries:
-                    i = tarfile.TarInfo(name)
-                    if data is None: i.type = tarfile.DIRTYPE; i.mode = 0o755; l.addfile(i)
-                    else: i.size = len(data); l.addfile(i, io.BytesIO(data))
-            return raw.getvalue()
-        l1 = layer([("a", None), ("a/keep", b"k"), ("a/gone", b"g"), ("d", None), ("d/old", b"o")])
-        l2 = layer([("a/.wh.gone", b""), ("d", None), ("d/.wh..wh..opq", b""), ("d/new", b"n")])
-        extra = {}
-        for raw in (l1, l2):
-            z = gzip.compress(raw, mtime=0); extra[dg(z)] = z
-            man["layers"].append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": dg(z), "size": len(z)})
-            cfg["rootfs"]["diff_ids"].append(dg(raw))
-        cb = json.dumps(cfg).encode(); extra[dg(cb)] = cb
-        man["config"] = {"mediaType": man["config"]["mediaType"], "digest": dg(cb), "size": len(cb)}
-        mb = json.dumps(man).encode(); extra[dg(mb)] = mb
-        idx["manifests"][0].update({"digest": dg(mb), "size": len(mb), "annotations": {"io.containerd.image.name": "docker.io/skiff/layers:1"}})
-        out = tarfile.open(dst, "w")
-        def add(n, b):
-            i = tarfile.TarInfo(n); i.size = len(b); out.addfile(i, io.BytesIO(b))
-        add("oci-layout", blobs["oci-layout"]); add("index.json", json.dumps(idx).encode())
-        for n, b in blobs.items():
-            if n.startswith("blobs/"): add(n, b)
-        for d, b in extra.items(): add("blobs/sha256/" + d[7:], b)
-        out.close()
-        """
         let layered = work + "/layers.tar"
-        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", py, image, layered]).code, 0)
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", SkiffctlTests.layeredImage, image, layered]).code, 0)
         for snapshotter in ["overlayfs", "native"] {
             var env = ProcessInfo.processInfo.environment
             env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
@@ -359,12 +362,14 @@ final class SkiffctlTests: ImageTestCase {
 
         // A layer that writes outside its directory fails the unpack, and no layer is kept.
         let evil = work + "/evil.tar"
-        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", Self.evilImage, evil]).code, 0)
-        XCTAssertEqual(ctl(["-n", "evil", "images", "import", evil]).code, 0)
-        r = ctl(["-n", "evil", "run", "--rm", "evil/escape:1", "e1", "/bin/true"])
-        XCTAssertNotEqual(r.code, 0)
-        XCTAssertTrue(r.stderr.contains("escapes") || r.stderr.contains("symlink"), r.stderr)
-        XCTAssertEqual(ctl(["-n", "evil", "snapshots", "ls"]).stdout.split(separator: "\n").count, 1, "no partial snapshot")
+        for (kind, message) in [("symlink", "symlink"), ("dotdot", "escapes"), ("hardlink-up", "escapes"), ("hardlink-abs", "lacks")] {
+            XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", Self.evilImage, evil, kind]).code, 0)
+            XCTAssertEqual(ctl(["-n", "evil-" + kind, "images", "import", evil]).code, 0)
+            r = ctl(["-n", "evil-" + kind, "run", "--rm", "evil/escape:1", "e1", "/bin/true"])
+            XCTAssertNotEqual(r.code, 0, kind)
+            XCTAssertTrue(r.stderr.contains(message), kind + ": " + r.stderr)
+            XCTAssertEqual(ctl(["-n", "evil-" + kind, "snapshots", "ls"]).stdout.split(separator: "\n").count, 1, "no partial snapshot")
+        }
         XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/escaped"))
     }
 
@@ -384,14 +389,22 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", py, from, to]).code, 0)
     }
 
-    /// An image whose layer holds `../escaped` and a symlink `link -> /tmp` with `link/x` under it.
+    /// An image whose layer tries one way out of its directory (argv[2]): a write through a
+    /// symlink `link -> /tmp`, a `../escaped` name, or a hard link to `../../etc/passwd` or `/etc/passwd`.
     static let evilImage = """
     import gzip, hashlib, io, json, sys, tarfile
     raw = io.BytesIO()
+    kind = sys.argv[2]
     with tarfile.open(fileobj=raw, mode="w") as t:
-        i = tarfile.TarInfo("link"); i.type = tarfile.SYMTYPE; i.linkname = "/tmp"; t.addfile(i)
-        d = b"x"; i = tarfile.TarInfo("link/x"); i.size = 1; t.addfile(i, io.BytesIO(d))
-        i = tarfile.TarInfo("../escaped"); i.size = 1; t.addfile(i, io.BytesIO(d))
+        d = b"x"
+        if kind == "symlink":
+            i = tarfile.TarInfo("link"); i.type = tarfile.SYMTYPE; i.linkname = "/tmp"; t.addfile(i)
+            i = tarfile.TarInfo("link/x"); i.size = 1; t.addfile(i, io.BytesIO(d))
+        elif kind == "dotdot":
+            i = tarfile.TarInfo("../escaped"); i.size = 1; t.addfile(i, io.BytesIO(d))
+        else:
+            i = tarfile.TarInfo("hl"); i.type = tarfile.LNKTYPE
+            i.linkname = "../../etc/passwd" if kind == "hardlink-up" else "/etc/passwd"; t.addfile(i)
     layer_tar = raw.getvalue(); layer = gzip.compress(layer_tar, mtime=0)
     def dg(b): return "sha256:" + hashlib.sha256(b).hexdigest()
     config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
