@@ -195,6 +195,8 @@ final class RegistryTests: ImageTestCase {
             def do_GET(self): self.any()
             def do_HEAD(self): self.any()
             def any(self):
+                if self.headers.get("X-Skiff-Test") != "yes":
+                    self.send_response(403); self.send_header("Content-Length", "0"); self.end_headers(); return
                 if self.path.startswith("/token"):
                     ok = "service=fake" in self.path and "scope=repository" in self.path
                     body = json.dumps({"token": TOKEN if ok else "bad"}).encode()
@@ -223,7 +225,18 @@ final class RegistryTests: ImageTestCase {
         XCTAssertEqual(posix_spawn(&pid, args[0], nil, nil, argv, environ), 0)
         defer { kill(pid, SIGTERM); var st: Int32 = 0; waitpid(pid, &st, 0) }
         for _ in 0..<100 where Cmd.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(proxyPort)/v2/"]).code != 0 { usleep(50_000) }
-        let r = ctl(["images", "pull", "127.0.0.1:\(proxyPort)/skiff/busybox:oci"])
+        // The proxy also wants a header, which hosts.toml adds to every request (token included).
+        var r = ctl(["images", "pull", "127.0.0.1:\(proxyPort)/skiff/busybox:oci"])
+        XCTAssertNotEqual(r.code, 0, "no header, no image")
+        let dir = work + "/certs.d/127.0.0.1:\(proxyPort)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try """
+        server = "http://127.0.0.1:\(proxyPort)"
+        [host."http://127.0.0.1:\(proxyPort)"]
+          [host."http://127.0.0.1:\(proxyPort)".header]
+            X-Skiff-Test = "yes"
+        """.write(toFile: dir + "/hosts.toml", atomically: true, encoding: .utf8)
+        r = ctl(["images", "pull", "127.0.0.1:\(proxyPort)/skiff/busybox:oci"])
         XCTAssertEqual(r.code, 0, r.stderr)
         XCTAssertTrue(ctl(["run", "--rm", "127.0.0.1:\(proxyPort)/skiff/busybox:oci", "tk1", "/bin/true"]).code == 0)
     }
