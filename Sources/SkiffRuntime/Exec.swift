@@ -137,6 +137,10 @@ enum ExecProcess {
                          process: Process, env: [String], preserved: Int, seccomp: SeccompFilter?) -> Never {
         // Unlike the init, the exec'd process does not wait for anything before execve, so the
         // close-on-exec sweep in the child is enough to keep the caller's fds out.
+        // Not dumpable from here to execve (which resets it): the container's processes can see
+        // this one in their pid namespace, and /proc/PID/exe would hand them the host's skiff
+        // binary to overwrite (CVE-2019-5736's way in). The child inherits the setting.
+        _ = skiff_prctl(SKIFF_PR_SET_DUMPABLE, 0, 0, 0, 0)
         do {
             try Sys.joinNamespaces(joins)
             var pid = cgroupFd >= 0 ? skiff_clone3_fork(UInt64(SKIFF_CLONE_PARENT), cgroupFd) : -1

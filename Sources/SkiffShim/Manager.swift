@@ -138,6 +138,9 @@ public enum ShimManager {
     /// containers left.
     public static func runDaemon(_ args: ShimArguments) -> Never {
         _ = skiff_prctl(SKIFF_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        // A container sharing the host's pid namespace must not reach this binary through
+        // /proc/PID/exe (or our fds through /proc/PID/fd).
+        _ = skiff_prctl(SKIFF_PR_SET_DUMPABLE, 0, 0, 0, 0)
         signal(SIGPIPE, SIG_IGN)
         openShimLog(debug: args.debug)
         do {
