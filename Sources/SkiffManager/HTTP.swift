@@ -76,6 +76,7 @@ final class HTTPClient {
         var headers: [String: String] = [:]
         var fd: Int32 = -1
         var failed = false
+        var writeErrno: Int32 = 0
         var received = 0
         var lastReport: UInt64 = 0
         var progress: ((Int) -> Void)?
@@ -113,7 +114,7 @@ final class HTTPClient {
                 var off = 0
                 while off < len {
                     let w = Glibc.write(s.fd, ptr + off, len - off)
-                    if w < 0 { if errno == EINTR { continue }; s.failed = true; return 0 }
+                    if w < 0 { if errno == EINTR { continue }; s.failed = true; s.writeErrno = errno; return 0 }
                     off += w
                 }
             } else {
@@ -159,11 +160,14 @@ final class HTTPClient {
         }
         if let ca = caFile { _ = c.setoptPtr(easy, HTTPClient.CAINFO, str(ca)) }
         let rc = c.perform(easy)
+        // Our own write failing (a full disk) is the cause, not curl's "failed writing" that follows.
+        if sink.failed {
+            throw ManagerError("store download", r.url, String(cString: strerror(sink.writeErrno)), hint: "free space where skiffctl's root is")
+        }
         if rc != 0 {
             let msg = c.strerror(rc).map { String(cString: $0) } ?? "curl error \(rc)"
             throw ManagerError("http \(r.method)", r.url, msg)
         }
-        if sink.failed { throw ManagerError("http \(r.method)", r.url, "writing the body failed: \(String(cString: strerror(errno)))") }
         var code = 0
         _ = c.getinfo(easy, HTTPClient.RESPONSE_CODE, &code)
         return Response(status: code, headers: sink.headers, body: sink.body)

@@ -80,7 +80,7 @@ public final class RegistryClient {
     func send(_ req: Request) throws -> Response {
         var req = req
         for (k, v) in endpoint.headers where req.headers[k] == nil { req.headers[k] = v }
-        do { return try http.perform(req) } catch let e as ManagerError {
+        do { return try http.perform(req) } catch let e as ManagerError where e.op.hasPrefix("http") {
             throw ManagerError("registry \(host)", req.url, e.cause,
                                hint: scheme == "https" ? "for a plain-HTTP registry pass --plain-http" : "is the registry running?")
         }

@@ -375,3 +375,73 @@ final class RegistryTests: ImageTestCase {
         XCTAssertEqual(r.code, 0, r.stderr)
     }
 }
+
+/// Faults around the manager: killed mid-pull and mid-run, a full disk during a pull.
+extension RegistryTests {
+    /// Pushes busybox plus a 32 MiB random layer as skiff/big:1 and returns its reference.
+    func pushBigImage() throws -> String {
+        let root = work + "/bigroot"
+        XCTAssertEqual(Cmd.run("/bin/cp", ["-a", Env.rootfs, root]).code, 0)
+        XCTAssertEqual(Cmd.run("/bin/dd", ["if=/dev/urandom", "of=\(root)/big.bin", "bs=1M", "count=32"]).code, 0)
+        let tar = work + "/big.tar"
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", root, tar, "docker.io/skiff/big:1"]).code, 0)
+        XCTAssertEqual(Cmd.run("/usr/bin/skopeo", ["copy", "--dest-tls-verify=false", "oci-archive:" + tar, "docker://\(host)/skiff/big:1"],
+                               timeout: 120).code, 0)
+        return "\(host)/skiff/big:1"
+    }
+
+    func testKilledMidPullAndMidRunAndFullDisk() throws {
+        let big = try pushBigImage()
+        // kill -9 during a pull: no image appears; the next pull completes (resuming what it can).
+        var env = ProcessInfo.processInfo.environment
+        env["SKIFF_HOSTS_DIR"] = work + "/certs.d"
+        env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        var pid: pid_t = 0
+        let args = [Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "images", "pull", big]
+        let argv = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
+        XCTAssertEqual(posix_spawn(&pid, args[0], &fa, nil, argv, envp), 0)
+        usleep(60_000)
+        kill(pid, SIGKILL)
+        var st: Int32 = 0
+        waitpid(pid, &st, 0)
+        XCTAssertEqual(ctl(["images", "ls", "-q"]).stdout, "", "no image from a killed pull")
+        var r = ctl(["images", "pull", big])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(ctl(["images", "check"]).stdout.contains("complete"), true)
+        XCTAssertEqual(ctl(["leases", "ls"]).stdout.split(separator: "\n").count <= 2, true, "at most the killed pull's lease, which expires")
+
+        // kill -9 of an attached run: the container lives on in its shim, and is found again.
+        let runArgs: [String] = [Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "run", big, "r1", "/bin/sleep", "300"]
+        let runArgv: [UnsafeMutablePointer<CChar>?] = runArgs.map { strdup($0) } + [nil]
+        defer { runArgv.forEach { free($0) } }
+        XCTAssertEqual(posix_spawn(&pid, runArgs[0], &fa, nil, runArgv, envp), 0)
+        for _ in 0..<100 where !ctl(["tasks", "ls"]).stdout.contains("RUNNING") { usleep(50_000) }
+        kill(pid, SIGKILL)
+        waitpid(pid, &st, 0)
+        XCTAssertTrue(ctl(["tasks", "ls"]).stdout.contains("r1\t"), "the task survives its manager")
+        XCTAssertTrue(ctl(["doctor"]).stdout.contains("no problems found"))
+        XCTAssertEqual(ctl(["tasks", "rm", "-f", "r1"]).code, 0)
+        XCTAssertEqual(ctl(["containers", "rm", "r1"]).code, 0)
+        XCTAssertTrue(Host.processes(mentioning: "sleep 300").isEmpty)
+
+        // A full disk during the pull: a clear error, no image, no partial blob.
+        let small = work + "/small"
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        XCTAssertEqual(Cmd.run("/bin/mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", small]).code, 0)
+        defer { Cmd.run("/bin/umount", ["-l", small]) }
+        r = Cmd.run(Env.skiffctl, ["--root", small + "/root", "--state", work + "/state2", "images", "pull", big], env: env)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("No space left on device") || r.stderr.contains("space"), r.stderr)
+        XCTAssertEqual(Cmd.run(Env.skiffctl, ["--root", small + "/root", "--state", work + "/state2", "images", "ls", "-q"]).stdout, "")
+        let ingest = (try? FileManager.default.contentsOfDirectory(atPath: small + "/root/content/ingest")) ?? []
+        XCTAssertTrue(ingest.allSatisfy { $0.hasPrefix("pull-") && !$0.hasSuffix(".part") }, "at most a resumable partial: \(ingest)")
+    }
+}
