@@ -59,6 +59,11 @@ let package = Package(
                 dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffRuntime", "SkiffTTRPC", "SkiffWire", "CSQLite", "CZlib", "CZstd"]),
         .executableTarget(name: "skiffctl",
                           dependencies: ["SkiffManager", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // libFuzzer targets: built only by fixtures/fuzz.sh (with -sanitize=fuzzer); their
+        // corpora under fixtures/fuzz are replayed by the tests.
+        .executableTarget(name: "FuzzSpec", dependencies: ["SkiffSpec"]),
+        .executableTarget(name: "FuzzWire", dependencies: ["SkiffWire", "SkiffTTRPC"]),
+        .executableTarget(name: "FuzzTar", dependencies: ["SkiffManager"]),
         .target(name: "SkiffProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["proto"]),
 
@@ -68,7 +73,8 @@ let package = Package(
         .testTarget(name: "SkiffTTRPCTests", dependencies: ["SkiffTTRPC", "SkiffWire", "SkiffProto", "SkiffSys", "CSkiffSys",
                                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "SkiffShimTests", dependencies: ["SkiffShim", "SkiffShimIO", "SkiffSys", "SkiffWire"],
+        .testTarget(name: "SkiffShimTests", dependencies: ["SkiffShim", "SkiffShimIO", "SkiffSys", "SkiffWire", "SkiffSpec", "SkiffTTRPC",
+                                                       "SkiffManager"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys", "CSkiffSys", "SkiffTTRPC", "SkiffWire"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -178,7 +178,13 @@ public struct JSONParser {
                 if cp >= 0xD800 && cp < 0xDC00, i + 1 < b.count, b[i] == UInt8(ascii: "\\"), b[i + 1] == UInt8(ascii: "u") {
                     i += 2
                     let lo = try hex4()
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo &- 0xDC00)
+                    if lo >= 0xDC00 && lo < 0xE000 {
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00)
+                    } else {
+                        // A high surrogate without its low half (found by fuzzing: the sum overflowed).
+                        out.append(contentsOf: "\u{FFFD}".utf8)
+                        cp = lo
+                    }
                 }
                 out.append(contentsOf: String(Unicode.Scalar(cp) ?? "\u{FFFD}").utf8)
             default: throw fail("bad escape")

@@ -138,8 +138,10 @@ public final class TarReader {
         var xattrs: [String: [UInt8]] = [:]
         var i = 0
         while i < data.count {
+            // "LEN key=value\n": LEN covers the whole record, so it must reach past the space
+            // (a shorter one made an inverted range: found by fuzzing).
             guard let sp = data[i...].firstIndex(of: UInt8(ascii: " ")), let len = Int(String(decoding: data[i..<sp], as: UTF8.self)),
-                  len > 0, i + len <= data.count else { break }
+                  len > sp - i + 1, len <= data.count - i else { break }
             let record = data[(sp + 1)..<(i + len - 1)]
             if let eq = record.firstIndex(of: UInt8(ascii: "=")) {
                 let key = String(decoding: record[record.startIndex..<eq], as: UTF8.self)
