@@ -47,7 +47,7 @@ public struct Doctor {
                 out.append(Finding(kind: "snapshot-without-owner", object: s.key, detail: "an active snapshot no container uses") {
                     try snapshots.remove(s.key)
                 })
-            } else if s.kind.hasSuffix("-pending") {
+            } else if s.kind.hasSuffix("-pending") && !snapshots.busy(s.key) {
                 out.append(Finding(kind: "unfinished-snapshot", object: s.key, detail: "an unpack or prepare that never finished") {
                     try snapshots.forget(s)
                 })

@@ -107,9 +107,14 @@ public struct Snapshotter {
         var parent: String?
         for (layer, diffID) in zip(manifest.layers, config.rootfs.diff_ids) {
             let chainID = parent.map { "sha256:" + SHA256.hex(Array(($0 + " " + diffID).utf8)) } ?? diffID
+            if try get(chainID)?.kind == "committed" { parent = chainID; continue }
+            // Commands unpacking the same layer at once: one does it, the others wait and find it
+            // committed. A pending one found while holding the lock was left by a crash: redo it.
+            let lock = try lockLayer(chainID)
+            defer { close(lock) }
             let existing = try get(chainID)
             if existing?.kind == "committed" { parent = chainID; continue }
-            if existing?.kind.hasSuffix("-pending") == true { try? remove(chainID) }
+            if let e = existing, e.kind.hasSuffix("-pending") { try forget(e) }
             _ = try create(key: chainID, parent: parent, kind: "committed") { fsDir in
                 // Native: the parent's whole tree first, then this layer on top of it.
                 if kind == .native, let p = parent, let ps = try get(p) { try copyTree(fs(ps.id), to: fsDir) }
@@ -122,6 +127,28 @@ public struct Snapshotter {
         }
         guard let top = parent else { throw ManagerError("unpack", manifest.config.digest, "the image has no layers") }
         return top
+    }
+
+    /// An exclusive lock (flock) on one layer's unpack, across skiffctl processes.
+    func lockLayer(_ chainID: String) throws -> Int32 {
+        let dir = self.dir + "/.locks"
+        if access(dir, F_OK) != 0 { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let path = dir + "/" + prefix.replacingOccurrences(of: ":", with: "-") + chainID.replacingOccurrences(of: ":", with: "-")
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0 { throw ManagerError("lock layer", path, String(cString: strerror(errno))) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno != EINTR { let e = String(cString: strerror(errno)); close(fd); throw ManagerError("lock layer", path, e) }
+        }
+        return fd
+    }
+
+    /// True while another command holds the layer's unpack lock (its pending snapshot is live).
+    func busy(_ key: String) -> Bool {
+        let path = dir + "/.locks/" + prefix.replacingOccurrences(of: ":", with: "-") + key.replacingOccurrences(of: ":", with: "-")
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK
     }
 
     /// An active snapshot on top of `parent` (native: a copy of it).
@@ -181,7 +208,7 @@ extension Snapshotter {
             let parents = Set(all.compactMap(\.parent))
             for s in all where !parents.contains(s.key) {
                 let orphan = s.kind == "active" ? !owners.contains(s.key) : !needed.contains(s.key)
-                if orphan || s.kind.hasSuffix("-pending") {
+                if (orphan || s.kind.hasSuffix("-pending")) && !busy(s.key) {
                     try forget(s)
                     removed.append(s.key)
                     changed = true

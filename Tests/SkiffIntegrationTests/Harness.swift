@@ -377,3 +377,35 @@ class ImageTestCase: XCTestCase {
         try? FileManager.default.removeItem(atPath: work)
     }
 }
+
+/// A helper daemon for a test (a registry, a proxy): started with posix_spawn, output discarded,
+/// SIGTERM and reaped on stop.
+final class Background {
+    var pid: pid_t = 0
+
+    init(_ args: [String], env: [String: String]? = nil, log: String? = nil) {
+        var fa = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&fa)
+        defer { posix_spawn_file_actions_destroy(&fa) }
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&fa, 1, log ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&fa, 1, 2)
+        let argv = args.map { strdup($0) } + [nil]
+        let envp = (env ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        XCTAssertEqual(posix_spawn(&pid, args[0], &fa, nil, argv, envp), 0, "start \(args[0])")
+    }
+
+    /// Until `url` answers at all (any status), at most 5 s; TLS certificates are not checked.
+    func waitForHTTP(_ url: String) {
+        for _ in 0..<100 where Cmd.run("/usr/bin/curl", ["-sk", "-o", "/dev/null", url]).code != 0 { usleep(50_000) }
+    }
+
+    func stop() {
+        guard pid > 0 else { return }
+        kill(pid, SIGTERM)
+        var st: Int32 = 0
+        waitpid(pid, &st, 0)
+        pid = 0
+    }
+}

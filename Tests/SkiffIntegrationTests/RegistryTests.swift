@@ -4,7 +4,7 @@ import XCTest
 /// skiffctl against a real registry (Debian's docker-registry) on 127.0.0.1, started by the test
 /// with storage in the test's directory; images are put there with skopeo.
 final class RegistryTests: ImageTestCase {
-    var registry: pid_t = 0
+    var registry: Background?
     var port = 0
     var host: String { "127.0.0.1:\(port)" }
 
@@ -13,28 +13,29 @@ final class RegistryTests: ImageTestCase {
         guard let reg = Env.which("docker-registry"), Env.which("skopeo") != nil else {
             throw XCTSkip("docker-registry or skopeo is not installed (apt-get install docker-registry skopeo)")
         }
-        port = Int.random(in: 20000...40000)
-        try """
-        version: 0.1
-        storage:
-          filesystem:
-            rootdirectory: \(work!)/registry
-          delete:
-            enabled: true
-        http:
-          addr: 127.0.0.1:\(port)
-        """.write(toFile: work + "/registry.yml", atomically: true, encoding: .utf8)
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 1, work + "/registry.log", O_WRONLY | O_CREAT, 0o644)
-        posix_spawn_file_actions_adddup2(&fa, 1, 2)
-        let args: [String] = [reg, "serve", work + "/registry.yml"]
-        let argv = args.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        XCTAssertEqual(posix_spawn(&registry, reg, &fa, nil, argv, environ), 0)
-        for _ in 0..<100 where Cmd.run("/usr/bin/curl", ["-sf", "http://\(host)/v2/"]).code != 0 { usleep(50_000) }
+        // Ports below the ephemeral range (32768+), so no client connection holds ours; a port
+        // that is taken anyway gets another try.
+        for _ in 0..<4 {
+            port = Int.random(in: 20000...30000) / 4 * 4
+            try """
+            version: 0.1
+            storage:
+              filesystem:
+                rootdirectory: \(work!)/registry
+              delete:
+                enabled: true
+            http:
+              addr: 127.0.0.1:\(port)
+            """.write(toFile: work + "/registry.yml", atomically: true, encoding: .utf8)
+            let daemon = Background([reg, "serve", work + "/registry.yml"], log: work + "/registry.log")
+            daemon.waitForHTTP("http://\(host)/v2/")
+            if Cmd.run("/usr/bin/curl", ["-sf", "-o", "/dev/null", "http://\(host)/v2/"]).code == 0 {
+                registry = daemon
+                break
+            }
+            daemon.stop()
+        }
+        XCTAssertNotNil(registry, "docker-registry did not start")
         for (tag, format) in [("oci", "oci"), ("v2s2", "v2s2")] {
             let r = Cmd.run("/usr/bin/skopeo", ["copy", "--format", format, "--dest-tls-verify=false", "oci-archive:" + image,
                                                 "docker://\(host)/skiff/busybox:\(tag)"], timeout: 60)
@@ -43,7 +44,7 @@ final class RegistryTests: ImageTestCase {
     }
 
     override func tearDown() {
-        if registry > 0 { kill(registry, SIGTERM); var st: Int32 = 0; waitpid(registry, &st, 0) }
+        registry?.stop()
         super.tearDown()
     }
 
@@ -151,18 +152,9 @@ final class RegistryTests: ImageTestCase {
         http:
           addr: 127.0.0.1:\(authPort)
         """.write(toFile: work + "/auth.yml", atomically: true, encoding: .utf8)
-        var pid: pid_t = 0
-        let args: [String] = [Env.which("docker-registry")!, "serve", work + "/auth.yml"]
-        let argv = args.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
-        XCTAssertEqual(posix_spawn(&pid, args[0], &fa, nil, argv, environ), 0)
-        defer { kill(pid, SIGTERM); var st: Int32 = 0; waitpid(pid, &st, 0) }
-        for _ in 0..<100 where Cmd.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(authPort)/v2/"]).code != 0 { usleep(50_000) }
+        let daemon = Background([Env.which("docker-registry")!, "serve", work + "/auth.yml"])
+        defer { daemon.stop() }
+        daemon.waitForHTTP("http://127.0.0.1:\(authPort)/v2/")
         let ref = "127.0.0.1:\(authPort)/skiff/busybox:oci"
         var r = ctl(["images", "pull", ref])
         XCTAssertNotEqual(r.code, 0)
@@ -218,13 +210,9 @@ final class RegistryTests: ImageTestCase {
             def log_message(self, *a): pass
         http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
         """
-        var pid: pid_t = 0
-        let args: [String] = ["/usr/bin/python3", "-c", py, "http://\(host)", String(proxyPort)]
-        let argv = args.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        XCTAssertEqual(posix_spawn(&pid, args[0], nil, nil, argv, environ), 0)
-        defer { kill(pid, SIGTERM); var st: Int32 = 0; waitpid(pid, &st, 0) }
-        for _ in 0..<100 where Cmd.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(proxyPort)/v2/"]).code != 0 { usleep(50_000) }
+        let proxy = Background(["/usr/bin/python3", "-c", py, "http://\(host)", String(proxyPort)])
+        defer { proxy.stop() }
+        proxy.waitForHTTP("http://127.0.0.1:\(proxyPort)/v2/")
         // The proxy also wants a header, which hosts.toml adds to every request (token included).
         var r = ctl(["images", "pull", "127.0.0.1:\(proxyPort)/skiff/busybox:oci"])
         XCTAssertNotEqual(r.code, 0, "no header, no image")
@@ -260,18 +248,9 @@ final class RegistryTests: ImageTestCase {
             certificate: \(work!)/cert.pem
             key: \(work!)/key.pem
         """.write(toFile: work + "/tls.yml", atomically: true, encoding: .utf8)
-        var pid: pid_t = 0
-        let args: [String] = [Env.which("docker-registry")!, "serve", work + "/tls.yml"]
-        let argv = args.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
-        XCTAssertEqual(posix_spawn(&pid, args[0], &fa, nil, argv, environ), 0)
-        defer { kill(pid, SIGTERM); var st: Int32 = 0; waitpid(pid, &st, 0) }
-        for _ in 0..<100 where Cmd.run("/usr/bin/curl", ["-sk", "-o", "/dev/null", "https://127.0.0.1:\(tlsPort)/v2/"]).code != 0 { usleep(50_000) }
+        let daemon = Background([Env.which("docker-registry")!, "serve", work + "/tls.yml"])
+        defer { daemon.stop() }
+        daemon.waitForHTTP("https://127.0.0.1:\(tlsPort)/v2/")
         // The name "tls.invalid" is served by the https registry (hosts.toml); first without trust.
         let certs = work + "/certs.d/tls.invalid"
         try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
