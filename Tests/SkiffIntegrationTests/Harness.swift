@@ -375,6 +375,9 @@ class ImageTestCase: XCTestCase {
             Cmd.run("/bin/umount", ["-l", mp])
         }
         try? FileManager.default.removeItem(atPath: work)
+        // Containers of the default namespace share the parent cgroup /default; the last one out
+        // cannot remove it while a sibling is still there. Empty, it goes (rmdir fails otherwise).
+        if let cg = Host.cgroupRoot { rmdir(cg + "/default") }
     }
 }
 
