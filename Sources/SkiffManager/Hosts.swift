@@ -15,9 +15,11 @@ public struct RegistryEndpoint: Equatable {
 /// `[host."URL"]` entries (mirrors, tried in file order) with capabilities, skip_verify, ca and
 /// headers, then `server` (default `https://<host>`).
 public enum RegistryHosts {
-    public static func endpoints(host: String, dir: String, plainHTTP: Bool, skipVerify: Bool) throws -> [RegistryEndpoint] {
-        let local = ["localhost", "127.0.0.1", "::1"].contains(host.split(separator: ":").first.map(String.init) ?? host)
-        let defaultServer = (plainHTTP || local ? "http://" : "https://") + host
+    /// `host` names the hosts.toml directory; `server` is where the API is when hosts.toml does not
+    /// say (they differ for docker.io: registry-1.docker.io). Loopback registries default to http.
+    public static func endpoints(host: String, server: String, dir: String, plainHTTP: Bool, skipVerify: Bool) throws -> [RegistryEndpoint] {
+        let local = ["localhost", "127.0.0.1", "::1"].contains(server.split(separator: ":").first.map(String.init) ?? server)
+        let defaultServer = (plainHTTP || local ? "http://" : "https://") + server
         var file = dir + "/" + host + "/hosts.toml"
         if !FileManager.default.fileExists(atPath: file) { file = dir + "/_default/hosts.toml" }
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {

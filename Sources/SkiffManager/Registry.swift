@@ -29,15 +29,13 @@ public final class RegistryClient {
     /// Told each blob before it is fetched (the pull's lease takes it).
     var onBlob: ((String) -> Void)?
 
-    public init(host: String, repository: String, options: RegistryOptions, endpoint: RegistryEndpoint? = nil) {
+    public init(host: String, repository: String, options: RegistryOptions, endpoint: RegistryEndpoint) {
         self.host = host
         self.repository = repository
         var o = options
         if o.credentials == nil, let c = DockerCredentials.lookup(host: host) { o.credentials = c }
         self.options = o
-        self.endpoint = endpoint ?? RegistryEndpoint(base: RegistryHosts.api(
-            (options.plainHTTP || ["localhost", "127.0.0.1", "::1"].contains(host.split(separator: ":").first.map(String.init) ?? host) ? "http://" : "https://") + host),
-            skipVerify: options.skipVerify)
+        self.endpoint = endpoint
         http.skipVerify = self.endpoint.skipVerify
         http.caFile = self.endpoint.ca
     }
@@ -45,13 +43,10 @@ public final class RegistryClient {
     /// The clients to try, in order, for one reference: mirrors from hosts.toml with the
     /// capability, then the server.
     static func clients(for name: String, capability: String, options: RegistryOptions) throws -> [RegistryClient] {
+        // hosts.toml is looked up by the name in the reference (docker.io); the API host can differ.
         let (host, repo, _) = split(name)
-        let refHost = String(name.prefix { $0 != "/" })
-        let server = refHost == "docker.io" ? "registry-1.docker.io" : refHost
-        var eps = try RegistryHosts.endpoints(host: refHost, dir: options.hostsDir, plainHTTP: options.plainHTTP, skipVerify: options.skipVerify)
-        if refHost != server, let last = eps.indices.last, eps[last].base.contains("://" + refHost + "/") {
-            eps[last].base = eps[last].base.replacingOccurrences(of: "://" + refHost + "/", with: "://" + server + "/")
-        }
+        let eps = try RegistryHosts.endpoints(host: String(name.prefix { $0 != "/" }), server: host, dir: options.hostsDir,
+                                              plainHTTP: options.plainHTTP, skipVerify: options.skipVerify)
         return eps.filter { $0.capabilities.contains(capability) }.map { RegistryClient(host: host, repository: repo, options: options, endpoint: $0) }
     }
 
@@ -271,9 +266,6 @@ public final class RegistryClient {
     }
 }
 
-/// The lease of the pull in progress in this process (skiffctl runs one command at a time).
-nonisolated(unsafe) var currentLease: String?
-
 extension ImageStore {
     /// `images pull`: the manifest (or index and the wanted platforms' manifests), configs and
     /// layers, each verified; then the image record; then the unpack. A failure stores no image.
@@ -285,10 +277,10 @@ extension ImageStore {
         let lease = "pull-" + UUID().uuidString.prefix(8).lowercased()
         try leases.create(id: lease, expiresIn: 3600)
         defer { try? leases.remove(lease) }
-        currentLease = lease
         let clients = try RegistryClient.clients(for: name, capability: "pull", options: options)
         var lastError: Error = ManagerError("pull", name, "no endpoint with the pull capability", hint: "check hosts.toml")
         for client in clients {
+            client.onBlob = { d in try? leases.add(lease, content: d) }
             do { return try pull(name, from: client, options: options) } catch {
                 lastError = error
             }
@@ -297,7 +289,6 @@ extension ImageStore {
     }
 
     func pull(_ name: String, from client: RegistryClient, options: RegistryOptions) throws -> String {
-        client.onBlob = { [store] d in try? Leases(store).add(currentLease ?? "", content: d) }
         let reference = RegistryClient.split(name).reference
         let (top, topBytes) = try client.manifest(reference)
         var manifests: [(Descriptor, [UInt8])] = []

@@ -105,8 +105,7 @@ public struct Snapshotter {
             throw ManagerError("unpack", manifest.config.digest, "\(manifest.layers.count) layers but \(config.rootfs.diff_ids.count) diff IDs")
         }
         var parent: String?
-        for (layer, diffID) in zip(manifest.layers, config.rootfs.diff_ids) {
-            let chainID = parent.map { "sha256:" + SHA256.hex(Array(($0 + " " + diffID).utf8)) } ?? diffID
+        for ((layer, diffID), chainID) in zip(zip(manifest.layers, config.rootfs.diff_ids), Snapshotter.chainIDs(config.rootfs.diff_ids)) {
             if try get(chainID)?.kind == "committed" { parent = chainID; continue }
             // Commands unpacking the same layer at once: one does it, the others wait and find it
             // committed. A pending one found while holding the lock was left by a crash: redo it.
@@ -127,6 +126,13 @@ public struct Snapshotter {
         }
         guard let top = parent else { throw ManagerError("unpack", manifest.config.digest, "the image has no layers") }
         return top
+    }
+
+    /// The OCI chain IDs of a layer stack: the first diff ID, then sha256("<parent chain> <diff>").
+    static func chainIDs(_ diffIDs: [String]) -> [String] {
+        var out: [String] = []
+        for diff in diffIDs { out.append(out.last.map { "sha256:" + SHA256.hex(Array(($0 + " " + diff).utf8)) } ?? diff) }
+        return out
     }
 
     /// An exclusive lock (flock) on one layer's unpack, across skiffctl processes.
@@ -192,12 +198,7 @@ extension Snapshotter {
         for row in try store.db.query("SELECT digest, media_type, size FROM images WHERE namespace = ?", [.text(store.namespace)]) {
             let d = Descriptor(mediaType: row[1].string, digest: row[0].string, size: Int(row[2].int))
             guard let m = try? images.manifest(for: d), let c = try? images.config(m) else { continue }
-            var parent: String?
-            for diff in c.rootfs.diff_ids {
-                let chain = parent.map { "sha256:" + SHA256.hex(Array(($0 + " " + diff).utf8)) } ?? diff
-                needed.insert(chain)
-                parent = chain
-            }
+            needed.formUnion(Snapshotter.chainIDs(c.rootfs.diff_ids))
         }
         let owners = Set(try store.db.query("SELECT snapshot FROM containers WHERE namespace = ?", [.text(store.namespace)]).map { $0[0].string })
         var removed: [String] = []

@@ -83,9 +83,7 @@ global options:
 
 """
 
-func printOut(_ s: String) {
-    _ = try? FS.writeAll(fd: 1, s)
-}
+func printOut(_ s: String) { FS.writeStdout(s) }
 
 func fail(_ message: String, code: Int32 = 1) -> Never {
     let log = Logger.shared

@@ -277,20 +277,11 @@ final class PrivateContainerd {
 
     func start() throws {
         unlink(sock)
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 1, work + "/containerd.log", O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&fa, 1, 2)
         // On a hybrid host the limits containerd asks for have no v2 controller: skip them (documented knob).
-        let env = ["PATH=" + (extraPath.map { $0 + ":" } ?? "") + "/usr/sbin:/usr/bin:/sbin:/bin", "SKIFF_CGROUPS_SKIP_UNAVAILABLE=1"]
-        let args: [String] = [binary, "--config", work + "/config.toml"]
-        let argv = args.map { strdup($0) } + [nil]
-        let envp = env.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
-        let rc = posix_spawn(&pid, binary, &fa, nil, argv, envp)
-        guard rc == 0 else { throw XCTSkip("cannot start containerd: \(String(cString: strerror(rc)))") }
+        let env = ["PATH": (extraPath.map { $0 + ":" } ?? "") + "/usr/sbin:/usr/bin:/sbin:/bin", "SKIFF_CGROUPS_SKIP_UNAVAILABLE": "1"]
+        let daemon = Background([binary, "--config", work + "/config.toml"], env: env, log: work + "/containerd.log")
+        guard daemon.pid > 0 else { throw XCTSkip("cannot start containerd") }
+        pid = daemon.pid
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: sock) { usleep(25_000) }
     }
 
@@ -404,9 +395,10 @@ final class Background {
         for _ in 0..<100 where Cmd.run("/usr/bin/curl", ["-sk", "-o", "/dev/null", url]).code != 0 { usleep(50_000) }
     }
 
-    func stop() {
+    /// Sends `sig` (SIGTERM: a clean stop; SIGKILL: a crash) and reaps the process.
+    func stop(_ sig: Int32 = SIGTERM) {
         guard pid > 0 else { return }
-        kill(pid, SIGTERM)
+        kill(pid, sig)
         var st: Int32 = 0
         waitpid(pid, &st, 0)
         pid = 0

@@ -375,22 +375,10 @@ extension RegistryTests {
         var env = ProcessInfo.processInfo.environment
         env["SKIFF_HOSTS_DIR"] = work + "/certs.d"
         env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-        var pid: pid_t = 0
-        let args = [Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "images", "pull", big]
-        let argv = args.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { envp.forEach { free($0) } }
-        var fa = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&fa)
-        defer { posix_spawn_file_actions_destroy(&fa) }
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0)
-        XCTAssertEqual(posix_spawn(&pid, args[0], &fa, nil, argv, envp), 0)
+        let ctlBase = [Env.skiffctl, "--root", work + "/root", "--state", work + "/state"]
+        let pull = Background(ctlBase + ["images", "pull", big], env: env)
         usleep(60_000)
-        kill(pid, SIGKILL)
-        var st: Int32 = 0
-        waitpid(pid, &st, 0)
+        pull.stop(SIGKILL)
         XCTAssertEqual(ctl(["images", "ls", "-q"]).stdout, "", "no image from a killed pull")
         var r = ctl(["images", "pull", big])
         XCTAssertEqual(r.code, 0, r.stderr)
@@ -398,13 +386,9 @@ extension RegistryTests {
         XCTAssertEqual(ctl(["leases", "ls"]).stdout.split(separator: "\n").count <= 2, true, "at most the killed pull's lease, which expires")
 
         // kill -9 of an attached run: the container lives on in its shim, and is found again.
-        let runArgs: [String] = [Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "run", big, "r1", "/bin/sleep", "300"]
-        let runArgv: [UnsafeMutablePointer<CChar>?] = runArgs.map { strdup($0) } + [nil]
-        defer { runArgv.forEach { free($0) } }
-        XCTAssertEqual(posix_spawn(&pid, runArgs[0], &fa, nil, runArgv, envp), 0)
+        let run = Background(ctlBase + ["run", big, "r1", "/bin/sleep", "300"], env: env)
         for _ in 0..<100 where !ctl(["tasks", "ls"]).stdout.contains("RUNNING") { usleep(50_000) }
-        kill(pid, SIGKILL)
-        waitpid(pid, &st, 0)
+        run.stop(SIGKILL)
         XCTAssertTrue(ctl(["tasks", "ls"]).stdout.contains("r1\t"), "the task survives its manager")
         XCTAssertTrue(ctl(["doctor"]).stdout.contains("no problems found"))
         XCTAssertEqual(ctl(["tasks", "rm", "-f", "r1"]).code, 0)
