@@ -146,11 +146,6 @@ int skiff_epoll_wait(int epfd, int *fds, uint32_t *events, int max, int timeout_
     for (int i = 0; i < n; i++) { fds[i] = evs[i].data.fd; events[i] = evs[i].events; }
     return n;
 }
-int skiff_signalfd_sigchld(void) {
-    sigset_t set; sigemptyset(&set); sigaddset(&set, SIGCHLD);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) return -1;
-    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-}
 int skiff_signalfd_for(const int *sigs, int n) {
     sigset_t set; sigemptyset(&set);
     for (int i = 0; i < n; i++) sigaddset(&set, sigs[i]);
@@ -165,7 +160,6 @@ int skiff_signalfd_read(int fd) {
 }
 int skiff_accept(int fd) { return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
 
-int skiff_malloc_trim(void) { return malloc_trim(0); }
 
 /* Drops the resident pages of the given read-only file mappings and free heap, then sleeps in
  * epoll_wait until an fd is ready (events stay pending: the loop is level-triggered). All in C so

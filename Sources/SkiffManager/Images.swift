@@ -350,7 +350,7 @@ extension ImageStore {
     }
 
     /// Digests any image in any namespace needs (what content GC keeps).
-    func referencedBlobs() throws -> Set<String> {
+    public func referencedBlobs() throws -> Set<String> {
         var keep = Set<String>()
         for row in try store.db.query("SELECT digest, media_type, size FROM images") {
             let d = Descriptor(mediaType: row[1].string, digest: row[0].string, size: Int(row[2].int))
@@ -358,8 +358,6 @@ extension ImageStore {
         }
         return keep
     }
-
-    public func referencedBlobsForCLI() throws -> Set<String> { try referencedBlobs() }
 
     /// `content prune`: removes blobs no image references; returns what went.
     public func pruneContent() throws -> [String] {

@@ -32,8 +32,6 @@ public final class EventLoop {
         handlers[fd] = nil
     }
 
-    public func isWatching(_ fd: Int32) -> Bool { handlers[fd] != nil }
-
     /// Runs `fire` once, on the loop, after `ms` milliseconds.
     public func after(ms: Int, _ fire: @escaping () -> Void) {
         timerSeq += 1

@@ -268,7 +268,7 @@ struct Content: ParsableCommand {
         @Argument var digests: [String]
         func run() throws {
             let store = try g.store()
-            let keep = try ImageStore(store).referencedBlobsForCLI()
+            let keep = try ImageStore(store).referencedBlobs()
             for d in digests {
                 if keep.contains(d) { throw ManagerError("remove content", d, "an image references it", hint: "remove the image first") }
                 try ContentStore(root: store.root).remove(d)

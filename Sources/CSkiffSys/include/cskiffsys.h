@@ -51,13 +51,10 @@ static const uint32_t SKIFF_EPOLLIN = 0x001, SKIFF_EPOLLOUT = 0x004, SKIFF_EPOLL
     SKIFF_EPOLLRDHUP = 0x2000;
 static const int SKIFF_EPOLL_CTL_ADD = 1, SKIFF_EPOLL_CTL_DEL = 2, SKIFF_EPOLL_CTL_MOD = 3;
 /* Blocks SIGCHLD and returns a non-blocking, close-on-exec signalfd for it. */
-int skiff_signalfd_sigchld(void);
 /* Blocks the signals and returns a non-blocking signalfd for them; _read returns one signo or -1. */
 int skiff_signalfd_for(const int *sigs, int n);
 int skiff_signalfd_read(int fd);
 int skiff_accept(int fd);
-/* malloc_trim(0): glibc's malloc.h is not in Swift's Glibc module. */
-int skiff_malloc_trim(void);
 int skiff_lsetxattr(const char *path, const char *name, const void *value, size_t size);
 int skiff_release_and_wait(int epfd, const unsigned long *addrs, const unsigned long *lens, int n);
 
