@@ -19,6 +19,7 @@
 #include <linux/bpf.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/sendfile.h>
 
 pid_t skiff_clone_fork(unsigned long flags) {
     return (pid_t)syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
@@ -176,3 +177,14 @@ int skiff_release_and_wait(int epfd, const unsigned long *addrs, const unsigned 
 int skiff_lsetxattr(const char *path, const char *name, const void *value, size_t size) {
     return lsetxattr(path, name, value, size, 0);
 }
+
+/* fsopen/fsconfig/fsmount have no glibc wrappers in Debian 12's glibc 2.36. */
+int skiff_fsopen(const char *fstype) { return (int)syscall(SYS_fsopen, fstype, 1 /* FSOPEN_CLOEXEC */); }
+int skiff_fsconfig_string(int fsfd, const char *key, const char *value) {
+    return (int)syscall(SYS_fsconfig, fsfd, 1 /* FSCONFIG_SET_STRING */, key, value, 0);
+}
+int skiff_fsconfig_create(int fsfd) { return (int)syscall(SYS_fsconfig, fsfd, 6 /* FSCONFIG_CMD_CREATE */, NULL, NULL, 0); }
+int skiff_fsmount(int fsfd, unsigned int attrs) { return (int)syscall(SYS_fsmount, fsfd, 1 /* FSMOUNT_CLOEXEC */, attrs); }
+int skiff_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING); }
+int skiff_add_seals(int fd, int seals) { return fcntl(fd, F_ADD_SEALS, seals); }
+long skiff_sendfile(int out, int in, size_t count) { return (long)sendfile(out, in, NULL, count); }

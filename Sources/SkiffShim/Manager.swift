@@ -76,6 +76,9 @@ public enum ShimManager {
             if l < 0 || !Sys.installStdio([null, null, null]) || dup2(l, 3) < 0 { _exit(126) }
             _ = skiff_close_range(4, UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
             resetSignalsForExec()
+            // From a view of the binary that the containers cannot write (see ExeGuard); when
+            // the binary is not writable by us anyway, from its path.
+            do { _ = try ExeGuard.ensure(arguments: [argv0] + args.daemonArguments) } catch { _exit(126) }
             execv(exe, argv.pointers)
             _exit(127)
         }
@@ -137,6 +140,7 @@ public enum ShimManager {
     /// `-socket`), reaps every child as a subreaper, and exits on Shutdown once it has no
     /// containers left.
     public static func runDaemon(_ args: ShimArguments) -> Never {
+        ExeGuard.clearMarker()
         _ = skiff_prctl(SKIFF_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         // A container sharing the host's pid namespace must not reach this binary through
         // /proc/PID/exe (or our fds through /proc/PID/fd).

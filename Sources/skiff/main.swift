@@ -5,6 +5,26 @@ import SkiffRuntime
 
 // A thin CLI over SkiffRuntime with runc's command-line surface. Synchronous, single-threaded.
 
+/// The commands that start container processes run from a view of this binary that those
+/// processes cannot write (ExeGuard re-executes us: same pid, arguments and fds). First thing,
+/// before the tables below are built, so that the image we leave has done next to nothing.
+func protectBinaryIfStartingContainers() {
+    let argv = CommandLine.arguments
+    var i = 1
+    while i < argv.count, argv[i].hasPrefix("-") {  // global flags; these take a separate value
+        switch argv[i] {
+        case "--root", "--log", "--log-format", "--rootless", "--criu": i += 2
+        default: i += 1
+        }
+    }
+    guard i < argv.count, argv[i] == "create" || argv[i] == "run" || argv[i] == "exec" else { return }
+    do { _ = try ExeGuard.ensure() } catch {
+        FS.writeStderr("\(argv[i]): \(error)\n")
+        exit(1)
+    }
+}
+protectBinaryIfStartingContainers()
+
 let globalFlags: [FlagSpec] = [
     FlagSpec(names: ["root"], takesValue: true), FlagSpec(names: ["log"], takesValue: true),
     FlagSpec(names: ["log-format"], takesValue: true), FlagSpec(names: ["debug"], takesValue: false),

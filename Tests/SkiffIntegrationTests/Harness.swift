@@ -404,3 +404,15 @@ final class Background {
         pid = 0
     }
 }
+
+/// O_PATH, a macro Swift's Glibc module does not import.
+let oPath: Int32 = 0o10000000
+
+extension Host {
+    /// realpath(3): Foundation's resolvingSymlinksInPath leaves some links in place on Linux.
+    static func realPath(_ p: String) -> String {
+        guard let r = realpath(p, nil) else { return p }
+        defer { free(r) }
+        return String(cString: r)
+    }
+}

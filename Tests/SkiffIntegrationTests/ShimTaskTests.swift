@@ -80,6 +80,14 @@ final class ShimTaskTests: XCTestCase {
         XCTAssertGreaterThan(connected.shimPid, 0)
         XCTAssertEqual(try String(contentsOfFile: "/proc/\(connected.shimPid)/status", encoding: .utf8)
             .split(separator: "\n").first { $0.hasPrefix("Threads:") }?.split(separator: "\t").last, "1", "one thread")
+        // The daemon runs from a read-only overlayfs view of its binary (ExeGuard): the containers
+        // it starts cannot reopen it for writing through /proc/PID/exe (EROFS, not ETXTBSY).
+        let exe = open("/proc/\(connected.shimPid)/exe", oPath | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(exe, 0)
+        let w = open("/proc/self/fd/\(exe)", O_WRONLY | O_CLOEXEC)
+        XCTAssertEqual(w < 0 ? errno : 0, EROFS)
+        if w >= 0 { close(w) }
+        close(exe)
 
         var stateReq = StateRequest(); stateReq.id = "c1"
         XCTAssertEqual((try call(c, "State", stateReq) as StateResponse).status, .created)

@@ -77,6 +77,17 @@ int skiff_send_fd(int sock, int fd, const void *data, size_t len);
 /* Receives one fd; returns the fd or -1. data receives up to cap bytes; *len is set. */
 int skiff_recv_fd(int sock, void *data, size_t cap, size_t *len);
 
+/* The new mount API (Linux 5.2) and sealed memfds, for ExeGuard's protected re-exec. */
+int skiff_fsopen(const char *fstype);
+int skiff_fsconfig_string(int fsfd, const char *key, const char *value);
+int skiff_fsconfig_create(int fsfd);
+int skiff_fsmount(int fsfd, unsigned int attrs);
+int skiff_memfd_create(const char *name);
+int skiff_add_seals(int fd, int seals);
+long skiff_sendfile(int out, int in, size_t count);
+static const unsigned int SKIFF_MOUNT_ATTR_RDONLY = 0x1, SKIFF_MOUNT_ATTR_NOSUID = 0x2, SKIFF_MOUNT_ATTR_NODEV = 0x4;
+static const int SKIFF_F_SEAL_SEAL = 0x1, SKIFF_F_SEAL_SHRINK = 0x2, SKIFF_F_SEAL_GROW = 0x4, SKIFF_F_SEAL_WRITE = 0x8;
+
 /* Constants that arrive as macros. */
 static const unsigned long SKIFF_MS_RDONLY = 1, SKIFF_MS_NOSUID = 2, SKIFF_MS_NODEV = 4, SKIFF_MS_NOEXEC = 8,
     SKIFF_MS_SYNCHRONOUS = 16, SKIFF_MS_REMOUNT = 32, SKIFF_MS_MANDLOCK = 64, SKIFF_MS_DIRSYNC = 128,
