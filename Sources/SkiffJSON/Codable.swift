@@ -238,8 +238,10 @@ struct ValueEncoder: Encoder {
     func container<K: CodingKey>(keyedBy type: K.Type) -> KeyedEncodingContainer<K> {
         box.kind = 1
         // Dictionaries encode in hash order; sort them so output is stable. Structs keep
-        // declaration order (runc-like field order).
-        if String(describing: K.self).contains("DictionaryCodingKey") { box.sortMembers = true }
+        // declaration order (runc-like field order). A dictionary's keys accept any Int
+        // (`init(intValue:)`), a synthesized CodingKeys enum does not; asking that avoids printing
+        // the type's name, which pulls the demangler into every command.
+        if K(intValue: 0) != nil { box.sortMembers = true }
         return KeyedEncodingContainer(KeyedEnc<K>(box: box, codingPath: codingPath))
     }
     func unkeyedContainer() -> any UnkeyedEncodingContainer {

@@ -16,7 +16,9 @@ public struct Runtime {
 
     public init(root: String) { store = StateStore(root: root) }
 
-    public static func loadSpec(bundle: String) throws -> Spec {
+    public static func loadSpec(bundle: String) throws -> Spec { try load(bundle: bundle).spec }
+
+    static func load(bundle: String) throws -> LoadedSpec {
         let path = bundle + "/config.json"
         let bytes: [UInt8]
         do { bytes = try FS.readBytes(path) } catch var e as SkiffError {
@@ -25,7 +27,7 @@ public struct Runtime {
         }
         let spec = try JSON.decode(Spec.self, from: bytes, what: "config \(quote(path))")
         try Validation.validate(spec, bundle: bundle)
-        return spec
+        return LoadedSpec(spec: spec, bytes: bytes)
     }
 
     /// Creates the container. Returns the init's host pid.
@@ -33,7 +35,8 @@ public struct Runtime {
     public func create(id: String, options: CreateOptions) throws -> pid_t {
         try StateStore.validateID(id)
         let bundle = FS.absolute(options.bundle)
-        let spec = try Runtime.loadSpec(bundle: bundle)
+        let loaded = try options.loaded ?? Runtime.load(bundle: bundle)
+        let spec = loaded.spec
         guard let process = spec.process else { throw SkiffError.msg("config: process is required to create a container") }
         try Runtime.checkTerminal(process.terminal ?? false, consoleSocket: options.consoleSocket ?? options.consoleSocketFd.map { "fd \($0)" },
                                   detached: !options.foreground)
@@ -163,7 +166,7 @@ public struct Runtime {
         }
 
         // exec reads the config from here: later edits of the bundle's config.json have no effect.
-        try FS.writeFileAtomic(store.dir(id) + "/config.json", try JSON.encode(spec))
+        try FS.writeFileAtomic(store.dir(id) + "/config.json", loaded.bytes)
         try store.save(record)
         if let pf = options.pidFile { try writePidFile(FS.absolute(pf), pid: initPid) }
         cleanup.disarm()

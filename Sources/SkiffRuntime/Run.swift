@@ -17,7 +17,9 @@ extension Runtime {
         }
         var opts = options
         opts.foreground = true
-        let spec = try Runtime.loadSpec(bundle: FS.absolute(options.bundle))
+        let loaded = try Runtime.load(bundle: FS.absolute(options.bundle))
+        opts.loaded = loaded
+        let spec = loaded.spec
         let terminal = spec.process?.terminal == true && options.consoleSocket == nil
         var consoleEnds: (Int32, Int32)? = nil
         if terminal {

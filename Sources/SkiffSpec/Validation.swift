@@ -38,7 +38,7 @@ public enum Validation {
     public static func validateVersion(_ v: String) throws {
         let core = v.split(separator: "-", maxSplits: 1).first.map(String.init) ?? v
         let parts = core.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }), let major = Int(parts[0]) else {
+        guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }), let major = Int(parts[0]) else {
             throw SkiffError.msg("config: invalid ociVersion \(quote(v))", hint: "expected a semantic version like 1.2.0")
         }
         if major != supportedMajor {

@@ -10,6 +10,14 @@ public func retryEINTR<T: BinaryInteger>(_ body: () -> T) -> T {
     }
 }
 
+/// A read buffer that is not zero-filled: a 64 KiB `[UInt8](repeating: 0, ...)` writes (and so
+/// makes resident) 16 pages that a short read never needed.
+public struct ScratchBuffer {
+    public let bytes: UnsafeMutableRawBufferPointer
+    public init(_ size: Int) { bytes = .allocate(byteCount: size, alignment: 16) }
+    public func free() { bytes.deallocate() }
+}
+
 public enum FS {
     public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o644) throws -> Int32 {
         let fd = retryEINTR { Glibc.open(path, flags | O_CLOEXEC, mode) }
@@ -25,12 +33,13 @@ public enum FS {
 
     public static func readAll(fd: Int32, limit: Int = 64 << 20) throws -> [UInt8] {
         var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
+        let buf = ScratchBuffer(65536)
+        defer { buf.free() }
         while true {
-            let n = buf.withUnsafeMutableBytes { p in retryEINTR { Glibc.read(fd, p.baseAddress, p.count) } }
+            let n = retryEINTR { Glibc.read(fd, buf.bytes.baseAddress, buf.bytes.count) }
             if n < 0 { throw SkiffError.sys("read", "fd \(fd)") }
             if n == 0 { break }
-            out.append(contentsOf: buf[0..<n])
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf.bytes[0..<n]))
             if out.count > limit { throw SkiffError("read", "fd \(fd)", detail: "more than \(limit) bytes") }
         }
         return out

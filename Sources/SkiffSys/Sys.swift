@@ -136,11 +136,12 @@ public enum Sys {
 
     /// Receives one datagram; nil on EOF (peer gone).
     public static func recvMessage(_ fd: Int32) throws -> String? {
-        var buf = [UInt8](repeating: 0, count: 65536)
-        let n = buf.withUnsafeMutableBytes { p in retryEINTR { Glibc.recv(fd, p.baseAddress, p.count, 0) } }
+        let buf = ScratchBuffer(65536)
+        defer { buf.free() }
+        let n = retryEINTR { Glibc.recv(fd, buf.bytes.baseAddress, buf.bytes.count, 0) }
         if n < 0 { throw SkiffError.sys("recv", "sync socket") }
         if n == 0 { return nil }
-        return String(decoding: buf[0..<n], as: UTF8.self)
+        return String(decoding: UnsafeRawBufferPointer(rebasing: buf.bytes[0..<n]), as: UTF8.self)
     }
 
     /// waitpid that retries EINTR; returns the raw status.

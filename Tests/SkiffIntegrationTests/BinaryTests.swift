@@ -1,0 +1,35 @@
+import Foundation
+import XCTest
+
+/// How the shipped `skiff` is built: the properties the benchmark figures rest on.
+final class BinaryTests: XCTestCase {
+    /// Fully static (no interpreter, no shared libraries), and linked with fixtures/skiff.order:
+    /// the functions a `run` calls come first in .text. If the order file stopped applying (a
+    /// flag lost in setup.sh, a linker change), `main` would land somewhere in the middle of the
+    /// 7 MB of text and a run would keep ~2 MB more of it resident.
+    func testStaticAndLinkedInCallOrder() throws {
+        guard let nm = Env.which("nm"), let readelf = Env.which("readelf") else {
+            throw XCTSkip("binutils (nm, readelf) not installed")
+        }
+        let headers = Cmd.run(readelf, ["-lW", Env.skiff])
+        XCTAssertEqual(headers.code, 0, headers.stderr)
+        XCTAssertFalse(headers.stdout.contains("INTERP"), "skiff asks for a dynamic loader")
+        XCTAssertFalse(headers.stdout.contains("DYNAMIC"), "skiff has dynamic sections")
+
+        let syms = Cmd.run(nm, [Env.skiff])
+        XCTAssertEqual(syms.code, 0, syms.stderr)
+        var addr: [String: UInt64] = [:]
+        for line in syms.stdout.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if f.count == 3, ["_start", "skiff_main", "__libc_start_main"].contains(String(f[2])) {
+                addr[String(f[2])] = UInt64(f[0], radix: 16)
+            }
+        }
+        let start = try XCTUnwrap(addr["_start"]), libcStart = try XCTUnwrap(addr["__libc_start_main"])
+        let main = try XCTUnwrap(addr["skiff_main"])
+        // The order file starts with _start and the C library's start-up, which source order
+        // puts megabytes apart (libc.a is linked last), then soon our main.
+        XCTAssertLessThan(libcStart &- start, 64 << 10, "__libc_start_main is far from _start: the order file did not apply")
+        XCTAssertLessThan(main &- start, 1 << 20, "skiff_main is far from _start: the order file did not apply")
+    }
+}
