@@ -95,6 +95,11 @@ public struct Runtime {
             throw SkiffError.msg("no cgroup2 hierarchy is mounted", hint: "mount cgroup2 or run on a cgroup v2 host")
         }
 
+        // A record from here on, so that a create killed midway (kill -9, a crash, a hook that
+        // hangs) leaves a container `delete --force` can take down: its cgroup, later its init.
+        record.creating = true
+        try store.save(record)
+
         if let sock = options.consoleSocket {
             plan.consoleSocketFd = try Sys.connectUnix(FS.absolute(sock))
         } else if let fd = options.consoleSocketFd {
@@ -140,6 +145,7 @@ public struct Runtime {
         cleanup.initPid = initPid
         record.pid = initPid
         record.startTime = Proc.stat(initPid)?.startTime ?? 0
+        try store.save(record)
 
         if plan.newUserNamespace {
             try writeIDMaps(pid: initPid, linux: spec.linux!)
@@ -167,6 +173,7 @@ public struct Runtime {
 
         // exec reads the config from here: later edits of the bundle's config.json have no effect.
         try FS.writeFileAtomic(store.dir(id) + "/config.json", loaded.bytes)
+        record.creating = nil
         try store.save(record)
         if let pf = options.pidFile { try writePidFile(FS.absolute(pf), pid: initPid) }
         cleanup.disarm()

@@ -5,7 +5,7 @@ import SkiffCgroups
 
 extension Runtime {
     public func status(of r: ContainerRecord) -> ContainerStatus {
-        if r.pid == 0 { return .creating }
+        if r.pid == 0 || r.creating == true { return .creating }
         if !Proc.isAlive(r.pid, startTime: r.startTime) { return .stopped }
         if FS.exists(store.fifo(r.id)) && !r.started { return .created }
         if let dir = r.cgroupPath, Cgroup2.at(dir).isFrozen() { return .paused }

@@ -44,6 +44,9 @@ public struct ContainerRecord: Codable, Sendable {
     public var useSystemdCgroup: Bool?
     /// Topmost cgroup directory that create made (removed with the leaf).
     public var cgroupCreatedTop: String?
+    /// Set while `create` is still at work (the record is saved early so that a create killed
+    /// midway can be deleted); absent once the container is created.
+    public var creating: Bool?
 
     public init(id: String, ociVersion: String, bundle: String, rootfs: String, pid: Int32, startTime: UInt64,
                 created: String, annotations: [String: String]?, cgroupPath: String?, poststart: [Hook]?,

@@ -74,6 +74,48 @@ final class LifecycleTests: XCTestCase {
         }
     }
 
+    /// `delete --force` takes a container down from any state: paused, and half-created (its
+    /// `create` killed with SIGKILL while a createRuntime hook runs, the init already forked and
+    /// the cgroup made). Nothing may stay: process, cgroup, state directory.
+    func testDeleteForceFromPausedAndHalfCreated() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.payload("sleep", "60")
+        let cg = b.linux["cgroupsPath"] as! String
+        XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "p1"]).code, 0)
+        XCTAssertEqual(b.rt(["pause", "p1"]).code, 0)
+        XCTAssertEqual(try state(b, "p1")["status"] as? String, "paused")
+        let paused = try XCTUnwrap(try state(b, "p1")["pid"] as? Int)
+        var r = b.rt(["delete", "--force", "p1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertFalse(Host.processAlive(pid_t(paused)))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/p1"))
+
+        let marker = "skiff-half-created-\(getpid())"
+        b.config["hooks"] = ["createRuntime": [["path": "/bin/sh", "args": ["sh", "-c", "sleep 30; : \(marker)"]]]]
+        try b.write()
+        let create = Background([Env.skiff, "--root", b.stateRoot, "create", "--bundle", b.dir, "h1"])
+        var hook: [Int32] = []
+        for _ in 0..<500 where hook.isEmpty { hook = Host.processes(mentioning: marker); usleep(10_000) }
+        defer { for p in Host.processes(mentioning: marker) { kill(p, SIGKILL) } }
+        XCTAssertFalse(hook.isEmpty, "the hook did not start")
+        let st = try state(b, "h1")
+        XCTAssertEqual(st["status"] as? String, "creating", "a create in progress reports creating")
+        let initPid = pid_t(try XCTUnwrap(st["pid"] as? Int))
+        XCTAssertGreaterThan(initPid, 0)
+        create.stop(SIGKILL)
+        r = b.rt(["delete", "--force", "h1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        for _ in 0..<200 where Host.processAlive(initPid) { usleep(10_000) }
+        XCTAssertFalse(Host.processAlive(initPid), "the half-created container's init is still alive")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/h1"), "state directory left")
+        if let root = Host.cgroupRoot {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: root + cg), "cgroup left behind")
+        }
+        XCTAssertEqual(b.rt(["list", "-q"]).stdout, "")
+    }
+
     func state(_ b: TestBundle, _ id: String) throws -> [String: Any] {
         let r = b.rt(["state", id])
         guard r.code == 0 else { throw NSError(domain: "state", code: Int(r.code), userInfo: [NSLocalizedDescriptionKey: r.stderr]) }
