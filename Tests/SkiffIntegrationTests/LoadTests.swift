@@ -69,6 +69,60 @@ final class LoadTests: ImageTestCase {
         XCTAssertEqual(leftovers(prefix, stateRoot: b.stateRoot), [])
     }
 
+    /// The config fuzzer's corpus (fixtures/fuzz/spec: mutated real configs, most of them broken)
+    /// through `skiff create` end to end, as root. Each input either creates a container or is
+    /// refused with a message and exit 1: no signal, no silence. Hooks are removed (they run host
+    /// programs), and the root path (a private copy), cgroup and rootfs propagation are pinned, so
+    /// a mutation cannot reach outside the test; everything else is the corpus' bytes. Afterwards
+    /// `delete --force` leaves no process, mount, cgroup or state directory.
+    func testConfigCorpusThroughCreate() throws {
+        try Env.requireRoot()
+        var dir = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { dir.deleteLastPathComponent() }
+        let corpus = dir.path + "/fixtures/fuzz/spec", examples = dir.path + "/runtime-spec/examples"
+        // The fuzzer's seeds (runtime-spec/examples) too: the mutants are nearly all refused.
+        let files = try FileManager.default.contentsOfDirectory(atPath: corpus).sorted().map { corpus + "/" + $0 }
+            + FileManager.default.contentsOfDirectory(atPath: examples).sorted().map { examples + "/" + $0 }
+        XCTAssertGreaterThan(files.count, 100)
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        // A private rootfs: mountpoints and device nodes a mutant asks for land in the test's
+        // directory, not in the shared fixture.
+        let rootfs = b.base + "/rootfs"
+        XCTAssertEqual(Cmd.run("/bin/cp", ["-a", Env.rootfs, rootfs]).code, 0)
+        let prefix = "fz" + UUID().uuidString.prefix(6).lowercased()
+        var created = 0, refused = 0
+        var bad: [String] = []
+        for (i, name) in files.enumerated() {
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: name))
+            if var cfg = try? JSONSerialization.jsonObject(with: bytes) as? [String: Any] {
+                cfg.removeValue(forKey: "hooks")
+                if var root = cfg["root"] as? [String: Any] { root["path"] = rootfs; cfg["root"] = root }
+                if var linux = cfg["linux"] as? [String: Any] {
+                    linux["cgroupsPath"] = "/\(prefix)-\(i)"
+                    linux.removeValue(forKey: "rootfsPropagation")
+                    cfg["linux"] = linux
+                }
+                bytes = try JSONSerialization.data(withJSONObject: cfg)
+            }
+            try bytes.write(to: URL(fileURLWithPath: b.dir + "/config.json"))
+            let id = "\(prefix)-\(i)"
+            let r = Cmd.run(Env.skiff, ["--root", b.stateRoot, "create", "--bundle", b.dir, id], timeout: 30, cwd: b.dir)
+            switch r.code {
+            case 0: created += 1
+            case 1 where !r.stderr.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty: refused += 1
+            default: bad.append("\((name as NSString).lastPathComponent): exit \(r.code): \(r.stderr.prefix(200))")
+            }
+            let d = Cmd.run(Env.skiff, ["--root", b.stateRoot, "delete", "--force", id])
+            if d.code != 0 { bad.append("\((name as NSString).lastPathComponent): delete --force: \(d.stderr.prefix(200))") }
+        }
+        XCTAssertEqual(bad, [])
+        XCTAssertGreaterThan(created, 0, "no corpus config made a container")
+        XCTAssertGreaterThan(refused, 0)
+        XCTAssertEqual(leftovers(prefix, stateRoot: b.stateRoot), [])
+        print("config corpus through create: \(files.count) inputs, \(created) created, \(refused) refused")
+    }
+
     /// 100 `skiffctl run --rm`, 10 at a time, against one store: SQLite and the shims cope, and
     /// nothing stays (no container, active snapshot, shim, mount).
     func testHundredRunsThroughSkiffctl() throws {
