@@ -1,13 +1,17 @@
 import SkiffSpec
 
-/// libFuzzer target (fixtures/fuzz.sh): config.json bytes through the decoder and validation.
-/// Any input may be rejected; none may crash.
+/// libFuzzer target (fixtures/fuzz.sh): config.json bytes through the decoder and validation,
+/// and the same bytes as an `exec --process` process.json. Any input may be rejected; none may
+/// crash.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSpec(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     if let spec = try? JSON.decode(Spec.self, from: bytes, what: "fuzz") {
         _ = try? Validation.validate(spec, bundle: "/nonexistent-bundle")
         _ = try? JSON.encode(spec)
+    }
+    if let process = try? JSON.decode(SkiffSpec.Process.self, from: bytes, what: "fuzz") {
+        _ = try? Validation.validateProcess(process)
     }
     return 0
 }

@@ -29,6 +29,9 @@ final class FuzzCorpusTests: XCTestCase {
                 _ = try? Validation.validate(spec, bundle: "/nonexistent-bundle")
                 _ = try? JSON.encode(spec)
             }
+            if let process = try? JSON.decode(SkiffSpec.Process.self, from: bytes, what: "corpus") {  // as process.json
+                _ = try? Validation.validateProcess(process)
+            }
         }
         XCTAssertGreaterThan(decoded, 0)
     }
