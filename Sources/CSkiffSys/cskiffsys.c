@@ -187,4 +187,5 @@ int skiff_fsconfig_create(int fsfd) { return (int)syscall(SYS_fsconfig, fsfd, 6 
 int skiff_fsmount(int fsfd, unsigned int attrs) { return (int)syscall(SYS_fsmount, fsfd, 1 /* FSMOUNT_CLOEXEC */, attrs); }
 int skiff_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING); }
 int skiff_add_seals(int fd, int seals) { return fcntl(fd, F_ADD_SEALS, seals); }
+int skiff_get_seals(int fd) { return fcntl(fd, F_GET_SEALS); }
 long skiff_sendfile(int out, int in, size_t count) { return (long)sendfile(out, in, NULL, count); }

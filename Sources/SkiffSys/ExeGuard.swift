@@ -18,49 +18,69 @@ import CSkiffSys
 ///
 /// Same pid, argv, environment and open fds: callers see one process, as before.
 public enum ExeGuard {
-    /// Set for the re-executed image (and removed by it) so that it never loops.
+    /// Set for the re-executed image (and removed by it) so that it never loops. Not trusted on
+    /// its own: the image that finds it must also see itself protected.
     static let marker = "_SKIFF_EXE_GUARDED"
+    /// `SKIFF_EXE_GUARD=off` skips the guard: for debugging, and for the tests' control case that
+    /// shows the hole. Never set it where containers run untrusted code.
+    static let switchVariable = "SKIFF_EXE_GUARD"
 
     public enum Outcome: Equatable {
-        /// The binary is already out of reach (read-only mount, memfd, or the marker).
+        /// The binary is already out of reach (read-only mount or sealed memfd).
         case protected
         /// The binary is not writable by us, so not by our containers either.
         case notWritable
+        /// SKIFF_EXE_GUARD=off.
+        case disabled
     }
 
     /// Re-executes the running binary protected when it is not already; returns only when that is
     /// not needed, or throws with what failed (the caller must not start container processes).
     public static func ensure(arguments: [String] = CommandLine.arguments) throws -> Outcome {
-        if getenv(marker) != nil {
-            unsetenv(marker)
-            return .protected
+        let reexecuted = getenv(marker) != nil
+        unsetenv(marker)
+        if let v = getenv(switchVariable), String(cString: v) == "off" { return .disabled }
+        if isProtected { return .protected }
+        if reexecuted {
+            throw SkiffError.msg("protect the runtime binary: re-executed, but /proc/self/exe is still writable")
         }
         guard let exe = FS.readlink("/proc/self/exe"), exe.hasPrefix("/") else {
             throw SkiffError.msg("protect the runtime binary: cannot read /proc/self/exe")
         }
-        if exe.hasPrefix("/memfd:") { return .protected }
-        var st = statvfs()
-        if statvfs("/proc/self/exe", &st) == 0, st.f_flag & UInt(ST_RDONLY) != 0 { return .protected }
-        if exe.hasSuffix(" (deleted)") {
-            throw SkiffError.msg("protect the runtime binary: \(quote(exe)) was replaced while running",
-                                 hint: "run the command again")
+        var overlayError = SkiffError.msg("\(quote(exe)) was replaced while running")
+        if !exe.hasSuffix(" (deleted)") {  // a replaced binary: only a copy of the old one is left
+            do {
+                let (mount, name) = try overlayView(of: exe)
+                defer { close(mount) }
+                try reexec(path: "/proc/self/fd/\(mount)/\(name)", arguments) // returns only on failure
+            } catch let e as SkiffError {
+                overlayError = e
+            }
         }
-        var overlayError: SkiffError
-        do {
-            let (mount, name) = try overlayView(of: exe)
-            try reexec(path: "/proc/self/fd/\(mount)/\(name)", arguments) // returns only on failure
-            overlayError = SkiffError.msg("protect the runtime binary: cannot execute it from overlayfs")
-        } catch let e as SkiffError {
-            overlayError = e
+        // We could not take the overlay route: a binary we cannot write needs no protection.
+        // Asked of the file we run (not of a path) and with the effective ids.
+        if faccessat(AT_FDCWD, "/proc/self/exe", W_OK, AT_EACCESS) != 0 {
+            let e = errno
+            if e == EACCES || e == EROFS || e == EPERM || e == ETXTBSY { return .notWritable }
         }
-        if access(exe, W_OK) != 0 { return .notWritable }
         do {
-            let fd = try sealedCopy(of: exe)
+            let fd = try sealedCopy(of: "/proc/self/exe")
             try reexec(path: "/proc/self/fd/\(fd)", arguments)
         } catch let e as SkiffError {
             throw SkiffError.msg("protect the runtime binary \(quote(exe)): overlayfs: \(overlayError); memfd copy: \(e)")
         }
         throw overlayError
+    }
+
+    /// Running from a read-only mount or a sealed memfd.
+    static var isProtected: Bool {
+        var st = statvfs()
+        if statvfs("/proc/self/exe", &st) == 0, st.f_flag & UInt(ST_RDONLY) != 0 { return true }
+        guard FS.readlink("/proc/self/exe")?.hasPrefix("/memfd:") == true else { return false }
+        let fd = Glibc.open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
+        defer { if fd >= 0 { close(fd) } }
+        let seals = fd < 0 ? 0 : skiff_get_seals(fd)
+        return seals >= 0 && seals & SKIFF_F_SEAL_WRITE != 0
     }
 
     /// A detached, read-only overlayfs over the binary's directory. Overlayfs needs a second

@@ -11,11 +11,12 @@ import SkiffRuntime
 func protectBinaryIfStartingContainers() {
     let argv = CommandLine.arguments
     var i = 1
-    while i < argv.count, argv[i].hasPrefix("-") {  // global flags; these take a separate value
-        switch argv[i] {
-        case "--root", "--log", "--log-format", "--rootless", "--criu": i += 2
-        default: i += 1
-        }
+    // Global flags as main() reads them (one or two dashes, `=` or a separate value).
+    while i < argv.count, argv[i].hasPrefix("-") {
+        let name = argv[i].drop(while: { $0 == "-" })
+        let takesValue = !name.utf8.contains(UInt8(ascii: "=")) &&
+            (name == "root" || name == "log" || name == "log-format" || name == "rootless" || name == "criu")
+        i += takesValue ? 2 : 1
     }
     guard i < argv.count, argv[i] == "create" || argv[i] == "run" || argv[i] == "exec" else { return }
     do { _ = try ExeGuard.ensure() } catch {

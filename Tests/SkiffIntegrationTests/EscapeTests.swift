@@ -49,8 +49,9 @@ final class EscapeTests: XCTestCase {
         b.args(["/bin/true"])
         try b.write()
         var env = ProcessInfo.processInfo.environment
-        if !guarded { env["_SKIFF_EXE_GUARDED"] = "1" }  // the marker of an already re-executed image
-        var r = Cmd.run(Env.skiff, ["--root", b.stateRoot, "create", "--bundle", b.dir, "e1"], env: env)
+        if !guarded { env["SKIFF_EXE_GUARD"] = "off" }
+        // `-root`: one dash, as runc's flag parser also accepts; the guard must see the command.
+        var r = Cmd.run(Env.skiff, ["-root", b.stateRoot, "create", "--bundle", b.dir, "e1"], env: env)
         XCTAssertEqual(r.code, 0, r.stderr)
         r = b.rt(["state", "e1"])
         guard let pid = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["pid"] as? Int else {

@@ -84,6 +84,7 @@ int skiff_fsconfig_create(int fsfd);
 int skiff_fsmount(int fsfd, unsigned int attrs);
 int skiff_memfd_create(const char *name);
 int skiff_add_seals(int fd, int seals);
+int skiff_get_seals(int fd);
 long skiff_sendfile(int out, int in, size_t count);
 static const unsigned int SKIFF_MOUNT_ATTR_RDONLY = 0x1, SKIFF_MOUNT_ATTR_NOSUID = 0x2, SKIFF_MOUNT_ATTR_NODEV = 0x4;
 static const int SKIFF_F_SEAL_SEAL = 0x1, SKIFF_F_SEAL_SHRINK = 0x2, SKIFF_F_SEAL_GROW = 0x4, SKIFF_F_SEAL_WRITE = 0x8;
