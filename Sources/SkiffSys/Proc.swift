@@ -70,14 +70,23 @@ public struct IdleTrim {
     public var lens: [UInt] = []
 
     public init() {
-        guard let exe = FS.readlink("/proc/self/exe"), let maps = try? FS.readString("/proc/self/maps") else { return }
+        guard let maps = try? FS.readString("/proc/self/maps") else { return }
+        // Our image's mappings are those of the file that holds #dsohandle: matched by device
+        // and inode, not by path (run from ExeGuard's overlayfs view, the path in maps and the
+        // exe link differ on some kernels).
+        let anchor = UInt(bitPattern: #dsohandle)
+        var lines: [(lo: UInt, hi: UInt, perms: Substring, file: String)] = []
         for line in maps.split(separator: "\n") {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard f.count >= 6, f[5] == exe, !f[1].contains("w") else { continue }
-            let range = f[0].split(separator: "-")
-            guard range.count == 2, let lo = UInt(range[0], radix: 16), let hi = UInt(range[1], radix: 16), hi > lo else { continue }
-            addrs.append(lo)
-            lens.append(hi - lo)
+            let range = f.first?.split(separator: "-") ?? []
+            guard f.count >= 6, range.count == 2, let lo = UInt(range[0], radix: 16), let hi = UInt(range[1], radix: 16),
+                  hi > lo, f[4] != "0" else { continue }
+            lines.append((lo, hi, f[1], f[3] + " " + f[4]))
+        }
+        guard let image = lines.first(where: { $0.lo <= anchor && anchor < $0.hi })?.file else { return }
+        for l in lines where l.file == image && !l.perms.contains("w") {
+            addrs.append(l.lo)
+            lens.append(l.hi - l.lo)
         }
     }
 }
