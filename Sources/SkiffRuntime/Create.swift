@@ -69,6 +69,11 @@ public struct Runtime {
                                      ownPidNamespace: plan.hasPidNamespace)
         record.useSystemdCgroup = systemdCgroup ? true : nil
 
+        // A record from the cgroup on, so that a create killed midway (kill -9, a crash, a hook
+        // that hangs) leaves a container `delete` can take down: its cgroup, later its init.
+        record.creating = true
+        record.creatorPid = getpid()
+        record.creatorStartTime = Proc.stat(getpid())?.startTime
         if mkfifo(store.fifo(id), 0o622) != 0 { throw SkiffError.sys("mkfifo", store.fifo(id)) }
         chmod(store.fifo(id), 0o622)
 
@@ -83,6 +88,7 @@ public struct Runtime {
             plan.cgroupFd = Glibc.open(cg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             record.cgroupPath = cg.directory
             record.cgroupCreatedTop = top
+            try store.save(record)  // see `creating` above: from here on there is a cgroup to remove
             if let res = spec.linux?.resources {
                 let skip = skipUnavailableCgroups || spec.annotations?["org.skiff.cgroups.skip-unavailable"] == "true"
                 try cg.apply(res, skipUnavailable: skip) { Logger.shared.warn($0) }
@@ -95,10 +101,7 @@ public struct Runtime {
             throw SkiffError.msg("no cgroup2 hierarchy is mounted", hint: "mount cgroup2 or run on a cgroup v2 host")
         }
 
-        // A record from here on, so that a create killed midway (kill -9, a crash, a hook that
-        // hangs) leaves a container `delete --force` can take down: its cgroup, later its init.
-        record.creating = true
-        try store.save(record)
+        if record.cgroupPath == nil { try store.save(record) }
 
         if let sock = options.consoleSocket {
             plan.consoleSocketFd = try Sys.connectUnix(FS.absolute(sock))
@@ -174,6 +177,8 @@ public struct Runtime {
         // exec reads the config from here: later edits of the bundle's config.json have no effect.
         try FS.writeFileAtomic(store.dir(id) + "/config.json", loaded.bytes)
         record.creating = nil
+        record.creatorPid = nil
+        record.creatorStartTime = nil
         try store.save(record)
         if let pf = options.pidFile { try writePidFile(FS.absolute(pf), pid: initPid) }
         cleanup.disarm()

@@ -5,7 +5,12 @@ import SkiffCgroups
 
 extension Runtime {
     public func status(of r: ContainerRecord) -> ContainerStatus {
-        if r.pid == 0 || r.creating == true { return .creating }
+        if r.creating == true {
+            // A create that died midway leaves a container that is not coming: stopped.
+            guard let c = r.creatorPid, Proc.isAlive(c, startTime: r.creatorStartTime ?? 0) else { return .stopped }
+            return .creating
+        }
+        if r.pid == 0 { return .creating }
         if !Proc.isAlive(r.pid, startTime: r.startTime) { return .stopped }
         if FS.exists(store.fifo(r.id)) && !r.started { return .created }
         if let dir = r.cgroupPath, Cgroup2.at(dir).isFrozen() { return .paused }
@@ -105,6 +110,10 @@ extension Runtime {
             return
         }
         let st = status(of: r)
+        if r.creating == true, let dir = r.cgroupPath {
+            // Half-created: whatever the create had started (stage one, the init) is in the cgroup.
+            try? Cgroup2.at(dir).killAll()
+        }
         switch st {
         case .stopped: break
         case .created, .creating:
@@ -118,7 +127,8 @@ extension Runtime {
     }
 
     func killAndWait(_ r: ContainerRecord) {
-        guard r.pid > 0 else { return } // kill(0) would hit our own process group
+        // kill(0) would hit our own process group; a dead init's pid may belong to someone else.
+        guard r.pid > 0, Proc.isAlive(r.pid, startTime: r.startTime) else { return }
         // With its own pid namespace the kernel takes everything down with init; otherwise the
         // cgroup is the only handle on the container's other processes.
         if !r.ownPidNamespace, let dir = r.cgroupPath { try? Cgroup2.at(dir).killAll() }

@@ -47,6 +47,10 @@ public struct ContainerRecord: Codable, Sendable {
     /// Set while `create` is still at work (the record is saved early so that a create killed
     /// midway can be deleted); absent once the container is created.
     public var creating: Bool?
+    /// The `create` process (pid and /proc start time) while `creating`: once it is gone, the
+    /// container is reported stopped, so that it can be deleted.
+    public var creatorPid: Int32?
+    public var creatorStartTime: UInt64?
 
     public init(id: String, ociVersion: String, bundle: String, rootfs: String, pid: Int32, startTime: UInt64,
                 created: String, annotations: [String: String]?, cgroupPath: String?, poststart: [Hook]?,

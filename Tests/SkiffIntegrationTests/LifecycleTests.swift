@@ -105,6 +105,7 @@ final class LifecycleTests: XCTestCase {
         let initPid = pid_t(try XCTUnwrap(st["pid"] as? Int))
         XCTAssertGreaterThan(initPid, 0)
         create.stop(SIGKILL)
+        XCTAssertEqual(try state(b, "h1")["status"] as? String, "stopped", "a create that died is not creating forever")
         r = b.rt(["delete", "--force", "h1"])
         XCTAssertEqual(r.code, 0, r.stderr)
         for _ in 0..<200 where Host.processAlive(initPid) { usleep(10_000) }
