@@ -88,7 +88,7 @@ public struct Runtime {
             plan.cgroupFd = Glibc.open(cg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             record.cgroupPath = cg.directory
             record.cgroupCreatedTop = top
-            try store.save(record)  // see `creating` above: from here on there is a cgroup to remove
+            try store.saveCreating(record)  // see `creating` above: from here on there is a cgroup to remove
             if let res = spec.linux?.resources {
                 let skip = skipUnavailableCgroups || spec.annotations?["org.skiff.cgroups.skip-unavailable"] == "true"
                 try cg.apply(res, skipUnavailable: skip) { Logger.shared.warn($0) }
@@ -101,7 +101,7 @@ public struct Runtime {
             throw SkiffError.msg("no cgroup2 hierarchy is mounted", hint: "mount cgroup2 or run on a cgroup v2 host")
         }
 
-        if record.cgroupPath == nil { try store.save(record) }
+        if record.cgroupPath == nil { try store.saveCreating(record) }
 
         if let sock = options.consoleSocket {
             plan.consoleSocketFd = try Sys.connectUnix(FS.absolute(sock))
@@ -148,7 +148,8 @@ public struct Runtime {
         cleanup.initPid = initPid
         record.pid = initPid
         record.startTime = Proc.stat(initPid)?.startTime ?? 0
-        try store.save(record)
+        // Without a cgroup (no cgroup2 mounted), the pid is the only handle on a half-created init.
+        if record.cgroupPath == nil { try store.saveCreating(record) }
 
         if plan.newUserNamespace {
             try writeIDMaps(pid: initPid, linux: spec.linux!)
@@ -179,7 +180,7 @@ public struct Runtime {
         record.creating = nil
         record.creatorPid = nil
         record.creatorStartTime = nil
-        try store.save(record)
+        try store.saveCreated(record)
         if let pf = options.pidFile { try writePidFile(FS.absolute(pf), pid: initPid) }
         cleanup.disarm()
         return initPid

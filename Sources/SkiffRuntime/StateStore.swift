@@ -39,10 +39,25 @@ public struct StateStore {
 
     public func load(_ id: String) throws -> ContainerRecord {
         try StateStore.validateID(id)
-        guard let bytes = try? FS.readBytes(stateFile(id)) else {
+        guard let bytes = (try? FS.readBytes(stateFile(id))) ?? (try? FS.readBytes(creatingFile(id))) else {
             throw SkiffError.msg("container \(quote(id)) does not exist")
         }
         return try JSON.decode(ContainerRecord.self, from: bytes, what: "state of \(quote(id))")
+    }
+
+    /// The record of a create still at work (see ContainerRecord.creating). Its own file, so that
+    /// state.json is first written once the container exists: replacing a file by rename makes
+    /// ext4 flush the new one (auto_da_alloc), ~0.4 ms each time here.
+    func creatingFile(_ id: String) -> String { dir(id) + "/creating.json" }
+
+    func saveCreating(_ r: ContainerRecord) throws {
+        try FS.writeFileAtomic(creatingFile(r.id), try JSON.encode(r))
+    }
+
+    /// The final record of `create`; the provisional one goes.
+    func saveCreated(_ r: ContainerRecord) throws {
+        try save(r)
+        unlink(creatingFile(r.id))
     }
 
     /// The config the container was created with.

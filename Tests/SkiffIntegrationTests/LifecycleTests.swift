@@ -102,14 +102,16 @@ final class LifecycleTests: XCTestCase {
         XCTAssertFalse(hook.isEmpty, "the hook did not start")
         let st = try state(b, "h1")
         XCTAssertEqual(st["status"] as? String, "creating", "a create in progress reports creating")
-        let initPid = pid_t(try XCTUnwrap(st["pid"] as? Int))
-        XCTAssertGreaterThan(initPid, 0)
+        // The init is in the container's cgroup from its birth (CLONE_INTO_CGROUP).
+        let procs = (try? String(contentsOfFile: (Host.cgroupRoot ?? "") + cg + "/cgroup.procs", encoding: .utf8)) ?? ""
+        let inits = procs.split(separator: "\n").compactMap { pid_t($0) }
+        XCTAssertFalse(inits.isEmpty, "no process in the half-created container's cgroup")
         create.stop(SIGKILL)
         XCTAssertEqual(try state(b, "h1")["status"] as? String, "stopped", "a create that died is not creating forever")
         r = b.rt(["delete", "--force", "h1"])
         XCTAssertEqual(r.code, 0, r.stderr)
-        for _ in 0..<200 where Host.processAlive(initPid) { usleep(10_000) }
-        XCTAssertFalse(Host.processAlive(initPid), "the half-created container's init is still alive")
+        for _ in 0..<200 where inits.contains(where: Host.processAlive) { usleep(10_000) }
+        XCTAssertFalse(inits.contains(where: Host.processAlive), "the half-created container's init is still alive")
         XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/h1"), "state directory left")
         if let root = Host.cgroupRoot {
             XCTAssertFalse(FileManager.default.fileExists(atPath: root + cg), "cgroup left behind")
