@@ -29,7 +29,7 @@ final class CgroupV2GuestTests: XCTestCase {
         XCTAssertEqual(failures, [], r.stdout + r.stderr)
         XCTAssertEqual(r.code, 0, r.stdout + r.stderr)
         for expected in ["pure cgroup v2", "memory.max=", "OOM-killed", "pids.max=10", "cpu.max=", "cpu.weight", "io.max", "update: memory.max",
-                         "update --resources", "events --stats", "OOM kill", "devices eBPF", "state reports oomKilled"]
+                         "update --resources", "events --stats", "OOM kill", "devices eBPF", "state reports oomKilled", "ExeGuard"]
             + (Env.which("containerd") != nil ? ["shim Stats", "shim OOM"] : []) {
             XCTAssertTrue(passes.contains { $0.contains(expected) }, "missing PASS for \(expected):\n\(r.stdout)")
         }
