@@ -60,7 +60,9 @@ public enum ShimManager {
     }
 
     /// The daemon: a new session, stdio on /dev/null (containerd reads `start`'s output until
-    /// EOF), the listener as fd 3. Not waited for: it is reparented when we exit.
+    /// EOF), the listener as fd 3. Not waited for: it is reparented when we exit. We do wait
+    /// until it has exec'd (a close-on-exec pipe reaches EOF), so that a daemon that cannot start
+    /// fails `start` with its reason instead of leaving containerd an address nobody serves.
     static func spawnDaemon(_ args: ShimArguments, argv0: String, listener: Int32) throws {
         let argv = CStringArray([argv0] + args.daemonArguments)
         // The real path, so the daemon shows under its own name (not "exe") in ps and /proc.
@@ -68,19 +70,34 @@ public enum ShimManager {
         defer { argv.free() }
         let null = try FS.open("/dev/null", O_RDWR)
         defer { close(null) }
+        let report = try Sys.pipe()
         let pid = fork()
-        if pid < 0 { throw SkiffError.sys("fork", "shim daemon") }
+        if pid < 0 { close(report.read); close(report.write); throw SkiffError.sys("fork", "shim daemon") }
         if pid == 0 {
+            close(report.read)
+            func fail(_ why: String) -> Never {
+                _ = try? FS.writeAll(fd: report.write, why)
+                _exit(126)
+            }
             _ = setsid()
             let l = skiff_fcntl_dupfd(listener, 10)
-            if l < 0 || !Sys.installStdio([null, null, null]) || dup2(l, 3) < 0 { _exit(126) }
+            if l < 0 || !Sys.installStdio([null, null, null]) || dup2(l, 3) < 0 {
+                fail("\(SkiffError.sys("set up stdio and the listener"))")
+            }
             _ = skiff_close_range(4, UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
             resetSignalsForExec()
             // From a view of the binary that the containers cannot write (see ExeGuard); when
             // the binary is not writable by us anyway, from its path.
-            do { _ = try ExeGuard.ensure(arguments: [argv0] + args.daemonArguments) } catch { _exit(126) }
+            do { _ = try ExeGuard.ensure(arguments: [argv0] + args.daemonArguments) } catch { fail("\(error)") }
             execv(exe, argv.pointers)
-            _exit(127)
+            fail("\(SkiffError.sys("exec", exe))")
+        }
+        close(report.write)
+        defer { close(report.read) }
+        let why = String(decoding: (try? FS.readAll(fd: report.read)) ?? [], as: UTF8.self)
+        if !why.isEmpty {
+            _ = Sys.wait(pid)
+            throw SkiffError.msg("start the shim daemon: \(why)")
         }
     }
 
