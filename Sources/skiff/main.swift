@@ -5,27 +5,6 @@ import SkiffRuntime
 
 // A thin CLI over SkiffRuntime with runc's command-line surface. Synchronous, single-threaded.
 
-/// The commands that start container processes run from a view of this binary that those
-/// processes cannot write (ExeGuard re-executes us: same pid, arguments and fds). First thing,
-/// before the tables below are built, so that the image we leave has done next to nothing.
-func protectBinaryIfStartingContainers() {
-    let argv = CommandLine.arguments
-    var i = 1
-    // Global flags as main() reads them (one or two dashes, `=` or a separate value).
-    while i < argv.count, argv[i].hasPrefix("-") {
-        let name = argv[i].drop(while: { $0 == "-" })
-        let takesValue = !name.utf8.contains(UInt8(ascii: "=")) &&
-            (name == "root" || name == "log" || name == "log-format" || name == "rootless" || name == "criu")
-        i += takesValue ? 2 : 1
-    }
-    guard i < argv.count, argv[i] == "create" || argv[i] == "run" || argv[i] == "exec" else { return }
-    do { _ = try ExeGuard.ensure() } catch {
-        FS.writeStderr("\(argv[i]): \(error)\n")
-        exit(1)
-    }
-}
-protectBinaryIfStartingContainers()
-
 let globalFlags: [FlagSpec] = [
     FlagSpec(names: ["root"], takesValue: true), FlagSpec(names: ["log"], takesValue: true),
     FlagSpec(names: ["log-format"], takesValue: true), FlagSpec(names: ["debug"], takesValue: false),
@@ -33,6 +12,37 @@ let globalFlags: [FlagSpec] = [
     FlagSpec(names: ["criu"], takesValue: true), FlagSpec(names: ["version", "v"], takesValue: false),
     FlagSpec(names: ["help", "h"], takesValue: false), FlagSpec(names: ["skip-unavailable-cgroups"], takesValue: false),
 ]
+
+/// Splits argv at the command: the global flags before it (one or two dashes, `=` or a separate
+/// value) and the command's index.
+func splitGlobalFlags(_ argv: [String]) -> (flags: [String], command: Int) {
+    var i = 1
+    var flags: [String] = []
+    while i < argv.count, argv[i].hasPrefix("-") {
+        flags.append(argv[i])
+        let name = String(argv[i].drop(while: { $0 == "-" }))
+        if !name.utf8.contains(UInt8(ascii: "=")), let spec = globalFlags.first(where: { $0.names.contains(name) }),
+           spec.takesValue, i + 1 < argv.count {
+            i += 1
+            flags.append(argv[i])
+        }
+        i += 1
+    }
+    return (flags, i)
+}
+
+/// The commands that start container processes run from a view of this binary that those
+/// processes cannot write (ExeGuard re-executes us: same pid, arguments and fds). First thing,
+/// before the command tables below are built, so that the image we leave has done next to nothing.
+let (globalArgs, commandIndex) = splitGlobalFlags(CommandLine.arguments)
+if commandIndex < CommandLine.arguments.count, case let cmd = CommandLine.arguments[commandIndex],
+   cmd == "create" || cmd == "run" || cmd == "exec" {
+    do { _ = try ExeGuard.ensure() } catch {
+        FS.writeStderr("\(cmd): \(error)\n")
+        exit(1)
+    }
+}
+
 
 let createFlags: [FlagSpec] = [
     FlagSpec(names: ["bundle", "b"], takesValue: true), FlagSpec(names: ["console-socket"], takesValue: true),
@@ -121,18 +131,7 @@ func requireArgs(_ p: ParsedArgs, _ cmd: String, exactly n: Int, _ what: String)
 
 func main() -> Int32 {
     let argv = CommandLine.arguments
-    var i = 1
-    // Global flags stop at the first non-flag (the command).
-    var globalArgs: [String] = []
-    while i < argv.count, argv[i].hasPrefix("-") {
-        globalArgs.append(argv[i])
-        let name = String(argv[i].drop(while: { $0 == "-" }))
-        if !name.contains("="), let spec = globalFlags.first(where: { $0.names.contains(name) }), spec.takesValue, i + 1 < argv.count {
-            i += 1
-            globalArgs.append(argv[i])
-        }
-        i += 1
-    }
+    let i = commandIndex
     let global: ParsedArgs
     do { global = try parseFlags(globalArgs[...], specs: globalFlags, stopAtPositional: false) } catch CLIError.usage(let m) {
         fail(m)
