@@ -40,12 +40,12 @@ public enum ExeGuard {
         let reexecuted = getenv(marker) != nil
         unsetenv(marker)
         if let v = getenv(switchVariable), String(cString: v) == "off" { return .disabled }
-        if isProtected { return .protected }
-        if reexecuted {
-            throw SkiffError.msg("protect the runtime binary: re-executed, but /proc/self/exe is still writable")
-        }
         guard let exe = FS.readlink("/proc/self/exe"), exe.hasPrefix("/") else {
             throw SkiffError.msg("protect the runtime binary: cannot read /proc/self/exe")
+        }
+        if isProtected(exe: exe) { return .protected }
+        if reexecuted {
+            throw SkiffError.msg("protect the runtime binary: re-executed, but /proc/self/exe is still writable")
         }
         var overlayError = SkiffError.msg("\(quote(exe)) was replaced while running")
         if !exe.hasSuffix(" (deleted)") {  // a replaced binary: only a copy of the old one is left
@@ -72,11 +72,11 @@ public enum ExeGuard {
         throw overlayError
     }
 
-    /// Running from a read-only mount or a sealed memfd.
-    static var isProtected: Bool {
+    /// Running from a read-only mount or a sealed memfd (`exe`: the /proc/self/exe link).
+    static func isProtected(exe: String) -> Bool {
         var st = statvfs()
         if statvfs("/proc/self/exe", &st) == 0, st.f_flag & UInt(ST_RDONLY) != 0 { return true }
-        guard FS.readlink("/proc/self/exe")?.hasPrefix("/memfd:") == true else { return false }
+        guard exe.hasPrefix("/memfd:") else { return false }
         let fd = Glibc.open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
         defer { if fd >= 0 { close(fd) } }
         let seals = fd < 0 ? 0 : skiff_get_seals(fd)
