@@ -8,6 +8,30 @@ final class RegistryTests: ImageTestCase {
     var port = 0
     var host: String { "127.0.0.1:\(port)" }
 
+    /// A docker-registry serving the test's storage on 127.0.0.1:`port` (config `<name>.yml`),
+    /// optionally with deletes, an `auth:` and an `http.tls:` section; returns once it answers (or gave up).
+    func serveRegistry(_ binary: String, _ name: String, port: Int, deletable: Bool = false, auth: String? = nil,
+                       tls: String? = nil, log: String? = nil) throws -> Background {
+        func indent(_ yaml: String, _ by: String) -> String {
+            yaml.split(separator: "\n").map { by + $0 }.joined(separator: "\n") + "\n"
+        }
+        var config = """
+            version: 0.1
+            storage:
+              filesystem:
+                rootdirectory: \(work!)/registry
+
+            """
+        if deletable { config += "  delete:\n    enabled: true\n" }
+        if let auth { config += "auth:\n" + indent(auth, "  ") }
+        config += "http:\n  addr: 127.0.0.1:\(port)\n"
+        if let tls { config += "  tls:\n" + indent(tls, "    ") }
+        try config.write(toFile: work + "/\(name).yml", atomically: true, encoding: .utf8)
+        let daemon = Background([binary, "serve", work + "/\(name).yml"], log: log)
+        daemon.waitForHTTP("\(tls == nil ? "http" : "https")://127.0.0.1:\(port)/v2/")
+        return daemon
+    }
+
     override func setUpWithError() throws {
         try super.setUpWithError()
         guard let reg = Env.which("docker-registry"), Env.which("skopeo") != nil else {
@@ -17,18 +41,7 @@ final class RegistryTests: ImageTestCase {
         // that is taken anyway gets another try.
         for _ in 0..<4 {
             port = Int.random(in: 20000...30000) / 4 * 4
-            try """
-            version: 0.1
-            storage:
-              filesystem:
-                rootdirectory: \(work!)/registry
-              delete:
-                enabled: true
-            http:
-              addr: 127.0.0.1:\(port)
-            """.write(toFile: work + "/registry.yml", atomically: true, encoding: .utf8)
-            let daemon = Background([reg, "serve", work + "/registry.yml"], log: work + "/registry.log")
-            daemon.waitForHTTP("http://\(host)/v2/")
+            let daemon = try serveRegistry(reg, "registry", port: port, deletable: true, log: work + "/registry.log")
             if Cmd.run("/usr/bin/curl", ["-sf", "-o", "/dev/null", "http://\(host)/v2/"]).code == 0 {
                 registry = daemon
                 break
@@ -140,21 +153,12 @@ final class RegistryTests: ImageTestCase {
         guard hash.code == 0, hash.stdout.hasPrefix("$2") else { throw XCTSkip("no bcrypt in python's crypt here") }
         try "skiff:\(hash.stdout.trimmingCharacters(in: .whitespacesAndNewlines))\n".write(toFile: work + "/htpasswd", atomically: true, encoding: .utf8)
         let authPort = port + 1
-        try """
-        version: 0.1
-        storage:
-          filesystem:
-            rootdirectory: \(work!)/registry
-        auth:
-          htpasswd:
-            realm: skiff-test
-            path: \(work!)/htpasswd
-        http:
-          addr: 127.0.0.1:\(authPort)
-        """.write(toFile: work + "/auth.yml", atomically: true, encoding: .utf8)
-        let daemon = Background([Env.which("docker-registry")!, "serve", work + "/auth.yml"])
+        let daemon = try serveRegistry(Env.which("docker-registry")!, "auth", port: authPort, auth: """
+            htpasswd:
+              realm: skiff-test
+              path: \(work!)/htpasswd
+            """)
         defer { daemon.stop() }
-        daemon.waitForHTTP("http://127.0.0.1:\(authPort)/v2/")
         let ref = "127.0.0.1:\(authPort)/skiff/busybox:oci"
         var r = ctl(["images", "pull", ref])
         XCTAssertNotEqual(r.code, 0)
@@ -237,20 +241,11 @@ final class RegistryTests: ImageTestCase {
                                   "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
         XCTAssertEqual(r.code, 0, r.stderr)
         let tlsPort = port + 3
-        try """
-        version: 0.1
-        storage:
-          filesystem:
-            rootdirectory: \(work!)/registry
-        http:
-          addr: 127.0.0.1:\(tlsPort)
-          tls:
+        let daemon = try serveRegistry(Env.which("docker-registry")!, "tls", port: tlsPort, tls: """
             certificate: \(work!)/cert.pem
             key: \(work!)/key.pem
-        """.write(toFile: work + "/tls.yml", atomically: true, encoding: .utf8)
-        let daemon = Background([Env.which("docker-registry")!, "serve", work + "/tls.yml"])
+            """)
         defer { daemon.stop() }
-        daemon.waitForHTTP("https://127.0.0.1:\(tlsPort)/v2/")
         // The name "tls.invalid" is served by the https registry (hosts.toml); first without trust.
         let certs = work + "/certs.d/tls.invalid"
         try FileManager.default.createDirectory(atPath: certs, withIntermediateDirectories: true)
