@@ -63,9 +63,10 @@ let package = Package(
                           dependencies: ["SkiffManager", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // libFuzzer targets: built only by fixtures/fuzz.sh (with -sanitize=fuzzer); their
         // corpora under fixtures/fuzz are replayed by the tests.
-        .executableTarget(name: "FuzzSpec", dependencies: ["SkiffSpec"]),
-        .executableTarget(name: "FuzzWire", dependencies: ["SkiffWire", "SkiffTTRPC"]),
-        .executableTarget(name: "FuzzTar", dependencies: ["SkiffManager"]),
+        .target(name: "FuzzSupport", dependencies: ["SkiffSys"]),
+        .executableTarget(name: "FuzzSpec", dependencies: ["SkiffSpec", "FuzzSupport"]),
+        .executableTarget(name: "FuzzWire", dependencies: ["SkiffWire", "SkiffTTRPC", "FuzzSupport"]),
+        .executableTarget(name: "FuzzTar", dependencies: ["SkiffManager", "FuzzSupport"]),
         .target(name: "SkiffProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 exclude: ["proto"]),
 
