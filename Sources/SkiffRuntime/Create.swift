@@ -71,7 +71,6 @@ public struct Runtime {
 
         // A record from the cgroup on, so that a create killed midway (kill -9, a crash, a hook
         // that hangs) leaves a container `delete` can take down: its cgroup, later its init.
-        record.creating = true
         record.creatorPid = getpid()
         record.creatorStartTime = Proc.stat(getpid())?.startTime
         if mkfifo(store.fifo(id), 0o622) != 0 { throw SkiffError.sys("mkfifo", store.fifo(id)) }
@@ -88,7 +87,7 @@ public struct Runtime {
             plan.cgroupFd = Glibc.open(cg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             record.cgroupPath = cg.directory
             record.cgroupCreatedTop = top
-            try store.saveCreating(record)  // see `creating` above: from here on there is a cgroup to remove
+            try store.saveCreating(record)  // see creatorPid above: from here on there is a cgroup to remove
             if let res = spec.linux?.resources {
                 let skip = skipUnavailableCgroups || spec.annotations?["org.skiff.cgroups.skip-unavailable"] == "true"
                 try cg.apply(res, skipUnavailable: skip) { Logger.shared.warn($0) }
@@ -177,7 +176,6 @@ public struct Runtime {
 
         // exec reads the config from here: later edits of the bundle's config.json have no effect.
         try FS.writeFileAtomic(store.dir(id) + "/config.json", loaded.bytes)
-        record.creating = nil
         record.creatorPid = nil
         record.creatorStartTime = nil
         try store.saveCreated(record)

@@ -5,10 +5,9 @@ import SkiffCgroups
 
 extension Runtime {
     public func status(of r: ContainerRecord) -> ContainerStatus {
-        if r.creating == true {
+        if let creator = r.creatorPid {
             // A create that died midway leaves a container that is not coming: stopped.
-            guard let c = r.creatorPid, Proc.isAlive(c, startTime: r.creatorStartTime ?? 0) else { return .stopped }
-            return .creating
+            return Proc.isAlive(creator, startTime: r.creatorStartTime ?? 0) ? .creating : .stopped
         }
         if r.pid == 0 { return .creating }
         if !Proc.isAlive(r.pid, startTime: r.startTime) { return .stopped }
@@ -110,7 +109,7 @@ extension Runtime {
             return
         }
         let st = status(of: r)
-        if r.creating == true, let dir = r.cgroupPath {
+        if r.creatorPid != nil, let dir = r.cgroupPath {
             // Half-created: whatever the create had started (stage one, the init) is in the cgroup.
             try? Cgroup2.at(dir).killAll()
         }

@@ -45,7 +45,7 @@ public struct StateStore {
         return try JSON.decode(ContainerRecord.self, from: bytes, what: "state of \(quote(id))")
     }
 
-    /// The record of a create still at work (see ContainerRecord.creating). Its own file, so that
+    /// The record of a create still at work (see ContainerRecord.creatorPid). Its own file, so that
     /// state.json is first written once the container exists: replacing a file by rename makes
     /// ext4 flush the new one (auto_da_alloc), ~0.4 ms each time here.
     func creatingFile(_ id: String) -> String { dir(id) + "/creating.json" }

@@ -44,11 +44,9 @@ public struct ContainerRecord: Codable, Sendable {
     public var useSystemdCgroup: Bool?
     /// Topmost cgroup directory that create made (removed with the leaf).
     public var cgroupCreatedTop: String?
-    /// Set while `create` is still at work (the record is saved early so that a create killed
-    /// midway can be deleted); absent once the container is created.
-    public var creating: Bool?
-    /// The `create` process (pid and /proc start time) while `creating`: once it is gone, the
-    /// container is reported stopped, so that it can be deleted.
+    /// The `create` process (pid and /proc start time), set while it is still at work: the record
+    /// is saved early so that a create killed midway can be deleted, and once that process is
+    /// gone the container is reported stopped. Absent once the container is created.
     public var creatorPid: Int32?
     public var creatorStartTime: UInt64?
 
