@@ -51,6 +51,7 @@ int skiff_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, ui
 }
 int skiff_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
 int skiff_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
+int skiff_pidfd_getfd(int pidfd, int targetfd) { return (int)syscall(SYS_pidfd_getfd, pidfd, targetfd, 0); }
 pid_t skiff_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 dev_t skiff_makedev(unsigned int ma, unsigned int mi) { return makedev(ma, mi); }
 unsigned int skiff_major(dev_t d) { return major(d); }
@@ -111,6 +112,8 @@ int skiff_recv_fd(int sock, void *data, size_t cap, size_t *len) {
 }
 int skiff_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
 int skiff_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
+int skiff_getresuid(uid_t *r, uid_t *e, uid_t *s) { return getresuid(r, e, s); }
+int skiff_getresgid(gid_t *r, gid_t *e, gid_t *s) { return getresgid(r, e, s); }
 
 
 int skiff_bpf_load_device_prog(const void *insns, unsigned int count, char *log, unsigned int log_size) {
@@ -189,3 +192,18 @@ int skiff_memfd_create(const char *name) { return memfd_create(name, MFD_CLOEXEC
 int skiff_add_seals(int fd, int seals) { return fcntl(fd, F_ADD_SEALS, seals); }
 int skiff_get_seals(int fd) { return fcntl(fd, F_GET_SEALS); }
 long skiff_sendfile(int out, int in, size_t count) { return (long)sendfile(out, in, NULL, count); }
+
+/* struct mount_attr from <linux/mount.h>, which clashes with glibc 2.36's <sys/mount.h>. */
+struct skiff_mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+int skiff_open_tree(int dirfd, const char *path, unsigned int flags) {
+    return (int)syscall(SYS_open_tree, dirfd, path, flags | O_CLOEXEC);
+}
+int skiff_move_mount(int from_fd, const char *from_path, int to_fd, const char *to_path, unsigned int flags) {
+    return (int)syscall(SYS_move_mount, from_fd, from_path, to_fd, to_path, flags);
+}
+int skiff_mount_setattr(int fd, const char *path, unsigned int flags, uint64_t attr_set, uint64_t attr_clr,
+                        uint64_t propagation, int userns_fd) {
+    struct skiff_mount_attr a = { attr_set, attr_clr, propagation, userns_fd < 0 ? 0 : (uint64_t)userns_fd };
+    return (int)syscall(SYS_mount_setattr, fd, path, flags, &a, sizeof a);
+}
+int skiff_fsconfig_flag(int fsfd, const char *key) { return (int)syscall(SYS_fsconfig, fsfd, 0 /* FSCONFIG_SET_FLAG */, key, NULL, 0); }

@@ -16,30 +16,43 @@ public struct DeviceRuleSpec: Equatable, Sendable {
 }
 
 public enum DeviceFilter {
-    /// runc's AllowedDevices: mknod of any char/block node, and the usual safe nodes.
-    public static let defaultAllowed: [DeviceRuleSpec] = [
-        .init(allow: true, type: "c", major: -1, minor: -1, access: "m"), .init(allow: true, type: "b", major: -1, minor: -1, access: "m"),
-        .init(allow: true, type: "c", major: 1, minor: 3, access: "rwm"), .init(allow: true, type: "c", major: 1, minor: 8, access: "rwm"),
-        .init(allow: true, type: "c", major: 1, minor: 7, access: "rwm"), .init(allow: true, type: "c", major: 5, minor: 0, access: "rwm"),
-        .init(allow: true, type: "c", major: 1, minor: 5, access: "rwm"), .init(allow: true, type: "c", major: 1, minor: 9, access: "rwm"),
-        .init(allow: true, type: "c", major: 5, minor: 1, access: "rwm"), .init(allow: true, type: "c", major: 136, minor: -1, access: "rwm"),
-        .init(allow: true, type: "c", major: 5, minor: 2, access: "rwm"),
+    /// runc's AllowedDevices: mknod of any char/block node, and the usual safe nodes (with the
+    /// path each default belongs to: a node linux.devices redefines loses its default rule).
+    public static let defaultAllowed: [(path: String?, rule: DeviceRuleSpec)] = [
+        (nil, .init(allow: true, type: "c", major: -1, minor: -1, access: "m")),
+        (nil, .init(allow: true, type: "b", major: -1, minor: -1, access: "m")),
+        ("/dev/null", .init(allow: true, type: "c", major: 1, minor: 3, access: "rwm")),
+        ("/dev/random", .init(allow: true, type: "c", major: 1, minor: 8, access: "rwm")),
+        ("/dev/full", .init(allow: true, type: "c", major: 1, minor: 7, access: "rwm")),
+        ("/dev/tty", .init(allow: true, type: "c", major: 5, minor: 0, access: "rwm")),
+        ("/dev/zero", .init(allow: true, type: "c", major: 1, minor: 5, access: "rwm")),
+        ("/dev/urandom", .init(allow: true, type: "c", major: 1, minor: 9, access: "rwm")),
+        (nil, .init(allow: true, type: "c", major: 5, minor: 1, access: "rwm")),
+        (nil, .init(allow: true, type: "c", major: 136, minor: -1, access: "rwm")),
+        (nil, .init(allow: true, type: "c", major: 5, minor: 2, access: "rwm")),
     ]
 
-    /// Rules in evaluation order: the config's, then the defaults, then the config's linux.devices.
-    public static func rules(resources: [DeviceRule], devices: [Device]) throws -> [DeviceRuleSpec] {
+    /// Rules in evaluation order (a later rule overrides an earlier one): the config's
+    /// linux.resources.devices, then the defaults. Creating a node (linux.devices) grants no
+    /// access to it, as in runc: only linux.resources.devices does. Unknown access letters are
+    /// ignored with a warning, as runc tolerates them.
+    public static func rules(resources: [DeviceRule], devices: [Device], warn: (String) -> Void = { _ in }) throws -> [DeviceRuleSpec] {
         var out: [DeviceRuleSpec] = []
         for r in resources {
             let t = r.type ?? "a"
             guard t == "a" || t == "c" || t == "b", t.count == 1 else { throw SkiffError.msg("resources.devices: unknown type \(quote(t))") }
-            let access = r.access ?? "rwm"
-            if access.contains(where: { !"rwm".contains($0) }) { throw SkiffError.msg("resources.devices: invalid access \(quote(access))") }
+            var access = r.access ?? "rwm"
+            if access.isEmpty { access = "rwm" }
+            let unknown = access.filter { !"rwm".contains($0) }
+            if !unknown.isEmpty {
+                warn("linux.resources.devices: access \(quote(access)): ignoring unknown letters \(quote(unknown))")
+                access = access.filter { "rwm".contains($0) }
+                if access.isEmpty { continue }
+            }
             out.append(.init(allow: r.allow, type: t.first!, major: r.major ?? -1, minor: r.minor ?? -1, access: access))
         }
-        out += defaultAllowed
-        for d in devices where d.type != "p" {
-            out.append(.init(allow: true, type: d.type == "b" ? "b" : "c", major: d.major ?? -1, minor: d.minor ?? -1, access: "rwm"))
-        }
+        let redefined = Set(devices.map(\.path))
+        out += defaultAllowed.filter { $0.path.map { !redefined.contains($0) } ?? true }.map(\.rule)
         return out
     }
 

@@ -92,7 +92,7 @@ public struct Runtime {
                 let skip = skipUnavailableCgroups || spec.annotations?["org.skiff.cgroups.skip-unavailable"] == "true"
                 try cg.apply(res, skipUnavailable: skip) { Logger.shared.warn($0) }
                 if let devs = res.devices {
-                    try DeviceFilter.attach(try DeviceFilter.rules(resources: devs, devices: spec.linux?.devices ?? []),
+                    try DeviceFilter.attach(try DeviceFilter.rules(resources: devs, devices: spec.linux?.devices ?? []) { Logger.shared.warn($0) },
                                             cgroupDir: cg.directory)
                 }
             }
@@ -108,10 +108,6 @@ public struct Runtime {
             plan.consoleSocketFd = dup(fd)
         }
         defer { if plan.consoleSocketFd >= 0 { close(plan.consoleSocketFd) } }
-        if let path = spec.linux?.seccomp?.listenerPath, !path.isEmpty, plan.seccomp?.usesNotify == true {
-            plan.seccompListenerFd = try withContext("seccomp listener") { try Sys.connectUnix(path) }
-        }
-        defer { if plan.seccompListenerFd >= 0 { close(plan.seccompListenerFd) } }
         defer { if plan.cgroupFd >= 0 { close(plan.cgroupFd) } }
         plan.stateDirFd = try FS.open(store.dir(id), O_RDONLY | O_DIRECTORY)
         defer { close(plan.stateDirFd) }
@@ -150,27 +146,28 @@ public struct Runtime {
         // Without a cgroup (no cgroup2 mounted), the pid is the only handle on a half-created init.
         if record.cgroupPath == nil { try store.saveCreating(record) }
 
+        let sync = SyncSocket(fd: parentEnd)
         if plan.newUserNamespace {
             try writeIDMaps(pid: initPid, linux: spec.linux!)
-            try Sys.sendMessage(parentEnd, "mapped")
+            try sync.send(.mapped)
         }
 
-        // Conversation with the init until it reports ready.
+        // Conversation with the init until it reports ready (see Sync.swift).
+        let creating = OCIState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: initPid, bundle: bundle,
+                                annotations: spec.annotations)
         loop: while true {
-            guard let msg = try Sys.recvMessage(parentEnd) else {
-                throw initDied(initPid)
-            }
-            if msg == "ready" { break loop }
-            if msg == "hooks" {
-                let st = OCIState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: initPid, bundle: bundle,
-                                  annotations: spec.annotations)
-                try HookRunner.run("prestart", spec.hooks?.prestart, state: st)
-                try HookRunner.run("createRuntime", spec.hooks?.createRuntime, state: st)
-                try Sys.sendMessage(parentEnd, "hooks-done")
-            } else if msg.hasPrefix("error ") {
-                throw InitError.decode(String(msg.dropFirst(6)))
-            } else {
-                throw SkiffError.msg("unexpected message from container init: \(quote(msg))")
+            guard let msg = try sync.receive() else { throw initDied(initPid) }
+            switch msg {
+            case .ready: break loop
+            case .runHooks:
+                try HookRunner.run("prestart", spec.hooks?.prestart, state: creating)
+                try HookRunner.run("createRuntime", spec.hooks?.createRuntime, state: creating)
+                try sync.send(.hooksDone)
+            case .seccompFd(let remote):
+                try SeccompAgent.handOff(remoteFd: remote, of: initPid, seccomp: spec.linux!.seccomp!, state: creating)
+                try sync.send(.seccompDone)
+            case .error(let e): throw e
+            default: throw SkiffError.msg("unexpected message \(quote(msg.encoded)) from the container's init")
             }
         }
 
@@ -203,15 +200,14 @@ public struct Runtime {
     }
 
     func receivePid(_ fd: Int32, stageOne: pid_t) throws -> pid_t {
-        guard let msg = try Sys.recvMessage(fd) else {
+        switch try SyncSocket(fd: fd).receive() {
+        case .pid(let p)?: return p
+        case .error(let e)?: throw e
+        case nil:
             let st = Sys.wait(stageOne).status
             throw SkiffError.msg("container setup process exited early (status \(exitCode(fromWaitStatus: st)))")
+        case let m?: throw SkiffError.msg("unexpected message \(quote(m.encoded)) from the container's setup")
         }
-        if msg.hasPrefix("error ") { throw InitError.decode(String(msg.dropFirst(6))) }
-        guard msg.hasPrefix("pid "), let p = pid_t(msg.dropFirst(4)) else {
-            throw SkiffError.msg("unexpected message from container setup: \(quote(msg))")
-        }
-        return p
     }
 
     func initDied(_ pid: pid_t) -> SkiffError {
@@ -257,25 +253,5 @@ struct CreateCleanup {
         }
         if let (cg, top) = cgroup { try? cg.remove(createdTop: top, killRemaining: true) }
         try? store.remove(id)
-    }
-}
-
-/// Errors from inside the init travel as "op\u{1f}object\u{1f}errno\u{1f}detail\u{1f}hint\u{1f}ctx..." so the
-/// CLI prints them exactly as if they had happened in the parent.
-enum InitError {
-    static let sep: Character = "\u{1f}"
-
-    static func encode(_ e: SkiffError) -> String {
-        ([e.op, e.object ?? "", e.errno.map { String($0) } ?? "", e.detail ?? "", e.hint ?? ""] + e.context)
-            .joined(separator: String(sep))
-    }
-
-    static func decode(_ s: String) -> SkiffError {
-        let f = s.split(separator: sep, omittingEmptySubsequences: false).map(String.init)
-        guard f.count >= 5 else { return SkiffError.msg(s) }
-        var e = SkiffError(f[0], f[1].isEmpty ? nil : f[1], errno: Int32(f[2]), detail: f[3].isEmpty ? nil : f[3],
-                           hint: f[4].isEmpty ? nil : f[4])
-        e.context = Array(f.dropFirst(5))
-        return e
     }
 }

@@ -88,13 +88,9 @@ extension Runtime {
         let env = process.env ?? []
         let preserved = options.preserveFds
         let stdio = options.stdio
-        let filter = try spec.linux?.seccomp.map { sc -> SeccompFilter in
-            var s = sc
-            s.listenerPath = nil // the agent already has the container's listener
-            if s.defaultAction == "SCMP_ACT_NOTIFY" { s.defaultAction = "SCMP_ACT_ERRNO" }
-            s.syscalls = s.syscalls?.filter { $0.action != "SCMP_ACT_NOTIFY" }
-            return try SeccompFilter(s)
-        }
+        // The container's filter, SCMP_ACT_NOTIFY included: the exec'd process's notify fd goes
+        // to the agent as the init's did.
+        let filter = try spec.linux?.seccomp.map { try SeccompFilter($0) }
 
         let s1 = fork()
         if s1 < 0 { close(childEnd); throw SkiffError.sys("fork") }
@@ -105,22 +101,38 @@ extension Runtime {
                                  consoleFd: consoleFd, process: process, env: env, preserved: preserved, seccomp: filter)
         }
         close(childEnd)
+        let sync = SyncSocket(fd: parentEnd)
         var pid: pid_t = 0
         do {
-            guard let msg = try Sys.recvMessage(parentEnd) else { throw SkiffError.msg("exec setup process exited early") }
-            if msg.hasPrefix("error ") { throw InitError.decode(String(msg.dropFirst(6))) }
-            guard msg.hasPrefix("pid "), let p = pid_t(msg.dropFirst(4)) else { throw SkiffError.msg("unexpected message \(quote(msg))") }
-            pid = p
+            switch try sync.receive() {
+            case .pid(let p)?: pid = p
+            case .error(let e)?: throw e
+            case nil: throw SkiffError.msg("exec setup process exited early")
+            case let m?: throw SkiffError.msg("unexpected message \(quote(m.encoded)) from the exec setup")
+            }
         } catch {
             _ = Sys.wait(s1)
             throw error
         }
         _ = Sys.wait(s1)
-        // EOF on the sync socket means the exec succeeded (the fd is close-on-exec).
-        if let msg = try Sys.recvMessage(parentEnd) {
+        // Until EOF, which means the exec succeeded (the socket is close-on-exec): a seccomp
+        // notify fd to hand to the agent, or an error.
+        do {
+            while let msg = try sync.receive() {
+                switch msg {
+                case .seccompFd(let remote):
+                    var st = ociState(r)
+                    st.pid = pid
+                    try SeccompAgent.handOff(remoteFd: remote, of: pid, seccomp: spec.linux!.seccomp!, state: st)
+                    try sync.send(.seccompDone)
+                case .error(let e): throw e
+                default: throw SkiffError.msg("unexpected message \(quote(msg.encoded)) from the exec'd process")
+                }
+            }
+        } catch {
+            Glibc.kill(pid, SIGKILL)
             _ = Sys.wait(pid)
-            if msg.hasPrefix("error ") { throw InitError.decode(String(msg.dropFirst(6))) }
-            throw SkiffError.msg("unexpected message \(quote(msg))")
+            throw error
         }
         var master: Int32 = -1
         if internalConsole >= 0 {
@@ -135,12 +147,12 @@ extension Runtime {
 enum ExecProcess {
     static func stageOne(joins: [(UInt, String)], cgroupFd: Int32, cgroupDir: String?, syncFd: Int32, consoleFd: Int32,
                          process: Process, env: [String], preserved: Int, seccomp: SeccompFilter?) -> Never {
-        // Unlike the init, the exec'd process does not wait for anything before execve, so the
-        // close-on-exec sweep in the child is enough to keep the caller's fds out.
         // Not dumpable from here to execve (which resets it): the container's processes can see
         // this one in their pid namespace, and /proc/PID/exe would hand them the host's skiff
         // binary to overwrite (CVE-2019-5736's way in). The child inherits the setting.
         _ = skiff_prctl(SKIFF_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        // Whatever the caller holds (a shim's sockets, bundles, cgroup directories) stays here.
+        Sys.closeFds(from: 3 + Int32(preserved), except: [syncFd, consoleFd, cgroupFd])
         do {
             try Sys.joinNamespaces(joins)
             var pid = cgroupFd >= 0 ? skiff_clone3_fork(UInt64(SKIFF_CLONE_PARENT), cgroupFd) : -1
@@ -150,30 +162,30 @@ enum ExecProcess {
             }
             if pid < 0 { throw SkiffError.sys("clone", "exec process") }
             if pid == 0 { child(syncFd: syncFd, consoleFd: consoleFd, process: process, env: env, preserved: preserved, seccomp: seccomp) }
-            try Sys.sendMessage(syncFd, "pid \(pid)")
+            try SyncSocket(fd: syncFd).send(.pid(pid))
             _exit(0)
-        } catch let e as SkiffError {
-            try? Sys.sendMessage(syncFd, "error " + InitError.encode(e))
+        } catch {
+            SyncSocket(fd: syncFd).report(error)
             _exit(1)
-        } catch { _exit(1) }
+        }
     }
 
     static func child(syncFd: Int32, consoleFd: Int32, process: Process, env: [String], preserved: Int, seccomp: SeccompFilter?) -> Never {
+        let sync = SyncSocket(fd: syncFd)
         do {
             if process.terminal == true { try InitProcess.setupConsole(socket: consoleFd, process, bindConsole: false) }
-            let late = process.noNewPrivileges == true
-            let st = OCIState(ociVersion: "", id: "", status: "running", pid: getpid(), bundle: "")
-            let (path, args) = try InitProcess.prepareProcess(process, env: env, seccomp: late ? nil : seccomp, notifyState: st)
-            if late, let seccomp { try seccomp.load() }
+            let (path, args) = try InitProcess.prepareProcess(process, env: env, preservedFds: preserved, keepFds: [syncFd],
+                                                              seccomp: seccomp, sync: sync)
             _ = skiff_close_range(UInt32(3 + preserved), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
             let argv = CStringArray(args)
             let envp = CStringArray(env)
+            try InitProcess.loadLateSeccomp(seccomp, process, sync: sync)
             resetSignalsForExec()
             execve(path, argv.pointers, envp.pointers)
             throw SkiffError.sys("exec", args[0])
-        } catch let e as SkiffError {
-            try? Sys.sendMessage(syncFd, "error " + InitError.encode(e))
-        } catch {}
+        } catch {
+            sync.report(error)
+        }
         _exit(127)
     }
 }

@@ -18,10 +18,14 @@ enum InitProcess {
         if let stdio = plan.stdio, !Sys.installStdio(stdio) { _exit(1) }
         // Like runc's re-exec'd init, hold nothing of the caller's but stdio and the preserved fds:
         // a caller waiting for EOF on some pipe must not wait for our container.
-        let keep: Set<Int32> = [plan.syncFd, plan.pidFd, plan.stateDirFd, plan.consoleSocketFd, plan.cgroupFd, plan.seccompListenerFd]
+        let keep: Set<Int32> = [plan.syncFd, plan.pidFd, plan.stateDirFd, plan.consoleSocketFd, plan.cgroupFd]
         for name in (try? FS.listDirectory("/proc/self/fd")) ?? [] {
             if let fd = Int32(name), fd >= 3 + Int32(plan.preservedFds), !keep.contains(fd) { close(fd) }
         }
+        let report = SyncSocket(fd: plan.pidFd)
+        // Joining namespaces of others: processes already in them must not reach into us through
+        // /proc/PID (fds, memory) before execve resets this (runc does the same).
+        if !plan.joins.isEmpty { _ = skiff_prctl(SKIFF_PR_SET_DUMPABLE, 0, 0, 0, 0) }
         do {
             try Sys.joinNamespaces(plan.joins)
             if plan.newTimeNamespace {
@@ -32,6 +36,8 @@ enum InitProcess {
                 }
                 if !text.isEmpty { try FS.writeFile("/proc/self/timens_offsets", text, flags: O_WRONLY) }
             }
+            var hostPathsEnd: Int32 = -1
+            if plan.newUserNamespace { (hostPathsEnd, plan.hostPathsFd) = try Sys.socketpair() }
             var pid = plan.cgroupFd >= 0 ? skiff_clone3_fork(UInt64(plan.initCloneFlags | UInt(SKIFF_CLONE_PARENT)), plan.cgroupFd) : -1
             if pid < 0 {
                 // No clone3/CLONE_INTO_CGROUP (old kernel, seccomp'd caller): migrate, then clone.
@@ -45,42 +51,42 @@ enum InitProcess {
             }
             if pid == 0 {
                 close(plan.pidFd)
+                if hostPathsEnd >= 0 { close(hostPathsEnd) }
                 runInit(plan)
             }
-            try Sys.sendMessage(plan.pidFd, "pid \(pid)")
+            if hostPathsEnd >= 0 {
+                close(plan.hostPathsFd)
+                do { try HostPaths.send(to: hostPathsEnd, initPid: pid, plan: plan) } catch {
+                    Glibc.kill(pid, SIGKILL)
+                    throw error
+                }
+            }
+            try report.send(.pid(pid))
             _exit(0)
-        } catch let e as SkiffError {
-            try? Sys.sendMessage(plan.pidFd, "error " + InitError.encode(e))
-            _exit(1)
         } catch {
+            report.report(error)
             _exit(1)
         }
     }
 
     static func runInit(_ plan: InitPlan) -> Never {
-        do {
-            try setup(plan)
-        } catch let e as SkiffError {
-            try? Sys.sendMessage(plan.syncFd, "error " + InitError.encode(e))
-        } catch {
-            try? Sys.sendMessage(plan.syncFd, "error " + InitError.encode(SkiffError.msg("\(error)")))
-        }
+        do { try setup(plan) } catch { SyncSocket(fd: plan.syncFd).report(error) }
         _exit(1)
-    }
-
-    static func expect(_ fd: Int32, _ what: String) throws {
-        guard let m = try Sys.recvMessage(fd) else { throw SkiffError.msg("runtime went away during setup") }
-        if m != what { throw SkiffError.msg("unexpected message \(quote(m)) during setup (wanted \(what))") }
     }
 
     static func setup(_ plan: InitPlan) throws -> Never {
         let spec = plan.spec
         let process = spec.process!
+        let sync = SyncSocket(fd: plan.syncFd)
+        // The cgroup directory was for clone3: no host directory but the state directory (for
+        // exec.fifo) stays open in the init.
+        Sys.closeFds(from: 3 + Int32(plan.preservedFds),
+                     except: [plan.syncFd, plan.stateDirFd, plan.consoleSocketFd, plan.hostPathsFd])
         // Die with the runtime while it still owns us; cleared before reporting ready.
         _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
 
         if plan.newUserNamespace {
-            try expect(plan.syncFd, "mapped")
+            try sync.expect(.mapped)
             if skiff_setresgid(0, 0, 0) != 0 { throw SkiffError.sys("setresgid", "0", hint: "is gid 0 mapped in linux.gidMappings?") }
             if skiff_setresuid(0, 0, 0) != 0 { throw SkiffError.sys("setresuid", "0", hint: "is uid 0 mapped in linux.uidMappings?") }
             _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
@@ -94,19 +100,22 @@ enum InitProcess {
             if let d = spec.domainname, !d.isEmpty, setdomainname(d, d.utf8.count) != 0 { throw SkiffError.sys("setdomainname", d) }
         }
 
-        let rootfs = Rootfs(rootfs: plan.rootfs, spec: spec, inUserNamespace: plan.newUserNamespace || plan.joins.contains { $0.0 == UInt(SKIFF_CLONE_NEWUSER) },
+        var rootfs = Rootfs(rootfs: plan.rootfs, spec: spec, inUserNamespace: plan.newUserNamespace || plan.joins.contains { $0.0 == UInt(SKIFF_CLONE_NEWUSER) },
                             ownCgroupNamespace: plan.hasCgroupNamespace, hostCgroupDir: plan.cgroup?.directory)
+        if plan.hostPathsFd >= 0 { rootfs.opened = try HostPaths.receive(from: plan.hostPathsFd, spec: spec) }
         try rootfs.prepare()
 
         if plan.hasCreateHooks {
-            try Sys.sendMessage(plan.syncFd, "hooks")
-            try expect(plan.syncFd, "hooks-done")
+            try sync.send(.runHooks)
+            try sync.expect(.hooksDone)
         }
         let inside = OCIState(ociVersion: spec.ociVersion, id: plan.id, status: "creating", pid: getpid(),
                               bundle: plan.bundle, annotations: spec.annotations)
         try HookRunner.run("createContainer", spec.hooks?.createContainer, state: inside)
 
         try rootfs.pivot(noPivot: plan.noPivot)
+        // runc creates a missing cwd, inside the root and before it may become read-only.
+        try WorkingDirectory.create(process.cwd)
 
         if process.terminal == true { try setupConsole(socket: plan.consoleSocketFd, process) }
         // Sysctls go in before readonlyPaths make /proc/sys read-only (runc's order).
@@ -117,12 +126,8 @@ enum InitProcess {
         }
         try rootfs.finalize()
 
-        let notifyState = OCIState(ociVersion: spec.ociVersion, id: plan.id, status: "creating", pid: getpid(),
-                                   bundle: plan.bundle, annotations: spec.annotations)
-        let seccompLate = plan.seccomp != nil && process.noNewPrivileges == true
-        let (path, args) = try prepareProcess(process, env: plan.env, seccomp: seccompLate ? nil : plan.seccomp,
-                                              listenerFd: plan.seccompListenerFd, notifyState: notifyState,
-                                              metadata: spec.linux?.seccomp?.listenerMetadata)
+        let (path, args) = try prepareProcess(process, env: plan.env, preservedFds: plan.preservedFds,
+                                              keepFds: [plan.syncFd, plan.stateDirFd], seccomp: plan.seccomp, sync: sync)
 
         // Nothing but stdio and the preserved fds reaches the container process.
         _ = skiff_close_range(UInt32(3 + plan.preservedFds), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
@@ -130,7 +135,8 @@ enum InitProcess {
         let envp = CStringArray(plan.env)
 
         _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, 0, 0, 0, 0)
-        try Sys.sendMessage(plan.syncFd, "ready")
+        try loadLateSeccomp(plan.seccomp, process, sync: sync)
+        try sync.send(.ready)
 
         // The start barrier: blocks until `skiff start` opens the FIFO for reading.
         let fifo = retryEINTR { openat(plan.stateDirFd, "exec.fifo", O_WRONLY | O_CLOEXEC) }
@@ -138,31 +144,33 @@ enum InitProcess {
         do {
             let st = OCIState(ociVersion: spec.ociVersion, id: plan.id, status: "created", pid: getpid(),
                               bundle: plan.bundle, annotations: spec.annotations)
+            // Under the container's seccomp filter, as in runc.
             try HookRunner.run("startContainer", spec.hooks?.startContainer, state: st)
-            // With no_new_privs the filter goes in as late as possible: nothing of ours runs under it.
-            if seccompLate, let filter = plan.seccomp {
-                try loadSeccomp(filter, listenerFd: plan.seccompListenerFd, state: st, metadata: spec.linux?.seccomp?.listenerMetadata)
-            }
         } catch let e as SkiffError {
-            try? FS.writeAll(fd: fifo, "E" + InitError.encode(e))
+            try? FS.writeAll(fd: fifo, "E" + ErrorCodec.encode(e))
             _exit(1)
         }
         try? FS.writeAll(fd: fifo, "0")
         resetSignalsForExec()
         execve(path, argv.pointers, envp.pointers)
         let e = SkiffError.sys("exec", args[0])
-        try? FS.writeAll(fd: fifo, "E" + InitError.encode(e))
+        try? FS.writeAll(fd: fifo, "E" + ErrorCodec.encode(e))
         _exit(127)
     }
 
     /// The per-process part shared by the init and `exec`: rlimits, OOM score, user and
     /// capabilities, cwd, no_new_privs, the executable's path, umask. Returns (path, argv).
-    static func prepareProcess(_ process: Process, env: [String], seccomp: SeccompFilter? = nil, listenerFd: Int32 = -1,
-                               notifyState: OCIState? = nil, metadata: String? = nil) throws -> (String, [String]) {
-        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: before the user switch.
-        if let seccomp, let notifyState {
-            try loadSeccomp(seccomp, listenerFd: listenerFd, state: notifyState, metadata: metadata)
-        }
+    /// `keepFds`: the few setup sockets still needed; every other fd from 3 + `preservedFds` up is
+    /// closed before the cwd is entered (see WorkingDirectory).
+    /// Without no_new_privs the seccomp filter is loaded here, before the user switch (it needs
+    /// CAP_SYS_ADMIN then); with it, the caller loads it last (`loadLateSeccomp`).
+    static func prepareProcess(_ process: Process, env: [String], preservedFds: Int, keepFds: [Int32],
+                               seccomp: SeccompFilter?, sync: SyncSocket) throws -> (String, [String]) {
+        Sys.closeFds(from: 3 + Int32(preservedFds), except: keepFds)
+        // Entered with every privilege still held, so a directory only root can search works for
+        // a non-root process user (runc's order); before a seccomp filter could refuse openat2.
+        let cwdEntered = try WorkingDirectory.enter(process.cwd, deferDenied: true)
+        if let seccomp, process.noNewPrivileges != true { try SeccompAgent.load(seccomp, sync: sync) }
         for r in process.rlimits ?? [] {
             var lim = rlimit(rlim_cur: rlim_t(r.soft), rlim_max: rlim_t(r.hard))
             if setrlimit(__rlimit_resource_t(UInt32(RlimitNames.all[r.type]!)), &lim) != 0 {
@@ -174,10 +182,7 @@ enum InitProcess {
         }
 
         try switchUser(process)
-
-        if chdir(process.cwd) != 0 {
-            throw SkiffError.sys("chdir", process.cwd, hint: "process.cwd must exist in the rootfs")
-        }
+        if !cwdEntered { _ = try WorkingDirectory.enter(process.cwd, deferDenied: false) }
         if process.noNewPrivileges == true {
             if skiff_prctl(SKIFF_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 { throw SkiffError.sys("prctl", "no_new_privs") }
         }
@@ -188,18 +193,10 @@ enum InitProcess {
         return (path, args)
     }
 
-    /// Loads the filter; with SCMP_ACT_NOTIFY, sends the listener fd and the container state to
-    /// the listener socket (runtime-spec: one SCM_RIGHTS fd, payload = container process state).
-    static func loadSeccomp(_ filter: SeccompFilter, listenerFd: Int32, state: OCIState, metadata: String?) throws {
-        try filter.load()
-        guard filter.usesNotify, listenerFd >= 0 else { return }
-        let fd = try filter.notifyFd()
-        defer { close(fd) }
-        var payload = "{\"ociVersion\":\(jsonString(state.ociVersion)),\"fds\":[\"seccompFd\"],\"pid\":\(state.pid ?? 0)"
-        if let metadata { payload += ",\"metadata\":\(jsonString(metadata))" }
-        payload += ",\"state\":" + (try JSON.encodeString(state)) + "}"
-        try Sys.sendFd(listenerFd, fd, payload: payload)
-        close(listenerFd)
+    /// With no_new_privs the filter goes in as late as runc puts it: after everything of ours but
+    /// reporting ready, the start barrier and the startContainer hooks (which run under it).
+    static func loadLateSeccomp(_ filter: SeccompFilter?, _ process: Process, sync: SyncSocket) throws {
+        if let filter, process.noNewPrivileges == true { try SeccompAgent.load(filter, sync: sync) }
     }
 
     /// Bounding set while still root, then groups and ids with KEEPCAPS, then E/P/I and ambient.
@@ -219,12 +216,31 @@ enum InitProcess {
             throw SkiffError.sys("setresuid", "\(process.user.uid)", hint: "is the uid mapped in the user namespace?")
         }
         _ = skiff_prctl(SKIFF_PR_SET_KEEPCAPS, 0, 0, 0, 0)
+        try verifyIDs(process.user, groups: groups)
         if let caps {
             try Caps.setProcess(effective: nums(caps.effective), permitted: nums(caps.permitted), inheritable: nums(caps.inheritable))
             // The kernel only raises ambient caps that are permitted and inheritable; like runc, the
             // rest are skipped (runc's default spec lists ambient caps without inheritable ones).
             let pi = Set(nums(caps.permitted)).intersection(nums(caps.inheritable))
             try Caps.setAmbient(nums(caps.ambient).filter { pi.contains($0) })
+        }
+    }
+
+    /// The switch really happened: real, effective and saved ids are the ones asked for (an id
+    /// the kernel reads as "unchanged" would otherwise leave the process root).
+    static func verifyIDs(_ user: User, groups: [gid_t]) throws {
+        var r: uid_t = 0, e: uid_t = 0, s: uid_t = 0
+        var rg: gid_t = 0, eg: gid_t = 0, sg: gid_t = 0
+        guard skiff_getresuid(&r, &e, &s) == 0, skiff_getresgid(&rg, &eg, &sg) == 0 else { throw SkiffError.sys("getresuid") }
+        if r != user.uid || e != user.uid || s != user.uid || rg != user.gid || eg != user.gid || sg != user.gid {
+            throw SkiffError.msg("switching to uid \(user.uid) gid \(user.gid) left uids \(r)/\(e)/\(s) gids \(rg)/\(eg)/\(sg)",
+                                 hint: "refusing to run the process with ids it did not ask for")
+        }
+        let n = getgroups(0, nil)
+        var have = [gid_t](repeating: 0, count: Int(max(n, 0)))
+        if n > 0 { _ = getgroups(n, &have) }
+        if !groups.isEmpty && Set(have) != Set(groups) {
+            throw SkiffError.msg("setgroups \(groups.map(String.init).joined(separator: ",")) left groups \(have.map(String.init).joined(separator: ","))")
         }
     }
 
@@ -265,10 +281,7 @@ enum InitProcess {
         let slave = Glibc.open(slavePath, O_RDWR | O_NOCTTY)
         if slave < 0 { throw SkiffError.sys("open", slavePath) }
         if let size = process.consoleSize { _ = skiff_set_winsize(master, size.height, size.width) }
-        if bindConsole {
-            try FS.createFileIfMissing("/dev/console", mode: 0o600)
-            try Sys.mount(slavePath, "/dev/console", nil, MountOptions.BIND, nil)
-        }
+        if bindConsole { try Rootfs.bindInCurrentRoot(slavePath, onto: "/dev/console") }
         try Sys.sendFd(socket, master, payload: "/dev/ptmx")
         close(socket)
         if setsid() < 0 { throw SkiffError.sys("setsid") }

@@ -65,7 +65,7 @@ extension Runtime {
         unlink(store.fifo(id))
         let text = String(decoding: data, as: UTF8.self)
         if let e = text.firstIndex(of: "E") {
-            throw InitError.decode(String(text[text.index(after: e)...]))
+            throw ErrorCodec.decode(String(text[text.index(after: e)...]))
         }
         if !text.hasPrefix("0") {
             throw SkiffError.msg("cannot start container \(quote(id)): its init exited before running the process")
@@ -74,9 +74,7 @@ extension Runtime {
         try store.save(r)
         let st = OCIState(ociVersion: r.ociVersion, id: id, status: "running", pid: r.pid, bundle: r.bundle,
                           annotations: r.annotations)
-        do { try HookRunner.run("poststart", r.poststart, state: st) } catch {
-            Logger.shared.warn("\(error)")
-        }
+        HookRunner.runAll("poststart", r.poststart, state: st) { Logger.shared.warn($0) }
     }
 
     public func kill(id: String, signal: Int32, all: Bool) throws {
@@ -145,9 +143,7 @@ extension Runtime {
         }
         try store.remove(r.id)
         let st = OCIState(ociVersion: r.ociVersion, id: r.id, status: "stopped", pid: nil, bundle: r.bundle, annotations: r.annotations)
-        do { try HookRunner.run("poststop", r.poststop, state: st) } catch {
-            Logger.shared.warn("\(error)")
-        }
+        HookRunner.runAll("poststop", r.poststop, state: st) { Logger.shared.warn($0) }
     }
 
     public func list() -> [OCIState] {

@@ -64,10 +64,11 @@ struct InitPlan {
     /// The container's cgroup directory, for clone3(CLONE_INTO_CGROUP): a migration through
     /// cgroup.procs costs ~10 ms (it waits for an RCU grace period); being born there costs nothing.
     var cgroupFd: Int32 = -1
+    /// With a new user namespace: the init's end of the socket on which stage one sends it the
+    /// rootfs and the bind sources, opened with the caller's credentials (see HostPaths).
+    var hostPathsFd: Int32 = -1
     /// Built in the parent so a bad profile fails before anything is created; loaded by the init.
     var seccomp: SeccompFilter?
-    /// Connected to linux.seccomp.listenerPath before the fork (the path is not visible after pivot_root).
-    var seccompListenerFd: Int32 = -1
     var env: [String] = []
     /// clone3 makes the cgroup namespace of the parent's cgroup, so with CLONE_INTO_CGROUP the
     /// init unshares it itself once it is in its cgroup.

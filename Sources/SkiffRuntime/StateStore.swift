@@ -21,9 +21,16 @@ public struct StateStore {
         if !ok { throw SkiffError.msg("invalid container id \(quote(id))", hint: "ids use letters, digits and _ + . -") }
     }
 
+    /// The state root is the caller's alone (0700, as runc's): it names every container's
+    /// bundle and holds their configs.
     func ensureRoot() throws {
         if root == "/" { throw SkiffError.msg("--root must not be /") }
-        try FS.mkdirAll(root, mode: 0o711)
+        if let st = FS.fileStat(root) {
+            if st.st_mode & 0o777 != 0o700 { chmod(root, 0o700) }
+            return
+        }
+        try FS.mkdirAll(FS.dirname(root), mode: 0o755)
+        if mkdir(root, 0o700) != 0 && errno != EEXIST { throw SkiffError.sys("mkdir", root) }
     }
 
     /// Makes the container directory; EEXIST means the id is taken.

@@ -74,11 +74,17 @@ public final class SeccompFilter {
                 if a.index > 5 { throw SkiffError.msg("seccomp: argument index \(a.index) is above 5") }
                 cmps.append(scmp_arg_cmp(arg: a.index, op: op, datum_a: a.value, datum_b: a.valueTwo ?? 0))
             }
+            // libseccomp refuses two comparisons of one argument in a rule; runc then adds each
+            // condition as a rule of its own, so they are ORed. So do we.
+            let indices = cmps.map(\.arg)
+            let groups = Set(indices).count == indices.count ? [cmps] : cmps.map { [$0] }
             for name in rule.names {
                 let nr = seccomp_syscall_resolve_name(name)
                 if nr == __NR_SCMP_ERROR { continue } // unknown on this arch: skipped, as runc does
-                let r = cmps.withUnsafeBufferPointer { seccomp_rule_add_array(c, act, nr, UInt32($0.count), $0.baseAddress) }
-                if r != 0 { throw SkiffError("seccomp: add rule", name, errno: -r) }
+                for group in groups {
+                    let r = group.withUnsafeBufferPointer { seccomp_rule_add_array(c, act, nr, UInt32($0.count), $0.baseAddress) }
+                    if r != 0 { throw SkiffError("seccomp: add rule", name, errno: -r) }
+                }
             }
         }
         usesNotify = notify

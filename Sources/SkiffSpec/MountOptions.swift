@@ -55,6 +55,8 @@ public struct MountOptions: Equatable, Sendable {
         "rsymfollow": (false, 0x200000),
     ]
 
+    static let atimeOptions: Set<String> = ["rnoatime", "rstrictatime", "rrelatime"]
+
     public static func isKnownFlag(_ o: String) -> Bool {
         flagTable[o] != nil || propagationTable[o] != nil || recursiveTable[o] != nil || o == "idmap" || o == "ridmap"
     }
@@ -71,7 +73,11 @@ public struct MountOptions: Equatable, Sendable {
             } else if let p = propagationTable[o] {
                 m.propagation.append(p)
             } else if let r = recursiveTable[o] {
-                if r.set { m.recursiveSet |= r.attr; m.recursiveClear &= ~r.attr } else { m.recursiveClear |= r.attr; m.recursiveSet &= ~r.attr }
+                if atimeOptions.contains(o) {
+                    // One field (MOUNT_ATTR__ATIME): cleared, then set to the mode asked for.
+                    m.recursiveSet = (m.recursiveSet & ~0x70) | r.attr
+                    m.recursiveClear |= 0x70
+                } else if r.set { m.recursiveSet |= r.attr; m.recursiveClear &= ~r.attr } else { m.recursiveClear |= r.attr; m.recursiveSet &= ~r.attr }
             } else if o == "idmap" || o == "ridmap" {
                 m.idmap = true
             } else if o == "tmpcopyup" {

@@ -46,10 +46,24 @@ public enum Validation {
         }
     }
 
+    /// The largest uid or gid runc accepts. Above it lies (uid_t)-1, which setresuid reads as
+    /// "leave unchanged": a process asked to run as 4294967295 would stay root.
+    public static let maxID: UInt32 = 2_147_483_647
+
+    /// A uid or gid from user input, or an error that names where it came from.
+    public static func checkID(_ id: UInt32, _ field: String) throws {
+        if id > maxID {
+            throw SkiffError.msg("config: \(field) \(id) is out of range", hint: "uids and gids go from 0 to \(maxID)")
+        }
+    }
+
     public static func validateProcess(_ p: Process) throws {
         if p.cwd.isEmpty || !p.cwd.hasPrefix("/") {
             throw SkiffError.msg("config: process.cwd \(quote(p.cwd)) is not an absolute path")
         }
+        try checkID(p.user.uid, "process.user.uid")
+        try checkID(p.user.gid, "process.user.gid")
+        for g in p.user.additionalGids ?? [] { try checkID(g, "process.user.additionalGids") }
         if let caps = p.capabilities {
             for (set, names) in [("bounding", caps.bounding), ("effective", caps.effective), ("inheritable", caps.inheritable),
                                  ("permitted", caps.permitted), ("ambient", caps.ambient)] {
@@ -91,6 +105,12 @@ public enum Validation {
         if !kinds.contains("user") && (!(l.uidMappings ?? []).isEmpty || !(l.gidMappings ?? []).isEmpty) {
             throw SkiffError.msg("config: linux.uidMappings/gidMappings are set but there is no user namespace")
         }
+        for (name, maps) in [("uidMappings", l.uidMappings ?? []), ("gidMappings", l.gidMappings ?? [])] {
+            for m in maps where m.size == 0 || UInt64(m.containerID) + UInt64(m.size) > 1 << 32
+                || UInt64(m.hostID) + UInt64(m.size) > 1 << 32 {
+                throw SkiffError.msg("config: linux.\(name): mapping \(m.containerID) \(m.hostID) \(m.size) is empty or runs past 4294967295")
+            }
+        }
         if l.timeOffsets != nil && !kinds.contains("time") {
             throw SkiffError.msg("config: linux.timeOffsets needs a time namespace")
         }
@@ -102,6 +122,8 @@ public enum Validation {
         }
         for d in l.devices ?? [] {
             try requireAbsolute(d.path, "linux.devices[].path")
+            if let u = d.uid { try checkID(u, "linux.devices[\(quote(d.path))].uid") }
+            if let g = d.gid { try checkID(g, "linux.devices[\(quote(d.path))].gid") }
             guard ["c", "b", "u", "p"].contains(d.type) else {
                 throw SkiffError.msg("config: linux.devices \(quote(d.path)): unknown type \(quote(d.type))")
             }
@@ -114,8 +136,26 @@ public enum Validation {
            !["shared", "slave", "private", "unbindable", "rshared", "rslave", "rprivate", "runbindable"].contains(prop) {
             throw SkiffError.msg("config: linux.rootfsPropagation: unknown value \(quote(prop))")
         }
+        if let sc = l.seccomp { try validateSeccomp(sc) }
         for key in (l.sysctl ?? [:]).keys where key.contains("..") || key.hasPrefix("/") {
             throw SkiffError.msg("config: linux.sysctl: invalid key \(quote(key))")
+        }
+    }
+
+    /// SCMP_ACT_NOTIFY needs an agent to hand the notify fd to, and may not trap what the runtime
+    /// itself still does under the filter (it reports through write(2)): as in runc.
+    static func validateSeccomp(_ sc: Seccomp) throws {
+        if sc.defaultAction == "SCMP_ACT_NOTIFY" {
+            throw SkiffError.msg("config: linux.seccomp: SCMP_ACT_NOTIFY cannot be the default action")
+        }
+        let notify = (sc.syscalls ?? []).filter { $0.action == "SCMP_ACT_NOTIFY" }
+        guard !notify.isEmpty else { return }
+        if (sc.listenerPath ?? "").isEmpty {
+            throw SkiffError.msg("config: linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath", hint: "the path of the seccomp agent's socket")
+        }
+        if notify.contains(where: { $0.names.contains("write") }) {
+            throw SkiffError.msg("config: linux.seccomp: SCMP_ACT_NOTIFY cannot be used for the write syscall",
+                                 hint: "the runtime reports the container's setup with write(2) under the filter")
         }
     }
 

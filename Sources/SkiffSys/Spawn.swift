@@ -39,8 +39,11 @@ public enum Spawn {
     /// Runs `path` with `args` (argv including argv[0]) and `env`, feeds `stdin`, collects combined
     /// stdout+stderr, and kills it after `timeout` seconds. A child that does not read its stdin
     /// does not break us: EPIPE is ignored.
+    /// `newProcessGroup`: the child leads a process group of its own (everything it starts can
+    /// be killed at once); `started` gets its pid before we wait for it.
     public static func run(path: String, args: [String], env: [String], stdin: [UInt8],
-                           timeout: Int? = nil, cwd: String? = nil) throws -> SpawnResult {
+                           timeout: Int? = nil, cwd: String? = nil, newProcessGroup: Bool = false,
+                           started: (pid_t) -> Void = { _ in }) throws -> SpawnResult {
         let inPipe = try Sys.pipe()
         let outPipe = try Sys.pipe()
         let errPipe = try Sys.pipe()
@@ -54,6 +57,11 @@ public enum Spawn {
             throw SkiffError.sys("fork", path)
         }
         if pid == 0 {
+            if newProcessGroup {
+                _ = setpgid(0, 0)
+                // Dies with us too (a runtime killed with SIGKILL cannot clean up after it).
+                _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
+            }
             if let d = dir.pointers.first ?? nil, chdir(d) != 0 {
                 var e = errno
                 _ = Glibc.write(errPipe.write, &e, 4)
@@ -71,6 +79,8 @@ public enum Spawn {
             _ = Glibc.write(errPipe.write, &e, 4)
             _exit(127)
         }
+        if newProcessGroup { _ = setpgid(pid, pid) }  // either side may win the race; both set it
+        started(pid)
         close(inPipe.read); close(outPipe.write); close(errPipe.write)
         // stdin: best effort; a hook may exit without reading.
         _ = try? FS.writeAll(fd: inPipe.write, stdin)
@@ -106,7 +116,7 @@ public enum Spawn {
             if output.count < 1 << 20 { output.append(contentsOf: buf[0..<n]) }
         }
         close(outPipe.read)
-        if timedOut { kill(pid, SIGKILL) }
+        if timedOut { kill(newProcessGroup ? -pid : pid, SIGKILL) }
         let st = Sys.wait(pid).status
         var execErr: Int32 = 0
         let n = Glibc.read(errPipe.read, &execErr, 4)

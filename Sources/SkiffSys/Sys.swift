@@ -54,6 +54,17 @@ public enum Sys {
         return true
     }
 
+    /// Closes every descriptor from `first` up except those in `keep`, with close_range over the
+    /// gaps (no /proc needed, so it works after pivot_root into a rootfs without one).
+    public static func closeFds(from first: Int32, except keep: [Int32]) {
+        var low = UInt32(max(first, 0))
+        for fd in keep.filter({ $0 >= first }).sorted() {
+            if UInt32(fd) > low { _ = skiff_close_range(low, UInt32(fd) - 1, 0) }
+            low = max(low, UInt32(fd) + 1)
+        }
+        _ = skiff_close_range(low, UInt32.max, 0)
+    }
+
     public static func socketpair(seqpacket: Bool = true) throws -> (Int32, Int32) {
         var fds: [Int32] = [-1, -1]
         let type = (seqpacket ? Int32(SOCK_SEQPACKET.rawValue) : Int32(SOCK_STREAM.rawValue)) | Int32(SOCK_CLOEXEC.rawValue)

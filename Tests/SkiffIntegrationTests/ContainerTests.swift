@@ -427,9 +427,36 @@ final class DeviceCgroupTests: XCTestCase {
         guard Host.cgroupRoot != nil else { throw XCTSkip("no cgroup2 hierarchy") }
         let b = try TestBundle()
         defer { b.cleanup() }
-        b.linux["resources"] = ["devices": [["allow": false, "access": "rwm"]]]
-        b.linux["devices"] = [["type": "c", "path": "/dev/zz", "major": 1, "minor": 3, "fileMode": 0o666]]
-        b.payload("write", "/dev/zz")
-        XCTAssertEqual(b.run().values["write./dev/zz"], "ok", "linux.devices entries are allowed")
+        b.linux["resources"] = ["devices": [["allow": false, "access": "rwm"], ["allow": true, "type": "c", "major": 10, "minor": 229, "access": "r"]]]
+        b.linux["devices"] = [["type": "c", "path": "/dev/fuse", "major": 10, "minor": 229, "fileMode": 0o666]]
+        // fuse without a mount: an allowed read fails with EIO, a denied open with EPERM.
+        b.args(["/bin/sh", "-c", "head -c 1 /dev/fuse 2>&1; echo x 2>&1 > /dev/fuse"])
+        let r = b.run()
+        XCTAssertTrue(r.stdout.contains("Input/output error"), "read allowed: \(r.stdout)")
+        XCTAssertTrue(r.stdout.contains("Operation not permitted"), "write denied: \(r.stdout)")
+    }
+
+    /// A node listed in linux.devices is created, not allowed: under a deny-all
+    /// linux.resources.devices the container cannot open it until a rule allows it. The same
+    /// against runc. (Before the fix skiff allowed every linux.devices entry, /dev/kmsg too.)
+    func testCreatingADeviceDoesNotAllowIt() throws {
+        try Env.requireRoot()
+        guard Host.cgroupRoot != nil else { throw XCTSkip("no cgroup2 hierarchy") }
+        var runtimes = [Env.skiff]
+        if let runc = Env.which("runc") { runtimes.append(runc) } else { print("runc not installed: comparison skipped") }
+        for rt in runtimes {
+            for (allow, expect) in [(false, "Operation not permitted"), (true, "Input/output error")] {
+                let b = try TestBundle(runtime: rt)
+                defer { b.cleanup() }
+                var rules: [[String: Any]] = [["allow": false, "access": "rwm"]]
+                if allow { rules.append(["allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"]) }
+                b.linux["resources"] = ["devices": rules]
+                b.linux["devices"] = [["type": "c", "path": "/dev/fuse", "major": 10, "minor": 229, "fileMode": 0o666]]
+                b.args(["/bin/sh", "-c", "head -c 1 /dev/fuse 2>&1; true"])
+                let r = b.run()
+                XCTAssertEqual(r.code, 0, "\(rt): \(r.stderr)")
+                XCTAssertTrue(r.stdout.contains(expect), "\(rt), allow rule \(allow): \(r.stdout)")
+            }
+        }
     }
 }

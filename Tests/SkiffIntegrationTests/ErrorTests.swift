@@ -76,13 +76,14 @@ final class ErrorTests: XCTestCase {
     }
 
     func testMissingCwdAndBadMounts() throws {
-        try expectFailure("cwd missing", expect: "chdir \"/does/not/exist\": no such file or directory") { b in
-            b.process["cwd"] = "/does/not/exist"
+        // A missing cwd is created (as runc does); one under a file cannot be.
+        try expectFailure("cwd under a file", expect: "process.cwd: open \"/bin/sh/sub\": not a directory") { b in
+            b.process["cwd"] = "/bin/sh/sub"
         }
         try expectFailure("bad mount", expect: "mount \"/mnt/x\"") { b in
             b.addMount(["destination": "/mnt/x", "type": "nosuchfs", "source": "none"])
         }
-        try expectFailure("bind source", expect: "stat bind source") { b in
+        try expectFailure("bind source", expect: "bind \"/nonexistent-skiff-src\": no such file or directory") { b in
             b.addMount(["destination": "/mnt/x", "type": "bind", "source": "/nonexistent-skiff-src", "options": ["bind"]])
         }
     }

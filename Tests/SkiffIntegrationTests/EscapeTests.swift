@@ -114,4 +114,184 @@ final class EscapeTests: XCTestCase {
         if w >= 0 { close(w) }
         XCTAssertEqual(err, EROFS, "the host binary could be reopened for writing")
     }
+
+    /// CVE-2024-21626: a cwd of /proc/self/fd/N names whatever the runtime holds at fd N when it
+    /// changes directory (the container's cgroup, its state directory). `run` with every such cwd
+    /// from 3 to 64 (and the other magic links) must be refused, and nothing of the host read or
+    /// written. Before the fix, fds 4 and 5 printed the host's secret and wrote the host file.
+    func testInitCwdThroughHostFdsIsRefused() throws {
+        try Env.requireRoot()
+        let probe = try EscapeProbe()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        for (i, cwd) in EscapeProbe.hostileCwds.enumerated() {
+            b.process["cwd"] = cwd
+            b.args(["/bin/sh", "-c", probe.script("run-\(i)")])
+            let r = b.run("c\(i)")
+            XCTAssertEqual(probe.leaks(r.stdout), [], "cwd \(cwd)")
+            XCTAssertNotEqual(r.code, 0, "cwd \(cwd) was accepted: \(r.stdout)")
+            XCTAssertTrue(r.stderr.contains("process.cwd") || r.stderr.contains("chdir"), "cwd \(cwd): \(r.stderr)")
+        }
+        XCTAssertEqual(b.rt(["list", "-q"]).stdout, "", "refused creates leave nothing")
+    }
+
+    /// The same through `exec --cwd` (and a process.json) into a running container.
+    func testExecCwdThroughHostFdsIsRefused() throws {
+        try Env.requireRoot()
+        let probe = try EscapeProbe()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.args(["/bin/sleep", "60"])
+        b.addMount(["destination": "/private", "type": "tmpfs", "source": "tmpfs", "options": ["mode=0700"]])
+        XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "x1"]).code, 0)
+        for (i, cwd) in EscapeProbe.hostileCwds.enumerated() {
+            let r = b.rt(["exec", "--cwd", cwd, "x1", "/bin/sh", "-c", probe.script("exec-\(i)")])
+            XCTAssertEqual(probe.leaks(r.stdout), [], "cwd \(cwd)")
+            XCTAssertNotEqual(r.code, 0, "cwd \(cwd) was accepted: \(r.stdout)")
+        }
+        let process = b.base + "/process.json"
+        try #"{"args":["/bin/sh","-c","\#(probe.script("p"))"],"cwd":"/proc/self/fd/3","env":["PATH=/bin"],"user":{"uid":0,"gid":0}}"#
+            .write(toFile: process, atomically: true, encoding: .utf8)
+        let r = b.rt(["exec", "-p", process, "x1"])
+        XCTAssertEqual(probe.leaks(r.stdout), [])
+        XCTAssertNotEqual(r.code, 0)
+        // A legitimate cwd still works, also one only root can search for a non-root user.
+        let priv = b.rt(["exec", "--cwd", "/private", "-u", "1000", "x1", "/bin/sh", "-c", "pwd; ls . 2>&1 >/dev/null | grep -c denied"])
+        XCTAssertEqual(priv.stdout, "/private\n1\n", priv.stderr)
+    }
+
+    /// (uid_t)-1 as a uid or gid makes setresuid/setresgid leave the id unchanged, so the process
+    /// would keep running as root. Every way in refuses ids above 2147483647, as runc does.
+    func testOutOfRangeIdsAreRefused() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.payload("id")
+        for (field, user) in [("uid", ["uid": 4294967295, "gid": 0]), ("gid", ["uid": 1000, "gid": 4294967295]),
+                              ("additionalGids", ["uid": 1000, "gid": 1000, "additionalGids": [4294967295]] as [String: Any]),
+                              ("uid", ["uid": 2147483648, "gid": 0])] {
+            b.process["user"] = user
+            let r = b.run()
+            XCTAssertEqual(r.code, 1, "\(user): \(r.stdout)")
+            XCTAssertTrue(r.stderr.contains("process.user.\(field)") && r.stderr.contains("out of range"), r.stderr)
+            XCTAssertNil(r.values["uid"], "the process ran")
+        }
+        b.process["user"] = ["uid": 0, "gid": 0]
+        b.args(["/bin/sleep", "60"])
+        XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "x1"]).code, 0)
+        for u in ["4294967295", "0:4294967295", "2147483648:0"] {
+            let r = b.rt(["exec", "-u", u, "x1", "/bin/skiff-payload", "id"])
+            XCTAssertNotEqual(r.code, 0, "exec -u \(u): \(r.stdout)")
+            XCTAssertTrue(r.stderr.contains("out of range"), r.stderr)
+        }
+        let process = b.base + "/process.json"
+        try #"{"args":["/bin/skiff-payload","id"],"cwd":"/","user":{"uid":4294967295,"gid":4294967295}}"#
+            .write(toFile: process, atomically: true, encoding: .utf8)
+        let r = b.rt(["exec", "-p", process, "x1"])
+        XCTAssertNotEqual(r.code, 0, r.stdout)
+        XCTAssertTrue(r.stderr.contains("out of range"), r.stderr)
+        // The largest valid id works and really is the process's.
+        let ok = b.rt(["exec", "-u", "2147483647:2147483647", "x1", "/bin/skiff-payload", "id"])
+        XCTAssertEqual(ok.code, 0, ok.stderr)
+        XCTAssertEqual(ok.values["uid"], "2147483647")
+        XCTAssertEqual(ok.values["gid"], "2147483647")
+    }
+
+    /// A writer in the rootfs swaps a directory on a mount target's path for a symlink out of it
+    /// (renameat2 RENAME_EXCHANGE in a loop) while `create` mounts there. Targets are resolved
+    /// once, inside the rootfs, and mounted on that descriptor: over 200 creates (half of them
+    /// with rshared root propagation, where a misplaced mount would reach the host) no mount
+    /// lands on the host and every container has its tmpfs. Before the fix a path resolved in
+    /// user space and mounted by name put 13 of 25 outside.
+    func testMountTargetSwappedForASymlinkDuringCreateStaysInside() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        let root = b.base + "/rootfs", host = b.base + "/host"
+        XCTAssertEqual(Cmd.run("/bin/cp", ["-a", Env.rootfs, root]).code, 0)
+        try FileManager.default.createDirectory(atPath: root + "/vol/a/x", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: host + "/x", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: root + "/vol/b", withDestinationPath: host)
+        // The host side is a shared mount, as a Bidirectional volume's would be.
+        XCTAssertEqual(Cmd.run("/bin/mount", ["--bind", host, host]).code, 0)
+        XCTAssertEqual(Cmd.run("/bin/mount", ["--make-shared", host]).code, 0)
+        defer { Cmd.run("/bin/umount", ["-R", "-l", host]) }
+        b.config["root"] = ["path": root, "readonly": true]
+        b.addMount(["destination": "/vol/a/x", "type": "tmpfs", "source": "racetmp", "options": ["size=1234k"]])
+        b.args(["/bin/true"])
+        let swapper = Background(["/usr/bin/python3", "-c", """
+            import ctypes, os
+            libc = ctypes.CDLL(None, use_errno=True)
+            a, b = b"\(root)/vol/a", b"\(root)/vol/b"
+            while True: libc.renameat2(-100, a, -100, b, 2)
+            """])
+        defer { swapper.stop(SIGKILL) }
+        var created = 0, inside = 0
+        var refusals: [String: Int] = [:]
+        for i in 0..<200 {
+            b.linux["rootfsPropagation"] = i % 2 == 0 ? "rslave" : "rshared"
+            let r = b.rt(["create", "--bundle", b.dir, "r\(i)"])
+            XCTAssertEqual(Host.mounts(containing: "racetmp").count, 0, "round \(i): a mount reached the host")
+            if r.code != 0 { refusals[String(r.stderr.prefix(160)), default: 0] += 1 }
+            if r.code == 0 {
+                created += 1
+                if let pid = (try? JSONSerialization.jsonObject(with: Data(b.rt(["state", "r\(i)"]).stdout.utf8)) as? [String: Any])?["pid"] as? Int,
+                   let mi = try? String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8), mi.contains("racetmp") {
+                    inside += 1
+                }
+                XCTAssertEqual(b.rt(["delete", "--force", "r\(i)"]).code, 0)
+            }
+        }
+        swapper.stop(SIGKILL)
+        print("mount race: \(created) of 200 created, refusals: \(refusals)")
+        XCTAssertGreaterThan(created, 100, "most creates succeed (a refused one is not an escape): \(refusals)")
+        XCTAssertEqual(inside, created, "every created container has its tmpfs inside")
+        XCTAssertEqual(Host.mounts(containing: "racetmp"), [])
+    }
+
+    /// CVE-2019-16884 / CVE-2019-19921: a rootfs whose /proc (or /sys) is a symlink would get
+    /// procfs mounted elsewhere, where masked paths and LSM rules do not look. Refused, like runc.
+    func testProcOrSysThroughASymlinkIsRefused() throws {
+        try Env.requireRoot()
+        for (dir, type) in [("proc", "proc"), ("sys", "sysfs")] {
+            let b = try TestBundle()
+            defer { b.cleanup() }
+            let root = b.base + "/rootfs"
+            XCTAssertEqual(Cmd.run("/bin/cp", ["-a", Env.rootfs, root]).code, 0)
+            try FileManager.default.removeItem(atPath: root + "/" + dir)
+            try FileManager.default.createDirectory(atPath: root + "/elsewhere", withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: root + "/" + dir, withDestinationPath: "/elsewhere")
+            b.config["root"] = ["path": root, "readonly": true]
+            b.payload("echo", "ran")
+            let r = b.run()
+            XCTAssertEqual(r.code, 1, "\(dir): \(r.stdout)")
+            XCTAssertTrue(r.stderr.contains("filesystem \"\(type)\" must be mounted on an ordinary directory"), r.stderr)
+            XCTAssertFalse(r.stdout.contains("ran"))
+        }
+    }
+
+    /// --no-pivot keeps the host's root in the mount namespace; a full procfs there would let a
+    /// nested user namespace mount a fresh procfs over the masks (the kernel allows a new procfs
+    /// only where one is already fully visible). The host's proc and sysfs mounts are detached
+    /// first, as runc does: the nested mount fails in skiff and in runc alike.
+    func testNoPivotHidesTheHostProcFromNestedUserNamespaces() throws {
+        try Env.requireRoot()
+        var runtimes = [Env.skiff]
+        if let runc = Env.which("runc") { runtimes.append(runc) } else { print("runc not installed: comparison skipped") }
+        var results: [String] = []
+        for rt in runtimes {
+            let b = try TestBundle(runtime: rt)
+            defer { b.cleanup() }
+            b.addMount(["destination": "/tmp", "type": "tmpfs", "source": "tmpfs"])
+            var caps = (b.process["capabilities"] as? [String: Any]) ?? [:]
+            for set in ["bounding", "effective", "permitted"] { caps[set] = ((caps[set] as? [String]) ?? []) + ["CAP_SYS_ADMIN"] }
+            b.process["capabilities"] = caps
+            b.args(["/bin/sh", "-c", "mkdir -p /tmp/p; unshare -U -r -m -p -f --mount-proc=/tmp/p true 2>/dev/null && echo nested-proc-mounted || echo nested-proc-refused; grep -c ' proc ' /proc/self/mountinfo"])
+            let r = b.rt(["run", "--no-pivot", "--bundle", b.dir, "np1"])
+            XCTAssertEqual(r.code, 0, "\(rt): \(r.stderr)")
+            XCTAssertTrue(r.stdout.contains("nested-proc-refused"), "\(rt): \(r.stdout)")
+            results.append(r.stdout)
+        }
+        if results.count == 2 { XCTAssertEqual(results[0], results[1], "skiff and runc see the same") }
+    }
 }

@@ -416,3 +416,82 @@ extension Host {
         return String(cString: r)
     }
 }
+
+/// A host directory a container must never reach (CVE-2024-21626 class): a secret to read and a
+/// place to write, both named by a climb of `..` that leads to them only from a host directory.
+final class EscapeProbe {
+    let dir: String
+    let secret: String
+
+    init() throws {
+        let token = UUID().uuidString.prefix(8).lowercased()
+        dir = "/tmp/skiff-escape-\(token)"
+        secret = "HOST-SECRET-\(token)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try secret.write(toFile: dir + "/secret", atomically: true, encoding: .utf8)
+    }
+
+    /// A shell script for the container: from its cwd, read the secret and write `tag`.
+    func script(_ tag: String) -> String {
+        let up = String(repeating: "../", count: 24)
+        return "cat \(up)\(dir.dropFirst())/secret 2>/dev/null; echo x > \(up)\(dir.dropFirst())/escaped-\(tag) 2>/dev/null; true"
+    }
+
+    /// What got through: the secret in `output`, or files written into the probe directory.
+    func leaks(_ output: String) -> [String] {
+        var out: [String] = []
+        if output.contains(secret) { out.append("read the host secret") }
+        let written = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0 != "secret" }
+        out += written.map { "wrote \(dir)/\($0)" }
+        return out
+    }
+
+    /// Every cwd a hostile config or image might use to reach a host fd: /proc/self/fd/3...64
+    /// and the other magic links.
+    static let hostileCwds = (3...64).map { "/proc/self/fd/\($0)" } + ["/proc/self/cwd", "/proc/self/root", "/proc/1/cwd", "/proc/1/root"]
+
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+}
+
+/// A real unprivileged local user for a test, made with useradd and removed with userdel.
+final class TestUser {
+    let name: String
+    let uid: uid_t
+    let gid: gid_t
+
+    init() throws {
+        try Env.requireRoot()
+        guard let useradd = Env.which("useradd"), Env.which("setpriv") != nil else { throw XCTSkip("useradd or setpriv missing") }
+        name = "skifft" + String(UUID().uuidString.prefix(6)).lowercased()
+        let r = Cmd.run(useradd, ["-M", "-N", "-g", "nogroup", "-s", "/bin/sh", name])
+        guard r.code == 0 else { throw XCTSkip("useradd failed: \(r.stderr)") }
+        guard let pw = getpwnam(name) else { throw XCTSkip("getpwnam \(name) failed") }
+        uid = pw.pointee.pw_uid
+        gid = pw.pointee.pw_gid
+    }
+
+    /// Runs a command as this user (no supplementary groups, no capabilities).
+    @discardableResult
+    func run(_ path: String, _ args: [String], cwd: String? = nil) -> CmdResult {
+        Cmd.run(Env.which("setpriv")!, ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--inh-caps=-all", path] + args,
+                cwd: cwd, env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/"])
+    }
+
+    func sh(_ script: String) -> CmdResult { run("/bin/sh", ["-c", script]) }
+
+    deinit {
+        for pid in Host.processes(owner: uid) { kill(pid, SIGKILL) }
+        Cmd.run(Env.which("userdel") ?? "/usr/sbin/userdel", ["-f", name])
+    }
+}
+
+extension Host {
+    /// Processes whose real uid is `uid`.
+    static func processes(owner uid: uid_t) -> [pid_t] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }.filter { pid in
+            guard let st = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+                  let line = st.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return false }
+            return line.split(separator: "\t").dropFirst().first.map { uid_t($0) == uid } ?? false
+        }
+    }
+}

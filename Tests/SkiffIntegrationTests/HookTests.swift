@@ -126,12 +126,36 @@ final class HookTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/c1"))
     }
 
+    /// Runtime-spec 1.2 lifecycle steps 9 and 13: a failing poststart or poststop hook is a
+    /// warning, and the hooks after it still run.
     func testFailingPoststartAndPoststopOnlyWarn() {
-        b.config["hooks"] = ["poststart": [["path": "/bin/false"]], "poststop": [["path": "/bin/false"]]]
+        b.config["hooks"] = ["poststart": [["path": "/bin/false"], hook("poststart")], "poststop": [["path": "/bin/false"], hook("poststop")]]
         b.payload("exit", "0")
         let r = b.run()
         XCTAssertEqual(r.code, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("poststart hook #0"), r.stderr)
         XCTAssertTrue(r.stderr.contains("poststop hook #0"), r.stderr)
+        XCTAssertEqual(entries().map(\.kind), ["poststart", "poststop"], "the second hook of each kind ran")
+    }
+
+    /// A hook without a timeout may run forever (as in runc); but when `create` is told to stop
+    /// (SIGTERM) the hook and everything it started are killed, and create cleans up as after
+    /// any failure. Before, the hook stayed behind on the host where nothing could reach it.
+    func testStoppingCreateKillsItsHook() throws {
+        let n = Int.random(in: 100_000...999_999)
+        b.config["hooks"] = ["prestart": [["path": "/bin/sh", "args": ["sh", "-c", "sleep \(n) & sleep \(n); true"]]]]
+        b.payload("exit", "0")
+        try b.write()
+        let create = Background([Env.skiff, "--root", b.stateRoot, "create", "--bundle", b.dir, "c1"])
+        // The hook's shell and its two sleeps.
+        for _ in 0..<500 where Host.processes(mentioning: "sleep \(n)").count < 3 { usleep(10_000) }
+        XCTAssertEqual(Host.processes(mentioning: "sleep \(n)").count, 3, "the hook and its children run")
+        kill(create.pid, SIGTERM)
+        var st: Int32 = 0
+        for _ in 0..<500 where waitpid(create.pid, &st, WNOHANG) == 0 { usleep(10_000) }
+        create.pid = 0
+        XCTAssertEqual(Host.processes(mentioning: "sleep \(n)"), [], "the hook's processes are gone")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/c1"), "create cleaned up")
+        if let cg = Host.cgroupRoot { XCTAssertFalse(FileManager.default.fileExists(atPath: cg + (b.linux["cgroupsPath"] as! String))) }
     }
 }

@@ -95,11 +95,60 @@ final class SeccompTests: XCTestCase {
         XCTAssertEqual(obj["fds"] as? [String], ["seccompFd"])
         XCTAssertEqual(obj["metadata"] as? String, "meta-1")
         XCTAssertEqual((obj["state"] as? [String: Any])?["id"] as? String, "c1")
+        // The pid as the runtime (and the agent) sees it, not the container's pid 1.
+        let initPid = (try JSONSerialization.jsonObject(with: Data(b.rt(["state", "c1"]).stdout.utf8)) as? [String: Any])?["pid"] as? Int
+        XCTAssertEqual(obj["pid"] as? Int, initPid)
         // The notification is pending on the fd.
         var np = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         XCTAssertEqual(poll(&np, 1, 5000), 1, "the blocked mkdir is waiting for the agent")
         close(fd) // no agent: the kernel fails the syscall and the container goes on
+
+        // An exec'd process gets the same filter, SCMP_ACT_NOTIFY included, and its notify fd
+        // reaches the agent too (before, its mkdir was never seen by the agent).
+        let exec = Background([Env.skiff, "--root", b.stateRoot, "exec", "c1", "/bin/sh", "-c", "mkdir /tmp/e; echo done"])
+        defer { exec.stop(SIGKILL) }
+        var p2 = pollfd(fd: lfd, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&p2, 1, 5000), 1, "the exec's notify fd is handed to the agent")
+        let conn2 = accept(lfd, nil, nil)
+        defer { close(conn2) }
+        let (fd2, payload2) = try Sys.recvFd(conn2)
+        let obj2 = try JSONSerialization.jsonObject(with: Data(payload2.utf8)) as! [String: Any]
+        XCTAssertEqual((obj2["state"] as? [String: Any])?["id"] as? String, "c1")
+        XCTAssertNotEqual(obj2["pid"] as? Int, initPid, "the exec'd process's own pid")
+        var np2 = pollfd(fd: fd2, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&np2, 1, 5000), 1, "the exec'd mkdir waits for the agent")
+        close(fd2)
         XCTAssertEqual(b.rt(["delete", "--force", "c1"]).code, 0)
+    }
+
+    /// runc's rules for SCMP_ACT_NOTIFY: an agent must be named, `write` (which the runtime
+    /// still uses under the filter) cannot be trapped, and it is no default action.
+    func testNotifyWithoutListenerOrOnWriteIsRefused() {
+        for (rules, extra, expect) in [
+            ([["names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"]], [String: Any](), "needs a listenerPath"),
+            ([["names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"]], ["listenerPath": ""], "needs a listenerPath"),
+            ([["names": ["write", "mkdir"], "action": "SCMP_ACT_NOTIFY"]], ["listenerPath": "/tmp/x.sock"], "cannot be used for the write syscall"),
+        ] as [([[String: Any]], [String: Any], String)] {
+            profile(rules, extra: extra)
+            b.payload("exit", "0")
+            let r = b.rt(["create", "--bundle", b.dir, "c1"])
+            XCTAssertEqual(r.code, 1)
+            XCTAssertTrue(r.stderr.contains(expect), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/c1"))
+        }
+        profile([], defaultAction: "SCMP_ACT_NOTIFY", extra: ["listenerPath": "/tmp/x.sock"])
+        XCTAssertTrue(b.rt(["create", "--bundle", b.dir, "c1"]).stderr.contains("cannot be the default action"))
+    }
+
+    /// Two conditions on one argument: libseccomp refuses them in one rule, runc adds each as a
+    /// rule of its own (ORed). personality(0xffffffff) and personality(8) both fail; 0 works.
+    func testTwoConditionsOnOneArgumentAreORed() {
+        profile([["names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                  "args": [["index": 0, "value": 8, "op": "SCMP_CMP_EQ"], ["index": 0, "value": 4294967295, "op": "SCMP_CMP_EQ"]]]])
+        b.args(["/bin/sh", "-c", "linux64 true && echo zero-ok; linux32 true 2>/dev/null || echo eight-denied"])
+        let r = b.run()
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "zero-ok\neight-denied\n")
     }
 
     func testInvalidProfileFailsCreateCleanly() {

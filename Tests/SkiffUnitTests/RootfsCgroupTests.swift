@@ -22,21 +22,53 @@ final class SecurePathTests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
 
+    /// The host path an fd from InRoot refers to.
+    func path(_ fd: Int32) -> String {
+        defer { close(fd) }
+        return (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) ?? "(fd \(fd): \(errno))"
+    }
+
     func testSymlinksStayInsideTheRoot() throws {
-        XCTAssertEqual(try SecurePath.resolveInRoot(root: root, "/abs/passwd"), "/etc/passwd")
-        XCTAssertEqual(try SecurePath.resolveInRoot(root: root, "/up/passwd"), "/etc/passwd")
-        XCTAssertEqual(try SecurePath.resolveInRoot(root: root, "/../../etc/../../x"), "/x")
-        XCTAssertEqual(try SecurePath.resolveInRoot(root: root, "/chain/y"), "/etc/x/y")
-        XCTAssertEqual(try SecurePath.resolve(root: root, "/abs"), root + "/etc")
-        XCTAssertThrowsError(try SecurePath.resolveInRoot(root: root, "/loop/x")) { e in
+        try FileManager.default.createDirectory(atPath: root + "/etc/x/y", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: root + "/etc/passwd", contents: Data())
+        let r = open(root, InRoot.oPath | O_DIRECTORY)
+        defer { close(r) }
+        XCTAssertEqual(path(InRoot.open(r, "/abs/passwd")), root + "/etc/passwd")
+        XCTAssertEqual(path(InRoot.open(r, "/up/passwd")), root + "/etc/passwd")
+        XCTAssertEqual(path(InRoot.open(r, "/../../etc/../..")), root)
+        XCTAssertEqual(path(InRoot.open(r, "/chain/y")), root + "/etc/x/y")
+        XCTAssertLessThan(InRoot.open(r, "/loop/x"), 0)
+        XCTAssertEqual(errno, ELOOP)
+        XCTAssertLessThan(InRoot.open(r, "/abs", noSymlinks: true), 0, "a strict lookup refuses any symlink")
+        XCTAssertEqual(errno, ELOOP)
+    }
+
+    /// /proc/self/fd/N and /proc/self/cwd name objects outside any root: refused even with "/" as the root.
+    func testMagicLinksAreRefused() throws {
+        let r = open("/", InRoot.oPath | O_DIRECTORY)
+        defer { close(r) }
+        for p in ["/proc/self/cwd", "/proc/self/root", "/proc/self/fd/\(r)", "/proc/self/fd/\(r)/etc"] {
+            XCTAssertLessThan(InRoot.open(r, p), 0, p)
+            XCTAssertEqual(errno, ELOOP, p)
+        }
+        XCTAssertThrowsError(try InRoot.mkdirAll(r, "/proc/self/fd/\(r)/escaped")) { e in
             XCTAssertTrue("\(e)".contains("too many levels of symbolic links"), "\(e)")
         }
     }
 
     func testMkdirAllCreatesInsideTheRoot() throws {
-        let made = try SecurePath.mkdirAll(root: root, "/up/new/dir")
-        XCTAssertEqual(made, root + "/etc/new/dir")
+        let r = open(root, InRoot.oPath | O_DIRECTORY)
+        defer { close(r) }
+        XCTAssertEqual(path(try InRoot.mkdirAll(r, "/up/new/dir")), root + "/etc/new/dir")
         XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/etc/new/dir"))
+        XCTAssertEqual(path(try InRoot.createFile(r, "/abs/made/file")), root + "/etc/made/file")
+        XCTAssertThrowsError(try InRoot.createFile(r, "/etc")) { e in XCTAssertEqual((e as? SkiffError)?.errno, EISDIR) }
+        // A dangling symlink is followed to its target, created inside the root.
+        try FileManager.default.createSymbolicLink(atPath: root + "/dangling", withDestinationPath: "/outside/of/root")
+        XCTAssertEqual(path(try InRoot.mkdirAll(r, "/dangling/sub")), root + "/outside/of/root/sub")
+        let (parent, name) = try InRoot.parent(r, "/chain/dev/null")
+        XCTAssertEqual(path(parent), root + "/etc/x/dev")
+        XCTAssertEqual(name, "null")
     }
 }
 
@@ -87,12 +119,27 @@ final class CgroupTests: XCTestCase {
 }
 
 final class RuntimeUnitTests: XCTestCase {
-    func testInitErrorsTravelIntact() {
+    func testInitErrorsTravelIntact() throws {
         var e = SkiffError("exec", "/app", errno: ENOENT, detail: "d", hint: "h")
         e = e.wrapped("inner")
-        let back = InitError.decode(InitError.encode(e))
+        let back = ErrorCodec.decode(ErrorCodec.encode(e))
         XCTAssertEqual(back, e)
         XCTAssertEqual(back.description, e.description)
+        // A path with the field separator and the escape character in it does not shift fields.
+        let odd = SkiffError("mount", "/a\u{1f}b\u{1b}s\u{1b}", errno: EPERM, detail: "x\u{1f}y", hint: nil).wrapped("c\u{1f}")
+        XCTAssertEqual(ErrorCodec.decode(ErrorCodec.encode(odd)), odd)
+        XCTAssertEqual(try SyncMessage(decoding: SyncMessage.error(odd).encoded), .error(odd))
+        for m in [SyncMessage.pid(42), .mapped, .runHooks, .hooksDone, .seccompFd(7), .seccompDone, .ready] {
+            XCTAssertEqual(try SyncMessage(decoding: m.encoded), m)
+        }
+        XCTAssertThrowsError(try SyncMessage(decoding: "bogus"))
+    }
+
+    func testIdentifiers() {
+        for ok in ["a", "e1", "exec-1a2b", "a.b_c-d", String(repeating: "x", count: 76)] { XCTAssertTrue(Identifier.isValid(ok), ok) }
+        for bad in ["", "../x", "a/b", ".x", "x.", "a..b", "a-_b", "é", String(repeating: "x", count: 77)] {
+            XCTAssertFalse(Identifier.isValid(bad), bad)
+        }
     }
 
     func testContainerIDs() {

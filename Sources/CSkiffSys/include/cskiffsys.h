@@ -30,9 +30,13 @@ int skiff_close_range(unsigned int first, unsigned int last, unsigned int flags)
 int skiff_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 int skiff_pidfd_open(pid_t pid, unsigned int flags);
 int skiff_pidfd_send_signal(int pidfd, int sig);
+/* A copy of another process's fd (Linux 5.6; needs ptrace access to it). */
+int skiff_pidfd_getfd(int pidfd, int targetfd);
 pid_t skiff_gettid(void);
 int skiff_setresuid(uid_t r, uid_t e, uid_t s);
 int skiff_setresgid(gid_t r, gid_t e, gid_t s);
+int skiff_getresuid(uid_t *r, uid_t *e, uid_t *s);
+int skiff_getresgid(gid_t *r, gid_t *e, gid_t *s);
 dev_t skiff_makedev(unsigned int major, unsigned int minor);
 unsigned int skiff_major(dev_t dev);
 unsigned int skiff_minor(dev_t dev);
@@ -88,6 +92,19 @@ int skiff_get_seals(int fd);
 long skiff_sendfile(int out, int in, size_t count);
 static const unsigned int SKIFF_MOUNT_ATTR_RDONLY = 0x1, SKIFF_MOUNT_ATTR_NOSUID = 0x2, SKIFF_MOUNT_ATTR_NODEV = 0x4;
 static const int SKIFF_F_SEAL_SEAL = 0x1, SKIFF_F_SEAL_SHRINK = 0x2, SKIFF_F_SEAL_GROW = 0x4, SKIFF_F_SEAL_WRITE = 0x8;
+
+/* The fd-based mount API: open_tree/move_mount (Linux 5.2), mount_setattr (5.12). Mounts are made
+ * on descriptors resolved once, so no path is resolved twice. */
+int skiff_open_tree(int dirfd, const char *path, unsigned int flags);
+int skiff_move_mount(int from_fd, const char *from_path, int to_fd, const char *to_path, unsigned int flags);
+int skiff_mount_setattr(int fd, const char *path, unsigned int flags, uint64_t attr_set, uint64_t attr_clr,
+                        uint64_t propagation, int userns_fd);
+int skiff_fsconfig_flag(int fsfd, const char *key);
+static const unsigned int SKIFF_OPEN_TREE_CLONE = 1, SKIFF_AT_RECURSIVE = 0x8000, SKIFF_AT_EMPTY_PATH = 0x1000,
+    SKIFF_AT_SYMLINK_NOFOLLOW = 0x100, SKIFF_MOVE_MOUNT_F_EMPTY_PATH = 0x4, SKIFF_MOVE_MOUNT_T_EMPTY_PATH = 0x40;
+static const uint64_t SKIFF_MOUNT_ATTR_NOEXEC = 0x8, SKIFF_MOUNT_ATTR__ATIME = 0x70, SKIFF_MOUNT_ATTR_RELATIME = 0,
+    SKIFF_MOUNT_ATTR_NOATIME = 0x10, SKIFF_MOUNT_ATTR_STRICTATIME = 0x20, SKIFF_MOUNT_ATTR_NODIRATIME = 0x80,
+    SKIFF_MOUNT_ATTR_IDMAP = 0x100000, SKIFF_MOUNT_ATTR_NOSYMFOLLOW = 0x200000;
 
 /* Constants that arrive as macros. */
 static const unsigned long SKIFF_MS_RDONLY = 1, SKIFF_MS_NOSUID = 2, SKIFF_MS_NODEV = 4, SKIFF_MS_NOEXEC = 8,
