@@ -17,6 +17,8 @@ public final class Database {
         db = handle
         sqlite3_busy_timeout(db, 10_000)
         try exec("PRAGMA journal_mode=WAL")
+        // Container specs (their environment) live here: the owner's alone.
+        for f in [path, path + "-wal", path + "-shm"] { chmod(f, 0o600) }
         // WAL with NORMAL sync: commits stay atomic and the database consistent; no fsync per command.
         try exec("PRAGMA synchronous=NORMAL")
         try exec("PRAGMA foreign_keys=ON")

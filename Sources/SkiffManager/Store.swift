@@ -1,5 +1,6 @@
 import Foundation
 import SkiffSys
+import SkiffSpec
 
 /// Where skiffctl keeps things: `root` (content, snapshots, metadata) and `state` (bundles and
 /// shim sockets), from config.toml or flags. Every command opens the store itself: no daemon.
@@ -30,12 +31,42 @@ public final class Store {
         self.state = state
         self.namespace = namespace
         try Store.validateName(namespace, what: "namespace")
-        // Made once; later commands only look (one stat each).
-        for d in [root + "/content/blobs/sha256", root + "/content/ingest", root + "/snapshots", state] where access(d, F_OK) != 0 {
-            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        }
+        for (d, mode) in Store.layout(root: root, state: state) { try Store.ensureDirectory(d, mode: mode) }
         db = try Database(path: root + "/meta.db")
         try db.query("INSERT OR IGNORE INTO namespaces(name, created) VALUES (?, ?)", [.text(namespace), .text(Store.now())])
+    }
+
+    /// The store's directories and their modes. Nothing in it is for other local users
+    /// (CVE-2021-41103): snapshots hold image files as they are (setuid binaries, device nodes),
+    /// content and metadata hold configs with their environment, bundles hold configs and the
+    /// mounted rootfs. So root and state are 0700; the runtime opens what a container in a user
+    /// namespace needs before that namespace exists.
+    static func layout(root: String, state: String) -> [(String, mode_t)] {
+        [(root, 0o700), (root + "/content", 0o700), (root + "/content/blobs", 0o700), (root + "/content/blobs/sha256", 0o700),
+         (root + "/content/ingest", 0o700), (root + "/snapshots", 0o700), (state, 0o700)]
+    }
+
+    /// Makes `path` a directory of ours with exactly `mode`; an existing one is tightened (stores
+    /// made by earlier versions were 0755). One stat when all is well.
+    static func ensureDirectory(_ path: String, mode: mode_t) throws {
+        var st = stat()
+        if lstat(path, &st) != 0 {
+            guard errno == ENOENT else { throw ManagerError("open store directory", path, String(cString: strerror(errno))) }
+            try FS.mkdirAll(FS.dirname(path), mode: 0o755)
+            if mkdir(path, mode) != 0 && errno != EEXIST { throw ManagerError("create store directory", path, String(cString: strerror(errno))) }
+            chmod(path, mode)  // whatever the umask took away or left
+            return
+        }
+        guard st.st_mode & S_IFMT == S_IFDIR else {
+            throw ManagerError("open store directory", path, "not a directory", hint: "--root and --state name directories")
+        }
+        guard st.st_uid == geteuid() else {
+            throw ManagerError("open store directory", path, "owned by uid \(st.st_uid), not by us (uid \(geteuid()))",
+                               hint: "another user could change what this store holds; use a directory of your own")
+        }
+        if st.st_mode & 0o7777 != mode && chmod(path, mode) != 0 {
+            throw ManagerError("tighten store directory", path, String(cString: strerror(errno)))
+        }
     }
 
     /// root/state from a config file: `key = "value"` lines (the subset skiffctl's config uses).
@@ -57,10 +88,7 @@ public final class Store {
 
     /// containerd's identifier rule: [A-Za-z0-9]+([._-][A-Za-z0-9]+)*, at most 76 characters.
     public static func validateName(_ s: String, what: String) throws {
-        let ok = !s.isEmpty && s.count <= 76 && s.first!.isASCIILetterOrDigit && s.last!.isASCIILetterOrDigit
-            && s.allSatisfy { $0.isASCIILetterOrDigit || $0 == "." || $0 == "_" || $0 == "-" }
-            && !s.contains("..") && !s.contains("--") && !s.contains("__")
-        if !ok { throw ManagerError("invalid \(what)", s, "must match [A-Za-z0-9]+([._-][A-Za-z0-9]+)*, at most 76 characters") }
+        if !Identifier.isValid(s) { throw ManagerError("invalid \(what)", s, "must match [A-Za-z0-9]+([._-][A-Za-z0-9]+)*, at most 76 characters") }
     }
 
     /// RFC 3339 UTC from the clock (Foundation's formatters load time zone files: ~3 ms).
@@ -92,6 +120,3 @@ public final class Store {
     }
 }
 
-extension Character {
-    var isASCIILetterOrDigit: Bool { isASCII && (isLetter || isNumber) }
-}

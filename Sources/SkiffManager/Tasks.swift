@@ -82,11 +82,17 @@ public struct Tasks {
         p.env = env
         p.cwd = o.cwd ?? ((c?.WorkingDir ?? "").isEmpty ? "/" : c!.WorkingDir!)
         if let u = o.user ?? c?.User, !u.isEmpty {
-            let parts = u.split(separator: ":")
-            guard let uid = UInt32(parts[0]), parts.count < 2 || UInt32(parts[1]) != nil else {
-                throw ManagerError("run", o.id, "user \"\(u)\": only numeric uid[:gid] is supported")
+            let source = o.user != nil ? "--user" : "the image's User"
+            let parts = u.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count <= 2, let uid = UInt32(parts[0]), parts.count < 2 || UInt32(parts[1]) != nil else {
+                throw ManagerError("run", o.id, "\(source) \"\(u)\": only numeric uid[:gid] is supported")
             }
-            p.user = User(uid: uid, gid: parts.count > 1 ? UInt32(parts[1])! : 0)
+            let gid = parts.count > 1 ? UInt32(parts[1])! : 0
+            // (uid_t)-1 would leave the process root: refused here, as the runtime refuses it too.
+            for (what, id) in [("uid", uid), ("gid", gid)] where id > Validation.maxID {
+                throw ManagerError("run", o.id, "\(source) \"\(u)\": \(what) \(id) is out of range (0-\(Validation.maxID))")
+            }
+            p.user = User(uid: uid, gid: gid)
         }
         p.noNewPrivileges = false
         s.process = p
@@ -124,9 +130,11 @@ public struct Tasks {
             try snapshots.prepare(key: o.id, parent: top)
             undo.append { try? snapshots.remove(o.id) }
             let dir = bundle(o.id)
-            try FileManager.default.createDirectory(atPath: dir + "/rootfs", withIntermediateDirectories: true)
+            try Store.ensureDirectory(FS.dirname(dir), mode: 0o700)
+            if mkdir(dir, 0o700) != 0 { throw ManagerError("create bundle", dir, String(cString: strerror(errno))) }
             undo.append { try? FileManager.default.removeItem(atPath: dir) }
-            try Data(specJSON).write(to: URL(fileURLWithPath: dir + "/config.json"))
+            try FileManager.default.createDirectory(atPath: dir + "/rootfs", withIntermediateDirectories: false)
+            try FS.writeFileAtomic(dir + "/config.json", specJSON, mode: 0o600)
         } catch {
             for u in undo.reversed() { u() }
             throw error
@@ -258,9 +266,16 @@ public struct Tasks {
     }
 
     /// A fresh FIFO for a task's stdio, opened by us without blocking (the shim opens the other side).
-    static func fifo(_ path: String, _ mode: Int32) throws -> Int32 {
-        unlink(path)
-        if mkfifo(path, 0o600) != 0 { throw ManagerError("make fifo", path, String(cString: strerror(errno))) }
+    /// A FIFO opened without blocking. `exclusive`: one already there belongs to someone else
+    /// (another exec with the same id) and is an error, not something to replace.
+    static func fifo(_ path: String, _ mode: Int32, exclusive: Bool = false) throws -> Int32 {
+        if !exclusive { unlink(path) }
+        if mkfifo(path, 0o600) != 0 {
+            if exclusive && errno == EEXIST {
+                throw ManagerError("make fifo", path, "already in use", hint: "an exec with the same --exec-id is running; use another id")
+            }
+            throw ManagerError("make fifo", path, String(cString: strerror(errno)))
+        }
         let fd = open(path, mode | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 { throw ManagerError("open fifo", path, String(cString: strerror(errno))) }
         return fd
@@ -344,18 +359,20 @@ public struct Tasks {
         process.terminal = tty
         if let cwd { process.cwd = cwd }
         process.env = (process.env ?? []) + env
+        try Identifier.validate(execID, what: "exec id")
         let dir = bundle(id)
         var fifos: [(Int32, Int32)] = []
         var stdinFifo: Int32 = -1
+        var req = ExecProcessRequest()
+        req.id = id; req.execID = execID; req.terminal = tty
+        req.stdout = dir + "/\(execID)-stdout"
+        // Made exclusively: the stdout FIFO reserves the id among concurrent `tasks exec` runs.
+        fifos = [(try Tasks.fifo(req.stdout, O_RDONLY, exclusive: true), 1)]
         defer {
             for (fd, _) in fifos { close(fd) }
             if stdinFifo >= 0 { close(stdinFifo) }
             for n in ["stdin", "stdout", "stderr"] { unlink(dir + "/\(execID)-" + n) }
         }
-        var req = ExecProcessRequest()
-        req.id = id; req.execID = execID; req.terminal = tty
-        req.stdout = dir + "/\(execID)-stdout"
-        fifos = [(try Tasks.fifo(req.stdout, O_RDONLY), 1)]
         if tty {
             req.stdin = dir + "/\(execID)-stdin"
             stdinFifo = try Tasks.fifo(req.stdin, O_RDWR)

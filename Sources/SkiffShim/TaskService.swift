@@ -280,7 +280,10 @@ public final class TaskService {
 
     func exec(_ r: ExecProcessRequest) throws -> ProtoEmpty {
         let c = try container(r.id)
-        guard !r.execID.isEmpty else { throw TTRPCStatus(.invalidArgument, "exec: an exec id is required") }
+        // The exec id names files in the bundle (exec-<id>.exit): containerd's identifier rule.
+        guard Identifier.isValid(r.execID) else {
+            throw TTRPCStatus(.invalidArgument, "exec: invalid exec id \(quote(r.execID)): must match [A-Za-z0-9]+([._-][A-Za-z0-9]+)*, at most \(Identifier.maxLength) characters")
+        }
         guard c.execs[r.execID] == nil else { throw TTRPCStatus(.alreadyExists, "exec process \(quote(r.execID)): already exists") }
         guard c.initProcess.phase != .stopped else {
             throw TTRPCStatus(.failedPrecondition, "cannot exec in container \(quote(c.id)): it is stopped")

@@ -101,15 +101,13 @@ final class ShimContainerdTests: ImageTestCase {
             fg.pointee = c.ctr(args, timeout: 60).code
             done.signal()
         }.start()
-        var shim: Int32?
-        for _ in 0..<200 where shim == nil {
-            shim = Host.processes(mentioning: "-id k1").first { pid in
-                ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("containerd-shim-skiff-v2")
-            }
-            if shim == nil { usleep(25_000) }
+        // The daemon, once the task runs: not the short-lived `... start` that launches it.
+        XCTAssertTrue(waitFor("RUNNING", in: ["task", "ls"]))
+        let shim = Host.processes(mentioning: "-id k1").first { pid in
+            let cmd = ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").split(separator: "\0")
+            return cmd.first?.hasSuffix("containerd-shim-skiff-v2") == true && cmd.last != "start"
         }
         guard let shimPid = shim else { return XCTFail("no shim for k1") }
-        XCTAssertTrue(waitFor("RUNNING", in: ["task", "ls"]))
         kill(shimPid, SIGKILL)
         XCTAssertEqual(done.wait(timeout: .now() + 30), .success, "ctr run returned after the shim died")
         XCTAssertNotEqual(fg.pointee, 0)

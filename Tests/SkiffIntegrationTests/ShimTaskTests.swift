@@ -281,6 +281,55 @@ final class ShimTaskTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: socket), "the last Shutdown ends the shared shim")
     }
 
+    /// CVE-2024-21626 through the shim, which holds many more fds than the CLI (its sockets, the
+    /// bundle, the events connection): Create and Exec with every /proc/self/fd/N cwd are refused
+    /// and nothing on the host is written.
+    func testHostileCwdThroughTheShimIsRefused() throws {
+        let probe = try EscapeProbe()
+        let (_, c) = try startShim()
+        for (i, cwd) in EscapeProbe.hostileCwds.enumerated() {
+            bundle.process["cwd"] = cwd
+            bundle.args(["/bin/sh", "-c", probe.script("create-\(i)")])
+            try bundle.write()
+            XCTAssertThrowsError(try call(c, "Create", createRequest("h\(i)")) as CreateTaskResponse, "cwd \(cwd)") {
+                XCTAssertTrue("\($0)".contains("cwd"), "\($0)")
+            }
+        }
+        bundle.process["cwd"] = "/"
+        bundle.args(["/bin/sleep", "600"])
+        try bundle.write()
+        let _: CreateTaskResponse = try call(c, "Create", createRequest("c1"))
+        var startReq = StartRequest(); startReq.id = "c1"
+        let _: StartResponse = try call(c, "Start", startReq)
+        for (i, cwd) in EscapeProbe.hostileCwds.enumerated() {
+            var exec = ExecProcessRequest()
+            exec.id = "c1"; exec.execID = "x\(i)"
+            let process = try JSONSerialization.data(withJSONObject: [
+                "args": ["/bin/sh", "-c", probe.script("exec-\(i)")], "cwd": cwd, "env": ["PATH=/bin"], "user": ["uid": 0, "gid": 0]])
+            exec.spec = ProtoAny(typeURL: "types.containerd.io/opencontainers/runtime-spec/1/Process", value: Array(process))
+            let _: ProtoEmpty = try call(c, "Exec", exec)
+            var start = StartRequest(); start.id = "c1"; start.execID = "x\(i)"
+            XCTAssertThrowsError(try call(c, "Start", start) as StartResponse, "cwd \(cwd)")
+            var del = DeleteRequest(); del.id = "c1"; del.execID = "x\(i)"
+            _ = try? call(c, "Delete", del) as DeleteResponse
+        }
+        // Exec ids become file names in the bundle: containerd's identifier rule.
+        for bad in ["../escaped", "a/b", "", ".x", String(repeating: "e", count: 77)] {
+            var exec = ExecProcessRequest()
+            exec.id = "c1"; exec.execID = bad
+            exec.spec = ProtoAny(typeURL: "types.containerd.io/opencontainers/runtime-spec/1/Process",
+                                 value: Array(#"{"args":["/bin/true"],"cwd":"/","user":{"uid":0,"gid":0}}"#.utf8))
+            XCTAssertThrowsError(try call(c, "Exec", exec) as ProtoEmpty, bad) { XCTAssertEqual(($0 as? TTRPCStatus)?.code, .invalidArgument) }
+        }
+        usleep(100_000)
+        XCTAssertEqual(probe.leaks(""), [])
+        var k = KillRequest(); k.id = "c1"; k.signal = 9
+        let _: ProtoEmpty = try call(c, "Kill", k)
+        var d = DeleteRequest(); d.id = "c1"
+        _ = try? call(c, "Delete", d) as DeleteResponse
+        let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
+    }
+
     /// kill -9 of the shim: the `delete` action force-deletes the container and reports 137.
     func testDeleteActionAfterTheShimDied() throws {
         bundle.args(["/bin/sleep", "600"])

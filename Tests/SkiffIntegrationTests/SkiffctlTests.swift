@@ -122,6 +122,108 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertTrue(Host.processes(mentioning: work + "/state").isEmpty, "no shim left")
     }
 
+    /// Hostile working directories and users from every skiffctl entry point: `run --cwd`,
+    /// `tasks exec --cwd`, an image whose WorkingDir is /proc/self/fd/17, `run -u` and an image
+    /// whose User is 4294967295 ((uid_t)-1, which setresuid reads as "unchanged": root).
+    func testHostileCwdAndUserAreRefused() throws {
+        let probe = try EscapeProbe()
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        XCTAssertEqual(ctl(["run", "-d", "skiff/busybox:test", "d1", "/bin/sleep", "60"]).code, 0)
+        for (i, cwd) in EscapeProbe.hostileCwds.enumerated() {
+            var r = ctl(["tasks", "exec", "--cwd", cwd, "d1", "/bin/sh", "-c", probe.script("exec-\(i)")])
+            XCTAssertNotEqual(r.code, 0, "tasks exec --cwd \(cwd): \(r.stdout)")
+            XCTAssertEqual(probe.leaks(r.stdout), [], "tasks exec --cwd \(cwd)")
+            r = ctl(["run", "--rm", "--cwd", cwd, "skiff/busybox:test", "r\(i)", "/bin/sh", "-c", probe.script("run-\(i)")])
+            XCTAssertNotEqual(r.code, 0, "run --cwd \(cwd): \(r.stdout)")
+            XCTAssertEqual(probe.leaks(r.stdout), [], "run --cwd \(cwd)")
+        }
+        for (n, config) in [("wd", #"{"WorkingDir": "/proc/self/fd/17"}"#), ("user", #"{"User": "4294967295"}"#),
+                            ("group", #"{"User": "0:4294967295"}"#)] {
+            let tar = work + "/\(n).tar", ref = "docker.io/skiff/hostile-\(n):test"
+            XCTAssertEqual(Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", Env.rootfs, tar, ref, config]).code, 0)
+            XCTAssertEqual(ctl(["images", "import", tar]).code, 0)
+            let r = ctl(["run", "--rm", ref, "h-\(n)", "/bin/sh", "-c", "id -u; " + probe.script("image-\(n)")])
+            XCTAssertNotEqual(r.code, 0, "image \(config): \(r.stdout)")
+            XCTAssertFalse(r.stdout.hasPrefix("0\n"), "image \(config) ran as root")
+            XCTAssertEqual(probe.leaks(r.stdout), [], "image \(config)")
+        }
+        for u in ["4294967295", "0:4294967295", "2147483648"] {
+            let r = ctl(["run", "--rm", "-u", u, "skiff/busybox:test", "u1", "/bin/sh", "-c", "id -u"])
+            XCTAssertNotEqual(r.code, 0, "-u \(u): \(r.stdout)")
+            XCTAssertTrue(r.stderr.contains("out of range"), r.stderr)
+        }
+        XCTAssertEqual(ctl(["tasks", "kill", "-s", "KILL", "d1"]).code, 0)
+        for _ in 0..<100 where !ctl(["tasks", "ls"]).stdout.contains("STOPPED") { usleep(20_000) }
+        XCTAssertEqual(ctl(["tasks", "rm", "d1"]).code, 0)
+        XCTAssertEqual(ctl(["containers", "rm", "d1"]).code, 0)
+        XCTAssertEqual(ctl(["containers", "ls"]).stdout.split(separator: "\n").count, 1, "refused runs leave no container")
+    }
+
+    /// Exec ids name files in the bundle: `../x` is refused, and a second exec with the id of a
+    /// running one is refused without touching the first one's output or exit.
+    func testExecIdsAreValidatedAndNotShared() throws {
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        XCTAssertEqual(ctl(["run", "-d", "skiff/busybox:test", "d1", "/bin/sleep", "60"]).code, 0)
+        for bad in ["../x", "a/b", ".hidden", "x..y", String(repeating: "a", count: 77)] {
+            let r = ctl(["tasks", "exec", "--exec-id", bad, "d1", "/bin/true"])
+            XCTAssertNotEqual(r.code, 0, bad)
+            XCTAssertTrue(r.stderr.contains("invalid exec id"), r.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/state/default/x-stdout"))
+        let first = Background([Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "tasks", "exec", "--exec-id", "same",
+                                "d1", "/bin/sh", "-c", "sleep 1; echo first-output; exit 5"], log: work + "/first.log")
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: work + "/state/default/d1/same-stdout") { usleep(10_000) }
+        let second = ctl(["tasks", "exec", "--exec-id", "same", "d1", "/bin/echo", "second"])
+        XCTAssertNotEqual(second.code, 0)
+        XCTAssertTrue(second.stderr.contains("already in use"), second.stderr)
+        var st: Int32 = 0
+        for _ in 0..<500 where waitpid(first.pid, &st, WNOHANG) == 0 { usleep(10_000) }
+        XCTAssertEqual((st >> 8) & 0xff, 5, "the first exec's exit code")
+        XCTAssertTrue(((try? String(contentsOfFile: work + "/first.log", encoding: .utf8)) ?? "").contains("first-output"))
+        XCTAssertEqual(ctl(["tasks", "kill", "-s", "KILL", "d1"]).code, 0)
+        for _ in 0..<100 where !ctl(["tasks", "ls"]).stdout.contains("STOPPED") { usleep(20_000) }
+        XCTAssertEqual(ctl(["tasks", "rm", "d1"]).code, 0)
+        XCTAssertEqual(ctl(["containers", "rm", "d1"]).code, 0)
+    }
+
+    /// CVE-2021-41103 class: a local user must not reach the store. Snapshots hold image files as
+    /// they are (the fixture has a setuid-root payload), bundles hold the mounted rootfs (its
+    /// path is in /proc/self/mountinfo for anyone to read) and configs with their environment,
+    /// the database holds every spec. Tried as a real unprivileged user, on a store first made
+    /// with the old 0755 modes (tightened when skiffctl opens it). Before the fix the user ran
+    /// the setuid payload from the snapshot and from the rootfs and read config.json.
+    func testStoreIsClosedToOtherLocalUsers() throws {
+        let user = try TestUser()
+        for d in ["root/snapshots", "root/content/blobs/sha256", "root/content/ingest", "state"] {
+            try FileManager.default.createDirectory(atPath: work + "/" + d, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o755])
+        }
+        chmod(work, 0o755)
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        XCTAssertEqual(ctl(["run", "-d", "--env", "SECRET=hunter2", "skiff/busybox:test", "d1", "/bin/sleep", "60"]).code, 0)
+        defer {
+            ctl(["tasks", "kill", "-s", "KILL", "d1"])
+            for _ in 0..<100 where !ctl(["tasks", "ls"]).stdout.contains("STOPPED") { usleep(20_000) }
+            ctl(["tasks", "rm", "d1"]); ctl(["containers", "rm", "d1"])
+        }
+        for (d, mode) in [("root", 0o700), ("root/snapshots", 0o700), ("root/content", 0o700), ("state", 0o700), ("state/default", 0o700)] {
+            XCTAssertEqual(((try? FileManager.default.attributesOfItem(atPath: work + "/" + d))?[.posixPermissions] as? Int), mode, d)
+        }
+        let snapshots = (try? FileManager.default.contentsOfDirectory(atPath: work + "/root/snapshots")) ?? []
+        XCTAssertFalse(snapshots.isEmpty)
+        var attempts = snapshots.map { "\(work!)/root/snapshots/\($0)/fs/bin/skiff-payload-suid id" }
+        attempts += ["\(work!)/state/default/d1/rootfs/bin/skiff-payload-suid id", "cat \(work!)/state/default/d1/config.json",
+                     "cat \(work!)/root/meta.db", "ls \(work!)/root/content/blobs/sha256", "ls \(work!)/state/runtime"]
+        for a in attempts {
+            let r = user.sh(a)
+            XCTAssertNotEqual(r.code, 0, "as \(user.name): \(a) succeeded: \(r.stdout)")
+            XCTAssertFalse(r.stdout.contains("euid=0") || r.stdout.contains("hunter2"), "as \(user.name): \(a): \(r.stdout)")
+            XCTAssertTrue(r.stderr.contains("denied"), "\(a): \(r.stderr)")
+        }
+        // The container itself still runs as before.
+        XCTAssertEqual(ctl(["tasks", "exec", "d1", "/bin/sh", "-c", "echo $SECRET"]).stdout, "hunter2\n")
+    }
+
     func testExportImportCheckMountPruneEventsAndDoctor() throws {
         XCTAssertEqual(ctl(["images", "import", image]).code, 0)
         var r = ctl(["images", "check"])
