@@ -220,14 +220,17 @@ extension Snapshotter {
     }
 
     /// `images mount`: the image's layers read-only at `target` (an overlay of the chain).
+    /// nosuid and nodev: the view may be where other users can reach it, and an image's setuid
+    /// binaries and device nodes must not work there.
     public func mountReadOnly(top: String, at target: String) throws {
         let lowers = kind == .native ? [fs(try get(top)!.id)] : try chain(top)
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
         let data = lowers.count == 1 ? nil : "lowerdir=" + lowers.joined(separator: ":")
-        let r = data == nil ? Glibc.mount(lowers[0], target, nil, UInt(MS_BIND | MS_RDONLY), nil)
-            : Glibc.mount("overlay", target, "overlay", UInt(MS_RDONLY), data)
+        let flags = UInt(MS_RDONLY | MS_NOSUID | MS_NODEV)
+        let r = data == nil ? Glibc.mount(lowers[0], target, nil, UInt(MS_BIND) | flags, nil)
+            : Glibc.mount("overlay", target, "overlay", flags, data)
         if r != 0 { throw ManagerError("mount image", target, String(cString: strerror(errno))) }
-        if data == nil && Glibc.mount(nil, target, nil, UInt(MS_BIND | MS_RDONLY | MS_REMOUNT), nil) != 0 {
+        if data == nil && Glibc.mount(nil, target, nil, UInt(MS_BIND | MS_REMOUNT) | flags, nil) != 0 {
             let e = String(cString: strerror(errno)); umount2(target, Int32(MNT_DETACH))
             throw ManagerError("mount image", target, e)
         }

@@ -191,10 +191,24 @@ struct LayerApplier {
             case .symlink:
                 if symlink(h.linkname, path) != 0 { throw sysError("symlink", path) }
             case .hardlink:
+                // The target is looked up below the layer's root without following any symlink on
+                // the way (link(2) would follow one in a parent and link a host file in), and
+                // linked through that fd. The link shares the target's inode and so its metadata:
+                // nothing below is applied to it (a chmod would follow a linked symlink out).
                 let target = try LayerApplier.clean(h.linkname)
-                var st = stat()
-                guard lstat(root + "/" + target, &st) == 0 else { throw ManagerError("unpack", rel, "hard link to \(h.linkname), which this layer lacks") }
-                if link(root + "/" + target, path) != 0 { throw sysError("link", path) }
+                let rootFd = open(root, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
+                if rootFd < 0 { throw sysError("open", root) }
+                defer { close(rootFd) }
+                let fd = skiff_openat2(rootFd, target, UInt64(O_PATH_ | O_NOFOLLOW | O_CLOEXEC), 0,
+                                       SKIFF_RESOLVE_BENEATH | SKIFF_RESOLVE_NO_SYMLINKS)
+                if fd < 0 {
+                    if errno == ENOENT { throw ManagerError("unpack", rel, "hard link to \(h.linkname), which this layer lacks") }
+                    if errno == ELOOP || errno == EXDEV { throw ManagerError("unpack", rel, "hard link to \(h.linkname) goes through a symlink; refused") }
+                    throw sysError("open link target", h.linkname)
+                }
+                defer { close(fd) }
+                if linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH_) != 0 { throw sysError("link", path) }
+                continue
             case .char, .block, .fifo:
                 let kind: mode_t = { if case .char = h.kind { return S_IFCHR }; if case .block = h.kind { return S_IFBLK }; return S_IFIFO }()
                 if mknod(path, kind | mode_t(h.mode & 0o7777), makedev(h.devmajor, h.devminor)) != 0 { throw sysError("mknod", path) }
@@ -219,6 +233,9 @@ struct LayerApplier {
         ManagerError("unpack: \(op)", path, String(cString: strerror(errno)))
     }
 }
+
+let O_PATH_: Int32 = 0o10000000
+let AT_EMPTY_PATH_: Int32 = 0x1000
 
 func makedev(_ major: UInt32, _ minor: UInt32) -> dev_t {
     dev_t((UInt64(major & 0xfffff000) << 32) | (UInt64(major & 0xfff) << 8) | (UInt64(minor & 0xffffff00) << 12) | UInt64(minor & 0xff))

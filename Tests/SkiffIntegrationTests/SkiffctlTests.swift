@@ -263,6 +263,13 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertEqual(ctl(["images", "mount", "skiff/busybox:test", mnt]).code, 0)
         XCTAssertTrue(FileManager.default.fileExists(atPath: mnt + "/bin/skiff-payload"))
         XCTAssertFalse(FileManager.default.createFile(atPath: mnt + "/new", contents: Data()), "read-only")
+        // nosuid and nodev: the image's setuid payload gives another user nothing there.
+        let view = Host.mounts(containing: mnt).first ?? ""
+        XCTAssertTrue(view.contains("nosuid") && view.contains("nodev"), view)
+        chmod(work, 0o755)
+        let user = try TestUser()
+        let suid = user.run(mnt + "/bin/skiff-payload-suid", ["id"])
+        XCTAssertFalse(suid.stdout.contains("euid=0"), suid.stdout)
         XCTAssertEqual(ctl(["images", "unmount", mnt]).code, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: mnt + "/bin"))
 
@@ -473,6 +480,28 @@ final class SkiffctlTests: ImageTestCase {
             XCTAssertEqual(ctl(["-n", "evil-" + kind, "snapshots", "ls"]).stdout.split(separator: "\n").count, 1, "no partial snapshot")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/escaped"))
+
+        // Hard links that reach the host: one whose target path goes through a symlink out of
+        // the layer (link(2) followed it and the entry's chown/chmod then made a host file
+        // setuid 1234), one to a symlink whose target is a host file (chmod followed it).
+        let canary = work + "/canary"
+        try "secret1".write(toFile: canary, atomically: true, encoding: .utf8)
+        chmod(canary, 0o600)
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", Self.evilImage, evil, "hardlink-through-symlink", work]).code, 0)
+        XCTAssertEqual(ctl(["-n", "evil-hs", "images", "import", evil]).code, 0)
+        r = ctl(["-n", "evil-hs", "run", "--rm", "evil/escape:1", "e1", "/bin/true"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("goes through a symlink"), r.stderr)
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", Self.evilImage, evil, "hardlink-to-symlink", canary]).code, 0)
+        XCTAssertEqual(ctl(["-n", "evil-hl", "images", "import", evil]).code, 0)
+        r = ctl(["-n", "evil-hl", "run", "--rm", "evil/escape:1", "e1", "/bin/true"])
+        // The layer unpacks (a hard link to a symlink is a plain hard link); the image has no program to run.
+        XCTAssertFalse(r.stderr.contains("unpack"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("/bin/true"), r.stderr)
+        let attrs = try FileManager.default.attributesOfItem(atPath: canary)
+        XCTAssertEqual(attrs[.posixPermissions] as? Int, 0o600, "the host file's mode is unchanged")
+        XCTAssertEqual(attrs[.ownerAccountID] as? Int, 0, "the host file's owner is unchanged")
+        XCTAssertEqual(attrs[.referenceCount] as? Int, 1, "nothing links to the host file")
     }
 
     /// Flips a byte of the largest blob (the layer) in an OCI archive.
@@ -504,6 +533,12 @@ final class SkiffctlTests: ImageTestCase {
             i = tarfile.TarInfo("link/x"); i.size = 1; t.addfile(i, io.BytesIO(d))
         elif kind == "dotdot":
             i = tarfile.TarInfo("../escaped"); i.size = 1; t.addfile(i, io.BytesIO(d))
+        elif kind == "hardlink-through-symlink":
+            i = tarfile.TarInfo("hl"); i.type = tarfile.SYMTYPE; i.linkname = sys.argv[3]; t.addfile(i)
+            i = tarfile.TarInfo("stolen"); i.type = tarfile.LNKTYPE; i.linkname = "hl/canary"; i.mode = 0o4777; i.uid = 1234; i.gid = 1234; t.addfile(i)
+        elif kind == "hardlink-to-symlink":
+            i = tarfile.TarInfo("s2"); i.type = tarfile.SYMTYPE; i.linkname = sys.argv[3]; t.addfile(i)
+            i = tarfile.TarInfo("h2"); i.type = tarfile.LNKTYPE; i.linkname = "s2"; i.mode = 0o6777; i.uid = 1234; i.gid = 1234; t.addfile(i)
         else:
             i = tarfile.TarInfo("hl"); i.type = tarfile.LNKTYPE
             i.linkname = "../../etc/passwd" if kind == "hardlink-up" else "/etc/passwd"; t.addfile(i)
