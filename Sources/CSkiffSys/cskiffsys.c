@@ -52,6 +52,10 @@ int skiff_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, ui
 int skiff_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
 int skiff_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
 int skiff_pidfd_getfd(int pidfd, int targetfd) { return (int)syscall(SYS_pidfd_getfd, pidfd, targetfd, 0); }
+#ifndef SKIFF_COMMIT
+#define SKIFF_COMMIT "unknown"
+#endif
+const char *skiff_build_commit(void) { return SKIFF_COMMIT; }
 pid_t skiff_gettid(void) { return (pid_t)syscall(SYS_gettid); }
 dev_t skiff_makedev(unsigned int ma, unsigned int mi) { return makedev(ma, mi); }
 unsigned int skiff_major(dev_t d) { return major(d); }

@@ -143,13 +143,13 @@ public struct Cgroup2: Sendable, Equatable {
 
     /// Removes the cgroup, waiting up to ~1 s for exiting processes to leave it, then rmdirs
     /// every parent up to `createdTop`. With `killRemaining` whatever is left is killed first.
-    public func remove(createdTop: String?, killRemaining: Bool = false) throws {
+    public func remove(createdTop: String?, killRemaining: Bool = false, waitBusy: Bool = true) throws {
         guard exists else { return }
         if killRemaining { try? killAll() }
         var tries = 0
         while true {
             if rmdir(directory) == 0 || errno == ENOENT { break }
-            if errno != EBUSY || tries > 200 {
+            if errno != EBUSY || tries > 200 || !waitBusy {
                 throw SkiffError.sys("remove cgroup", directory, hint: errno == EBUSY ? "processes are still in it" : nil)
             }
             tries += 1

@@ -31,6 +31,7 @@ public enum CgroupResources {
         var w: [ResourceWrite] = []
         var warnings: [String] = []
         func add(_ c: String, _ f: String, _ v: String) { w.append(ResourceWrite(controller: c, file: f, value: v)) }
+        if r.network != nil { warnings.append("linux.resources.network (net_cls, net_prio) is cgroup v1 only; ignored on cgroup v2") }
         if let m = r.memory {
             if let l = m.limit { add("memory", "memory.max", maxOrValue(l)) }
             if let res = m.reservation { add("memory", "memory.low", maxOrValue(res)) }

@@ -176,8 +176,11 @@ public struct Rootfs {
             var flags = opts.flags & ~MountOptions.REMOUNT
             let deferReadonly = FS.clean(m.destination) == "/dev" && flags & MountOptions.RDONLY != 0
             if deferReadonly { flags &= ~MountOptions.RDONLY }
+            // linux.mountLabel as runc passes it: context= on every filesystem but proc and sysfs.
+            var data = opts.data
+            if let label = spec.linux?.mountLabel, !label.isEmpty, type != "proc", type != "sysfs" { data.append("context=\"\(label)\"") }
             mounted = try mountFilesystem(type: type, source: source.isEmpty ? type : source, flags: flags,
-                                          data: opts.data, destination: m.destination)
+                                          data: data, destination: m.destination)
             if deferReadonly { readonlyDev = dup(mounted) }
         }
         defer { close(mounted) }
@@ -409,9 +412,20 @@ public struct Rootfs {
         }
     }
 
+    /// Masked and read-only paths are looked up without following any symlink: one swapped in
+    /// by a writer of a shared volume would point the protection somewhere else, leaving the
+    /// path itself open. Such a path fails create (a missing one is skipped, as the spec says).
+    static func openProtectedPath(_ root: Int32, _ p: String) throws -> Int32? {
+        let fd = InRoot.open(root, p, noSymlinks: true)
+        if fd >= 0 { return fd }
+        if errno == ENOENT { return nil }
+        var e = InRoot.error("open", p)
+        if e.errno == ELOOP { e.hint = "masked and read-only paths may not go through a symlink" }
+        throw e
+    }
+
     func readonlyPath(_ root: Int32, _ p: String) throws {
-        let target = InRoot.open(root, p)
-        if target < 0 { if errno == ENOENT { return }; throw InRoot.error("open", p) }
+        guard let target = try Rootfs.openProtectedPath(root, p) else { return }
         defer { close(target) }
         // runc: bind onto itself (with what is mounted below), then the top made read-only.
         let tree = try MountFD.cloneTree(target, recursive: true, what: p)
@@ -432,8 +446,7 @@ public struct Rootfs {
     }
 
     func maskPath(_ root: Int32, _ p: String, null: Int32) throws {
-        let target = InRoot.open(root, p)
-        if target < 0 { if errno == ENOENT { return }; throw InRoot.error("open", p) }
+        guard let target = try Rootfs.openProtectedPath(root, p) else { return }
         defer { close(target) }
         var st = Glibc.stat()
         if fstat(target, &st) != 0 { throw SkiffError.sys("stat", p) }

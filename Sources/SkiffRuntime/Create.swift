@@ -38,6 +38,7 @@ public struct Runtime {
         let loaded = try options.loaded ?? Runtime.load(bundle: bundle)
         let spec = loaded.spec
         guard let process = spec.process else { throw SkiffError.msg("config: process is required to create a container") }
+        try LSM.check(process, mountLabel: spec.linux?.mountLabel)
         try Runtime.checkTerminal(process.terminal ?? false, consoleSocket: options.consoleSocket ?? options.consoleSocketFd.map { "fd \($0)" },
                                   detached: !options.foreground)
         // Preserved fds must exist before anything is created.
@@ -48,9 +49,6 @@ public struct Runtime {
             plan.env = plan.env.filter { !$0.hasPrefix("LISTEN_FDS=") && !$0.hasPrefix("LISTEN_PID=") } + ["LISTEN_FDS=\(n)", "LISTEN_PID=1"]
         }
         try Runtime.checkPreservedFds(preserved)
-        if !plan.hasMountNamespace {
-            throw SkiffError.msg("config: linux.namespaces must include a mount namespace", hint: "add {\"type\": \"mount\"}")
-        }
         plan.preservedFds = preserved
         plan.noPivot = options.noPivot
         plan.stdio = options.stdio
@@ -83,6 +81,14 @@ public struct Runtime {
             let cg = Cgroup2(mountpoint: mp, path: path)
             let top = try cg.create()
             cleanup.cgroup = (cg, top)
+            if top == nil {
+                // An existing cgroup: shared with processes already there (runc warns and goes
+                // on), but a frozen one would freeze the init we clone into it: create would hang.
+                if let n = try? cg.procs().count, n > 0 { Logger.shared.warn("container's cgroup is not empty: \(n) process(es) found") }
+                if cg.isFrozen() {
+                    throw SkiffError("create", cg.directory, detail: "the container's cgroup is frozen", hint: "thaw it first (cgroup.freeze)")
+                }
+            }
             plan.cgroup = cg
             plan.cgroupFd = Glibc.open(cg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             record.cgroupPath = cg.directory
@@ -91,11 +97,12 @@ public struct Runtime {
             if let res = spec.linux?.resources {
                 let skip = skipUnavailableCgroups || spec.annotations?["org.skiff.cgroups.skip-unavailable"] == "true"
                 try cg.apply(res, skipUnavailable: skip) { Logger.shared.warn($0) }
-                if let devs = res.devices {
-                    try DeviceFilter.attach(try DeviceFilter.rules(resources: devs, devices: spec.linux?.devices ?? []) { Logger.shared.warn($0) },
-                                            cgroupDir: cg.directory)
-                }
             }
+            // Always a device program, as runc: without linux.resources.devices only the default
+            // nodes are usable (a node in linux.devices is created, not allowed).
+            let deviceRules = spec.linux?.resources?.devices ?? []
+            try DeviceFilter.attach(try DeviceFilter.rules(resources: deviceRules, devices: spec.linux?.devices ?? []) { Logger.shared.warn($0) },
+                                    cgroupDir: cg.directory)
         } else if spec.linux?.cgroupsPath != nil {
             throw SkiffError.msg("no cgroup2 hierarchy is mounted", hint: "mount cgroup2 or run on a cgroup v2 host")
         }
@@ -111,6 +118,8 @@ public struct Runtime {
         defer { if plan.cgroupFd >= 0 { close(plan.cgroupFd) } }
         plan.stateDirFd = try FS.open(store.dir(id), O_RDONLY | O_DIRECTORY)
         defer { close(plan.stateDirFd) }
+        plan.fifoFd = try FS.open(store.fifo(id), 0o10000000 /* O_PATH */)
+        defer { close(plan.fifoFd) }
         let (parentEnd, childEnd) = try Sys.socketpair()
         defer { close(parentEnd) }
         plan.syncFd = childEnd
@@ -251,7 +260,8 @@ struct CreateCleanup {
             kill(initPid, SIGKILL)
             _ = Sys.wait(initPid)
         }
-        if let (cg, top) = cgroup { try? cg.remove(createdTop: top, killRemaining: true) }
+        // A cgroup that was there before is not ours to empty or remove.
+        if let (cg, top) = cgroup, top != nil { try? cg.remove(createdTop: top, killRemaining: true) }
         try? store.remove(id)
     }
 }

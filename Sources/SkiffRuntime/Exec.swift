@@ -16,6 +16,8 @@ public struct ExecOptions {
     public var stdio: [Int32]?
     /// A connected socket that receives the pty master (a shim's in-process console socket).
     public var consoleSocketFd: Int32?
+    /// `exec --cgroup`: an existing sub-cgroup of the container's to run the process in.
+    public var subCgroup: String?
     public init(process: Process) { self.process = process }
 }
 
@@ -53,6 +55,7 @@ extension Runtime {
         }
         let process = options.process
         try Validation.validateProcess(process)
+        try LSM.check(process, mountLabel: nil)
         let terminal = process.terminal ?? false
         try Runtime.checkTerminal(terminal, consoleSocket: options.consoleSocket ?? options.consoleSocketFd.map { "fd \($0)" },
                                   detached: options.detach)
@@ -80,7 +83,8 @@ extension Runtime {
             consoleFd = b
         }
         defer { if consoleFd >= 0 { close(consoleFd) }; if internalConsole >= 0 { close(internalConsole) } }
-        let cgroupFd = r.cgroupPath.map { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } ?? -1
+        let cgroupDir = try execCgroup(r, sub: options.subCgroup)
+        let cgroupFd = cgroupDir.map { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } ?? -1
         defer { if cgroupFd >= 0 { close(cgroupFd) } }
         let (parentEnd, childEnd) = try Sys.socketpair()
         defer { close(parentEnd) }
@@ -97,8 +101,10 @@ extension Runtime {
         if s1 == 0 {
             close(parentEnd)
             if let stdio, !Sys.installStdio(stdio) { _exit(1) }
-            ExecProcess.stageOne(joins: joins, cgroupFd: cgroupFd, cgroupDir: r.cgroupPath, syncFd: childEnd,
-                                 consoleFd: consoleFd, process: process, env: env, preserved: preserved, seccomp: filter)
+            let hasMountNamespace = spec.linux?.namespaces?.contains { $0.type == "mount" } ?? false
+            ExecProcess.stageOne(ExecPlan(joins: joins, cgroupFd: cgroupFd, cgroupDir: cgroupDir, syncFd: childEnd, consoleFd: consoleFd,
+                                          process: process, env: env, preserved: preserved, seccomp: filter,
+                                          chrootOf: hasMountNamespace ? nil : r.pid))
         }
         close(childEnd)
         let sync = SyncSocket(fd: parentEnd)
@@ -144,42 +150,76 @@ extension Runtime {
     }
 }
 
+extension Runtime {
+    /// The cgroup an exec'd process joins: the container's, or with `exec --cgroup [CTRL:]SUB` an
+    /// existing cgroup below it (cgroup v2 has one tree, so a controller prefix names the same).
+    func execCgroup(_ r: ContainerRecord, sub: String?) throws -> String? {
+        guard let sub else { return r.cgroupPath }
+        guard let dir = r.cgroupPath else { throw SkiffError.msg("exec --cgroup \(quote(sub)): the container has no cgroup") }
+        let parts = sub.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(parts.count == 2 ? parts[1] : parts[0])
+        let full = FS.clean(dir + "/" + path)
+        guard !path.isEmpty, full.hasPrefix(dir + "/") else { throw SkiffError.msg("exec --cgroup: \(path) is not a sub cgroup path") }
+        guard FS.isDirectory(full) else { throw SkiffError("exec --cgroup", full, errno: ENOENT, hint: "the sub-cgroup must exist") }
+        return full
+    }
+}
+
+/// What an exec'd process needs, computed before the fork.
+struct ExecPlan {
+    var joins: [(UInt, String)]
+    var cgroupFd: Int32
+    var cgroupDir: String?
+    var syncFd: Int32
+    var consoleFd: Int32
+    var process: Process
+    var env: [String]
+    var preserved: Int
+    var seccomp: SeccompFilter?
+    /// A container without a mount namespace of its own is a chroot of the runtime's: the
+    /// process enters the init's root.
+    var chrootOf: pid_t?
+}
+
 enum ExecProcess {
-    static func stageOne(joins: [(UInt, String)], cgroupFd: Int32, cgroupDir: String?, syncFd: Int32, consoleFd: Int32,
-                         process: Process, env: [String], preserved: Int, seccomp: SeccompFilter?) -> Never {
+    static func stageOne(_ plan: ExecPlan) -> Never {
         // Not dumpable from here to execve (which resets it): the container's processes can see
         // this one in their pid namespace, and /proc/PID/exe would hand them the host's skiff
         // binary to overwrite (CVE-2019-5736's way in). The child inherits the setting.
         _ = skiff_prctl(SKIFF_PR_SET_DUMPABLE, 0, 0, 0, 0)
         // Whatever the caller holds (a shim's sockets, bundles, cgroup directories) stays here.
-        Sys.closeFds(from: 3 + Int32(preserved), except: [syncFd, consoleFd, cgroupFd])
+        Sys.closeFds(from: 3 + Int32(plan.preserved), except: [plan.syncFd, plan.consoleFd, plan.cgroupFd])
         do {
-            try Sys.joinNamespaces(joins)
-            var pid = cgroupFd >= 0 ? skiff_clone3_fork(UInt64(SKIFF_CLONE_PARENT), cgroupFd) : -1
+            try Sys.joinNamespaces(plan.joins)
+            if let initPid = plan.chrootOf {
+                if chdir("/proc/\(initPid)/root") != 0 || chroot(".") != 0 { throw SkiffError.sys("chroot", "/proc/\(initPid)/root") }
+            }
+            var pid = plan.cgroupFd >= 0 ? skiff_clone3_fork(UInt64(SKIFF_CLONE_PARENT), plan.cgroupFd) : -1
             if pid < 0 {
-                if let dir = cgroupDir { try Cgroup2.at(dir).join(pid: 0) }
+                if let dir = plan.cgroupDir { try Cgroup2.at(dir).join(pid: 0) }
                 pid = skiff_clone_fork(UInt(SKIFF_CLONE_PARENT))
             }
             if pid < 0 { throw SkiffError.sys("clone", "exec process") }
-            if pid == 0 { child(syncFd: syncFd, consoleFd: consoleFd, process: process, env: env, preserved: preserved, seccomp: seccomp) }
-            try SyncSocket(fd: syncFd).send(.pid(pid))
+            if pid == 0 { child(plan) }
+            try SyncSocket(fd: plan.syncFd).send(.pid(pid))
             _exit(0)
         } catch {
-            SyncSocket(fd: syncFd).report(error)
+            SyncSocket(fd: plan.syncFd).report(error)
             _exit(1)
         }
     }
 
-    static func child(syncFd: Int32, consoleFd: Int32, process: Process, env: [String], preserved: Int, seccomp: SeccompFilter?) -> Never {
-        let sync = SyncSocket(fd: syncFd)
+    static func child(_ plan: ExecPlan) -> Never {
+        let sync = SyncSocket(fd: plan.syncFd)
+        let process = plan.process
         do {
-            if process.terminal == true { try InitProcess.setupConsole(socket: consoleFd, process, bindConsole: false) }
-            let (path, args) = try InitProcess.prepareProcess(process, env: env, preservedFds: preserved, keepFds: [syncFd],
-                                                              seccomp: seccomp, sync: sync)
-            _ = skiff_close_range(UInt32(3 + preserved), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
+            if process.terminal == true { try InitProcess.setupConsole(socket: plan.consoleFd, process, bindConsole: false) }
+            let (path, args) = try InitProcess.prepareProcess(process, env: plan.env, preservedFds: plan.preserved, keepFds: [plan.syncFd],
+                                                              seccomp: plan.seccomp, sync: sync)
+            _ = skiff_close_range(UInt32(3 + plan.preserved), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
             let argv = CStringArray(args)
-            let envp = CStringArray(env)
-            try InitProcess.loadLateSeccomp(seccomp, process, sync: sync)
+            let envp = CStringArray(plan.env)
+            try InitProcess.loadLateSeccomp(plan.seccomp, process, sync: sync)
             resetSignalsForExec()
             execve(path, argv.pointers, envp.pointers)
             throw SkiffError.sys("exec", args[0])

@@ -18,7 +18,7 @@ enum InitProcess {
         if let stdio = plan.stdio, !Sys.installStdio(stdio) { _exit(1) }
         // Like runc's re-exec'd init, hold nothing of the caller's but stdio and the preserved fds:
         // a caller waiting for EOF on some pipe must not wait for our container.
-        let keep: Set<Int32> = [plan.syncFd, plan.pidFd, plan.stateDirFd, plan.consoleSocketFd, plan.cgroupFd]
+        let keep: Set<Int32> = [plan.syncFd, plan.pidFd, plan.stateDirFd, plan.fifoFd, plan.consoleSocketFd, plan.cgroupFd]
         for name in (try? FS.listDirectory("/proc/self/fd")) ?? [] {
             if let fd = Int32(name), fd >= 3 + Int32(plan.preservedFds), !keep.contains(fd) { close(fd) }
         }
@@ -81,7 +81,7 @@ enum InitProcess {
         // The cgroup directory was for clone3: no host directory but the state directory (for
         // exec.fifo) stays open in the init.
         Sys.closeFds(from: 3 + Int32(plan.preservedFds),
-                     except: [plan.syncFd, plan.stateDirFd, plan.consoleSocketFd, plan.hostPathsFd])
+                     except: [plan.syncFd, plan.stateDirFd, plan.fifoFd, plan.consoleSocketFd, plan.hostPathsFd])
         // Die with the runtime while it still owns us; cleared before reporting ready.
         _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
 
@@ -103,7 +103,7 @@ enum InitProcess {
         var rootfs = Rootfs(rootfs: plan.rootfs, spec: spec, inUserNamespace: plan.newUserNamespace || plan.joins.contains { $0.0 == UInt(SKIFF_CLONE_NEWUSER) },
                             ownCgroupNamespace: plan.hasCgroupNamespace, hostCgroupDir: plan.cgroup?.directory)
         if plan.hostPathsFd >= 0 { rootfs.opened = try HostPaths.receive(from: plan.hostPathsFd, spec: spec) }
-        try rootfs.prepare()
+        if plan.hasMountNamespace { try rootfs.prepare() }
 
         if plan.hasCreateHooks {
             try sync.send(.runHooks)
@@ -113,21 +113,32 @@ enum InitProcess {
                               bundle: plan.bundle, annotations: spec.annotations)
         try HookRunner.run("createContainer", spec.hooks?.createContainer, state: inside)
 
-        try rootfs.pivot(noPivot: plan.noPivot)
+        if plan.hasMountNamespace {
+            try rootfs.pivot(noPivot: plan.noPivot)
+        } else {
+            // The runtime's mount namespace is inherited: only a chroot into the rootfs, as runc.
+            if chroot(plan.rootfs) != 0 { throw SkiffError.sys("chroot", plan.rootfs) }
+            if chdir("/") != 0 { throw SkiffError.sys("chdir", "/") }
+        }
         // runc creates a missing cwd, inside the root and before it may become read-only.
         try WorkingDirectory.create(process.cwd)
 
-        if process.terminal == true { try setupConsole(socket: plan.consoleSocketFd, process) }
+        if process.terminal == true { try setupConsole(socket: plan.consoleSocketFd, process, bindConsole: plan.hasMountNamespace) }
         // Sysctls go in before readonlyPaths make /proc/sys read-only (runc's order).
         for (key, value) in (spec.linux?.sysctl ?? [:]).sorted(by: { $0.key < $1.key }) {
             try withContext("sysctl \(key)") {
                 try FS.writeFile("/proc/sys/" + key.replacing(".", with: "/"), value, flags: O_WRONLY)
             }
         }
-        try rootfs.finalize()
+        if plan.hasMountNamespace { try rootfs.finalize() }
 
         let (path, args) = try prepareProcess(process, env: plan.env, preservedFds: plan.preservedFds,
-                                              keepFds: [plan.syncFd, plan.stateDirFd], seccomp: plan.seccomp, sync: sync)
+                                              keepFds: [plan.syncFd, plan.stateDirFd, plan.fifoFd], seccomp: plan.seccomp, sync: sync)
+        // While it waits for `start` the init holds no directory of the host: exec.fifo is reopened
+        // through our /proc from an O_PATH fd of the FIFO itself (as runc does). Only a container
+        // without /proc keeps the state directory's fd, where no /proc/1/fd can name it.
+        var stateDir = plan.stateDirFd
+        if access("/proc/self/fd/\(plan.fifoFd)", F_OK) == 0 { close(stateDir); stateDir = -1 }
 
         // Nothing but stdio and the preserved fds reaches the container process.
         _ = skiff_close_range(UInt32(3 + plan.preservedFds), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
@@ -135,12 +146,18 @@ enum InitProcess {
         let envp = CStringArray(plan.env)
 
         _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, 0, 0, 0, 0)
+        // From here until execve (which resets it) nothing in the container may reach into us
+        // through /proc/1 (fds, memory): `skiff exec` into a created container is allowed.
+        _ = skiff_prctl(SKIFF_PR_SET_DUMPABLE, 0, 0, 0, 0)
         try loadLateSeccomp(plan.seccomp, process, sync: sync)
         try sync.send(.ready)
 
         // The start barrier: blocks until `skiff start` opens the FIFO for reading.
-        let fifo = retryEINTR { openat(plan.stateDirFd, "exec.fifo", O_WRONLY | O_CLOEXEC) }
+        let fifo = stateDir >= 0 ? retryEINTR { openat(stateDir, "exec.fifo", O_WRONLY | O_CLOEXEC) }
+            : retryEINTR { Glibc.open("/proc/self/fd/\(plan.fifoFd)", O_WRONLY | O_CLOEXEC) }
         if fifo < 0 { _exit(1) }
+        close(plan.fifoFd)
+        if stateDir >= 0 { close(stateDir) }
         do {
             let st = OCIState(ociVersion: spec.ociVersion, id: plan.id, status: "created", pid: getpid(),
                               bundle: plan.bundle, annotations: spec.annotations)
@@ -170,6 +187,7 @@ enum InitProcess {
         // Entered with every privilege still held, so a directory only root can search works for
         // a non-root process user (runc's order); before a seccomp filter could refuse openat2.
         let cwdEntered = try WorkingDirectory.enter(process.cwd, deferDenied: true)
+        try LSM.applyOnExec(process)
         if let seccomp, process.noNewPrivileges != true { try SeccompAgent.load(seccomp, sync: sync) }
         for r in process.rlimits ?? [] {
             var lim = rlimit(rlim_cur: rlim_t(r.soft), rlim_max: rlim_t(r.hard))
@@ -181,6 +199,7 @@ enum InitProcess {
             try FS.writeFile("/proc/self/oom_score_adj", "\(adj)", flags: O_WRONLY)
         }
 
+        fixStdioOwner(process.user.uid)
         try switchUser(process)
         if !cwdEntered { _ = try WorkingDirectory.enter(process.cwd, deferDenied: false) }
         if process.noNewPrivileges == true {
@@ -197,6 +216,22 @@ enum InitProcess {
     /// reporting ready, the start barrier and the startContainer hooks (which run under it).
     static func loadLateSeccomp(_ filter: SeccompFilter?, _ process: Process, sync: SyncSocket) throws {
         if let filter, process.noNewPrivileges == true { try SeccompAgent.load(filter, sync: sync) }
+    }
+
+    /// runc's fixStdioPermissions: stdio (a terminal's slave, pipes, files) belongs to the
+    /// process user, so a non-root process can use its console; the group stays (devpts gives
+    /// the tty group, gid=5 in the usual mount options). /dev/null is left alone; an owner the
+    /// kernel will not change (unmapped ids, a read-only /dev) is left too.
+    static func fixStdioOwner(_ uid: uid_t) {
+        var null = Glibc.stat()
+        let haveNull = stat("/dev/null", &null) == 0
+        for fd: Int32 in 0...2 {
+            var st = Glibc.stat()
+            guard fstat(fd, &st) == 0 else { continue }
+            if haveNull && (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == null.st_rdev { continue }
+            if st.st_uid == uid { continue }
+            _ = fchown(fd, uid, st.st_gid)
+        }
     }
 
     /// Bounding set while still root, then groups and ids with KEEPCAPS, then E/P/I and ambient.
@@ -288,6 +323,5 @@ enum InitProcess {
         if skiff_set_ctty(slave) != 0 { throw SkiffError.sys("ioctl TIOCSCTTY", slavePath) }
         for fd: Int32 in 0...2 where dup2(slave, fd) < 0 { throw SkiffError.sys("dup2", slavePath) }
         if slave > 2 { close(slave) }
-        _ = fchown(0, process.user.uid, process.user.gid)
     }
 }

@@ -42,6 +42,10 @@ extension Runtime {
         case .running, .paused: throw SkiffError.msg("cannot start an already running container")
         case .creating: throw SkiffError.msg("cannot start a container in the creating state")
         }
+        // A frozen init would never pass the start barrier: start would wait forever.
+        if let dir = r.cgroupPath, Cgroup2.at(dir).isFrozen() {
+            throw SkiffError.msg("cannot start container \(quote(id)): its cgroup is frozen", hint: "resume it first")
+        }
         let fd = try FS.open(store.fifo(id), O_RDONLY | O_NONBLOCK)
         defer { close(fd) }
         var data: [UInt8] = []
@@ -82,18 +86,20 @@ extension Runtime {
         defer { close(lock) }
         let r = try store.load(id)
         let st = status(of: r)
-        if st == .stopped {
-            if all { return }
-            throw SkiffError.msg("container not running")
-        }
         if st == .creating { throw SkiffError.msg("cannot kill a container in the creating state") }
-        // Without its own pid namespace, killing init would orphan the rest: signal the whole cgroup.
-        if (all || (signal == SIGKILL && !r.ownPidNamespace)), let dir = r.cgroupPath {
-            try Cgroup2.at(dir).killAll(signal: signal)
-            if !all { _ = Glibc.kill(r.pid, signal) }
+        if all, let dir = r.cgroupPath {
+            // Every process in the container's cgroup, whatever the init's state: containerd and
+            // runc's users rely on this to clean up after an init that exited and left others.
+            let cg = Cgroup2.at(dir)
+            if cg.exists { try cg.killAll(signal: signal) }
             return
         }
-        if Glibc.kill(r.pid, signal) != 0 { throw SkiffError.sys("kill", "pid \(r.pid)") }
+        if st == .stopped { throw SkiffError.msg("container not running") }
+        // Without its own pid namespace, killing init would orphan the rest: signal the whole cgroup.
+        if signal == SIGKILL && !r.ownPidNamespace, let dir = r.cgroupPath {
+            try Cgroup2.at(dir).killAll(signal: signal)
+        }
+        if Glibc.kill(r.pid, signal) != 0 && !(signal == SIGKILL && errno == ESRCH) { throw SkiffError.sys("kill", "pid \(r.pid)") }
     }
 
     public func delete(id: String, force: Bool) throws {
@@ -107,7 +113,7 @@ extension Runtime {
             return
         }
         let st = status(of: r)
-        if r.creatorPid != nil, let dir = r.cgroupPath {
+        if r.creatorPid != nil, r.cgroupCreatedTop != nil, let dir = r.cgroupPath {
             // Half-created: whatever the create had started (stage one, the init) is in the cgroup.
             try? Cgroup2.at(dir).killAll()
         }
@@ -128,7 +134,7 @@ extension Runtime {
         guard r.pid > 0, Proc.isAlive(r.pid, startTime: r.startTime) else { return }
         // With its own pid namespace the kernel takes everything down with init; otherwise the
         // cgroup is the only handle on the container's other processes.
-        if !r.ownPidNamespace, let dir = r.cgroupPath { try? Cgroup2.at(dir).killAll() }
+        if !r.ownPidNamespace, r.cgroupCreatedTop != nil, let dir = r.cgroupPath { try? Cgroup2.at(dir).killAll() }
         _ = Glibc.kill(r.pid, SIGKILL)
         for _ in 0..<1000 where Proc.isAlive(r.pid, startTime: r.startTime) { sleepMillis(10) }
     }
@@ -136,7 +142,12 @@ extension Runtime {
     func destroy(_ r: ContainerRecord) throws {
         if let dir = r.cgroupPath {
             let cg = Cgroup2.at(dir)
-            do { try cg.remove(createdTop: r.cgroupCreatedTop, killRemaining: !r.ownPidNamespace) } catch {
+            // A cgroup that existed before the container (shared, given by cgroupsPath) is left
+            // with whatever else is in it; ours is emptied and removed.
+            let ours = r.cgroupCreatedTop != nil
+            // What is left when the init had no pid namespace of its own is killed (runc's
+            // destroy); with its own, the kernel took everything down with the init.
+            do { try cg.remove(createdTop: r.cgroupCreatedTop, killRemaining: ours && !r.ownPidNamespace, waitBusy: ours) } catch {
                 // Still busy: another container shares the path. Leave it, like runc.
                 Logger.shared.warn("delete \(quote(r.id)): \(error)")
             }

@@ -55,6 +55,8 @@ struct InitPlan {
     /// Installed as fds 0-2 by stage one (nil: inherit the caller's).
     var stdio: [Int32]?
     var stateDirFd: Int32 = -1
+    /// exec.fifo as an O_PATH fd: reopened for writing through the container's /proc.
+    var fifoFd: Int32 = -1
     var syncFd: Int32 = -1
     /// Stage one reports the init's pid here, apart from the init's own messages on syncFd, so a
     /// fast init's "ready" can never overtake the pid.

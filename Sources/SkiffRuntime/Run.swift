@@ -68,6 +68,9 @@ extension Runtime {
     }
 
     /// Copies stdin → pty master and master → stdout until the init exits; raw mode on a tty.
+    /// When our own output is gone (the reader of our stdout went away: EPIPE; the terminal hung
+    /// up: EIO) relaying stops and the process is killed, so `run` ends with its exit code
+    /// instead of spinning on failed writes for a process nobody can see or stop.
     func proxyTerminal(master: Int32, pid: pid_t) -> Int32 {
         var saved = termios()
         let isTTY = isatty(0) == 1
@@ -83,11 +86,18 @@ extension Runtime {
         let pidfd = skiff_pidfd_open(pid, 0)
         var buf = [UInt8](repeating: 0, count: 16384)
         var stdinOpen = true
-        var status: Int32 = 0
+        var outputGone = false
+        /// Reads what `from` has; false once it is at its end.
         func pump(_ from: Int32, _ to: Int32) -> Bool {
             let n = buf.withUnsafeMutableBytes { Glibc.read(from, $0.baseAddress, $0.count) }
             if n <= 0 { return n < 0 && (errno == EINTR || errno == EAGAIN) }
-            try? FS.writeAll(fd: to, Array(buf[0..<n]))
+            if to == 1 && outputGone { return true }  // drained, not relayed
+            do { try FS.writeAll(fd: to, Array(buf[0..<n])) } catch let e as SkiffError where to == 1 {
+                if e.errno == EPIPE || e.errno == EIO || e.errno == EBADF {
+                    outputGone = true
+                    Glibc.kill(pid, SIGKILL)
+                }
+            } catch {}
             return true
         }
         while true {
@@ -97,20 +107,25 @@ extension Runtime {
             let r = poll(&fds, 3, -1)
             if r < 0 { if errno == EINTR { continue }; break }
             if fds[0].revents & Int16(POLLIN) != 0 { _ = pump(master, 1) }
-            if fds[2].revents & Int16(POLLIN | POLLHUP) != 0 { if !pump(0, master) { stdinOpen = false } }
+            if fds[2].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+                if !pump(0, master) {
+                    stdinOpen = false
+                    // A terminal that hung up (EIO) is gone for output too.
+                    if errno == EIO && !outputGone { outputGone = true; Glibc.kill(pid, SIGKILL) }
+                }
+            }
             if fds[1].revents != 0 || fds[0].revents & Int16(POLLHUP | POLLERR) != 0 {
                 // Drain what is left, then reap.
                 _ = skiff_fcntl_setfl(master, skiff_fcntl_getfl(master) | O_NONBLOCK)
                 while true {
                     let n = buf.withUnsafeMutableBytes { Glibc.read(master, $0.baseAddress, $0.count) }
                     if n <= 0 { break }
-                    try? FS.writeAll(fd: 1, Array(buf[0..<n]))
+                    if !outputGone { _ = try? FS.writeAll(fd: 1, Array(buf[0..<n])) }
                 }
                 break
             }
         }
         if pidfd >= 0 { close(pidfd) }
-        status = Sys.wait(pid).status
-        return status
+        return Sys.wait(pid).status
     }
 }

@@ -33,6 +33,24 @@ public struct Process: Codable, Sendable {
     public init(user: User = User(), args: [String]? = nil, env: [String]? = nil, cwd: String = "/") {
         self.user = user; self.args = args; self.env = env; self.cwd = cwd
     }
+
+    /// `user` may be left out (a process.json for exec often is): uid and gid 0, as runc reads it.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        terminal = try c.decodeIfPresent(Bool.self, forKey: .terminal)
+        consoleSize = try c.decodeIfPresent(ConsoleSize.self, forKey: .consoleSize)
+        user = try c.decodeIfPresent(User.self, forKey: .user) ?? User()
+        args = try c.decodeIfPresent([String].self, forKey: .args)
+        commandLine = try c.decodeIfPresent(String.self, forKey: .commandLine)
+        env = try c.decodeIfPresent([String].self, forKey: .env)
+        cwd = try c.decode(String.self, forKey: .cwd)
+        capabilities = try c.decodeIfPresent(Capabilities.self, forKey: .capabilities)
+        rlimits = try c.decodeIfPresent([Rlimit].self, forKey: .rlimits)
+        noNewPrivileges = try c.decodeIfPresent(Bool.self, forKey: .noNewPrivileges)
+        apparmorProfile = try c.decodeIfPresent(String.self, forKey: .apparmorProfile)
+        oomScoreAdj = try c.decodeIfPresent(Int.self, forKey: .oomScoreAdj)
+        selinuxLabel = try c.decodeIfPresent(String.self, forKey: .selinuxLabel)
+    }
 }
 
 public struct ConsoleSize: Codable, Sendable {
@@ -243,7 +261,15 @@ public struct Resources: Codable, Sendable {
     public var hugepageLimits: [HugepageLimit]?
     public var rdma: [String: RdmaLimit]?
     public var unified: [String: String]?
+    /// net_cls/net_prio: cgroup v1 only (kept to warn that it is ignored).
+    public var network: NetworkResources?
     public init() {}
+}
+
+public struct NetworkResources: Codable, Sendable {
+    public struct Priority: Codable, Sendable { public var name: String; public var priority: UInt32 }
+    public var classID: UInt32?
+    public var priorities: [Priority]?
 }
 
 // MARK: seccomp

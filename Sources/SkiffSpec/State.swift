@@ -19,6 +19,27 @@ public struct OCIState: Codable, Sendable {
     }
 }
 
+/// What `state` and `list --format json` print, in runc's field order (runc's containerState;
+/// hooks get the spec's State, OCIState).
+public struct ContainerState: Encodable {
+    public var ociVersion: String
+    public var id: String
+    public var pid: Int32
+    public var status: String
+    public var bundle: String
+    public var rootfs: String
+    public var created: String
+    public var annotations: [String: String]?
+    public var owner: String
+    /// Skiff extension: the container's cgroup counted OOM kills.
+    public var oomKilled: Bool?
+
+    public init(_ s: OCIState, owner: String) {
+        ociVersion = s.ociVersion; id = s.id; pid = s.pid ?? 0; status = s.status; bundle = s.bundle
+        rootfs = s.rootfs ?? ""; created = s.created ?? ""; annotations = s.annotations; self.owner = owner; oomKilled = s.oomKilled
+    }
+}
+
 /// The runtime's private record in `<root>/<id>/state.json`. Written atomically.
 public struct ContainerRecord: Codable, Sendable {
     public var id: String

@@ -137,9 +137,50 @@ public enum Validation {
             throw SkiffError.msg("config: linux.rootfsPropagation: unknown value \(quote(prop))")
         }
         if let sc = l.seccomp { try validateSeccomp(sc) }
-        for key in (l.sysctl ?? [:]).keys where key.contains("..") || key.hasPrefix("/") {
-            throw SkiffError.msg("config: linux.sysctl: invalid key \(quote(key))")
+        if !kinds.contains("mount") {
+            // The runtime's mount namespace is inherited (runtime-spec): nothing may be mounted
+            // in it for the container; the process is only chroot'ed into the rootfs.
+            if !(l.maskedPaths ?? []).isEmpty || !(l.readonlyPaths ?? []).isEmpty {
+                throw SkiffError.msg("unable to restrict sys entries without a private MNT namespace",
+                                     hint: "add a mount namespace, or drop linux.maskedPaths and linux.readonlyPaths")
+            }
+            if !(spec.mounts ?? []).isEmpty {
+                throw SkiffError.msg("config: mounts need a private mount namespace (they would be made in the host's)",
+                                     hint: "add {\"type\": \"mount\"} to linux.namespaces, or drop the mounts")
+            }
+            if spec.root?.readonly == true {
+                throw SkiffError.msg("config: root.readonly needs a private mount namespace")
+            }
         }
+        for key in (l.sysctl ?? [:]).keys.sorted() {
+            if key.contains("..") || key.hasPrefix("/") || key.hasPrefix(".") { throw SkiffError.msg("config: linux.sysctl: invalid key \(quote(key))") }
+            try validateSysctl(key, l)
+        }
+    }
+
+    static let ipcSysctls: Set<String> = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                                          "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]
+
+    /// Only sysctls that belong to a namespace the container has of its own (runc's rule): a
+    /// global one (kernel.core_pattern...) would change the host.
+    static func validateSysctl(_ key: String, _ l: Linux) throws {
+        let k = key.replacing("/", with: ".")
+        func own(_ type: String) -> Bool { (l.namespaces ?? []).contains { $0.type == type && ($0.path ?? "").isEmpty } }
+        func joined(_ type: String) -> Bool { (l.namespaces ?? []).contains { $0.type == type && !($0.path ?? "").isEmpty } }
+        if ipcSysctls.contains(k) || k.hasPrefix("fs.mqueue.") {
+            if own("ipc") || joined("ipc") { return }
+            throw SkiffError.msg("config: sysctl \(quote(key)) is not allowed in the hosts ipc namespace")
+        }
+        if k.hasPrefix("net.") {
+            if own("network") || joined("network") { return }
+            throw SkiffError.msg("config: sysctl \(quote(key)) is not allowed in the hosts network namespace")
+        }
+        if own("uts") || joined("uts") {
+            if k == "kernel.domainname" { return }
+            if k == "kernel.hostname" { throw SkiffError.msg("config: sysctl \(quote(key)) is not allowed as it conflicts with the OCI \"hostname\" field") }
+        }
+        throw SkiffError.msg("config: sysctl \(quote(key)) is not in a separate kernel namespace",
+                             hint: "it would change the host; only ipc (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*), net.* and kernel.domainname are allowed")
     }
 
     /// SCMP_ACT_NOTIFY needs an agent to hand the notify fd to, and may not trap what the runtime

@@ -12,7 +12,8 @@ public enum Signals {
     /// Parses `KILL`, `SIGKILL`, `sigkill`, `9`, `SIGRTMIN+3`.
     public static func parse(_ s: String) throws -> Int32 {
         if let n = Int32(s) {
-            guard n > 0 && n <= 64 else { throw SkiffError.msg("invalid signal \(quote(s))", hint: "signals are 1..64") }
+            // 0 checks that the container is there, as in runc.
+            guard n >= 0 && n <= 64 else { throw SkiffError.msg("invalid signal \(quote(s))", hint: "signals are 0..64") }
             return n
         }
         var name = s.uppercased()

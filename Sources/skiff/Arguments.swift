@@ -5,6 +5,41 @@ struct FlagSpec {
     let names: [String]
     let takesValue: Bool
     var repeatable = false
+    var help = ""
+
+    init(_ names: [String], value: Bool = false, repeatable: Bool = false, _ help: String = "") {
+        self.names = names; takesValue = value; self.repeatable = repeatable; self.help = help
+    }
+
+    /// `--name value, -n value` as runc's help prints it.
+    var usage: String {
+        names.map { ($0.count == 1 ? "-" : "--") + $0 + (takesValue ? " value" : "") }.joined(separator: ", ")
+    }
+}
+
+/// One command: its flags and the text `skiff CMD --help` prints.
+struct CommandSpec {
+    let name: String
+    let summary: String
+    let usage: String
+    var flags: [FlagSpec]
+    /// exec and ps: everything after the container id belongs to the command (or to ps(1)).
+    var stopsAtPositional = false
+
+    static let helpFlag = FlagSpec(["help", "h"], "show help")
+
+    var allFlags: [FlagSpec] { flags + [CommandSpec.helpFlag] }
+
+    var helpText: String {
+        var s = "NAME:\n   skiff \(name) - \(summary)\n\nUSAGE:\n   skiff \(name) \(usage)\n"
+        let shown = allFlags
+        if !shown.isEmpty {
+            let width = shown.map(\.usage.count).max() ?? 0
+            s += "\nOPTIONS:\n"
+            for f in shown { s += "   " + f.usage + String(repeating: " ", count: width - f.usage.count + 2) + f.help + "\n" }
+        }
+        return s
+    }
 }
 
 struct ParsedArgs {
@@ -59,7 +94,6 @@ func parseFlags(_ args: ArraySlice<String>, specs: [FlagSpec], stopAtPositional:
                 i += 1
             }
             if spec.repeatable { out.values[key, default: []].append(v) } else { out.values[key] = [v] }
-            _ = v
         } else {
             out.values[key] = [inline ?? "true"]
         }

@@ -6,11 +6,16 @@ import SkiffRuntime
 // A thin CLI over SkiffRuntime with runc's command-line surface. Synchronous, single-threaded.
 
 let globalFlags: [FlagSpec] = [
-    FlagSpec(names: ["root"], takesValue: true), FlagSpec(names: ["log"], takesValue: true),
-    FlagSpec(names: ["log-format"], takesValue: true), FlagSpec(names: ["debug"], takesValue: false),
-    FlagSpec(names: ["systemd-cgroup"], takesValue: false), FlagSpec(names: ["rootless"], takesValue: true),
-    FlagSpec(names: ["criu"], takesValue: true), FlagSpec(names: ["version", "v"], takesValue: false),
-    FlagSpec(names: ["help", "h"], takesValue: false), FlagSpec(names: ["skip-unavailable-cgroups"], takesValue: false),
+    FlagSpec(["root"], value: true, "root directory for storage of container state (default: \"/run/skiff\")"),
+    FlagSpec(["log"], value: true, "set the log file to write skiff logs to (default is '/dev/stderr')"),
+    FlagSpec(["log-format"], value: true, "set the log format ('text' (default), or 'json')"),
+    FlagSpec(["debug"], "enable debug logging"),
+    FlagSpec(["systemd-cgroup"], "enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\""),
+    FlagSpec(["rootless"], value: true, "ignore cgroup permission errors ('true', 'false', or 'auto') (default: \"auto\")"),
+    FlagSpec(["criu"], value: true, "path to the criu binary used for checkpoint and restore (not supported)"),
+    FlagSpec(["version", "v"], "print the version"),
+    FlagSpec(["help", "h"], "show help"),
+    FlagSpec(["skip-unavailable-cgroups"], "warn instead of failing for limits whose controller the cgroup v2 hierarchy lacks"),
 ]
 
 /// Splits argv at the command: the global flags before it (one or two dashes, `=` or a separate
@@ -45,74 +50,112 @@ if commandIndex < CommandLine.arguments.count, case let cmd = CommandLine.argume
 
 
 let createFlags: [FlagSpec] = [
-    FlagSpec(names: ["bundle", "b"], takesValue: true), FlagSpec(names: ["console-socket"], takesValue: true),
-    FlagSpec(names: ["pidfd-socket"], takesValue: true), FlagSpec(names: ["pid-file"], takesValue: true),
-    FlagSpec(names: ["no-pivot"], takesValue: false), FlagSpec(names: ["no-new-keyring"], takesValue: false),
-    FlagSpec(names: ["preserve-fds"], takesValue: true),
+    FlagSpec(["bundle", "b"], value: true, "path to the root of the bundle directory, defaults to the current directory"),
+    FlagSpec(["console-socket"], value: true, "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
+    FlagSpec(["pidfd-socket"], value: true, "path to an AF_UNIX socket which will receive a file descriptor referencing the init process"),
+    FlagSpec(["pid-file"], value: true, "specify the file to write the process id to"),
+    FlagSpec(["no-pivot"], "do not use pivot root to jail process inside rootfs.  This should be used whenever the rootfs is on top of a ramdisk"),
+    FlagSpec(["no-new-keyring"], "do not create a new session keyring for the container.  This will cause the container to inherit the calling processes session key"),
+    FlagSpec(["preserve-fds"], value: true, "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
 ]
 
-let commands: [String: [FlagSpec]] = [
-    "create": createFlags,
-    "run": createFlags + [FlagSpec(names: ["detach", "d"], takesValue: false), FlagSpec(names: ["keep"], takesValue: false),
-                          FlagSpec(names: ["no-subreaper"], takesValue: false)],
-    "start": [], "state": [],
-    "kill": [FlagSpec(names: ["all", "a"], takesValue: false)],
-    "delete": [FlagSpec(names: ["force", "f"], takesValue: false)],
-    "list": [FlagSpec(names: ["format", "f"], takesValue: true), FlagSpec(names: ["quiet", "q"], takesValue: false)],
-    "spec": [FlagSpec(names: ["bundle", "b"], takesValue: true), FlagSpec(names: ["rootless"], takesValue: false)],
-    "features": [],
-    "exec": [FlagSpec(names: ["process", "p"], takesValue: true), FlagSpec(names: ["console-socket"], takesValue: true),
-             FlagSpec(names: ["pidfd-socket"], takesValue: true), FlagSpec(names: ["cwd"], takesValue: true),
-             FlagSpec(names: ["env", "e"], takesValue: true, repeatable: true), FlagSpec(names: ["tty", "t"], takesValue: false),
-             FlagSpec(names: ["user", "u"], takesValue: true), FlagSpec(names: ["additional-gids", "g"], takesValue: true, repeatable: true),
-             FlagSpec(names: ["detach", "d"], takesValue: false), FlagSpec(names: ["pid-file"], takesValue: true),
-             FlagSpec(names: ["process-label"], takesValue: true), FlagSpec(names: ["apparmor"], takesValue: true),
-             FlagSpec(names: ["no-new-privs"], takesValue: false), FlagSpec(names: ["cap", "c"], takesValue: true, repeatable: true),
-             FlagSpec(names: ["preserve-fds"], takesValue: true), FlagSpec(names: ["cgroup"], takesValue: true, repeatable: true),
-             FlagSpec(names: ["ignore-paused"], takesValue: false)],
-    "ps": [FlagSpec(names: ["format", "f"], takesValue: true)],
-    "pause": [], "resume": [],
-    "events": [FlagSpec(names: ["interval"], takesValue: true), FlagSpec(names: ["stats"], takesValue: false)],
-    "update": [FlagSpec(names: ["resources", "r"], takesValue: true)] + ["blkio-weight", "cpu-period", "cpu-quota", "cpu-burst",
-        "cpu-share", "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "memory", "memory-reservation",
-        "memory-swap", "cpu-idle", "pids-limit", "l3-cache-schema", "mem-bw-schema", "kernel-memory", "kernel-memory-tcp"]
-        .map { FlagSpec(names: [$0], takesValue: true) },
+let formatFlag = FlagSpec(["format", "f"], value: true, "select one of: table or json (default: \"table\")")
+
+let commandList: [CommandSpec] = [
+    CommandSpec(name: "create", summary: "create a container", usage: "[command options] <container-id>", flags: createFlags),
+    CommandSpec(name: "start", summary: "executes the user defined process in a created container", usage: "<container-id>", flags: []),
+    CommandSpec(name: "run", summary: "create and run a container", usage: "[command options] <container-id>", flags: createFlags + [
+        FlagSpec(["detach", "d"], "detach from the container's process"),
+        FlagSpec(["keep"], "do not delete the container after it exits"),
+        FlagSpec(["no-subreaper"], "disable the use of the subreaper used to reap reparented processes"),
+    ]),
+    CommandSpec(name: "state", summary: "output the state of a container", usage: "<container-id>", flags: []),
+    CommandSpec(name: "kill", summary: "kill sends the specified signal (default: SIGTERM) to the container's init process",
+                usage: "[command options] <container-id> [signal]",
+                flags: [FlagSpec(["all", "a"], "send the specified signal to all processes inside the container")]),
+    CommandSpec(name: "delete", summary: "delete any resources held by the container often used with detached container",
+                usage: "[command options] <container-id>",
+                flags: [FlagSpec(["force", "f"], "Forcibly deletes the container if it is still running (uses SIGKILL)")]),
+    CommandSpec(name: "list", summary: "lists containers started by skiff with the given root", usage: "[command options]",
+                flags: [formatFlag, FlagSpec(["quiet", "q"], "display only container IDs")]),
+    CommandSpec(name: "spec", summary: "create a new specification file", usage: "[command options]", flags: [
+        FlagSpec(["bundle", "b"], value: true, "path to the root of the bundle directory"),
+        FlagSpec(["rootless"], "generate a configuration for a rootless container"),
+    ]),
+    CommandSpec(name: "features", summary: "show the enabled features", usage: "", flags: []),
+    CommandSpec(name: "exec", summary: "execute new process inside the container",
+                usage: "[command options] <container-id> <command> [command options]  || -p process.json <container-id>", flags: [
+        FlagSpec(["console-socket"], value: true, "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
+        FlagSpec(["pidfd-socket"], value: true, "path to an AF_UNIX socket which will receive a file descriptor referencing the exec process"),
+        FlagSpec(["cwd"], value: true, "current working directory in the container"),
+        FlagSpec(["env", "e"], value: true, repeatable: true, "set environment variables"),
+        FlagSpec(["tty", "t"], "allocate a pseudo-TTY"),
+        FlagSpec(["user", "u"], value: true, "UID (format: <uid>[:<gid>])"),
+        FlagSpec(["additional-gids", "g"], value: true, repeatable: true, "additional gids"),
+        FlagSpec(["process", "p"], value: true, "path to the process.json"),
+        FlagSpec(["detach", "d"], "detach from the container's process"),
+        FlagSpec(["pid-file"], value: true, "specify the file to write the process id to"),
+        FlagSpec(["process-label"], value: true, "set the asm process label for the process commonly used with selinux"),
+        FlagSpec(["apparmor"], value: true, "set the apparmor profile for the process"),
+        FlagSpec(["no-new-privs"], "set the no new privileges value for the process"),
+        FlagSpec(["cap", "c"], value: true, repeatable: true, "add a capability to the bounding set for the process"),
+        FlagSpec(["preserve-fds"], value: true, "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
+        FlagSpec(["cgroup"], value: true, repeatable: true, "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>."),
+        FlagSpec(["ignore-paused"], "allow exec in a paused container"),
+    ], stopsAtPositional: true),
+    CommandSpec(name: "ps", summary: "ps displays the processes running inside a container", usage: "[command options] <container-id> [ps options]",
+                flags: [formatFlag], stopsAtPositional: true),
+    CommandSpec(name: "pause", summary: "pause suspends all processes inside the container", usage: "<container-id>", flags: []),
+    CommandSpec(name: "resume", summary: "resumes all processes that have been previously paused", usage: "<container-id>", flags: []),
+    CommandSpec(name: "events", summary: "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
+                usage: "[command options] <container-id>", flags: [
+        FlagSpec(["interval"], value: true, "set the stats collection interval (default: 5s)"),
+        FlagSpec(["stats"], "display the container's stats then exit"),
+    ]),
+    CommandSpec(name: "update", summary: "update container resource constraints", usage: "[command options] <container-id>", flags: [
+        FlagSpec(["resources", "r"], value: true, "path to the file containing the resources to update or '-' to read from the standard input"),
+    ] + [("blkio-weight", "Specifies per cgroup weight, range is from 10 to 1000 (default: 0)"),
+         ("cpu-period", "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default"),
+         ("cpu-quota", "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period"),
+         ("cpu-burst", "CPU CFS hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for burst a given period"),
+         ("cpu-share", "CPU shares (relative weight vs. other containers)"),
+         ("cpu-rt-period", "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default"),
+         ("cpu-rt-runtime", "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),
+         ("cpuset-cpus", "CPU(s) to use"), ("cpuset-mems", "Memory node(s) to use"),
+         ("memory", "Memory limit (in bytes)"), ("memory-reservation", "Memory reservation or soft_limit (in bytes)"),
+         ("memory-swap", "Total memory usage (memory + swap); set '-1' to enable unlimited swap"),
+         ("cpu-idle", "set cgroup SCHED_IDLE or not, 0: default behavior, 1: SCHED_IDLE"),
+         ("pids-limit", "Maximum number of pids allowed in the container"),
+         ("l3-cache-schema", "The string of Intel RDT/CAT L3 cache schema"), ("mem-bw-schema", "The string of Intel RDT/MBA memory bandwidth schema"),
+         ("kernel-memory", "(obsoleted; do not use)"), ("kernel-memory-tcp", "(obsoleted; do not use)")]
+        .map { FlagSpec([$0.0], value: true, $0.1) }),
+    // runc's commands skiff has no backend for: they answer with a reason, not "unknown command".
+    CommandSpec(name: "checkpoint", summary: "checkpoint a running container (not supported: skiff has no CRIU support)",
+                usage: "[command options] <container-id>", flags: []),
+    CommandSpec(name: "restore", summary: "restore a container from a previous checkpoint (not supported: skiff has no CRIU support)",
+                usage: "[command options] <container-id>", flags: []),
 ]
 
-/// exec and ps stop at the container id: everything after it is the command (or ps(1) options).
-let stopsAtID: Set<String> = ["exec", "ps"]
+let commands: [String: CommandSpec] = Dictionary(uniqueKeysWithValues: commandList.map { ($0.name, $0) })
 
-let usage = """
-skiff: an OCI container runtime (runc-compatible command line)
+let usage: String = {
+    var s = """
+    NAME:
+       skiff - an OCI container runtime (runc-compatible command line)
 
-usage: skiff [global options] command [command options] [arguments...]
+    USAGE:
+       skiff [global options] command [command options] [arguments...]
 
-commands:
-   create    create a container (blocked until start)
-   start     run the user process of a created container
-   run       create and start a container
-   state     print the state of a container
-   kill      send a signal to a container's init
-   delete    delete a container and its resources
-   list      list containers
-   spec      write a default config.json
-   features  print the supported features as JSON
-   exec      run a new process in a running container
-   ps        list the container's processes (--format json: host pids)
-   pause     freeze all processes of a container (cgroup v2 freezer)
-   update    change a running container's resource limits
-   events    print stats (and oom) events as JSON lines
-   resume    thaw a paused container
+    COMMANDS:
 
-global options:
-   --root DIR            state directory (default /run/skiff)
-   --log FILE            log file (default stderr)
-   --log-format FORMAT   text or json
-   --debug               debug logging
-   --systemd-cgroup      cgroupsPath is slice:prefix:name
-   --version, -v         print the version
-
-"""
+    """
+    let width = commandList.map(\.name.count).max() ?? 0
+    for c in commandList { s += "   " + c.name + String(repeating: " ", count: width - c.name.count + 2) + c.summary + "\n" }
+    s += "   help" + String(repeating: " ", count: width - 2) + "Shows a list of commands or help for one command\n\nGLOBAL OPTIONS:\n"
+    let fw = globalFlags.map(\.usage.count).max() ?? 0
+    for f in globalFlags { s += "   " + f.usage + String(repeating: " ", count: fw - f.usage.count + 2) + f.help + "\n" }
+    return s
+}()
 
 func printOut(_ s: String) { FS.writeStdout(s) }
 
@@ -150,20 +193,27 @@ func main() -> Int32 {
         do { try log.open(path: FS.absolute(path)) } catch { fail("\(error)") }
     }
     if global.bool("version") {
-        printOut("skiff version \(SkiffVersion.version)\nspec: \(SkiffVersion.spec)\n")
+        // runc's shape: name and version, commit, spec, libseccomp.
+        printOut("skiff version \(SkiffVersion.version)\ncommit: \(SkiffVersion.commit)\nspec: \(SkiffVersion.spec)\n" +
+                 "libseccomp: \(SkiffVersion.libseccomp)\n")
         return 0
     }
     guard i < argv.count else {
         printOut(usage)
-        return global.bool("help") ? 0 : 1
+        return 0
     }
     let cmd = argv[i]
-    guard let specs = commands[cmd] else {
-        if cmd == "help" { printOut(usage); return 0 }
+    let rest = argv[(i + 1)...]
+    guard let spec = commands[cmd] else {
+        if cmd == "help" {
+            if let name = rest.first, let c = commands[name] { printOut(c.helpText) } else { printOut(usage) }
+            return 0
+        }
         fail("unknown command \(quote(cmd)); see `skiff --help`")
     }
-    let rest = argv[(i + 1)...]
-    if rest.contains("--help") || rest.contains("-h") { printOut(usage); return 0 }
+    if let r = global.string("rootless"), !["true", "false", "auto"].contains(r) {
+        fail("invalid --rootless value \(quote(r)): use true, false or auto")
+    }
 
     var rt = Runtime(root: global.string("root") ?? "/run/skiff")
     rt.systemdCgroup = global.bool("systemd-cgroup")
@@ -171,7 +221,12 @@ func main() -> Int32 {
     rt.skipUnavailableCgroups = global.bool("skip-unavailable-cgroups") || getenv("SKIFF_CGROUPS_SKIP_UNAVAILABLE").map { String(cString: $0) == "1" } == true
 
     do {
-        let p = try parseFlags(rest, specs: specs, stopAtPositional: stopsAtID.contains(cmd))
+        let p = try parseFlags(rest, specs: spec.allFlags, stopAtPositional: spec.stopsAtPositional)
+        if p.bool("help") {
+            printOut(spec.helpText)
+            return 0
+        }
+        Logger.shared.debug("\(cmd): \(p.positional.first.map(quote) ?? "")")
         switch cmd {
         case "create", "run":
             try requireArgs(p, cmd, exactly: 1, "<container-id>")
@@ -195,7 +250,7 @@ func main() -> Int32 {
             try rt.start(id: p.positional[0])
         case "state":
             try requireArgs(p, cmd, exactly: 1, "<container-id>")
-            printOut(try JSON.encodeString(rt.state(id: p.positional[0]), pretty: true))
+            printOut(try JSON.encodeString(ContainerState(rt.state(id: p.positional[0]), owner: ""), pretty: true))
         case "kill":
             guard p.positional.count == 1 || p.positional.count == 2 else {
                 throw CLIError.usage("\"kill\" requires 1 or 2 arguments: <container-id> [signal]")
@@ -212,11 +267,11 @@ func main() -> Int32 {
             if p.bool("quiet") {
                 printOut(all.map { $0.id + "\n" }.joined())
             } else if p.string("format") == "json" {
-                printOut(all.isEmpty ? "null\n" : try JSON.encodeString(all) + "\n")
+                printOut(all.isEmpty ? "null\n" : try JSON.encodeString(all.map { ContainerState($0, owner: owner(of: $0.id, root: rt.store)) }) + "\n")
             } else if let f = p.string("format"), f != "table" {
                 throw CLIError.usage("invalid format \(quote(f)): use table or json")
             } else {
-                printOut(listTable(all))
+                printOut(listTable(all.map { ($0, owner(of: $0.id, root: rt.store)) }))
             }
         case "spec":
             let bundle = p.string("bundle") ?? FS.cwd()
@@ -254,6 +309,8 @@ func main() -> Int32 {
             try rt.resume(id: p.positional[0])
         case "features":
             printOut(try JSON.encodeString(Features.current(), pretty: true, indent: 4) + "\n")
+        case "checkpoint", "restore":
+            throw SkiffError.msg("\(cmd) is not supported: skiff has no CRIU support", hint: "checkpoint/restore needs runc with CRIU")
         default:
             fail("unknown command \(cmd)")
         }
@@ -298,6 +355,8 @@ func execOptions(_ template: Process, _ p: ParsedArgs) throws -> ExecOptions {
         }
         if !gids.isEmpty { proc.user.additionalGids = gids }
         if p.bool("no-new-privs") { proc.noNewPrivileges = true }
+        if let a = p.string("apparmor") { proc.apparmorProfile = a }
+        if let l = p.string("process-label") { proc.selinuxLabel = l }
         let caps = p.strings("cap")
         if !caps.isEmpty {
             var c = proc.capabilities ?? Capabilities()
@@ -313,6 +372,9 @@ func execOptions(_ template: Process, _ p: ParsedArgs) throws -> ExecOptions {
     o.consoleSocket = p.string("console-socket")
     o.preserveFds = try p.int("preserve-fds")
     o.ignorePaused = p.bool("ignore-paused")
+    let cgroups = p.strings("cgroup")
+    if cgroups.count > 1 { throw CLIError.usage("exec --cgroup: cgroup v2 has one hierarchy: give one [<controller>:]<path>") }
+    o.subCgroup = cgroups.first
     return o
 }
 
@@ -390,15 +452,28 @@ func goDurationMillis(_ s: String) throws -> Int {
     throw CLIError.usage("invalid duration \(quote(s)) for --interval (use 5s, 500ms, 1m)")
 }
 
-func listTable(_ all: [OCIState]) -> String {
+/// runc's table: Go's tabwriter with a minimum cell width of 12 and a padding of 3.
+func listTable(_ all: [(OCIState, String)]) -> String {
     let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
-    let rows = all.map { [$0.id, "\($0.pid ?? 0)", $0.status, $0.bundle, $0.created ?? "", "root"] }
-    var widths = header.map(\.count)
+    let rows = all.map { st, owner in [st.id, "\(st.pid ?? 0)", st.status, st.bundle, st.created ?? "", owner] }
+    var widths = header.map { max($0.count, 9) }
     for r in rows { for (j, c) in r.enumerated() { widths[j] = max(widths[j], c.count) } }
     func line(_ r: [String]) -> String {
         r.enumerated().map { j, c in j == r.count - 1 ? c : c + String(repeating: " ", count: widths[j] - c.count + 3) }.joined() + "\n"
     }
     return line(header) + rows.map(line).joined()
+}
+
+/// The name of the user owning a container's state directory, as runc's list shows it ("#uid"
+/// when /etc/passwd has no name for it; no NSS in a static binary).
+func owner(of id: String, root store: StateStore) -> String {
+    guard let st = FS.fileStat(store.dir(id)) else { return "" }
+    let passwd = (try? FS.readString("/etc/passwd")) ?? ""
+    for line in passwd.split(separator: "\n") {
+        let f = line.split(separator: ":", omittingEmptySubsequences: false)
+        if f.count > 2, UInt32(f[2]) == st.st_uid { return String(f[0]) }
+    }
+    return "#\(st.st_uid)"
 }
 
 exit(main())

@@ -436,6 +436,24 @@ final class DeviceCgroupTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("Operation not permitted"), "write denied: \(r.stdout)")
     }
 
+    /// Without any linux.resources the device program is still there (as in runc): only the
+    /// default nodes are usable, not a node that linux.devices creates.
+    func testNoResourcesStillFiltersDevices() throws {
+        try Env.requireRoot()
+        guard Host.cgroupRoot != nil else { throw XCTSkip("no cgroup2 hierarchy") }
+        var runtimes = [Env.skiff]
+        if let runc = Env.which("runc") { runtimes.append(runc) } else { print("runc not installed: comparison skipped") }
+        for rt in runtimes {
+            let b = try TestBundle(runtime: rt)
+            defer { b.cleanup() }
+            b.linux["resources"] = nil
+            b.linux["devices"] = [["type": "c", "path": "/dev/fuse", "major": 10, "minor": 229, "fileMode": 0o666]]
+            b.args(["/bin/sh", "-c", "head -c 1 /dev/fuse 2>&1; echo x > /dev/null && echo null-ok"])
+            let r = b.run()
+            XCTAssertTrue(r.stdout.contains("Operation not permitted") && r.stdout.contains("null-ok"), "\(rt): \(r.stdout) \(r.stderr)")
+        }
+    }
+
     /// A node listed in linux.devices is created, not allowed: under a deny-all
     /// linux.resources.devices the container cannot open it until a rule allows it. The same
     /// against runc. (Before the fix skiff allowed every linux.devices entry, /dev/kmsg too.)

@@ -294,4 +294,119 @@ final class EscapeTests: XCTestCase {
         }
         if results.count == 2 { XCTAssertEqual(results[0], results[1], "skiff and runc see the same") }
     }
+
+    /// A created container's init waits for `start` holding no directory of the host (runc's
+    /// O_PATH exec.fifo), and is not dumpable while it waits: neither an exec'd process nor a
+    /// container sharing its pid namespace can `cd /proc/1/fd/N` into the host. Before, fd 5 was
+    /// the state directory and both read its config.json and wrote next to it.
+    func testCreatedInitHoldsNoHostDirectory() throws {
+        try Env.requireRoot()
+        let probe = try EscapeProbe()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.args(["/bin/true"])
+        XCTAssertEqual(b.rt(["create", "--bundle", b.dir, "c1"]).code, 0)
+        let pid = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(b.rt(["state", "c1"]).stdout.utf8)) as? [String: Any])?["pid"] as? Int)
+        for fd in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? [] {
+            var st = stat()
+            XCTAssertEqual(stat("/proc/\(pid)/fd/\(fd)", &st), 0)
+            XCTAssertNotEqual(st.st_mode & S_IFMT, S_IFDIR, "fd \(fd) of the created init is a directory: " +
+                              ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) ?? "?"))
+        }
+        let climb = "for f in /proc/1/fd/*; do (cd $f 2>/dev/null && \(probe.script("exec"))); done; echo done"
+        let r = b.rt(["exec", "c1", "/bin/sh", "-c", climb])
+        XCTAssertEqual(r.stdout.suffix(5), "done\n", r.stderr)
+        XCTAssertEqual(probe.leaks(r.stdout), [])
+        // A neighbour in the created container's pid namespace, root with the default caps.
+        let n = try TestBundle()
+        defer { n.cleanup() }
+        n.addNamespace("pid", path: "/proc/\(pid)/ns/pid")
+        n.args(["/bin/sh", "-c", climb])
+        let nr = n.run("n1")
+        XCTAssertEqual(probe.leaks(nr.stdout), [], nr.stderr)
+    }
+
+    /// Only sysctls of a namespace the container owns (runc's rule): kernel.core_pattern would
+    /// run a program of the container's choosing as root on the host at the next crash.
+    func testHostGlobalSysctlsAreRefused() throws {
+        try Env.requireRoot()
+        let before = try String(contentsOfFile: "/proc/sys/kernel/core_pattern", encoding: .utf8)
+        var runtimes = [Env.skiff]
+        if let runc = Env.which("runc") { runtimes.append(runc) }
+        for rt in runtimes {
+            for (key, value, ok) in [("kernel.core_pattern", "|/tmp/pwn %p", false), ("kernel.printk_ratelimit_burst", "77", false),
+                                     ("net.ipv4.ip_forward", "1", true), ("kernel.shmmni", "4000", true), ("kernel.domainname", "x.test", true)] {
+                let b = try TestBundle(runtime: rt)
+                defer { b.cleanup() }
+                b.linux["sysctl"] = [key: value]
+                b.args(["/bin/true"])
+                let r = b.run()
+                XCTAssertEqual(r.code == 0, ok, "\(rt) \(key): \(r.stderr)")
+            }
+            let b = try TestBundle(runtime: rt)
+            defer { b.cleanup() }
+            b.linux["namespaces"] = (b.linux["namespaces"] as! [[String: Any]]).filter { $0["type"] as? String != "network" }
+            b.linux["sysctl"] = ["net.ipv4.ip_forward": "1"]
+            XCTAssertNotEqual(b.run().code, 0, "\(rt): a net sysctl in the host's network namespace")
+        }
+        XCTAssertEqual(try String(contentsOfFile: "/proc/sys/kernel/core_pattern", encoding: .utf8), before)
+    }
+
+    /// A cgroupsPath naming a cgroup that already holds someone else's processes: a create that
+    /// fails there leaves them (and the cgroup) alone. Before, the cleanup killed them all.
+    func testFailedCreateLeavesAnExistingCgroupAlone() throws {
+        try Env.requireRoot()
+        guard let cg = Host.cgroupRoot else { throw XCTSkip("no cgroup2 hierarchy") }
+        let victim = try TestBundle()
+        defer { victim.cleanup() }
+        victim.args(["/bin/sleep", "60"])
+        XCTAssertEqual(victim.rt(["run", "-d", "--bundle", victim.dir, "v1"]).code, 0)
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.linux["cgroupsPath"] = victim.linux["cgroupsPath"]
+        b.args(["/nonexistent-binary"])
+        let r = b.run()
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("cgroup is not empty"), "runc's warning: \(r.stderr)")
+        XCTAssertEqual(try JSONSerialization.jsonObject(with: Data(victim.rt(["state", "v1"]).stdout.utf8)) as? [String: Any] == nil, false)
+        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(victim.rt(["state", "v1"]).stdout.utf8)) as? [String: Any])?["status"] as? String,
+                       "running", "the other container's process was killed")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: cg + (victim.linux["cgroupsPath"] as! String)))
+    }
+
+    /// Masked and read-only paths in a volume another writer swaps for a symlink during create:
+    /// the protection never lands elsewhere with the path left open. Each create either masks
+    /// the secret (and makes the directory read-only) or fails.
+    func testMaskedPathSwappedForASymlinkIsNeverLeftOpen() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        let root = b.base + "/rootfs", vol = b.base + "/vol"
+        XCTAssertEqual(Cmd.run("/bin/cp", ["-a", Env.rootfs, root]).code, 0)
+        try FileManager.default.createDirectory(atPath: vol + "/v/rosub", withIntermediateDirectories: true)
+        try "VOLUME-SECRET".write(toFile: vol + "/v/secret", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: vol + "/other", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: vol + "/lnk", withDestinationPath: "/vol/other")
+        b.config["root"] = ["path": root, "readonly": true]
+        b.addMount(["destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "rw"]])
+        b.linux["maskedPaths"] = ["/vol/v/secret"]
+        b.linux["readonlyPaths"] = ["/vol/v/rosub"]
+        b.args(["/bin/sh", "-c", "cat /vol/v/secret 2>/dev/null; touch /vol/v/rosub/w 2>/dev/null && echo WRITABLE; true"])
+        let swapper = Background(["/usr/bin/python3", "-c", """
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            a, b = b"\(vol)/v", b"\(vol)/lnk"
+            while True: libc.renameat2(-100, a, -100, b, 2)
+            """])
+        defer { swapper.stop(SIGKILL) }
+        var ran = 0
+        for i in 0..<100 {
+            let r = b.run("m\(i)")
+            if r.code == 0 { ran += 1 }
+            XCTAssertFalse(r.stdout.contains("VOLUME-SECRET"), "round \(i): the masked secret was readable")
+            XCTAssertFalse(r.stdout.contains("WRITABLE"), "round \(i): the read-only path was writable")
+        }
+        swapper.stop(SIGKILL)
+        XCTAssertGreaterThan(ran, 0, "some creates go through")
+    }
 }

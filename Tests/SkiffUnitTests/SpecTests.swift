@@ -124,7 +124,8 @@ final class SysTests: XCTestCase {
         XCTAssertEqual(try Signals.parse("RTMIN+2"), 36)
         XCTAssertEqual(try Signals.parse("SIGRTMAX"), 64)
         XCTAssertThrowsError(try Signals.parse("NOPE"))
-        XCTAssertThrowsError(try Signals.parse("0"))
+        XCTAssertEqual(try Signals.parse("0"), 0, "signal 0 checks the container is there, as in runc")
+        XCTAssertThrowsError(try Signals.parse("-1"))
         XCTAssertThrowsError(try Signals.parse("65"))
     }
 

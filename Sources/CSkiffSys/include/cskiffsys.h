@@ -33,6 +33,8 @@ int skiff_pidfd_send_signal(int pidfd, int sig);
 /* A copy of another process's fd (Linux 5.6; needs ptrace access to it). */
 int skiff_pidfd_getfd(int pidfd, int targetfd);
 pid_t skiff_gettid(void);
+/* The git commit of the build: -DSKIFF_COMMIT="..." from setup.sh, else "unknown". */
+const char *skiff_build_commit(void);
 int skiff_setresuid(uid_t r, uid_t e, uid_t s);
 int skiff_setresgid(gid_t r, gid_t e, gid_t s);
 int skiff_getresuid(uid_t *r, uid_t *e, uid_t *s);
