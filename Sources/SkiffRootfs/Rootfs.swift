@@ -168,7 +168,7 @@ public struct Rootfs {
                 try attach(tree, at: m.destination, directory: (st.st_mode & S_IFMT) == S_IFDIR)
             } catch { close(tree); throw error }
         case "cgroup", "cgroup2":
-            guard let fd = try mountCgroup(m.destination, flags: opts.flags) else { return }
+            guard let fd = try mountCgroup(m.destination, source: source.isEmpty ? "cgroup" : source, flags: opts.flags) else { return }
             mounted = fd
         default:
             if type.isEmpty { throw SkiffError.msg("mount \(quote(m.destination)) has no type", hint: "set \"type\", or use the bind option") }
@@ -223,10 +223,10 @@ public struct Rootfs {
         return mnt
     }
 
-    func mountCgroup(_ destination: String, flags: UInt) throws -> Int32? {
+    func mountCgroup(_ destination: String, source: String, flags: UInt) throws -> Int32? {
         if ownCgroupNamespace {
             do {
-                return try mountFilesystem(type: "cgroup2", source: "cgroup2", flags: flags, data: [], destination: destination)
+                return try mountFilesystem(type: "cgroup2", source: source, flags: flags, data: [], destination: destination)
             } catch let e as SkiffError where e.errno == EPERM || e.errno == EBUSY {
                 _ = e // fall through to the bind below
             }
@@ -314,7 +314,8 @@ public struct Rootfs {
     func createDevSymlinks(mounts: [Mount]) throws {
         var links: [(String, String)] = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
                                          ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]
-        if mounts.contains(where: { $0.destination == "/proc" }) { links.append(("/proc/kcore", "/dev/core")) }
+        // As runc: only where the kernel has /proc/kcore (CONFIG_PROC_KCORE); our /proc is still the host's here.
+        if FS.exists("/proc/kcore") { links.append(("/proc/kcore", "/dev/core")) }
         if mounts.contains(where: { $0.destination == "/dev/pts" }) { links.append(("pts/ptmx", "/dev/ptmx")) }
         for (target, link) in links {
             let (parent, name) = try InRoot.parent(rootFd, link)
@@ -392,23 +393,23 @@ public struct Rootfs {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// Masked and read-only paths, then a read-only /dev and root. Runs after pivot_root; paths
-    /// are resolved inside the new root.
+    /// A read-only /dev and root, then read-only and masked paths: runc's order (a mask over a
+    /// read-only /dev is itself read-only). Runs after pivot_root; paths are resolved inside the new root.
     public func finalize() throws {
         let root = try FS.open("/", InRoot.oPath | O_DIRECTORY)
         defer { close(root) }
-        for p in spec.linux?.readonlyPaths ?? [] { try withContext("readonly path \(quote(p))") { try readonlyPath(root, p) } }
-        if !(spec.linux?.maskedPaths ?? []).isEmpty {
-            let null = try devNull(root)
-            defer { close(null) }
-            for p in spec.linux?.maskedPaths ?? [] { try withContext("masked path \(quote(p))") { try maskPath(root, p, null: null) } }
-        }
         if readonlyDev >= 0 {
             try MountFD.setAttributes(readonlyDev, set: UInt64(SKIFF_MOUNT_ATTR_RDONLY), clear: 0, recursive: false, what: "/dev")
             close(readonlyDev)
         }
         if spec.root?.readonly == true {
             try MountFD.setAttributes(root, set: UInt64(SKIFF_MOUNT_ATTR_RDONLY), clear: 0, recursive: false, what: "/")
+        }
+        for p in spec.linux?.readonlyPaths ?? [] { try withContext("readonly path \(quote(p))") { try readonlyPath(root, p) } }
+        if !(spec.linux?.maskedPaths ?? []).isEmpty {
+            let null = try devNull(root)
+            defer { close(null) }
+            for p in spec.linux?.maskedPaths ?? [] { try withContext("masked path \(quote(p))") { try maskPath(root, p, null: null) } }
         }
     }
 

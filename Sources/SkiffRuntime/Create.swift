@@ -55,6 +55,7 @@ public struct Runtime {
         if let sc = spec.linux?.seccomp { plan.seccomp = try withContext("seccomp") { try SeccompFilter(sc) } }
 
         try store.createDir(id)
+        Logger.shared.debug("create \(quote(id)): config of \(bundle) validated, rootfs \(plan.rootfs)")
         var cleanup = CreateCleanup(store: store, id: id)
         defer { cleanup.run() }
         let lockFd = try store.lock(id)
@@ -92,6 +93,7 @@ public struct Runtime {
             plan.cgroup = cg
             plan.cgroupFd = Glibc.open(cg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             record.cgroupPath = cg.directory
+            Logger.shared.debug("create \(quote(id)): cgroup \(cg.directory)\(top == nil ? " (existing)" : "")")
             record.cgroupCreatedTop = top
             try store.saveCreating(record)  // see creatorPid above: from here on there is a cgroup to remove
             if let res = spec.linux?.resources {
@@ -150,12 +152,18 @@ public struct Runtime {
         }
         _ = Sys.wait(s1)
         cleanup.initPid = initPid
+        Logger.shared.debug("create \(quote(id)): init is pid \(initPid) (\(nsFlagNames(plan.cloneFlags)) namespaces)")
         record.pid = initPid
         record.startTime = Proc.stat(initPid)?.startTime ?? 0
         // Without a cgroup (no cgroup2 mounted), the pid is the only handle on a half-created init.
         if record.cgroupPath == nil { try store.saveCreating(record) }
 
         let sync = SyncSocket(fd: parentEnd)
+        if let devs = spec.linux?.netDevices, !devs.isEmpty {
+            cleanup.netDevices = [:]
+            record.netDevices = try NetDevices.moveIn(devs, initPid: initPid, store: store, id: id) { cleanup.netDevices = $0 }
+            try store.saveCreating(record)  // a create killed from here on still gets its devices back at delete
+        }
         if plan.newUserNamespace {
             try writeIDMaps(pid: initPid, linux: spec.linux!)
             try sync.send(.mapped)
@@ -167,7 +175,9 @@ public struct Runtime {
         loop: while true {
             guard let msg = try sync.receive() else { throw initDied(initPid) }
             switch msg {
-            case .ready: break loop
+            case .ready:
+                Logger.shared.debug("create \(quote(id)): init ready, waiting on exec.fifo")
+                break loop
             case .runHooks:
                 try HookRunner.run("prestart", spec.hooks?.prestart, state: creating)
                 try HookRunner.run("createRuntime", spec.hooks?.createRuntime, state: creating)
@@ -248,6 +258,8 @@ struct CreateCleanup {
     let id: String
     var initPid: pid_t = 0
     var cgroup: (Cgroup2, String?)?
+    /// linux.netDevices moved in so far (host name → container name), moved back on failure.
+    var netDevices: [String: String]?
     var armed = true
 
     init(store: StateStore, id: String) { self.store = store; self.id = id }
@@ -256,6 +268,7 @@ struct CreateCleanup {
 
     func run() {
         guard armed else { return }
+        if let moved = netDevices { NetDevices.moveOut(moved, store: store, id: id) }
         if initPid > 0 {
             kill(initPid, SIGKILL)
             _ = Sys.wait(initPid)

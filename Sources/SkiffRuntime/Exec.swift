@@ -140,6 +140,7 @@ extension Runtime {
             _ = Sys.wait(pid)
             throw error
         }
+        Logger.shared.debug("exec \(quote(r.id)): process pid \(pid) started")
         var master: Int32 = -1
         if internalConsole >= 0 {
             close(consoleFd); consoleFd = -1

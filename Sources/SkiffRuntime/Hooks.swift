@@ -8,10 +8,11 @@ nonisolated(unsafe) private var stopSignal: Int32 = 0
 
 public enum HookRunner {
     /// Runs hooks of one kind in order with the state JSON on stdin; stops at the first failure.
-    public static func run(_ kind: String, _ hooks: [Hook]?, state: OCIState) throws {
+    /// `cwdFd`: the directory the hooks run in (createContainer: the container's rootfs, as in runc).
+    public static func run(_ kind: String, _ hooks: [Hook]?, state: OCIState, cwdFd: Int32 = -1) throws {
         guard let hooks, !hooks.isEmpty else { return }
         let stdin = try JSON.encode(state)
-        for (i, h) in hooks.enumerated() { try runOne(kind, i, h, stdin: stdin) }
+        for (i, h) in hooks.enumerated() { try runOne(kind, i, h, stdin: stdin, cwdFd: cwdFd) }
     }
 
     /// Runs every hook of one kind; a failure is a warning and the rest still run (runtime-spec
@@ -26,7 +27,7 @@ public enum HookRunner {
     /// One hook, in a process group of its own. A hook without a timeout may run forever (as in
     /// runc), but when the runtime is told to stop (SIGTERM, SIGINT, SIGHUP, SIGQUIT) the group
     /// is killed and the failure unwinds like any other, so `create` still cleans up.
-    static func runOne(_ kind: String, _ i: Int, _ h: Hook, stdin: [UInt8]) throws {
+    static func runOne(_ kind: String, _ i: Int, _ h: Hook, stdin: [UInt8], cwdFd: Int32 = -1) throws {
         let stops = [SIGTERM, SIGINT, SIGHUP, SIGQUIT]
         var saved: [sigaction] = []
         for sig in stops {
@@ -47,7 +48,7 @@ public enum HookRunner {
         let r: SpawnResult
         do {
             r = try Spawn.run(path: h.path, args: h.args ?? [h.path], env: h.env ?? [], stdin: stdin, timeout: h.timeout,
-                              newProcessGroup: true) { pid in
+                              cwdFd: cwdFd, newProcessGroup: true) { pid in
                 runningHookGroup = pid
                 if stopSignal != 0 { Glibc.kill(-pid, SIGKILL) }
             }

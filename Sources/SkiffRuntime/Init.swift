@@ -95,6 +95,7 @@ enum InitProcess {
             // Born into the cgroup by clone3: the cgroup namespace is rooted there only if made now.
             try Sys.unshare(UInt(SKIFF_CLONE_NEWCGROUP))
         }
+        if plan.cloneFlags & UInt(SKIFF_CLONE_NEWNET) != 0 { try NetDevices.loopbackUp() }
         if plan.cloneFlags & UInt(SKIFF_CLONE_NEWUTS) != 0 {
             if let h = spec.hostname, !h.isEmpty, sethostname(h, h.utf8.count) != 0 { throw SkiffError.sys("sethostname", h) }
             if let d = spec.domainname, !d.isEmpty, setdomainname(d, d.utf8.count) != 0 { throw SkiffError.sys("setdomainname", d) }
@@ -111,7 +112,7 @@ enum InitProcess {
         }
         let inside = OCIState(ociVersion: spec.ociVersion, id: plan.id, status: "creating", pid: getpid(),
                               bundle: plan.bundle, annotations: spec.annotations)
-        try HookRunner.run("createContainer", spec.hooks?.createContainer, state: inside)
+        try HookRunner.run("createContainer", spec.hooks?.createContainer, state: inside, cwdFd: rootfs.rootFd)
 
         if plan.hasMountNamespace {
             try rootfs.pivot(noPivot: plan.noPivot)

@@ -75,6 +75,7 @@ extension Runtime {
             throw SkiffError.msg("cannot start container \(quote(id)): its init exited before running the process")
         }
         r.started = true
+        Logger.shared.debug("start \(quote(id)): init pid \(r.pid) passed the start barrier")
         try store.save(r)
         let st = OCIState(ociVersion: r.ociVersion, id: id, status: "running", pid: r.pid, bundle: r.bundle,
                           annotations: r.annotations)
@@ -140,6 +141,7 @@ extension Runtime {
     }
 
     func destroy(_ r: ContainerRecord) throws {
+        if let moved = r.netDevices { NetDevices.moveOut(moved, store: store, id: r.id) }
         if let dir = r.cgroupPath {
             let cg = Cgroup2.at(dir)
             // A cgroup that existed before the container (shared, given by cgroupsPath) is left
@@ -153,6 +155,7 @@ extension Runtime {
             }
         }
         try store.remove(r.id)
+        Logger.shared.debug("delete \(quote(r.id)): state and cgroup removed")
         let st = OCIState(ociVersion: r.ociVersion, id: r.id, status: "stopped", pid: nil, bundle: r.bundle, annotations: r.annotations)
         HookRunner.runAll("poststop", r.poststop, state: st) { Logger.shared.warn($0) }
     }

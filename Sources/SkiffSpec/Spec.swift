@@ -166,7 +166,14 @@ public struct Linux: Codable, Sendable {
     public var readonlyPaths: [String]?
     public var mountLabel: String?
     public var personality: Personality?
+    /// runtime-spec 1.2: host interfaces moved into the container's network namespace.
+    public var netDevices: [String: NetDevice]?
     public init() {}
+}
+
+public struct NetDevice: Codable, Sendable {
+    /// The name in the container (default: the host name).
+    public var name: String?
 }
 
 public struct Personality: Codable, Sendable {

@@ -70,6 +70,9 @@ public struct ContainerRecord: Codable, Sendable {
     /// gone the container is reported stopped. Absent once the container is created.
     public var creatorPid: Int32?
     public var creatorStartTime: UInt64?
+    /// linux.netDevices moved in (host name → name in the container), moved back on delete
+    /// from the network namespace kept at `<state>/netns`.
+    public var netDevices: [String: String]?
 
     public init(id: String, ociVersion: String, bundle: String, rootfs: String, pid: Int32, startTime: UInt64,
                 created: String, annotations: [String: String]?, cgroupPath: String?, poststart: [Hook]?,

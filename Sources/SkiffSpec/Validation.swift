@@ -137,6 +137,20 @@ public enum Validation {
             throw SkiffError.msg("config: linux.rootfsPropagation: unknown value \(quote(prop))")
         }
         if let sc = l.seccomp { try validateSeccomp(sc) }
+        if let devs = l.netDevices, !devs.isEmpty {
+            guard (l.namespaces ?? []).contains(where: { $0.type == "network" }) else {
+                throw SkiffError.msg("config: linux.netDevices needs a network namespace of the container's")
+            }
+            var names = Set<String>()
+            for (host, d) in devs {
+                let inside = d.name ?? host
+                for n in [host, inside] where n.isEmpty || n.utf8.count > 15 || n == "." || n == ".."
+                    || n.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 <= 0x20 || $0 >= 0x7f }) {
+                    throw SkiffError.msg("config: linux.netDevices: invalid interface name \(quote(n))")
+                }
+                if !names.insert(inside).inserted { throw SkiffError.msg("config: linux.netDevices: two devices named \(quote(inside))") }
+            }
+        }
         if !kinds.contains("mount") {
             // The runtime's mount namespace is inherited (runtime-spec): nothing may be mounted
             // in it for the container; the process is only chroot'ed into the rootfs.

@@ -30,7 +30,8 @@ public final class Logger: @unchecked Sendable {
         case .text:
             line = "time=\"\(rfc3339Now())\" level=\(level) msg=\(quote(msg))\n"
         }
-        if !toFile && format == .text { line = level == "error" ? msg + "\n" : "\(level): \(msg)\n" }
+        // On a terminal, errors and warnings read as sentences; debug keeps runc's logrus shape.
+        if !toFile && format == .text && level != "debug" { line = level == "error" ? msg + "\n" : "\(level): \(msg)\n" }
         try? FS.writeAll(fd: fd, line)
     }
 

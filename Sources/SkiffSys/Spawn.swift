@@ -42,7 +42,7 @@ public enum Spawn {
     /// `newProcessGroup`: the child leads a process group of its own (everything it starts can
     /// be killed at once); `started` gets its pid before we wait for it.
     public static func run(path: String, args: [String], env: [String], stdin: [UInt8],
-                           timeout: Int? = nil, cwd: String? = nil, newProcessGroup: Bool = false,
+                           timeout: Int? = nil, cwd: String? = nil, cwdFd: Int32 = -1, newProcessGroup: Bool = false,
                            started: (pid_t) -> Void = { _ in }) throws -> SpawnResult {
         let inPipe = try Sys.pipe()
         let outPipe = try Sys.pipe()
@@ -61,6 +61,11 @@ public enum Spawn {
                 _ = setpgid(0, 0)
                 // Dies with us too (a runtime killed with SIGKILL cannot clean up after it).
                 _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
+            }
+            if cwdFd >= 0 && fchdir(cwdFd) != 0 {
+                var e = errno
+                _ = Glibc.write(errPipe.write, &e, 4)
+                _exit(127)
             }
             if let d = dir.pointers.first ?? nil, chdir(d) != 0 {
                 var e = errno

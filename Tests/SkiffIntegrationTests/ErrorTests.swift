@@ -133,6 +133,25 @@ final class ErrorTests: XCTestCase {
         XCTAssertNotNil(f.date(from: obj["time"]!.replacingOccurrences(of: #"\.(\d{3})\d*Z"#, with: ".$1Z", options: .regularExpression)), obj["time"]!)
     }
 
+    /// --debug: level=debug records for the steps of a command (runc's shape), in the --log file,
+    /// as JSON with --log-format json, and as logrus text lines otherwise.
+    func testDebugRecords() throws {
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.args(["/bin/true"])
+        let log = b.base + "/debug.json"
+        XCTAssertEqual(b.rt(["run", "--bundle", b.dir, "d1"], extraGlobal: ["--debug", "--log", log, "--log-format", "json"]).code, 0)
+        let records = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: String]
+        }
+        let debug = records.filter { $0["level"] == "debug" }.compactMap { $0["msg"] }
+        XCTAssertGreaterThanOrEqual(debug.count, 4, "\(records)")
+        XCTAssertTrue(debug.contains { $0.contains("init is pid") } && debug.contains { $0.contains("passed the start barrier") }, "\(debug)")
+        let text = b.rt(["state", "nope"], extraGlobal: ["--debug"])
+        XCTAssertTrue(text.stderr.contains("level=debug msg="), text.stderr)
+        XCTAssertFalse(b.rt(["run", "--bundle", b.dir, "d2"]).stderr.contains("debug"), "nothing without --debug")
+    }
+
     func testStateAndListNeverWarnOnStderr() throws {
         let b = try TestBundle()
         defer { b.cleanup() }

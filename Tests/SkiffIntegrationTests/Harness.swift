@@ -183,11 +183,20 @@ final class TestBundle {
         try data.write(to: URL(fileURLWithPath: dir + "/config.json"))
     }
 
+    /// Runs every command in a private mount namespace whose /sys/fs/cgroup is the cgroup2
+    /// hierarchy alone: on a hybrid host runc would otherwise use the v1 controllers while skiff
+    /// uses v2, and a comparison would see two different hosts.
+    var pureCgroupV2View = false
+
     /// Runs the runtime with this bundle's private root; writes config.json first.
     @discardableResult
     func rt(_ args: [String], stdin: String? = nil, timeout: TimeInterval = 60, extraGlobal: [String] = []) -> CmdResult {
         if !keepConfigFile { try? write() }
-        return Cmd.run(runtime, ["--root", stateRoot] + extraGlobal + args, stdin: stdin, timeout: timeout, cwd: dir)
+        let argv = [runtime, "--root", stateRoot] + extraGlobal + args
+        if pureCgroupV2View, let (exe, wrapped) = Host.inPureCgroupV2View(argv) {
+            return Cmd.run(exe, wrapped, stdin: stdin, timeout: timeout, cwd: dir)
+        }
+        return Cmd.run(argv[0], Array(argv.dropFirst()), stdin: stdin, timeout: timeout, cwd: dir)
     }
 
     func run(_ id: String = "c1", extra: [String] = []) -> CmdResult {
@@ -486,6 +495,14 @@ final class TestUser {
 }
 
 extension Host {
+    /// `argv` wrapped to run in a private mount namespace with cgroup2 alone at /sys/fs/cgroup,
+    /// when this host is hybrid (nil: nothing to do, run it as it is).
+    static func inPureCgroupV2View(_ argv: [String]) -> (String, [String])? {
+        guard let root = cgroupRoot, root != "/sys/fs/cgroup", let unshare = Env.which("unshare") else { return nil }
+        let script = "umount -R -l /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec \"$@\""
+        return (unshare, ["-m", "--propagation", "private", "/bin/sh", "-c", script, "v2"] + argv)
+    }
+
     /// Processes whose real uid is `uid`.
     static func processes(owner uid: uid_t) -> [pid_t] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }.filter { pid in
