@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "SkiffManager",
                 dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffRuntime", "SkiffTTRPC", "SkiffWire", "CSQLite", "CZlib", "CZstd"]),
         .executableTarget(name: "skiffctl",
-                          dependencies: ["SkiffManager", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                          dependencies: ["SkiffManager", "SkiffTTRPC", "SkiffSys", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // libFuzzer targets: built only by fixtures/fuzz.sh (with -sanitize=fuzzer); their
         // corpora under fixtures/fuzz are replayed by the tests.
         .target(name: "FuzzSupport", dependencies: ["SkiffSys"]),

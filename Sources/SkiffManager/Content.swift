@@ -74,6 +74,54 @@ public struct ContentStore {
 
     public func remove(_ digest: String) throws { unlink(try path(digest)) }
 
+    /// A download in `ingest/` is `<base>` (what arrived), `<base>.part` (the response being
+    /// received) and `<base>.lock`, held with flock by the command downloading it: one writer per
+    /// blob; another pull of the same blob waits, then finds it committed.
+    static func lockIngest(_ base: String) throws -> Int32 {
+        let fd = open(base + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0 { throw ManagerError("lock download", base, String(cString: strerror(errno))) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno != EINTR { let e = String(cString: strerror(errno)); close(fd); throw ManagerError("lock download", base, e) }
+        }
+        return fd
+    }
+
+    /// Whether a command is downloading into `base` now.
+    static func ingestBusy(_ base: String) -> Bool {
+        let fd = open(base + ".lock", O_RDWR | O_CLOEXEC)
+        if fd < 0 { return false }
+        defer { close(fd) }
+        return flock(fd, LOCK_EX | LOCK_NB) != 0
+    }
+
+    static func removeIngest(_ base: String) {
+        unlink(base); unlink(base + ".part"); unlink(base + ".lock")
+    }
+
+    /// prune (`olderThan` 0): every download no command holds. Each pull first expires those
+    /// untouched for a day, as containerd's ingests expire, so a store filled by an abandoned
+    /// download heals without anyone running prune.
+    public func pruneIngests(olderThan age: TimeInterval = 0) -> Int {
+        let ingest = dir + "/ingest"
+        var removed = 0
+        func old(_ path: String, _ limit: TimeInterval) -> Bool {
+            guard let m = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date else { return false }
+            return Date().timeIntervalSince(m) >= limit
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: ingest)) ?? [] {
+            let path = ingest + "/" + name
+            if name.hasSuffix(".lock") {
+                let base = String(path.dropLast(5))
+                // Age is the partial's, which a live download keeps touching.
+                if (age == 0 || old(FileManager.default.fileExists(atPath: base) ? base : path, age)) && !ContentStore.ingestBusy(base) { ContentStore.removeIngest(base); removed += 1 }
+            } else if !name.hasSuffix(".part") && !FileManager.default.fileExists(atPath: path + ".lock"), old(path, max(age, 86400)) {
+                // Another writer's temporary file (putBytes/import): only when clearly abandoned.
+                unlink(path); removed += 1
+            }
+        }
+        return removed
+    }
+
     public func all() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/blobs/sha256")) ?? []).map { "sha256:" + $0 }.sorted()
     }

@@ -6,9 +6,11 @@ import CSQLite
 public final class Database {
     let db: OpaquePointer
 
-    public init(path: String) throws {
+    public init(path: String, readOnly: Bool = false) throws {
         var handle: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nil)
+        let flags = readOnly ? SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX
+        // A read-only store (its filesystem is): immutable=1 reads the WAL-mode file without a -shm.
+        let rc = sqlite3_open_v2(readOnly ? "file:\(path)?immutable=1" : path, &handle, flags | (readOnly ? SQLITE_OPEN_URI : 0), nil)
         guard rc == SQLITE_OK, let handle else {
             let msg = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             if let handle { sqlite3_close(handle) }
@@ -16,7 +18,14 @@ public final class Database {
         }
         db = handle
         sqlite3_busy_timeout(db, 10_000)
-        try exec("PRAGMA journal_mode=WAL")
+        if readOnly { return }
+        // Switching a new database to WAL takes an exclusive lock the busy handler does not wait
+        // for: commands opening a fresh store together retry it.
+        for attempt in 0..<100 {
+            do { try exec("PRAGMA journal_mode=WAL"); break } catch let e as ManagerError where e.cause.contains("locked") && attempt < 99 {
+                usleep(20_000)
+            }
+        }
         // Container specs (their environment) live here: the owner's alone.
         for f in [path, path + "-wal", path + "-shm"] { chmod(f, 0o600) }
         // WAL with NORMAL sync: commits stay atomic and the database consistent; no fsync per command.
@@ -26,6 +35,12 @@ public final class Database {
         if try query("PRAGMA user_version").first?.first?.int != Database.schemaVersion {
             try transaction {
                 try exec(Database.schema)
+                // v3: the snapshotter a container's snapshot belongs to (older stores: overlayfs or
+                // native by the key's prefix).
+                if try !query("PRAGMA table_info(containers)").contains(where: { $0.count > 1 && $0[1].string == "snapshotter" }) {
+                    try exec("ALTER TABLE containers ADD COLUMN snapshotter TEXT NOT NULL DEFAULT 'overlayfs'")
+                    try exec("UPDATE containers SET snapshotter = 'native' WHERE EXISTS (SELECT 1 FROM snapshots s WHERE s.namespace = containers.namespace AND s.key = 'native:' || containers.snapshot)")
+                }
                 try exec("PRAGMA user_version=\(Database.schemaVersion)")
             }
         }
@@ -33,7 +48,7 @@ public final class Database {
 
     deinit { sqlite3_close(db) }
 
-    static let schemaVersion: Int64 = 2
+    static let schemaVersion: Int64 = 3
     static let schema = """
     CREATE TABLE IF NOT EXISTS namespaces(name TEXT PRIMARY KEY, created TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS images(namespace TEXT NOT NULL REFERENCES namespaces(name), name TEXT NOT NULL,
@@ -43,7 +58,7 @@ public final class Database {
         parent TEXT, kind TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY(namespace, key));
     CREATE TABLE IF NOT EXISTS containers(namespace TEXT NOT NULL REFERENCES namespaces(name), id TEXT NOT NULL,
         image TEXT NOT NULL, snapshot TEXT NOT NULL, runtime TEXT NOT NULL, spec BLOB NOT NULL, created TEXT NOT NULL,
-        PRIMARY KEY(namespace, id));
+        snapshotter TEXT NOT NULL DEFAULT 'overlayfs', PRIMARY KEY(namespace, id));
     CREATE TABLE IF NOT EXISTS leases(namespace TEXT NOT NULL, id TEXT NOT NULL, created TEXT NOT NULL, expires INTEGER NOT NULL,
         PRIMARY KEY(namespace, id));
     CREATE TABLE IF NOT EXISTS lease_resources(namespace TEXT NOT NULL, lease TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,

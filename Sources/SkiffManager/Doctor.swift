@@ -1,5 +1,6 @@
 import Foundation
 import SkiffSys
+import SkiffRuntime
 
 /// `doctor`: what a crash (of skiffctl, a shim, the machine) can leave inconsistent, and the
 /// repair for each: shims without a record, records whose shim is gone, snapshots without an
@@ -41,6 +42,40 @@ public struct Doctor {
                 })
             }
         }
+        // What the runtime and the shims hold that no record names (a failed command used to drop
+        // records under live tasks): found in the runtime's state and among running shims.
+        let runtime = Runtime(root: tasks.runtimeRoot + "/" + store.namespace)
+        var reported = Set(out.map(\.object))
+        for id in runtime.store.ids().sorted() where !records.contains(id) && !reported.contains(id) {
+            reported.insert(id)
+            out.append(Finding(kind: "container-without-record", object: id, detail: "the runtime holds a container skiffctl has no record of") {
+                tasks.rollbackTask(id)
+                try? runtime.delete(id: id, force: true)
+            })
+        }
+        for (pid, id) in shimProcesses() where !records.contains(id) && !reported.contains(id) {
+            reported.insert(id)
+            out.append(Finding(kind: "shim-without-record", object: id, detail: "shim pid \(pid) serves a container skiffctl has no record of") {
+                tasks.rollbackTask(id)
+                kill(pid, SIGKILL)
+            })
+        }
+        for id in records.sorted() where !FileManager.default.fileExists(atPath: nsDir + "/" + id + "/address") {
+            let address = tasks.shimAddress(id)
+            if (try? tasks.state(id)) != nil {
+                out.append(Finding(kind: "task-without-address", object: id, detail: "its shim runs but the bundle lost its address") {
+                    try address.write(toFile: nsDir + "/" + id + "/address", atomically: true, encoding: .utf8)
+                })
+            }
+        }
+        let ingest = store.root + "/content/ingest"
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: ingest)) ?? []).sorted() where name.hasSuffix(".lock") {
+            let base = ingest + "/" + String(name.dropLast(5))
+            guard !ContentStore.ingestBusy(base) else { continue }
+            out.append(Finding(kind: "stale-ingest", object: name.dropLast(5).description, detail: "a download that was interrupted (kept for a resume)") {
+                ContentStore.removeIngest(base)
+            })
+        }
         let snapshots = Snapshotter(store)
         for s in try snapshots.list() {
             if s.kind == "active" && !records.contains(s.key) {
@@ -54,6 +89,20 @@ public struct Doctor {
             }
         }
         return out
+    }
+
+    /// Running shims started for this store and namespace: (pid, container id).
+    func shimProcesses() -> [(pid_t, String)] {
+        var out: [(pid_t, String)] = []
+        for p in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(p), let d = FileManager.default.contents(atPath: "/proc/\(p)/cmdline") else { continue }
+            let argv = d.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard argv.first?.hasSuffix("containerd-shim-skiff-v2") == true, argv.last != "start", argv.last != "delete" else { continue }
+            func value(_ flag: String) -> String? { argv.firstIndex(of: flag).flatMap { $0 + 1 < argv.count ? argv[$0 + 1] : nil } }
+            guard value("-address") == store.state + "/skiffctl", value("-namespace") == store.namespace, let id = value("-id") else { continue }
+            out.append((pid, id))
+        }
+        return out.sorted { $0.1 < $1.1 }
     }
 
     public func fix(_ findings: [Finding]) throws {

@@ -21,10 +21,35 @@ final class HTTPClient {
         var sinkFd: Int32?
         /// Told the body bytes received so far, at most every 100 ms (progress on a terminal).
         var progress: ((Int) -> Void)?
+        /// A body larger than this ends the transfer with an error (in-memory bodies: manifests).
+        var maxBody: Int?
+        /// Told each response's status as its headers arrive (also when the transfer later fails).
+        var onStatus: ((Int) -> Void)?
     }
 
     var skipVerify = false
     var caFile: String?
+    /// No byte for this many seconds ends a transfer (containerd's image_pull_progress_timeout).
+    var stallTimeout = HTTPClient.defaultStallTimeout
+    static let maxRedirects = 10
+
+    /// SKIFF_PULL_PROGRESS_TIMEOUT (seconds, or Go-style "45s"/"2m"), else 30 s.
+    static var defaultStallTimeout: Int {
+        guard let v = ProcessInfo.processInfo.environment["SKIFF_PULL_PROGRESS_TIMEOUT"] else { return 30 }
+        return parseSeconds(v) ?? 30
+    }
+
+    static func parseSeconds(_ v: String) -> Int? {
+        if let n = Int(v) { return n }
+        if v.hasSuffix("ms"), let n = Int(v.dropLast(2)) { return max(1, n / 1000) }
+        if v.hasSuffix("s"), let n = Int(v.dropLast()) { return n }
+        if v.hasSuffix("m"), let n = Int(v.dropLast()) { return n * 60 }
+        if v.hasSuffix("h"), let n = Int(v.dropLast()) { return n * 3600 }
+        return nil
+    }
+
+    /// Set from a SIGINT/SIGTERM handler: a transfer in progress stops at its next progress call.
+    nonisolated(unsafe) static var interrupted: Int32 = 0
 
     // The libcurl entry points we use. curl_easy_setopt is variadic; on x86-64 and arm64 Linux a
     // pointer or long argument is passed as for a fixed-argument function.
@@ -67,7 +92,10 @@ final class HTTPClient {
     static let URL: Int32 = 10002, WRITEFUNCTION: Int32 = 20011, WRITEDATA: Int32 = 10001, HEADERFUNCTION: Int32 = 20079,
                HEADERDATA: Int32 = 10029, HTTPHEADER: Int32 = 10023, CUSTOMREQUEST: Int32 = 10036, NOBODY: Int32 = 44,
                POSTFIELDS: Int32 = 10015, POSTFIELDSIZE: Int32 = 60, SSL_VERIFYPEER: Int32 = 64, SSL_VERIFYHOST: Int32 = 81,
-               CAINFO: Int32 = 10065, NOSIGNAL: Int32 = 99, CONNECTTIMEOUT: Int32 = 78, USERAGENT: Int32 = 10018
+               CAINFO: Int32 = 10065, NOSIGNAL: Int32 = 99, CONNECTTIMEOUT: Int32 = 78, USERAGENT: Int32 = 10018,
+               LOW_SPEED_LIMIT: Int32 = 19, LOW_SPEED_TIME: Int32 = 20, NOPROGRESS: Int32 = 43,
+               XFERINFOFUNCTION: Int32 = 20219, XFERINFODATA: Int32 = 10057
+    static let OPERATION_TIMEDOUT: Int32 = 28, ABORTED_BY_CALLBACK: Int32 = 42
     static let RESPONSE_CODE: Int32 = 0x200002
 
     /// Collects what curl hands to the callbacks.
@@ -80,6 +108,11 @@ final class HTTPClient {
         var received = 0
         var lastReport: UInt64 = 0
         var progress: ((Int) -> Void)?
+        /// The status of the response being received: a redirect's body is not the blob.
+        var status = 0
+        var onStatus: ((Int) -> Void)?
+        var maxBody = Int.max
+        var tooLarge = false
 
         func count(_ n: Int) {
             received += n
@@ -89,13 +122,36 @@ final class HTTPClient {
         }
     }
 
-    func perform(_ r: Request) throws -> Response {
+    /// One request, following redirects as registries serve blobs (Docker Hub, GHCR, ECR, GCR
+    /// and S3/GCS-backed ones answer with 307 to a storage URL): http and https only, at most
+    /// `maxRedirects` hops, and the Authorization header is dropped once the host changes.
+    func perform(_ request: Request) throws -> Response {
+        var r = request
+        let originalHost = URLComponents(string: request.url)?.host
+        for _ in 0...HTTPClient.maxRedirects {
+            let resp = try performOnce(r)
+            guard [301, 302, 303, 307, 308].contains(resp.status), let location = resp.headers["location"] else { return resp }
+            guard let next = Foundation.URL(string: location, relativeTo: Foundation.URL(string: r.url))?.absoluteURL,
+                  let scheme = next.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+                throw ManagerError("http \(r.method)", r.url, "redirect to \(location) refused", hint: "only http and https redirects are followed")
+            }
+            if next.host != originalHost { r.headers.removeValue(forKey: "Authorization") }
+            if resp.status == 303 { r.method = r.method == "HEAD" ? "HEAD" : "GET"; r.body = nil }
+            r.url = next.absoluteString
+            if let fd = r.sinkFd { _ = ftruncate(fd, 0); _ = lseek(fd, 0, SEEK_SET) }
+        }
+        throw ManagerError("http \(r.method)", request.url, "more than \(HTTPClient.maxRedirects) redirects")
+    }
+
+    func performOnce(_ r: Request) throws -> Response {
         let c = try HTTPClient.curl()
         guard let easy = c.initFn() else { throw ManagerError("http", r.url, "curl_easy_init failed") }
         defer { c.cleanup(easy) }
         let sink = Sink()
         sink.fd = r.sinkFd ?? -1
         sink.progress = r.progress
+        sink.maxBody = r.maxBody ?? Int.max
+        sink.onStatus = r.onStatus
         let box = Unmanaged.passRetained(sink)
         defer { box.release() }
         var keep: [UnsafeMutablePointer<CChar>] = []
@@ -106,10 +162,20 @@ final class HTTPClient {
         _ = c.setoptLong(easy, HTTPClient.NOSIGNAL, 1)
         _ = c.setoptLong(easy, HTTPClient.CONNECTTIMEOUT, 15)
         _ = c.setoptPtr(easy, HTTPClient.USERAGENT, str("skiffctl/\(0)"))
+        // A registry that stops sending ends the transfer (what arrived is kept for a resume).
+        _ = c.setoptLong(easy, HTTPClient.LOW_SPEED_LIMIT, 1)
+        _ = c.setoptLong(easy, HTTPClient.LOW_SPEED_TIME, stallTimeout)
+        let xfer: @convention(c) (UnsafeMutableRawPointer?, Int64, Int64, Int64, Int64) -> Int32 = { _, _, _, _, _ in
+            HTTPClient.interrupted != 0 ? 1 : 0
+        }
+        _ = c.setoptLong(easy, HTTPClient.NOPROGRESS, 0)
+        _ = c.setoptPtr(easy, HTTPClient.XFERINFOFUNCTION, unsafeBitCast(xfer, to: UnsafeRawPointer.self))
         let write: @convention(c) (UnsafeMutableRawPointer?, Int, Int, UnsafeMutableRawPointer?) -> Int = { ptr, size, n, ud in
             let s = Unmanaged<Sink>.fromOpaque(ud!).takeUnretainedValue()
             let len = size * n
             guard let ptr, len > 0 else { return len }
+            if (300..<400).contains(s.status) { return len }  // a redirect's body
+            if s.received + len > s.maxBody { s.tooLarge = true; return 0 }
             if s.fd >= 0 {
                 var off = 0
                 while off < len {
@@ -128,7 +194,11 @@ final class HTTPClient {
             let len = size * n
             guard let ptr, len > 0 else { return len }
             let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: len), as: UTF8.self)
-            if line.hasPrefix("HTTP/") { s.headers = [:] } // a new response (after a 100 or a redirect)
+            if line.hasPrefix("HTTP/") {  // a new response (after a 100 continue)
+                s.headers = [:]
+                s.status = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+                if !(300..<400).contains(s.status) { s.onStatus?(s.status) }
+            }
             if let colon = line.firstIndex(of: ":") {
                 s.headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
             }
@@ -164,6 +234,18 @@ final class HTTPClient {
         if sink.failed {
             throw ManagerError("store download", r.url, String(cString: strerror(sink.writeErrno)), hint: "free space where skiffctl's root is")
         }
+        if sink.tooLarge {
+            throw ManagerError("http \(r.method)", r.url, "the response is larger than the \(sink.maxBody >> 20) MiB allowed for it",
+                               hint: "manifests and indexes are small; this registry's answer is not one")
+        }
+        if rc == HTTPClient.ABORTED_BY_CALLBACK && HTTPClient.interrupted != 0 {
+            throw ManagerError("http \(r.method)", r.url, "interrupted by signal \(HTTPClient.interrupted)",
+                               hint: "what arrived is kept; the next pull resumes it")
+        }
+        if rc == HTTPClient.OPERATION_TIMEDOUT && sink.status != 0 {
+            throw ManagerError("http \(r.method)", r.url, "the registry sent nothing for \(stallTimeout) s",
+                               hint: "SKIFF_PULL_PROGRESS_TIMEOUT sets the limit; what arrived is kept for the next pull")
+        }
         if rc != 0 {
             let msg = c.strerror(rc).map { String(cString: $0) } ?? "curl error \(rc)"
             throw ManagerError("http \(r.method)", r.url, msg)
@@ -171,5 +253,17 @@ final class HTTPClient {
         var code = 0
         _ = c.getinfo(easy, HTTPClient.RESPONSE_CODE, &code)
         return Response(status: code, headers: sink.headers, body: sink.body)
+    }
+}
+
+/// SIGINT and SIGTERM during a transfer: noted, and the transfer stops at its next progress call
+/// (what arrived stays in ingest for a resume); the command then fails with a clear message.
+public enum Interrupts {
+    public static var signal: Int32 { HTTPClient.interrupted }
+
+    public static func install() {
+        for sig in [SIGINT, SIGTERM] {
+            Glibc.signal(sig) { s in HTTPClient.interrupted = s }
+        }
     }
 }

@@ -140,18 +140,23 @@ public struct ImageStore {
     /// against its name before it enters the store; images are named by the index's
     /// `io.containerd.image.name` / `org.opencontainers.image.ref.name` annotations.
     @discardableResult
-    public func importArchive(_ path: String, baseName: String? = nil) throws -> [String] {
+    /// As ctr: `baseName` names what the archive names only by a tag (OCI ref.name `latest` is
+    /// `<baseName>:latest`) or not at all; `indexName` keeps the archive's index itself as an image.
+    public func importArchive(_ path: String, baseName: String? = nil, indexName: String? = nil) throws -> [String] {
         guard let fh = FileHandle(forReadingAtPath: path) else { throw ManagerError("import", path, "cannot open") }
         defer { try? fh.close() }
         let tar = TarReader { n in [UInt8](fh.readData(ofLength: n)) }
         var index: ImageIndex?
+        var indexBytes: [UInt8] = []
         var sawLayout = false
         while let h = try tar.next() {
             let name = h.name.hasPrefix("./") ? String(h.name.dropFirst(2)) : h.name
             guard case .file = h.kind else { continue }
             if name == "oci-layout" { sawLayout = true; continue }
             if name == "index.json" {
-                index = try JSONDecoder().decode(ImageIndex.self, from: Data(try tar.body()))
+                let bytes = try tar.body()
+                indexBytes = bytes
+                index = try decodeJSON(ImageIndex.self, bytes, what: "archive index", path)
             } else if name.hasPrefix("blobs/sha256/") {
                 let digest = "sha256:" + name.dropFirst("blobs/sha256/".count)
                 try content.write(try tar.body(), expected: digest)
@@ -164,11 +169,27 @@ public struct ImageStore {
         var names: [String] = []
         for (i, m) in index.manifests.enumerated() {
             guard content.exists(m.digest) else { throw ManagerError("import", path, "index names \(m.digest), which the archive lacks") }
-            let given = m.annotations?["io.containerd.image.name"] ?? m.annotations?["org.opencontainers.image.ref.name"]
-            guard let raw = given ?? baseName.map({ index.manifests.count > 1 ? "\($0)-\(i)" : $0 }) else { continue }
-            let name = try ImageRef.normalize(raw.contains("/") || raw.contains(".") ? raw : raw)
-            try put(name, m)
-            names.append(name)
+            var raw = m.annotations?["io.containerd.image.name"]
+            if raw == nil, let ref = m.annotations?["org.opencontainers.image.ref.name"] {
+                // The OCI layout spec lets ref.name be a bare tag (umoci writes "latest").
+                if ref.contains("/") || ref.contains(":") { raw = ref } else if let base = baseName {
+                    raw = base + ":" + ref
+                } else {
+                    throw ManagerError("import", path, "the archive names an image only by the tag \(quote(ref))",
+                                       hint: "give --base-name NAME to import it as NAME:\(ref)")
+                }
+            }
+            guard let name = raw ?? baseName.map({ index.manifests.count > 1 ? "\($0)-\(i)" : $0 }) else { continue }
+            let normalized = try ImageRef.normalize(name)
+            try put(normalized, m)
+            names.append(normalized)
+        }
+        if let indexName {
+            let digest = "sha256:" + SHA256.hex(indexBytes)
+            try content.write(indexBytes, expected: digest)
+            let normalized = try ImageRef.normalize(indexName)
+            try put(normalized, Descriptor(mediaType: MediaType.ociIndex, digest: digest, size: indexBytes.count))
+            names.append(normalized)
         }
         return names
     }
@@ -223,17 +244,20 @@ public struct ImageStore {
     /// The manifest for this machine (amd64/linux) from a target that may be an index.
     public func manifest(for target: Descriptor) throws -> ImageManifest {
         if MediaType.isIndex(target.mediaType) {
-            let idx = try JSONDecoder().decode(ImageIndex.self, from: Data(try content.read(target.digest)))
+            let idx = try decodeJSON(ImageIndex.self, try content.read(target.digest), what: "image index", target.digest)
             guard let m = idx.manifests.first(where: { ($0.platform?.architecture ?? "amd64") == "amd64" && ($0.platform?.os ?? "linux") == "linux" }) else {
                 throw ManagerError("image", target.digest, "no linux/amd64 manifest in the index")
             }
+            if MediaType.isIndex(m.mediaType) {
+                throw ManagerError("image", target.digest, "its linux/amd64 entry \(m.digest) is itself an index (nested indexes are not supported)")
+            }
             return try manifest(for: m)
         }
-        return try JSONDecoder().decode(ImageManifest.self, from: Data(try content.read(target.digest)))
+        return try decodeJSON(ImageManifest.self, try content.read(target.digest), what: "image manifest", target.digest)
     }
 
     public func config(_ m: ImageManifest) throws -> ImageConfig {
-        try JSONDecoder().decode(ImageConfig.self, from: Data(try content.read(m.config.digest)))
+        try decodeJSON(ImageConfig.self, try content.read(m.config.digest), what: "image config", m.config.digest)
     }
 }
 
@@ -246,14 +270,14 @@ extension ImageStore {
             present.append(d)
             let bytes = Data(try content.read(d.digest))
             if MediaType.isIndex(d.mediaType) {
-                let idx = try JSONDecoder().decode(ImageIndex.self, from: bytes)
+                let idx = try decodeJSON(ImageIndex.self, [UInt8](bytes), what: "image index", d.digest)
                 // Platforms not pulled are not missing; the one that runs here is.
                 for m in idx.manifests {
                     let here = (m.platform?.architecture ?? "amd64") == "amd64" && (m.platform?.os ?? "linux") == "linux"
                     try walk(m, required: here)
                 }
             } else if d.mediaType == MediaType.ociManifest || d.mediaType == MediaType.dockerManifest {
-                let m = try JSONDecoder().decode(ImageManifest.self, from: bytes)
+                let m = try decodeJSON(ImageManifest.self, [UInt8](bytes), what: "image manifest", d.digest)
                 for b in [m.config] + m.layers {
                     if content.exists(b.digest) { present.append(b) } else { missing.append(b) }
                 }
@@ -410,5 +434,22 @@ struct TarWriter {
     func abandon() {
         try? fh.close()
         unlink(path)
+    }
+}
+
+/// JSON of an image (index, manifest, config) decoded, or an error that names the object and
+/// says what is wrong with it instead of Foundation's DecodingError dump.
+func decodeJSON<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], what: String, _ object: String) throws -> T {
+    do { return try JSONDecoder().decode(type, from: Data(bytes)) } catch let e as DecodingError {
+        let cause: String
+        switch e {
+        case .dataCorrupted(let c) where c.codingPath.isEmpty: cause = "not valid JSON"
+        case .dataCorrupted(let c): cause = "bad value at \(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
+        case .keyNotFound(let k, let c): cause = "missing field \((c.codingPath + [k]).map(\.stringValue).joined(separator: "."))"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c):
+            cause = "field \(c.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type"
+        @unknown default: cause = "cannot be decoded"
+        }
+        throw ManagerError("read \(what)", object, cause)
     }
 }

@@ -139,8 +139,15 @@ public final class RegistryClient {
     static let accept = [MediaType.ociIndex, MediaType.dockerList, MediaType.ociManifest, MediaType.dockerManifest].joined(separator: ", ")
 
     /// A manifest or index by tag or digest; its digest is computed (and checked for digests).
+    /// Manifests and indexes are small; a registry sending more is refused before it is all read.
+    static let maxManifestSize = 4 << 20
+
     public func manifest(_ reference: String) throws -> (Descriptor, [UInt8]) {
-        let resp = try authorized { Request(url: url("manifests/\(reference)"), headers: ["Accept": RegistryClient.accept]) }
+        let resp = try authorized {
+            var r = Request(url: url("manifests/\(reference)"), headers: ["Accept": RegistryClient.accept])
+            r.maxBody = RegistryClient.maxManifestSize
+            return r
+        }
         if resp.status == 404 { throw ManagerError("pull", "\(host)/\(repository):\(reference)", "not found in the registry") }
         guard resp.status == 200 else { throw ManagerError("pull", "\(host)/\(repository):\(reference)", "HTTP \(resp.status)") }
         let bytes = [UInt8](resp.body)
@@ -162,6 +169,10 @@ public final class RegistryClient {
         if content.exists(d.digest) { return }
         let hex = try ContentStore.validateDigest(d.digest)
         let partial = content.dir + "/ingest/pull-" + hex
+        // One writer per blob: a concurrent pull of the same blob waits here, then finds it done.
+        let lock = try ContentStore.lockIngest(partial)
+        defer { close(lock) }
+        if content.exists(d.digest) { return }
         var have = (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? 0
         if have > d.size { unlink(partial); have = 0 }
         let started = Date()
@@ -174,18 +185,24 @@ public final class RegistryClient {
             if fd < 0 { throw ManagerError("pull blob", attempt, String(cString: strerror(errno))) }
             let from = have
             var resp: Response
+            final class Status { var code = 0 }
+            let status = Status()
             do {
                 resp = try authorized {
                     var r = Request(url: url("blobs/\(d.digest)"))
                     if from > 0 { r.headers["Range"] = "bytes=\(from)-" }
                     r.sinkFd = fd
+                    r.onStatus = { status.code = $0 }
                     if options.progress { r.progress = { got in RegistryClient.bar(label, d, done: from + got, started: started) } }
                     return r
                 }
             } catch {
-                // A broken transfer: keep what arrived, the next pull resumes after it.
+                // A broken transfer: keep what arrived, the next pull resumes after it. A 200
+                // started the blob over (the registry ignored the Range): it replaces the partial.
                 close(fd)
-                try? appendFile(attempt, to: partial, truncate: false)
+                if status.code == 200 || status.code == 206 {
+                    try? appendFile(attempt, to: partial, truncate: status.code == 200)
+                }
                 unlink(attempt)
                 throw error
             }
@@ -214,6 +231,9 @@ public final class RegistryClient {
             unlink(partial)
             throw ManagerError("pull blob", d.digest, "\(error)", hint: "the registry sent bad data; nothing was stored")
         }
+        // Committed: a writer waiting on this lock finds the blob once it gets the lock, so the
+        // lock file can go (left, doctor would take it for an interrupted download).
+        unlink(partial + ".lock")
     }
 
     /// One line per blob, redrawn: `layer 1/3 sha256:4abac9f0 [#########           ] 45% 12.3 MB/s`.
@@ -271,6 +291,7 @@ extension ImageStore {
     /// layers, each verified; then the image record; then the unpack. A failure stores no image.
     public func pull(_ ref: String, options: RegistryOptions) throws -> String {
         let name = try ImageRef.normalize(ref)
+        _ = content.pruneIngests(olderThan: 86400)
         // A lease for the pull's blobs: a concurrent prune must not take them before the image
         // record that references them exists.
         let leases = Leases(store)
@@ -293,7 +314,7 @@ extension ImageStore {
         let (top, topBytes) = try client.manifest(reference)
         var manifests: [(Descriptor, [UInt8])] = []
         if MediaType.isIndex(top.mediaType) {
-            let index = try JSONDecoder().decode(ImageIndex.self, from: Data(topBytes))
+            let index = try decodeJSON(ImageIndex.self, topBytes, what: "image index", top.digest)
             let wanted = options.platform.split(separator: "/").map(String.init)
             let chosen = index.manifests.filter { m in
                 options.allPlatforms || (m.platform.map { $0.os == wanted.first && $0.architecture == (wanted.count > 1 ? wanted[1] : "amd64")
@@ -301,6 +322,9 @@ extension ImageStore {
             }
             guard !chosen.isEmpty else { throw ManagerError("pull", name, "no manifest for platform \(options.platform) in the index") }
             for m in chosen {
+                if MediaType.isIndex(m.mediaType) {
+                    throw ManagerError("pull", name, "its \(options.platform) entry \(m.digest) is itself an index (nested indexes are not supported)")
+                }
                 let (d, bytes) = try client.manifest(m.digest)
                 manifests.append((Descriptor(mediaType: m.mediaType, digest: d.digest, size: bytes.count), bytes))
             }
@@ -308,8 +332,10 @@ extension ImageStore {
             manifests = [(top, topBytes)]
         }
         for (d, bytes) in manifests {
-            let m = try JSONDecoder().decode(ImageManifest.self, from: Data(bytes))
+            let m = try decodeJSON(ImageManifest.self, bytes, what: "image manifest", d.digest)
             try client.fetchBlob(m.config, into: content, label: "config")
+            // The config must be an image config before anything is unpacked or recorded.
+            _ = try decodeJSON(ImageConfig.self, try content.read(m.config.digest), what: "image config", m.config.digest)
             for (i, l) in m.layers.enumerated() { try client.fetchBlob(l, into: content, label: "layer \(i + 1)/\(m.layers.count)") }
             try content.write(bytes, expected: d.digest)
         }

@@ -9,6 +9,8 @@ public final class Store {
     public let state: String
     public let namespace: String
     public let db: Database
+    /// The root is on a read-only filesystem: reading commands work, writing ones fail clearly.
+    public let readOnly: Bool
     /// config `snapshotter` (overlayfs or native); nil = overlayfs when the kernel has it.
     public var snapshotter: String?
 
@@ -31,6 +33,12 @@ public final class Store {
         self.state = state
         self.namespace = namespace
         try Store.validateName(namespace, what: "namespace")
+        // A store on a read-only filesystem still answers what only reads (images ls, content ls).
+        readOnly = FS.isDirectory(root) && access(root, W_OK) != 0 && errno == EROFS
+        if readOnly {
+            db = try Database(path: root + "/meta.db", readOnly: true)
+            return
+        }
         for (d, mode) in Store.layout(root: root, state: state) { try Store.ensureDirectory(d, mode: mode) }
         db = try Database(path: root + "/meta.db")
         try db.query("INSERT OR IGNORE INTO namespaces(name, created) VALUES (?, ?)", [.text(namespace), .text(Store.now())])

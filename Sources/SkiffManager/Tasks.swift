@@ -122,9 +122,9 @@ public struct Tasks {
                 if try !store.db.query("SELECT 1 FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(o.id)]).isEmpty {
                     throw ManagerError("create container", o.id, "already exists")
                 }
-                try store.db.query("INSERT INTO containers(namespace, id, image, snapshot, runtime, spec, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                try store.db.query("INSERT INTO containers(namespace, id, image, snapshot, runtime, spec, created, snapshotter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                    [.text(store.namespace), .text(o.id), .text(image.name), .text(o.id), .text("io.containerd.skiff.v2"),
-                                    .blob(specJSON), .text(Store.now())])
+                                    .blob(specJSON), .text(Store.now()), .text(snapshots.kind.rawValue)])
             }
             undo.append { _ = try? store.db.query("DELETE FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(o.id)]) }
             try snapshots.prepare(key: o.id, parent: top)
@@ -141,28 +141,32 @@ public struct Tasks {
         }
     }
 
-    /// `containers rm`: refused while its task exists.
+    /// `containers rm`: refused while its task exists: asked of the shim (at the address the
+    /// bundle names or, if that file is gone, where the shim of this id listens) and of the
+    /// runtime's state, not of our records alone.
     public func removeContainer(_ id: String) throws {
         guard try !store.db.query("SELECT 1 FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(id)]).isEmpty else {
             throw ManagerError("remove container", id, "not found")
         }
-        if (try? state(id)) != nil {
+        if taskAlive(id) {
             throw ManagerError("remove container", id, "it has a task", hint: "skiffctl tasks rm -f \(id) first")
         }
         let dir = bundle(id)
         unmountAll(dir + "/rootfs")
-        try? Snapshotter(store).remove(id)
+        let kind = try? store.db.query("SELECT snapshotter FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(id)])
+            .first.flatMap { Snapshotter.Kind(rawValue: $0[0].string) }
+        try? Snapshotter(store, kind: kind).remove(id)
         try? FileManager.default.removeItem(atPath: dir)
         try store.db.query("DELETE FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(id)])
     }
 
     public func containerInfo(_ id: String) throws -> [String: Any] {
-        guard let row = try store.db.query("SELECT id, image, snapshot, runtime, spec, created FROM containers WHERE namespace = ? AND id = ?",
+        guard let row = try store.db.query("SELECT id, image, snapshot, runtime, spec, created, snapshotter FROM containers WHERE namespace = ? AND id = ?",
                                            [.text(store.namespace), .text(id)]).first else {
             throw ManagerError("container", id, "not found")
         }
         let spec = (try? JSONSerialization.jsonObject(with: Data(row[4].bytes))) ?? [:]
-        return ["ID": row[0].string, "Image": row[1].string, "SnapshotKey": row[2].string, "Snapshotter": "overlayfs",
+        return ["ID": row[0].string, "Image": row[1].string, "SnapshotKey": row[2].string, "Snapshotter": row[6].string,
                 "Runtime": ["Name": row[3].string], "Spec": spec, "CreatedAt": row[5].string]
     }
 
@@ -175,20 +179,43 @@ public struct Tasks {
             if o.remove && !detach { try removeContainer(o.id) }
             return status
         } catch {
-            if o.remove || detach { try? deleteTask(o.id, force: true); try? removeContainer(o.id) }
+            if o.remove || detach { rollbackTask(o.id); try? removeContainer(o.id) }
             throw error
         }
     }
 
     func unmountAll(_ path: String) { while umount2(path, Int32(MNT_DETACH)) == 0 {} }
 
-    /// The shim serving a container, from the address its `start` wrote into the bundle.
+    /// Where the shim of `id` listens: containerd's socket naming for our address and namespace.
+    func shimAddress(_ id: String) -> String {
+        "unix://" + ShimAddress.socketPath(containerdAddress: store.state + "/skiffctl", namespace: store.namespace,
+                                           group: ShimAddress.group(bundle: bundle(id), id: id))
+    }
+
+    /// The shim serving a container, from the address its `start` wrote into the bundle, else
+    /// where a shim for this id would listen.
     func client(_ id: String) throws -> TTRPCClient {
-        guard let address = try? String(contentsOfFile: bundle(id) + "/address", encoding: .utf8) else {
-            throw ManagerError("task", id, "no task", hint: "skiffctl tasks start \(id)")
-        }
-        do { return try TTRPCClient.connect(address) } catch {
-            throw ManagerError("task", id, "its shim does not answer (\(error))", hint: "skiffctl doctor lists orphans")
+        let recorded = try? String(contentsOfFile: bundle(id) + "/address", encoding: .utf8)
+        if let c = try? TTRPCClient.connect(recorded ?? shimAddress(id)) { return c }
+        if recorded == nil { throw ManagerError("task", id, "no task", hint: "skiffctl tasks start \(id)") }
+        throw ManagerError("task", id, "its shim does not answer", hint: "skiffctl doctor finds and cleans up after dead shims")
+    }
+
+    /// Whether `id` has a task: its shim answers for it, or the runtime holds a container of that
+    /// id that is not stopped (a shim killed under it leaves that behind).
+    public func taskAlive(_ id: String) -> Bool {
+        if (try? state(id)) != nil { return true }
+        let rt = Runtime(root: runtimeRoot + "/" + store.namespace)
+        guard let r = try? rt.store.load(id) else { return false }
+        return rt.status(of: r) != .stopped
+    }
+
+    /// Undoes a task that failed to start or whose shim died: through the shim when it answers,
+    /// else the shim's `delete` action force-deletes the container in the runtime.
+    func rollbackTask(_ id: String) {
+        do { try deleteTask(id, force: true) } catch {
+            try? shimDeleteAction(id)
+            unlink(bundle(id) + "/address")
         }
     }
 
@@ -199,11 +226,15 @@ public struct Tasks {
     /// `tasks start`: the shim, Create with the snapshot's overlay mount, Start. Attached, the
     /// output is copied here until the task exits, then the task is deleted; returns its status.
     public func startTask(_ id: String, detach: Bool, logURI: String?, nullIO: Bool, tty: Bool = false) throws -> Int32 {
-        guard let key = try store.db.query("SELECT snapshot FROM containers WHERE namespace = ? AND id = ?",
-                                           [.text(store.namespace), .text(id)]).first?[0].string else {
+        guard let row = try store.db.query("SELECT snapshot, snapshotter FROM containers WHERE namespace = ? AND id = ?",
+                                           [.text(store.namespace), .text(id)]).first else {
             throw ManagerError("start task", id, "no such container")
         }
-        let mount = try Snapshotter(store).mount(key)
+        let key = row[0].string
+        let snapshotter = Snapshotter(store, kind: Snapshotter.Kind(rawValue: row[1].string))
+        // A task that exists is left alone: a failed second start must not take it down.
+        if taskAlive(id) { throw ManagerError("start task", id, "already exists", hint: "skiffctl tasks ls shows it") }
+        let mount = try snapshotter.mount(key)
         let dir = bundle(id)
         let address = try startShim(id: id, bundle: dir)
         let c = try TTRPCClient.connect(address)
@@ -237,8 +268,9 @@ public struct Tasks {
             let _: CreateTaskResponse = try call(c, "Create", create)
         } catch {
             let _: ProtoEmpty? = try? call(c, "Shutdown", ShutdownRequest())
+            try? shimDeleteAction(id)  // a shim that died during Create may have left a container
             unlink(dir + "/address")
-            throw error
+            throw Tasks.explain(error, id)
         }
         var waitStream: UInt32 = 0
         if !detach {
@@ -249,8 +281,8 @@ public struct Tasks {
         do {
             let _: StartResponse = try call(c, "Start", start)
         } catch {
-            try? deleteTask(id, force: true)
-            throw error
+            rollbackTask(id)
+            throw Tasks.explain(error, id)
         }
         if detach { return 0 }
         if tty {
@@ -427,6 +459,20 @@ public struct Tasks {
             throw ManagerError("start shim", id, text.isEmpty ? "exit status \(exitCode(fromWaitStatus: r.status))" : text)
         }
         return text
+    }
+
+    /// What the shim wrote down about output its file:// log could not take (a full disk).
+    public func outputLosses(_ id: String) -> [String] {
+        let dir = bundle(id)
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasPrefix("output-lost-") }.sorted()
+            .compactMap { try? String(contentsOfFile: dir + "/" + $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+
+    /// A ttrpc failure as a sentence about the task: a closed connection is the shim's death.
+    static func explain(_ error: Error, _ id: String) -> Error {
+        guard let st = error as? TTRPCStatus else { return error }
+        if st.code == .unavailable { return ManagerError("task", id, "its shim exited (\(st.message))", hint: "nothing of the task was kept") }
+        return ManagerError("task", id, st.description)
     }
 
     public func containers() throws -> [(id: String, image: String, runtime: String)] {

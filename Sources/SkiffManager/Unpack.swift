@@ -187,7 +187,10 @@ struct LayerApplier {
                 let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(h.mode & 0o7777))
                 if fd < 0 { throw sysError("create", path) }
                 defer { close(fd) }
-                try tar.body { chunk in try FS.writeAll(fd: fd, chunk) }
+                do { try tar.body { chunk in try FS.writeAll(fd: fd, chunk) } } catch let e as SkiffError where e.op == "write" {
+                    throw ManagerError("unpack: write", path, errnoText(e.errno ?? EIO),
+                                       hint: e.errno == ENOSPC ? "free space where skiffctl's root is" : nil)
+                }
             case .symlink:
                 if symlink(h.linkname, path) != 0 { throw sysError("symlink", path) }
             case .hardlink:

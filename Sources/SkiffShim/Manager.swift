@@ -240,8 +240,11 @@ public enum ShimManager {
         // faulted in, and sleep until the next request or exit.
         let trim = IdleTrim()
         while !loop.stopped {
-            if loop.runOnce(timeoutMs: 1000) == 0 && !loop.hasTimers && !loop.stopped {
-                loop.sleepReleasingMemory(trim)
+            if loop.runOnce(timeoutMs: 1000) == 0 && !loop.stopped {
+                // Idle: a shim whose containers were all deleted behind its back exits.
+                if service.dropVanished() { finish(); break }
+                // A stopped container is checked each second until it is deleted; otherwise sleep.
+                if !loop.hasTimers && !service.hasStoppedContainer { loop.sleepReleasingMemory(trim) }
             }
         }
         if let p = socketPath { unlink(p) }

@@ -30,6 +30,9 @@ final class Pump {
     var watching = false
     var retryScheduled = false
     var dropped = 0
+    /// Bytes a log file could not take (a full disk), and who is told about it.
+    var lost = 0
+    var onLoss: ((Int, String) -> Void)?
     /// Runs once when the source hit EOF and everything buffered went out.
     var onDone: (() -> Void)?
 
@@ -104,9 +107,12 @@ final class Pump {
         while !buffer.isEmpty && !sinkDead {
             switch sink {
             case .log(let log):
+                // A full disk loses this chunk, not the rest of the stream: the next chunk tries
+                // again. The loss is reported where the user looks (onLoss), not only our log.
                 do { try log.write(buffer) } catch {
-                    Logger.shared.error("\(name): \(error)")
-                    sinkDead = true
+                    if lost == 0 { Logger.shared.error("\(name): \(error)") }
+                    lost += buffer.count
+                    onLoss?(lost, "\(error)")
                 }
                 buffer.removeAll(keepingCapacity: true)
             case .fd(let fd):
@@ -181,6 +187,9 @@ final class ProcessIO {
     var logger: pid_t = 0
     var closed = false
 
+    /// Output a log file could not take (stream, bytes lost so far, why).
+    var onLoss: ((String, Int, String) -> Void)?
+
     init(loop: EventLoop, terminal: Bool) {
         self.loop = loop
         self.terminal = terminal
@@ -245,7 +254,9 @@ final class ProcessIO {
             for (i, name) in [(1, "stdout"), (2, "stderr")] {
                 let p = try Sys.pipe()
                 childStdio[i] = p.write
-                outputPumps.append(Pump(loop: loop, name: name, src: p.read, sink: .log(log)))
+                let pump = Pump(loop: loop, name: name, src: p.read, sink: .log(log))
+                pump.onLoss = { [weak self] n, why in self?.onLoss?(name, n, why) }
+                outputPumps.append(pump)
             }
         default:
             for (i, target, name) in [(1, out, "stdout"), (2, err, "stderr")] {

@@ -19,6 +19,8 @@ protocol RuntimeBackend {
     func pause(id: String) throws
     func resume(id: String) throws
     func update(id: String, resourcesJSON: [UInt8]) throws
+    /// Whether the runtime still has the container (someone may delete it behind our back).
+    func exists(id: String) -> Bool
 }
 
 /// The container's cgroup v2 directory, from its init's /proc/PID/cgroup (works for any runtime).
@@ -63,6 +65,8 @@ struct InProcessBackend: RuntimeBackend {
     func update(id: String, resourcesJSON: [UInt8]) throws {
         try runtime.update(id: id, resources: try JSON.decode(Resources.self, from: resourcesJSON, what: "update resources"))
     }
+
+    func exists(id: String) -> Bool { runtime.store.exists(id) }
 }
 
 /// A runc-compatible binary, called as containerd's go-runc does: `--root R --log
@@ -191,6 +195,8 @@ struct ExternalBackend: RuntimeBackend {
     func pause(id: String) throws { _ = try run(id, ["pause", id]) }
     func resume(id: String) throws { _ = try run(id, ["resume", id]) }
     func update(id: String, resourcesJSON: [UInt8]) throws { _ = try run(id, ["update", "--resources", "-", id], stdin: resourcesJSON) }
+    /// runc's state layout: `<root>/<id>`.
+    func exists(id: String) -> Bool { FS.isDirectory(root + "/" + id) }
 }
 
 /// An external runtime wants a console socket path; the task service holds a connected socket

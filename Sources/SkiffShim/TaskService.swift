@@ -41,9 +41,9 @@ public final class TaskService {
 
     public var isEmpty: Bool { containers.isEmpty }
 
-    func inProcess(root: String) -> InProcessBackend {
+    func inProcess(root: String, skipUnavailableCgroups: Bool? = nil) -> InProcessBackend {
         var rt = Runtime(root: root)
-        rt.skipUnavailableCgroups = skipUnavailableCgroups
+        rt.skipUnavailableCgroups = skipUnavailableCgroups ?? self.skipUnavailableCgroups
         return InProcessBackend(runtime: rt)
     }
 
@@ -116,16 +116,20 @@ public final class TaskService {
         guard containers[r.id] == nil else { throw TTRPCStatus(.alreadyExists, "container \(quote(r.id)): already exists") }
         if !r.checkpoint.isEmpty { throw TTRPCStatus(.unimplemented, "create \(quote(r.id)): restoring from a checkpoint is not supported") }
         let bundle = FS.clean(r.bundle.isEmpty ? FS.cwd() : r.bundle)
-        var noPivot = false
         var options = RuncOptions()
+        var skip = skipUnavailableCgroups
         if let any = r.options, !any.typeURL.isEmpty {
-            // Only the runc options apply; containerd sends other runtimes' option types too.
             if any.typeURL.hasSuffix(TaskService.optionsType), let o = try? RuncOptions(protoBytes: any.value) {
                 options = o
-                noPivot = o.noPivotRoot
+            } else if any.typeURL.hasSuffix(RuntimeOptions.protoName), let o = try? RuntimeOptions(protoBytes: any.value), !o.configPath.isEmpty {
+                // A runtime type containerd does not know: its options name our config file.
+                let cfg = try RuntimeConfig.load(o.configPath)
+                options = cfg.runc
+                if let s = cfg.skipUnavailableCgroups { skip = s }
             }
         }
-        let (backend, root, binary) = try makeBackend(options, bundle: bundle)
+        let noPivot = options.noPivotRoot
+        let (backend, root, binary) = try makeBackend(options, bundle: bundle, skipUnavailableCgroups: skip)
         // The `delete` action runs in a fresh process: tell it where the runtime state is.
         try FS.writeFileAtomic(bundle + "/skiff-shim.json",
                                Array(("{\"root\":" + jsonString(root) + ",\"binary\":" + jsonString(binary) + ",\"namespace\":"
@@ -145,6 +149,7 @@ public final class TaskService {
             }
             let io = try ProcessIO.make(loop: loop, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal,
                                         containerID: r.id, namespace: namespace)
+            io.onLoss = TaskService.reportOutputLoss(bundle: bundle, process: r.id)
             undo.append { io.closeAll() }
             let pid = try backend.create(id: r.id, bundle: bundle, stdio: io.childStdio,
                                          consoleSocket: r.terminal ? io.consoleTheirs : nil, noPivot: noPivot)
@@ -159,6 +164,7 @@ public final class TaskService {
             throw error
         }
         containers[r.id] = c
+        servedAny = true
         var ev = TaskCreate()
         ev.containerID = r.id
         ev.bundle = bundle
@@ -194,6 +200,7 @@ public final class TaskService {
             }
             let io = try ProcessIO.make(loop: loop, stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal,
                                         containerID: c.id, namespace: namespace)
+            io.onLoss = TaskService.reportOutputLoss(bundle: c.bundle, process: p.execID)
             let pid: pid_t
             do {
                 pid = try c.backend.exec(id: c.id, process: p.spec!, processJSON: p.specJSON, stdio: io.childStdio,
@@ -261,11 +268,11 @@ public final class TaskService {
     }
 
     /// In-process skiff unless the options name another runtime binary (BinaryName).
-    func makeBackend(_ o: RuncOptions, bundle: String) throws -> (RuntimeBackend, String, String) {
+    func makeBackend(_ o: RuncOptions, bundle: String, skipUnavailableCgroups: Bool) throws -> (RuntimeBackend, String, String) {
         let wantsExternal = !o.binaryName.isEmpty && FS.basename(o.binaryName) != "skiff"
         if !wantsExternal {
             let root = o.root.isEmpty ? runtimeRoot : FS.clean(o.root + "/" + namespace)
-            return (inProcess(root: root), root, "")
+            return (inProcess(root: root, skipUnavailableCgroups: skipUnavailableCgroups), root, "")
         }
         guard let binary = ExternalBackend.resolve(o.binaryName) else {
             throw SkiffError("runtime binary", o.binaryName, errno: ENOENT, hint: "BinaryName must be an absolute path or a name on PATH")
@@ -425,6 +432,42 @@ public final class TaskService {
         if let c = containers[r.id] { resp.taskPid = UInt32(c.initProcess.pid) }
         resp.version = SkiffVersion.version
         return resp
+    }
+
+    var hasStoppedContainer: Bool { containers.values.contains { $0.initProcess.phase == .stopped } }
+
+    /// Output a file:// log could not take (its disk is full) is written down in the bundle, in
+    /// `output-lost`, where `skiffctl tasks ls` reports it; not only in the shim's own log.
+    static func reportOutputLoss(bundle: String, process: String) -> (String, Int, String) -> Void {
+        { stream, bytes, why in
+            let line = "\(process) \(stream): \(bytes) bytes lost: \(why)\n"
+            try? FS.writeFileAtomic(bundle + "/output-lost-" + (process.isEmpty ? "init" : process) + "-" + stream, Array(line.utf8), mode: 0o644)
+        }
+    }
+
+    /// Whether this shim has served a container (a shim with none left after that is done).
+    var servedAny = false
+
+    /// Containers deleted behind our back (e.g. `skiff delete --force` on the runtime's state):
+    /// their init has exited and the runtime no longer has them. They go, with a TaskDelete
+    /// event; true when that leaves the shim with nothing to serve, so it can exit instead of
+    /// waiting forever for a Delete nobody will send.
+    public func dropVanished() -> Bool {
+        for c in containers.values where c.initProcess.phase == .stopped && !c.backend.exists(id: c.id) {
+            guard c.execs.values.allSatisfy({ $0.phase != .running }) else { continue }
+            c.initProcess.io?.closeAll()
+            for e in c.execs.values { e.io?.closeAll() }
+            if c.rootfsMounted { RootfsMounts.unmountAll(c.bundle + "/rootfs") }
+            containers[c.id] = nil
+            var ev = TaskDelete()
+            ev.containerID = c.id
+            ev.pid = UInt32(c.initProcess.pid)
+            ev.exitStatus = c.initProcess.exitStatus
+            ev.exitedAt = c.initProcess.exitedAt ?? TaskEvents.now()
+            publisher.publish(ev)
+            Logger.shared.warn("shim: container \(quote(c.id)) was deleted from the runtime behind the shim's back")
+        }
+        return servedAny && containers.isEmpty
     }
 
     func shutdown(_ r: ShutdownRequest) throws -> ProtoEmpty {

@@ -91,7 +91,7 @@ public final class RotatingLog {
 
     public func write(_ bytes: [UInt8]) throws {
         if let maxSize, size > 0, size + bytes.count > maxSize { try rotate() }
-        try FS.writeAll(fd: fd, bytes)
+        do { try FS.writeAll(fd: fd, bytes) } catch var e as SkiffError { e.object = path; throw e }
         size += bytes.count
     }
 

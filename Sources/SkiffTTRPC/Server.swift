@@ -4,10 +4,37 @@ import SkiffSys
 import SkiffWire
 
 /// A status a handler replies with instead of a payload.
-public struct TTRPCStatus: Error, Equatable {
+public struct TTRPCStatus: Error, Equatable, CustomStringConvertible {
     public var code: StatusCode
     public var message: String
     public init(_ code: StatusCode, _ message: String) { self.code = code; self.message = message }
+    /// The shim's message as it is (it names the operation and object), or the code in words.
+    public var description: String { message.isEmpty ? code.words : message }
+}
+
+extension StatusCode {
+    /// How an error of this kind reads in a sentence (containerd's errdefs words).
+    public var words: String {
+        switch self {
+        case .ok: return "ok"
+        case .cancelled: return "cancelled"
+        case .unknown: return "unknown error"
+        case .invalidArgument: return "invalid argument"
+        case .deadlineExceeded: return "deadline exceeded"
+        case .notFound: return "not found"
+        case .alreadyExists: return "already exists"
+        case .permissionDenied: return "permission denied"
+        case .resourceExhausted: return "resource exhausted"
+        case .failedPrecondition: return "failed precondition"
+        case .aborted: return "aborted"
+        case .outOfRange: return "out of range"
+        case .unimplemented: return "not implemented"
+        case .internal: return "internal error"
+        case .unavailable: return "unavailable"
+        case .dataLoss: return "data loss"
+        case .unauthenticated: return "unauthenticated"
+        }
+    }
 }
 
 /// A unary ttrpc server on an EventLoop. Requests on one connection are independent: a handler

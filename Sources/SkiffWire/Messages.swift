@@ -897,6 +897,24 @@ public struct ForwardRequest: ProtoMessage, Equatable, Sendable {
     }
 }
 
+public struct RuntimeOptions: ProtoMessage, Equatable, Sendable {
+    public static let protoName = "runtimeoptions.v1.Options"
+    public var typeURL: String = ""
+    public var configPath: String = ""
+    public init() {}
+    public func encode(to w: inout ProtoWriter) {
+        w.string(1, typeURL)
+        w.string(2, configPath)
+    }
+    public mutating func decode(field: Int, _ v: ProtoValue) throws {
+        switch field {
+        case 1: typeURL = try v.string(field)
+        case 2: configPath = try v.string(field)
+        default: break
+        }
+    }
+}
+
 public struct RuncOptions: ProtoMessage, Equatable, Sendable {
     public static let protoName = "containerd.runc.v1.Options"
     public var noPivotRoot: Bool = false

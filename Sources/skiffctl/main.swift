@@ -1,6 +1,8 @@
 import Foundation
 import ArgumentParser
 import SkiffManager
+import SkiffTTRPC
+import SkiffSys
 
 /// skiffctl: a daemonless, ctr-like manager. Each command opens the store itself.
 func env(_ key: String) -> String? { getenv(key).map { String(cString: $0) } }
@@ -106,10 +108,11 @@ struct Images: ParsableCommand {
     }
     struct Import: ParsableCommand {
         @OptionGroup var g: Global
-        @Option(name: .long, help: "Name for images the archive does not name.") var baseName: String?
+        @Option(name: .long, help: "Name for images the archive names only by a tag (NAME:TAG) or not at all.") var baseName: String?
+        @Option(name: .long, help: "Keep the archive's index as an image of this name.") var indexName: String?
         @Argument var file: String
         func run() throws {
-            for name in try ImageStore(try g.store()).importArchive(file, baseName: baseName) { print("imported \(name)") }
+            for name in try ImageStore(try g.store()).importArchive(file, baseName: baseName, indexName: indexName) { print("imported \(name)") }
         }
     }
     struct Remove: ParsableCommand {
@@ -174,6 +177,8 @@ struct Images: ParsableCommand {
             let images = ImageStore(store)
             for k in try Snapshotter(store).prune(images: images) { print("removed snapshot \(k)") }
             for d in try images.pruneContent() { print("removed content \(d)") }
+            let n = ContentStore(root: store.root).pruneIngests()
+            if n > 0 { print("removed \(n) interrupted download(s)") }
         }
     }
     struct Tag: ParsableCommand {
@@ -277,7 +282,12 @@ struct Content: ParsableCommand {
     }
     struct Prune: ParsableCommand {
         @OptionGroup var g: Global
-        func run() throws { for d in try ImageStore(try g.store()).pruneContent() { print("removed \(d)") } }
+        func run() throws {
+            let store = try g.store()
+            for d in try ImageStore(store).pruneContent() { print("removed \(d)") }
+            let n = ContentStore(root: store.root).pruneIngests()
+            if n > 0 { print("removed \(n) interrupted download(s)") }
+        }
     }
 }
 
@@ -448,7 +458,11 @@ struct TasksCommand: ParsableCommand {
             let list = try tasks(g).tasks()
             if quiet { list.forEach { print($0.id) }; return }
             print("TASK\tPID\tSTATUS")
-            for t in list { print("\(t.id)\t\(t.pid)\t\(String(describing: t.status).uppercased())") }
+            let ts = try tasks(g)
+            for t in list {
+                print("\(t.id)\t\(t.pid)\t\(String(describing: t.status).uppercased())")
+                for loss in ts.outputLosses(t.id) { FileHandle.standardError.write(Data("warning: task \(t.id): \(loss)\n".utf8)) }
+            }
         }
     }
     struct Kill: ParsableCommand {
@@ -612,6 +626,14 @@ func storeFromEnvironment() throws -> Store {
     return s
 }
 
+// A shim that dies under us is an error to report, not a SIGPIPE that ends us silently.
+signal(SIGPIPE, SIG_IGN)
+// Long transfers stop cleanly on Ctrl-C or SIGTERM (kept for a resume, nothing half-recorded);
+// other commands keep the default (an attached run's task lives on in its shim).
+if args.first == "images" || args.first == "pull" || args.first == "content" {
+    Interrupts.install()
+}
+
 do {
     if let (o, detach) = fastRun(args) {
         let status = try Tasks(try storeFromEnvironment(), shimBinary: shimPath()).run(o, attachOutput: true, detach: detach)
@@ -623,6 +645,18 @@ do {
 } catch let e as ManagerError {
     // The project's error convention, not the parser's "Error: " prefix.
     FileHandle.standardError.write(Data("skiffctl: \(e)\n".utf8))
+    exit(Interrupts.signal != 0 ? 128 + Interrupts.signal : 1)
+} catch let e as SkiffError {
+    FileHandle.standardError.write(Data("skiffctl: \(e)\n".utf8))
+    exit(1)
+} catch let e as TTRPCStatus {
+    FileHandle.standardError.write(Data("skiffctl: shim: \(e)\n".utf8))
+    exit(1)
+} catch let e as CocoaError {
+    // Foundation's file errors: a sentence with the path, not a struct dump.
+    let path = (e.userInfo[NSFilePathErrorKey] as? String).map { " \"\($0)\"" } ?? ""
+    let cause = (e.underlying as? POSIXError).map { String(cString: strerror($0.code.rawValue)) } ?? e.localizedDescription
+    FileHandle.standardError.write(Data("skiffctl: file\(path): \(cause)\n".utf8))
     exit(1)
 } catch {
     SkiffCtl.exit(withError: error)

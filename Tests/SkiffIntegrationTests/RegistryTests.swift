@@ -385,7 +385,8 @@ extension RegistryTests {
         for _ in 0..<100 where !ctl(["tasks", "ls"]).stdout.contains("RUNNING") { usleep(50_000) }
         run.stop(SIGKILL)
         XCTAssertTrue(ctl(["tasks", "ls"]).stdout.contains("r1\t"), "the task survives its manager")
-        XCTAssertTrue(ctl(["doctor"]).stdout.contains("no problems found"))
+        let doctor = ctl(["doctor"]).stdout
+        XCTAssertTrue(doctor.contains("no problems found"), doctor)
         XCTAssertEqual(ctl(["tasks", "rm", "-f", "r1"]).code, 0)
         XCTAssertEqual(ctl(["containers", "rm", "r1"]).code, 0)
         XCTAssertTrue(Host.processes(mentioning: "sleep 300").isEmpty)
@@ -401,5 +402,9 @@ extension RegistryTests {
         XCTAssertEqual(Cmd.run(Env.skiffctl, ["--root", small + "/root", "--state", work + "/state2", "images", "ls", "-q"]).stdout, "")
         let ingest = (try? FileManager.default.contentsOfDirectory(atPath: small + "/root/content/ingest")) ?? []
         XCTAssertTrue(ingest.allSatisfy { $0.hasPrefix("pull-") && !$0.hasSuffix(".part") }, "at most a resumable partial: \(ingest)")
+        // ... which prune removes, so the store is usable again.
+        r = Cmd.run(Env.skiffctl, ["--root", small + "/root", "--state", work + "/state2", "content", "prune"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: small + "/root/content/ingest")) ?? [], [])
     }
 }

@@ -330,6 +330,35 @@ final class ShimTaskTests: XCTestCase {
         let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
     }
 
+    /// A runtime type containerd does not know gets runtimeoptions.v1.Options: its ConfigPath
+    /// names the shim's config file (also `ctr run --runtime-config-path`). SkipUnavailableCgroups
+    /// there lets ctr's cpu.shares=1024 through on a host whose cgroup v2 lacks cpu.
+    func testRuntimeConfigFromContainerdOptions() throws {
+        guard let root = Host.cgroupRoot, !((try? String(contentsOfFile: root + "/cgroup.controllers", encoding: .utf8)) ?? "").contains("cpu") else {
+            throw XCTSkip("this host's cgroup v2 has the cpu controller; the skip is not needed")
+        }
+        bundle.linux["resources"] = ["cpu": ["shares": 1024]]
+        bundle.args(["/bin/true"])
+        try bundle.write()
+        let (_, c) = try startShim()
+        func create(_ id: String, config: String?) throws -> CreateTaskResponse {
+            var req = createRequest(id)
+            if let config {
+                let path = bundle.base + "/skiff-\(id).toml"
+                try config.write(toFile: path, atomically: true, encoding: .utf8)
+                var o = RuntimeOptions(); o.configPath = path
+                req.options = ProtoAny(typeURL: RuntimeOptions.protoName, value: o.protoBytes())
+            }
+            return try call(c, "Create", req)
+        }
+        XCTAssertThrowsError(try create("a1", config: nil)) { XCTAssertTrue("\($0)".contains("cpu"), "\($0)") }
+        XCTAssertNoThrow(try create("a2", config: "# skiff\nSkipUnavailableCgroups = true\nRoot = \"\(bundle.stateRoot)\"\n"))
+        XCTAssertThrowsError(try create("a3", config: "Bogus = 1\n")) { XCTAssertTrue("\($0)".contains("unknown key"), "\($0)") }
+        var d = DeleteRequest(); d.id = "a2"
+        let _: DeleteResponse = try call(c, "Delete", d)
+        let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
+    }
+
     /// kill -9 of the shim: the `delete` action force-deletes the container and reports 137.
     func testDeleteActionAfterTheShimDied() throws {
         bundle.args(["/bin/sleep", "600"])

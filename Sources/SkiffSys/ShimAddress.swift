@@ -1,4 +1,4 @@
-import SkiffSys
+
 import SkiffJSON
 
 /// Where a shim listens: containerd's convention, `unix:///run/containerd/s/<sha256 hex>` of the

@@ -1,0 +1,319 @@
+import Foundation
+import XCTest
+
+/// skiffctl against what an outside attack found: commands that must not drop records, shims
+/// that die under a command, partial downloads, registries that redirect, stall, send what is not
+/// an image or far too much, concurrent pulls, and errors that must read as sentences.
+final class ManagerFaultTests: ImageTestCase {
+    var registries: [Background] = []
+
+    override func tearDown() {
+        registries.forEach { $0.stop(SIGKILL) }
+        super.tearDown()
+    }
+
+    func ctl(_ args: [String], env extra: [String: String] = [:], timeout: TimeInterval = 120, root: String = "root") -> CmdResult {
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        env["SKIFF_HOSTS_DIR"] = work + "/certs.d"
+        for (k, v) in extra { env[k] = v }
+        return Cmd.run(Env.skiffctl, ["--root", work + "/" + root, "--state", work + "/state"] + args, timeout: timeout, env: env)
+    }
+
+    var skiffctlArgv: [String] { [Env.skiffctl, "--root", work + "/root", "--state", work + "/state"] }
+
+    /// The hostile registry (fixtures/hostile-registry.py) in `mode`, on a port of its own.
+    func registry(_ mode: String) throws -> String {
+        let port = Int.random(in: 20000...29000)
+        let log = work + "/registry-\(mode).log"
+        let r = Background(["/usr/bin/python3", Env.packageRoot + "/fixtures/hostile-registry.py", image, "\(port)", mode, "\(port + 1)"], log: log)
+        registries.append(r)
+        r.waitForHTTP("http://127.0.0.1:\(port)/v2/")
+        return "127.0.0.1:\(port)"
+    }
+
+    func shimDaemons(_ id: String) -> [pid_t] {
+        Host.processes(mentioning: "-id \(id)").filter { pid in
+            let cmd = ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").split(separator: "\0")
+            return cmd.first?.hasSuffix("containerd-shim-skiff-v2") == true && cmd.last != "start" && cmd.last != "delete"
+        }
+    }
+
+    func removeTask(_ id: String) {
+        ctl(["tasks", "kill", "-s", "KILL", id])
+        for _ in 0..<100 where !ctl(["tasks", "ls"]).stdout.contains("STOPPED") { usleep(20_000) }
+        ctl(["tasks", "rm", id]); ctl(["containers", "rm", id])
+    }
+
+    // MARK: records
+
+    /// `tasks start -d` of a running task fails and leaves it alone (it used to drop the record
+    /// and let `containers rm` delete the snapshot under the live container); `containers rm`
+    /// asks the shim even when the bundle lost its address; doctor finds and repairs what the
+    /// records do not name.
+    func testAFailedCommandNeverDropsALiveTask() throws {
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        XCTAssertEqual(ctl(["run", "-d", "skiff/busybox:test", "d1", "/bin/sleep", "60"]).code, 0)
+        var r = ctl(["tasks", "start", "-d", "d1"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("already exists"), r.stderr)
+        XCTAssertTrue(ctl(["tasks", "ls"]).stdout.contains("d1\t"), "the task is still listed")
+        // The bundle's address file gone: the shim is still found where it listens.
+        unlink(work + "/state/default/d1/address")
+        r = ctl(["containers", "rm", "d1"])
+        XCTAssertNotEqual(r.code, 0, "containers rm of a live task")
+        XCTAssertTrue(r.stderr.contains("it has a task"), r.stderr)
+        XCTAssertTrue(ctl(["doctor"]).stdout.contains("task-without-address\td1"), ctl(["doctor"]).stdout)
+        XCTAssertEqual(ctl(["doctor", "--fix"]).code, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: work + "/state/default/d1/address"))
+        // A container the runtime holds without any record (a command that died midway).
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.args(["/bin/sleep", "60"])
+        try b.write()
+        let orphanRoot = work + "/state/runtime/default"
+        XCTAssertEqual(Cmd.run(Env.skiff, ["--root", orphanRoot, "run", "-d", "--bundle", b.dir, "orphan1"]).code, 0)
+        XCTAssertTrue(ctl(["doctor"]).stdout.contains("container-without-record\torphan1"), ctl(["doctor"]).stdout)
+        XCTAssertEqual(ctl(["doctor", "--fix"]).code, 0)
+        XCTAssertFalse(Cmd.run(Env.skiff, ["--root", orphanRoot, "list", "-q"]).stdout.contains("orphan1"), "doctor --fix took the orphan down")
+        XCTAssertTrue(ctl(["doctor"]).stdout.contains("no problems found"), ctl(["doctor"]).stdout)
+        removeTask("d1")
+    }
+
+    /// kill -9 of the shim right after `run -d` starts it: skiffctl reports the shim's death with
+    /// a message (it died of SIGPIPE, silently, 7 times in 15) and leaves no container, record or
+    /// runtime state behind.
+    func testShimKilledUnderRunIsReportedAndRolledBack() throws {
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        var killed = 0
+        for i in 0..<15 {
+            let id = "k\(i)"
+            let run = Background(skiffctlArgv + ["run", "-d", "skiff/busybox:test", id, "/bin/sleep", "60"],
+                                 env: ProcessInfo.processInfo.environment.merging(["PATH": (Env.shim as NSString).deletingLastPathComponent + ":/usr/bin:/bin"]) { $1 },
+                                 log: work + "/run-\(i).log")
+            var shim: pid_t?
+            for _ in 0..<3000 where shim == nil { shim = shimDaemons(id).first; if shim == nil { usleep(1000) } }
+            if let shim { kill(shim, SIGKILL); killed += 1 }
+            var st: Int32 = 0
+            for _ in 0..<2000 where waitpid(run.pid, &st, WNOHANG) == 0 { usleep(5000) }
+            run.pid = 0
+            let out = (try? String(contentsOfFile: work + "/run-\(i).log", encoding: .utf8)) ?? ""
+            XCTAssertFalse((st & 0x7f) == SIGPIPE, "skiffctl died of SIGPIPE")
+            if (st >> 8) & 0xff != 0 {
+                XCTAssertTrue(out.contains("skiffctl:"), "a failure says why: \(out)")
+                XCTAssertFalse(ctl(["containers", "ls"]).stdout.contains(id + "\t"), "a failed run leaves no record")
+            } else {
+                removeTask(id)
+            }
+        }
+        XCTAssertGreaterThan(killed, 0)
+        let leftovers = Cmd.run(Env.skiff, ["--root", work + "/state/runtime/default", "list", "-q"]).stdout
+        XCTAssertEqual(leftovers, "", "no runtime container without a record")
+        XCTAssertTrue(ctl(["doctor"]).stdout.contains("no problems found"), ctl(["doctor"]).stdout)
+    }
+
+    /// A shim whose last container was deleted behind its back (skiff delete --force on the
+    /// runtime's state) exits instead of running forever.
+    func testOrphanedShimExits() throws {
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        XCTAssertEqual(ctl(["run", "-d", "skiff/busybox:test", "o1", "/bin/sleep", "60"]).code, 0)
+        let shims = shimDaemons("o1")
+        XCTAssertEqual(shims.count, 1)
+        XCTAssertEqual(Cmd.run(Env.skiff, ["--root", work + "/state/runtime/default", "delete", "--force", "o1"]).code, 0)
+        for _ in 0..<500 where shims.contains(where: Host.processAlive) { usleep(10_000) }
+        XCTAssertFalse(shims.contains(where: Host.processAlive), "the orphaned shim is still running")
+        XCTAssertEqual(ctl(["doctor", "--fix"]).code, 0)
+        XCTAssertEqual(ctl(["containers", "rm", "o1"]).code, 0)
+    }
+
+    // MARK: registries
+
+    /// Blobs served by redirect (Docker Hub, GHCR, S3-backed registries): followed, with the
+    /// registry's Authorization dropped on the other host; file:// and loops refused.
+    func testBlobRedirects() throws {
+        let host = try registry("redirect")
+        var r = ctl(["images", "pull", "--plain-http", "\(host)/skiff/busybox:latest"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        r = ctl(["run", "--rm", "\(host)/skiff/busybox:latest", "r1", "/bin/skiff-payload", "echo", "redirected"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("redirected"))
+        for (mode, expect) in [("redirect-file", "redirect to file:///etc/passwd refused"), ("redirect-loop", "more than 10 redirects")] {
+            let h = try registry(mode)
+            // A store of its own: the blobs must come from this registry.
+            r = ctl(["images", "pull", "--plain-http", "\(h)/skiff/busybox:latest"], root: mode)
+            XCTAssertNotEqual(r.code, 0, mode)
+            XCTAssertTrue(r.stderr.contains(expect), "\(mode): \(r.stderr)")
+            XCTAssertEqual(ctl(["images", "ls", "-q"], root: mode).stdout, "")
+        }
+    }
+
+    /// Ten pulls of one image into one store at once all succeed (one writer per blob; the
+    /// others wait and find it there). Before, most failed blaming the registry.
+    func testConcurrentPullsOfOneImage() throws {
+        let host = try registry("plain")
+        final class Codes: @unchecked Sendable {
+            let lock = NSLock(); var values: [Int32] = []; var errors: [String] = []
+        }
+        let codes = Codes()
+        DispatchQueue.concurrentPerform(iterations: 10) { _ in
+            let r = ctl(["images", "pull", "--plain-http", "\(host)/skiff/busybox:latest"])
+            codes.lock.lock(); codes.values.append(r.code); if r.code != 0 { codes.errors.append(r.stderr) }; codes.lock.unlock()
+        }
+        XCTAssertEqual(codes.values, Array(repeating: 0, count: 10), "\(codes.errors)")
+        XCTAssertEqual(ctl(["images", "check"]).code, 0)
+    }
+
+    /// A registry that stops sending mid-blob: the pull ends after the progress timeout with a
+    /// message, the partial download is kept and resumed; SIGINT stops a stalled pull cleanly.
+    func testStalledRegistryTimesOutAndSigintStopsCleanly() throws {
+        let stall = try registry("stall")
+        let t0 = Date()
+        var r = ctl(["images", "pull", "--plain-http", "\(stall)/skiff/busybox:latest"], env: ["SKIFF_PULL_PROGRESS_TIMEOUT": "2"], timeout: 60)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 20)
+        XCTAssertTrue(r.stderr.contains("sent nothing for 2 s"), r.stderr)
+        XCTAssertEqual(ctl(["images", "ls", "-q"]).stdout, "", "nothing half-recorded")
+        let ingest = (try? FileManager.default.contentsOfDirectory(atPath: work + "/root/content/ingest")) ?? []
+        XCTAssertTrue(ingest.contains { $0.hasPrefix("pull-") && !$0.hasSuffix(".lock") && !$0.hasSuffix(".part") }, "the partial is kept: \(ingest)")
+
+        let pull = Background(skiffctlArgv + ["images", "pull", "--plain-http", "\(stall)/skiff/busybox:latest"], log: work + "/sigint.log")
+        usleep(1_500_000)
+        kill(pull.pid, SIGINT)
+        var st: Int32 = 0
+        for _ in 0..<1000 where waitpid(pull.pid, &st, WNOHANG) == 0 { usleep(10_000) }
+        pull.pid = 0
+        XCTAssertEqual((st >> 8) & 0xff, 130, "exit 128+SIGINT")
+        XCTAssertTrue(((try? String(contentsOfFile: work + "/sigint.log", encoding: .utf8)) ?? "").contains("interrupted by signal 2"))
+
+        // The same image from a registry that works: the download resumes and completes.
+        let good = try registry("plain")
+        r = ctl(["images", "pull", "--plain-http", "\(good)/skiff/busybox:latest"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        // Nothing left in ingest but lock files no one holds; prune takes those too.
+        _ = ctl(["content", "prune"])
+        XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: work + "/root/content/ingest")) ?? [], [])
+    }
+
+    /// What is not an image, or far too much, fails with a sentence naming it.
+    func testHostileImagesAreExplained() throws {
+        for (mode, expect) in [("bad-config", "read image config"), ("nested-index", "nested indexes are not supported"),
+                               ("huge-manifest", "larger than the 4 MiB allowed")] {
+            let h = try registry(mode)
+            let r = ctl(["-n", mode, "images", "pull", "--plain-http", "\(h)/skiff/busybox:latest"])
+            XCTAssertNotEqual(r.code, 0, mode)
+            XCTAssertTrue(r.stderr.contains(expect), "\(mode): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("DecodingError") || r.stderr.contains("Swift."), "\(mode): \(r.stderr)")
+            XCTAssertEqual(ctl(["-n", mode, "images", "ls", "-q"]).stdout, "", mode)
+        }
+    }
+
+    // MARK: store and errors
+
+    /// --root naming a file, a store on a read-only filesystem (reading commands still work),
+    /// a stale download removed by prune and reported by doctor, and the snapshotter recorded
+    /// with the container.
+    func testStoreErrorsAndHousekeeping() throws {
+        FileManager.default.createFile(atPath: work + "/afile", contents: Data("x".utf8))
+        var r = Cmd.run(Env.skiffctl, ["--root", work + "/afile", "--state", work + "/state", "images", "ls"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.hasPrefix("skiffctl: open store directory \"\(work!)/afile\": not a directory"), r.stderr)
+
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        let ingest = work + "/root/content/ingest/pull-" + String(repeating: "ab", count: 32)
+        FileManager.default.createFile(atPath: ingest, contents: Data(repeating: 1, count: 1000))
+        FileManager.default.createFile(atPath: ingest + ".lock", contents: Data())
+        XCTAssertTrue(ctl(["doctor"]).stdout.contains("stale-ingest"), ctl(["doctor"]).stdout)
+        r = ctl(["content", "prune"])
+        XCTAssertTrue(r.stdout.contains("interrupted download"), r.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: ingest))
+        // A download abandoned two days ago expires at the next pull (even one that fails);
+        // a fresh one is kept for resume.
+        let stale = work + "/root/content/ingest/pull-" + String(repeating: "cd", count: 32)
+        let fresh = work + "/root/content/ingest/pull-" + String(repeating: "ef", count: 32)
+        for f in [stale, fresh] {
+            FileManager.default.createFile(atPath: f, contents: Data(repeating: 1, count: 1000))
+            FileManager.default.createFile(atPath: f + ".lock", contents: Data())
+        }
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -2 * 86400)], ofItemAtPath: stale)
+        XCTAssertNotEqual(ctl(["images", "pull", "127.0.0.1:1/nothing:here"]).code, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale), "the abandoned download expired")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: fresh), "a recent partial is kept for resume")
+
+        // No room to unpack (snapshots on a 64k filesystem): the error names the file and the errno.
+        let tiny = work + "/tiny"
+        try FileManager.default.createDirectory(atPath: tiny + "/root/snapshots", withIntermediateDirectories: true)
+        XCTAssertEqual(Cmd.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", tiny + "/root/snapshots"]).code, 0)
+        defer { Cmd.run("/bin/umount", ["-l", tiny + "/root/snapshots"]) }
+        let tinyctl = { (a: [String]) in Cmd.run(Env.skiffctl, ["--root", tiny + "/root", "--state", tiny + "/state"] + a) }
+        XCTAssertEqual(tinyctl(["images", "import", image]).code, 0)
+        r = tinyctl(["containers", "create", "skiff/busybox:test", "t1"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("unpack: write \"\(tiny)/root/snapshots/") && r.stderr.contains("no space left on device"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("fd "), r.stderr)
+        XCTAssertEqual(tinyctl(["containers", "ls", "-q"]).stdout, "", "no container recorded")
+        XCTAssertEqual(tinyctl(["snapshots", "ls"]).stdout.split(separator: "\n").count, 1, "no snapshot left")
+
+        r = ctl(["containers", "create", "skiff/busybox:test", "n1"], env: ["SKIFF_SNAPSHOTTER": "native"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(ctl(["containers", "info", "n1"]).stdout.contains("\"Snapshotter\" : \"native\""), ctl(["containers", "info", "n1"]).stdout)
+        XCTAssertEqual(ctl(["containers", "rm", "n1"]).code, 0)
+
+        // The store on a read-only filesystem: images ls answers, a pull says why it cannot.
+        let ro = work + "/ro"
+        try FileManager.default.createDirectory(atPath: ro, withIntermediateDirectories: true)
+        XCTAssertEqual(Cmd.run("/bin/mount", ["-t", "tmpfs", "tmpfs", ro]).code, 0)
+        defer { Cmd.run("/bin/umount", ["-l", ro]) }
+        let roctl = { (a: [String]) in Cmd.run(Env.skiffctl, ["--root", ro + "/root", "--state", ro + "/state"] + a) }
+        XCTAssertEqual(roctl(["images", "import", self.image]).code, 0)
+        XCTAssertEqual(Cmd.run("/bin/mount", ["-o", "remount,ro", ro]).code, 0)
+        r = roctl(["images", "ls", "-q"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("docker.io/skiff/busybox:test"), r.stdout)
+        r = roctl(["images", "tag", "skiff/busybox:test", "skiff/busybox:x"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.hasPrefix("skiffctl:") && r.stderr.contains("readonly"), r.stderr)
+    }
+
+    /// An OCI archive whose ref.name is only a tag (umoci, the OCI layout spec): refused without
+    /// --base-name (it was imported as docker.io/library/latest:latest), NAME:TAG with it;
+    /// --index-name keeps the index.
+    func testImportOfATagOnlyArchive() throws {
+        let tagged = work + "/tagged.tar"
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", """
+            import json, sys, tarfile, io
+            src, dst = sys.argv[1], sys.argv[2]
+            with tarfile.open(src) as t, tarfile.open(dst, "w") as o:
+                for m in t.getmembers():
+                    data = t.extractfile(m).read()
+                    if m.name == "index.json":
+                        idx = json.loads(data)
+                        idx["manifests"][0]["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
+                        data = json.dumps(idx).encode(); m.size = len(data)
+                    o.addfile(m, io.BytesIO(data))
+            """, image, tagged]).code, 0)
+        var r = ctl(["images", "import", tagged])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("only by the tag \"latest\"") && r.stderr.contains("--base-name"), r.stderr)
+        r = ctl(["images", "import", "--base-name", "example.com/app", "--index-name", "example.com/app-index:1", tagged])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let ls = ctl(["images", "ls", "-q"]).stdout
+        XCTAssertTrue(ls.contains("example.com/app:latest") && ls.contains("example.com/app-index:1"), ls)
+        XCTAssertFalse(ls.contains("library/latest"), ls)
+    }
+
+    /// Output a file:// log could not take (a full disk) is reported by `tasks ls`.
+    func testLostLogOutputIsReported() throws {
+        let full = work + "/full"
+        try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: true)
+        XCTAssertEqual(Cmd.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", full]).code, 0)
+        defer { Cmd.run("/bin/umount", ["-l", full]) }
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        var r = ctl(["run", "-d", "--log-uri", "file://\(full)/out.log", "skiff/busybox:test", "l1",
+                     "/bin/sh", "-c", "yes 0123456789012345678901234567890123456789 | head -c 400000; sleep 60"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        for _ in 0..<200 where !ctl(["tasks", "ls"]).stderr.contains("bytes lost") { usleep(20_000) }
+        r = ctl(["tasks", "ls"])
+        XCTAssertTrue(r.stderr.contains("warning: task l1:") && r.stderr.contains("write \"\(full)/out.log\": no space left on device"), r.stderr)
+        removeTask("l1")
+    }
+}
