@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <sys/vfs.h>
 #include "cskiffsys.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,11 @@ int skiff_prctl(int o, unsigned long a2, unsigned long a3, unsigned long a4, uns
 }
 int skiff_close_range(unsigned int first, unsigned int last, unsigned int flags) {
     return (int)syscall(SYS_close_range, first, last, flags);
+}
+int skiff_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+long skiff_fs_type(int fd) {
+    struct statfs s;
+    return fstatfs(fd, &s) == 0 ? (long)s.f_type : -1;
 }
 int skiff_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
     struct open_how how;

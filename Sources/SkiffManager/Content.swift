@@ -77,13 +77,26 @@ public struct ContentStore {
     /// A download in `ingest/` is `<base>` (what arrived), `<base>.part` (the response being
     /// received) and `<base>.lock`, held with flock by the command downloading it: one writer per
     /// blob; another pull of the same blob waits, then finds it committed.
+    /// The holder removes the lock file when it is done (committed, or nothing worth resuming),
+    /// so a waiter that gets the lock checks it still holds the file at that path, else retries.
     static func lockIngest(_ base: String) throws -> Int32 {
-        let fd = open(base + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        if fd < 0 { throw ManagerError("lock download", base, String(cString: strerror(errno))) }
-        while flock(fd, LOCK_EX) != 0 {
-            if errno != EINTR { let e = String(cString: strerror(errno)); close(fd); throw ManagerError("lock download", base, e) }
+        while true {
+            let fd = open(base + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if fd < 0 { throw ManagerError("lock download", base, String(cString: strerror(errno))) }
+            while flock(fd, LOCK_EX) != 0 {
+                if errno != EINTR { let e = String(cString: strerror(errno)); close(fd); throw ManagerError("lock download", base, e) }
+            }
+            var held = stat(), now = stat()
+            if fstat(fd, &held) == 0 && stat(base + ".lock", &now) == 0 && held.st_ino == now.st_ino && held.st_dev == now.st_dev {
+                return fd
+            }
+            close(fd)
         }
-        return fd
+    }
+
+    /// Drops a download that is not worth resuming, with its lock; the caller holds the lock.
+    static func dropIngest(_ base: String) {
+        unlink(base); unlink(base + ".part"); unlink(base + ".lock")
     }
 
     /// Whether a command is downloading into `base` now.
@@ -94,8 +107,15 @@ public struct ContentStore {
         return flock(fd, LOCK_EX | LOCK_NB) != 0
     }
 
-    static func removeIngest(_ base: String) {
+    /// Removes a download no command holds, under its lock (a puller that was waiting on it
+    /// sees the lock file gone and starts over). False if one holds it.
+    @discardableResult
+    static func removeIngest(_ base: String) -> Bool {
+        let fd = open(base + ".lock", O_RDWR | O_CLOEXEC)
+        defer { if fd >= 0 { close(fd) } }
+        if fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 { return false }
         unlink(base); unlink(base + ".part"); unlink(base + ".lock")
+        return true
     }
 
     /// prune (`olderThan` 0): every download no command holds. Each pull first expires those
@@ -113,7 +133,7 @@ public struct ContentStore {
             if name.hasSuffix(".lock") {
                 let base = String(path.dropLast(5))
                 // Age is the partial's, which a live download keeps touching.
-                if (age == 0 || old(FileManager.default.fileExists(atPath: base) ? base : path, age)) && !ContentStore.ingestBusy(base) { ContentStore.removeIngest(base); removed += 1 }
+                if (age == 0 || old(FileManager.default.fileExists(atPath: base) ? base : path, age)) && ContentStore.removeIngest(base) { removed += 1 }
             } else if !name.hasSuffix(".part") && !FileManager.default.fileExists(atPath: path + ".lock"), old(path, max(age, 86400)) {
                 // Another writer's temporary file (putBytes/import): only when clearly abandoned.
                 unlink(path); removed += 1

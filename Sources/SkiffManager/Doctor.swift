@@ -73,7 +73,7 @@ public struct Doctor {
             let base = ingest + "/" + String(name.dropLast(5))
             guard !ContentStore.ingestBusy(base) else { continue }
             out.append(Finding(kind: "stale-ingest", object: name.dropLast(5).description, detail: "a download that was interrupted (kept for a resume)") {
-                ContentStore.removeIngest(base)
+                _ = ContentStore.removeIngest(base)
             })
         }
         let snapshots = Snapshotter(store)

@@ -210,13 +210,13 @@ public final class RegistryClient {
             let got = (try? FileManager.default.attributesOfItem(atPath: attempt)[.size] as? Int) ?? 0
             guard resp.status == 200 || resp.status == 206 else {
                 // The registry cannot give the rest: a retry would not help, so drop the partial.
-                unlink(attempt); unlink(partial)
+                ContentStore.dropIngest(partial)
                 throw ManagerError("pull blob", d.digest, resp.status == 404 ? "not found in the registry"
                                    : resp.status == 416 ? "the registry has only part of it (\(have) of \(d.size) bytes)" : "HTTP \(resp.status)")
             }
             if resp.status == 200 && got != d.size {
                 // A complete answer of the wrong size: the registry's blob is not the one described.
-                unlink(attempt); unlink(partial)
+                ContentStore.dropIngest(partial)
                 throw ManagerError("pull blob", d.digest, "the registry sent \(got) bytes, the descriptor says \(d.size)",
                                    hint: "the registry's copy is truncated or corrupt; nothing was stored")
             }
@@ -228,7 +228,7 @@ public final class RegistryClient {
         }
         if options.progress { FileHandle.standardError.write(Data("\n".utf8)) }
         do { try content.commit(file: partial, expected: d.digest, size: d.size) } catch {
-            unlink(partial)
+            ContentStore.dropIngest(partial)
             throw ManagerError("pull blob", d.digest, "\(error)", hint: "the registry sent bad data; nothing was stored")
         }
         // Committed: a writer waiting on this lock finds the blob once it gets the lock, so the

@@ -42,18 +42,36 @@ public final class TarReader {
         String(decoding: b.prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    static func octal(_ b: ArraySlice<UInt8>, _ what: String) throws -> Int {
-        // GNU base-256 for big values.
+    /// A numeric field, octal or GNU base-256, within 0...`max`: a hostile layer's uid of 2^40
+    /// or negative size is an error here, not a trap where the value meets a C type.
+    static func octal(_ b: ArraySlice<UInt8>, _ what: String, max: Int = Int(UInt32.max)) throws -> Int {
+        func outOfRange(_ shown: String) -> ManagerError {
+            ManagerError("read tar", nil, "\(what) field \(shown) is out of range (0-\(max))")
+        }
         if let first = b.first, first & 0x80 != 0 {
+            // GNU base-256: 0x80 then a big-endian number; 0xff starts a negative one.
+            if first == 0xff { throw outOfRange("(negative)") }
             var v = Int(first & 0x7f)
-            for x in b.dropFirst() { v = v << 8 | Int(x) }
+            for x in b.dropFirst() {
+                guard v <= (Int.max >> 8) else { throw outOfRange("(base-256, over 63 bits)") }
+                v = v << 8 | Int(x)
+            }
+            guard v <= max else { throw outOfRange("\(v)") }
             return v
         }
         let s = field(b).trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
         if s.isEmpty { return 0 }
-        guard let v = Int(s, radix: 8) else { throw ManagerError("read tar", nil, "bad \(what) field \"\(s)\"") }
+        guard s.allSatisfy({ ("0"..."7").contains($0) }), let v = Int(s, radix: 8) else {
+            throw ManagerError("read tar", nil, "bad \(what) field \"\(s)\"")
+        }
+        guard v <= max else { throw outOfRange("\(v)") }
         return v
     }
+
+    /// Sizes: an entry's data never exceeds a petabyte (and `+ 511` can never overflow).
+    static let maxSize = 1 << 50
+    /// uid and gid: (uid_t)-1 means "leave unchanged" to chown, so the largest is one below.
+    static let maxID = Int(UInt32.max) - 1
 
     /// The next entry (the unread data of the previous one is skipped).
     public func next() throws -> TarHeader? {
@@ -69,7 +87,7 @@ public final class TarReader {
             var sum = 0
             for (i, b) in block.enumerated() { sum += (148..<156).contains(i) ? 32 : Int(b) }
             guard sum == stored else { throw ManagerError("read tar", TarReader.field(block[0..<100]), "header checksum mismatch") }
-            let size = try TarReader.octal(block[124..<136], "size")
+            let size = try TarReader.octal(block[124..<136], "size", max: TarReader.maxSize)
             let type = block[156]
             let padded = (size + 511) / 512 * 512
             if type == UInt8(ascii: "L") || type == UInt8(ascii: "K") || type == UInt8(ascii: "x") || type == UInt8(ascii: "g") {
@@ -91,7 +109,11 @@ public final class TarReader {
             var link = TarReader.field(block[157..<257])
             if let l = longLink { link = l }
             if let p = pax["linkpath"] { link = p }
-            let realSize = pax["size"].flatMap { Int($0) } ?? size
+            var realSize = size
+            if let p = pax["size"] {
+                guard let v = Int(p), v >= 0, v <= TarReader.maxSize else { throw ManagerError("read tar", name, "bad pax size \"\(p)\"") }
+                realSize = v
+            }
             let kind: TarHeader.Kind
             switch type {
             case 0, UInt8(ascii: "0"), UInt8(ascii: "7"): kind = .file
@@ -104,8 +126,9 @@ public final class TarReader {
             default: kind = .other(type)
             }
             var h = TarHeader(name: name, kind: kind, mode: UInt32(try TarReader.octal(block[100..<108], "mode")),
-                              uid: try TarReader.octal(block[108..<116], "uid"), gid: try TarReader.octal(block[116..<124], "gid"),
-                              size: realSize, mtime: try TarReader.octal(block[136..<148], "mtime"), linkname: link,
+                              uid: try TarReader.octal(block[108..<116], "uid", max: TarReader.maxID),
+                              gid: try TarReader.octal(block[116..<124], "gid", max: TarReader.maxID),
+                              size: realSize, mtime: try TarReader.octal(block[136..<148], "mtime", max: Int(Int64.max)), linkname: link,
                               devmajor: UInt32(try TarReader.octal(block[329..<337], "devmajor")),
                               devminor: UInt32(try TarReader.octal(block[337..<345], "devminor")))
             h.xattrs = paxXattrs

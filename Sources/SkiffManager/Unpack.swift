@@ -172,7 +172,12 @@ struct LayerApplier {
                 continue
             }
             if base.hasPrefix(".wh.") {
-                let target = (path as NSString).deletingLastPathComponent + "/" + base.dropFirst(4)
+                // ".wh." / ".wh.." / ".wh..." would white out the directory itself or its parent.
+                let name = base.dropFirst(4)
+                guard !name.isEmpty, name != ".", name != ".." else {
+                    throw ManagerError("unpack", h.name, "whiteout of \(name.isEmpty ? "an empty name" : quote(String(name))) is not a file name; refused")
+                }
+                let target = (path as NSString).deletingLastPathComponent + "/" + name
                 removeExisting(target)
                 if !native && mknod(target, S_IFCHR | 0o000, 0) != 0 { throw sysError("whiteout", target) }
                 continue

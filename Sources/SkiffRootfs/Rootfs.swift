@@ -203,6 +203,7 @@ public struct Rootfs {
             throw e
         }
         defer { close(target) }
+        try refuseInsideProc(target, destination, mountIsProc: type == "proc")
         let mnt: Int32
         do {
             mnt = try MountFD.newFilesystem(type: type, source: source, options: data, superblockFlags: MountFD.superblockFlags(flags),
@@ -246,7 +247,39 @@ public struct Rootfs {
     func attach(_ tree: Int32, at destination: String, directory: Bool) throws {
         let target = directory ? try InRoot.mkdirAll(rootFd, destination) : try InRoot.createFile(rootFd, destination)
         defer { close(target) }
+        try refuseInsideProc(target, destination, mountIsProc: Rootfs.isProcfs(tree))
         try MountFD.attach(tree, to: target, what: destination)
+    }
+
+    /// The files lxcfs emulates: the only places under /proc a mount may go (runc's list).
+    static let lxcfsProcFiles = ["/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+                                 "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev"]
+
+    static func isProcfs(_ fd: Int32) -> Bool {
+        skiff_fs_type(fd) == 0x9fa0 // PROC_SUPER_MAGIC
+    }
+
+    /// runc's checkProcMount, on the resolved target rather than the path: on procfs's root only
+    /// procfs again, inside it only the lxcfs files. A symlink in the image (/dev -> /proc) can
+    /// therefore not lay a tmpfs over /proc and, with it, over the masked paths.
+    func refuseInsideProc(_ target: Int32, _ destination: String, mountIsProc: Bool) throws {
+        guard Rootfs.isProcfs(target) else { return }
+        var st = Glibc.stat()
+        if fstat(target, &st) != 0 { throw SkiffError.sys("stat mount target", destination) }
+        if st.st_ino == 1 { // procfs's root directory
+            if mountIsProc { return }
+            throw SkiffError.msg("mount \(quote(destination)): it resolves to /proc, where only a procfs may be mounted",
+                                 hint: "is a directory on the way a symlink to /proc?")
+        }
+        for file in Rootfs.lxcfsProcFiles {
+            let fd = InRoot.open(rootFd, file, noSymlinks: true)
+            if fd < 0 { continue }
+            var other = Glibc.stat()
+            let same = fstat(fd, &other) == 0 && other.st_dev == st.st_dev && other.st_ino == st.st_ino
+            close(fd)
+            if same { return }
+        }
+        throw SkiffError.msg("mount \(quote(destination)): it is inside /proc", hint: "only \(Rootfs.lxcfsProcFiles.joined(separator: ", ")) may be mounted over (lxcfs)")
     }
 
     // MARK: devices

@@ -44,7 +44,11 @@ public struct Runtime {
         // Preserved fds must exist before anything is created.
         var preserved = options.preserveFds
         var plan = try InitPlan(id: id, spec: spec, bundle: bundle)
-        if let lf = getenv("LISTEN_FDS").map({ String(cString: $0) }), let n = Int(lf), n > 0 {
+        // Socket activation (sd_listen_fds): the fds are ours only when LISTEN_PID names this
+        // process. A LISTEN_FDS inherited from some activated ancestor would otherwise hand the
+        // container whatever fds 3.. happen to be, host directories included.
+        if let lf = getenv("LISTEN_FDS").map({ String(cString: $0) }), let n = Int(lf), n > 0,
+           let lp = getenv("LISTEN_PID").map({ String(cString: $0) }), pid_t(lp) == getpid() {
             preserved += n
             plan.env = plan.env.filter { !$0.hasPrefix("LISTEN_FDS=") && !$0.hasPrefix("LISTEN_PID=") } + ["LISTEN_FDS=\(n)", "LISTEN_PID=1"]
         }
@@ -118,9 +122,9 @@ public struct Runtime {
         }
         defer { if plan.consoleSocketFd >= 0 { close(plan.consoleSocketFd) } }
         defer { if plan.cgroupFd >= 0 { close(plan.cgroupFd) } }
-        plan.stateDirFd = try FS.open(store.dir(id), O_RDONLY | O_DIRECTORY)
-        defer { close(plan.stateDirFd) }
-        plan.fifoFd = try FS.open(store.fifo(id), 0o10000000 /* O_PATH */)
+        // Both ends of exec.fifo in one fd (O_RDWR never blocks on a FIFO): the init's start
+        // barrier needs no path, no /proc and no directory of the host (see StartBarrier).
+        plan.fifoFd = try FS.open(store.fifo(id), O_RDWR | O_CLOEXEC)
         defer { close(plan.fifoFd) }
         let (parentEnd, childEnd) = try Sys.socketpair()
         defer { close(parentEnd) }
@@ -172,7 +176,10 @@ public struct Runtime {
         // Conversation with the init until it reports ready (see Sync.swift).
         let creating = OCIState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: initPid, bundle: bundle,
                                 annotations: spec.annotations)
+        var agentWatch: SeccompAgentWatch?
         loop: while true {
+            // Once the init runs under a notify filter, its own syscalls may wait on the agent.
+            try agentWatch?.waitReadable(parentEnd, "create \(quote(id))")
             guard let msg = try sync.receive() else { throw initDied(initPid) }
             switch msg {
             case .ready:
@@ -185,6 +192,7 @@ public struct Runtime {
             case .seccompFd(let remote):
                 try SeccompAgent.handOff(remoteFd: remote, of: initPid, seccomp: spec.linux!.seccomp!, state: creating)
                 try sync.send(.seccompDone)
+                agentWatch = SeccompAgentWatch(pid: initPid)
             case .error(let e): throw e
             default: throw SkiffError.msg("unexpected message \(quote(msg.encoded)) from the container's init")
             }

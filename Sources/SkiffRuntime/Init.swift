@@ -15,10 +15,11 @@ enum InitProcess {
     static func stageOne(_ plan: InitPlan) -> Never {
         var plan = plan
         close(plan.lockFd)
+        Proc.scrubEnvironmentAndCommandLine()
         if let stdio = plan.stdio, !Sys.installStdio(stdio) { _exit(1) }
         // Like runc's re-exec'd init, hold nothing of the caller's but stdio and the preserved fds:
         // a caller waiting for EOF on some pipe must not wait for our container.
-        let keep: Set<Int32> = [plan.syncFd, plan.pidFd, plan.stateDirFd, plan.fifoFd, plan.consoleSocketFd, plan.cgroupFd]
+        let keep: Set<Int32> = [plan.syncFd, plan.pidFd, plan.fifoFd, plan.consoleSocketFd, plan.cgroupFd]
         for name in (try? FS.listDirectory("/proc/self/fd")) ?? [] {
             if let fd = Int32(name), fd >= 3 + Int32(plan.preservedFds), !keep.contains(fd) { close(fd) }
         }
@@ -27,7 +28,13 @@ enum InitProcess {
         // /proc/PID (fds, memory) before execve resets this (runc does the same).
         if !plan.joins.isEmpty { _ = skiff_prctl(SKIFF_PR_SET_DUMPABLE, 0, 0, 0, 0) }
         do {
-            try Sys.joinNamespaces(plan.joins)
+            // A sysctl goes to the namespace it belongs to: never to one that is the host's.
+            var notHost: [UInt: String] = [:]
+            let flags = ["ipc": UInt(SKIFF_CLONE_NEWIPC), "network": UInt(SKIFF_CLONE_NEWNET), "uts": UInt(SKIFF_CLONE_NEWUTS)]
+            for key in (plan.spec.linux?.sysctl ?? [:]).keys.sorted() {
+                if let ns = Validation.sysctlNamespace(key), let f = flags[ns], notHost[f] == nil { notHost[f] = "sysctl \(quote(key))" }
+            }
+            try Sys.joinNamespaces(plan.joins, notHost: notHost)
             if plan.newTimeNamespace {
                 try Sys.unshare(UInt(SKIFF_CLONE_NEWTIME))
                 var text = ""
@@ -78,10 +85,9 @@ enum InitProcess {
         let spec = plan.spec
         let process = spec.process!
         let sync = SyncSocket(fd: plan.syncFd)
-        // The cgroup directory was for clone3: no host directory but the state directory (for
-        // exec.fifo) stays open in the init.
+        // The cgroup directory was for clone3: no directory of the host stays open in the init.
         Sys.closeFds(from: 3 + Int32(plan.preservedFds),
-                     except: [plan.syncFd, plan.stateDirFd, plan.fifoFd, plan.consoleSocketFd, plan.hostPathsFd])
+                     except: [plan.syncFd, plan.fifoFd, plan.consoleSocketFd, plan.hostPathsFd])
         // Die with the runtime while it still owns us; cleared before reporting ready.
         _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
 
@@ -132,14 +138,12 @@ enum InitProcess {
             }
         }
         if plan.hasMountNamespace { try rootfs.finalize() }
+        // Filled before the filter is loaded: fcntl and the padding writes are not the
+        // container's to trap.
+        try StartBarrier.fill(plan.fifoFd)
 
         let (path, args) = try prepareProcess(process, env: plan.env, preservedFds: plan.preservedFds,
-                                              keepFds: [plan.syncFd, plan.stateDirFd, plan.fifoFd], seccomp: plan.seccomp, sync: sync)
-        // While it waits for `start` the init holds no directory of the host: exec.fifo is reopened
-        // through our /proc from an O_PATH fd of the FIFO itself (as runc does). Only a container
-        // without /proc keeps the state directory's fd, where no /proc/1/fd can name it.
-        var stateDir = plan.stateDirFd
-        if access("/proc/self/fd/\(plan.fifoFd)", F_OK) == 0 { close(stateDir); stateDir = -1 }
+                                              keepFds: [plan.syncFd, plan.fifoFd], seccomp: plan.seccomp, sync: sync)
 
         // Nothing but stdio and the preserved fds reaches the container process.
         _ = skiff_close_range(UInt32(3 + plan.preservedFds), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
@@ -153,12 +157,9 @@ enum InitProcess {
         try loadLateSeccomp(plan.seccomp, process, sync: sync)
         try sync.send(.ready)
 
-        // The start barrier: blocks until `skiff start` opens the FIFO for reading.
-        let fifo = stateDir >= 0 ? retryEINTR { openat(stateDir, "exec.fifo", O_WRONLY | O_CLOEXEC) }
-            : retryEINTR { Glibc.open("/proc/self/fd/\(plan.fifoFd)", O_WRONLY | O_CLOEXEC) }
-        if fifo < 0 { _exit(1) }
-        close(plan.fifoFd)
-        if stateDir >= 0 { close(stateDir) }
+        // The start barrier: blocks until `skiff start` reads the FIFO.
+        let fifo = plan.fifoFd
+        if !StartBarrier.wait(fifo) { _exit(1) }
         do {
             let st = OCIState(ociVersion: spec.ociVersion, id: plan.id, status: "created", pid: getpid(),
                               bundle: plan.bundle, annotations: spec.annotations)

@@ -51,6 +51,7 @@ extension Runtime {
         var data: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)
         var sawWriter = false
+        var agentWatch = SeccompAgentWatch(pid: r.pid)
         while true {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let n = poll(&pfd, 1, 100)
@@ -59,6 +60,7 @@ extension Runtime {
                 if !Proc.isAlive(r.pid, startTime: r.startTime) {
                     throw SkiffError.msg("cannot start container \(quote(id)): its init process died")
                 }
+                try agentWatch.check("start \(quote(id))")
                 continue
             }
             let got = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
@@ -67,13 +69,7 @@ extension Runtime {
             if got == 0 && (sawWriter || pfd.revents & Int16(POLLHUP) != 0) { break }
         }
         unlink(store.fifo(id))
-        let text = String(decoding: data, as: UTF8.self)
-        if let e = text.firstIndex(of: "E") {
-            throw ErrorCodec.decode(String(text[text.index(after: e)...]))
-        }
-        if !text.hasPrefix("0") {
-            throw SkiffError.msg("cannot start container \(quote(id)): its init exited before running the process")
-        }
+        if let e = StartBarrier.outcome(data, id: id) { throw e }
         r.started = true
         Logger.shared.debug("start \(quote(id)): init pid \(r.pid) passed the start barrier")
         try store.save(r)

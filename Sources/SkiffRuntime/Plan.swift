@@ -54,8 +54,9 @@ struct InitPlan {
     var consoleSocketFd: Int32 = -1
     /// Installed as fds 0-2 by stage one (nil: inherit the caller's).
     var stdio: [Int32]?
-    var stateDirFd: Int32 = -1
-    /// exec.fifo as an O_PATH fd: reopened for writing through the container's /proc.
+    /// exec.fifo, opened read-write: the init's start barrier (StartBarrier). The init holds no
+    /// directory of the host (the state directory's fd, kept when the container had no /proc,
+    /// let a neighbour with CAP_SYS_PTRACE walk out through /proc/1/fd).
     var fifoFd: Int32 = -1
     var syncFd: Int32 = -1
     /// Stage one reports the init's pid here, apart from the init's own messages on syncFd, so a

@@ -347,7 +347,10 @@ public final class TaskService {
 
     func kill(_ r: KillRequest) throws -> ProtoEmpty {
         let (c, p) = try process(r.id, r.execID)
-        let sig = Int32(r.signal == 0 ? UInt32(SIGTERM) : r.signal)
+        // A uint32 from the wire (an image's StopSignal reaches here through containerd): out
+        // of range it is an error, never a trap that would take every container of this shim.
+        guard r.signal <= 64 else { throw TTRPCStatus(.invalidArgument, "invalid signal \(r.signal): signals are 1-64") }
+        let sig = r.signal == 0 ? SIGTERM : Int32(r.signal)
         if p.isInit {
             if p.phase == .stopped && !r.all { throw TTRPCStatus(.notFound, "process already finished: not found") }
             do { try c.backend.kill(id: c.id, signal: sig, all: r.all) } catch where "\(error)".contains("not running") {

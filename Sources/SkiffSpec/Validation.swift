@@ -177,8 +177,19 @@ public enum Validation {
 
     /// Only sysctls that belong to a namespace the container has of its own (runc's rule): a
     /// global one (kernel.core_pattern...) would change the host.
+    /// The namespace a namespaced sysctl belongs to ("ipc", "network", "uts"), nil for a global one.
+    public static func sysctlNamespace(_ key: String) -> String? {
+        let k = key.replacing("/", with: ".")
+        if ipcSysctls.contains(k) || k.hasPrefix("fs.mqueue.") { return "ipc" }
+        if k.hasPrefix("net.") { return "network" }
+        if k == "kernel.domainname" || k == "kernel.hostname" { return "uts" }
+        return nil
+    }
+
     static func validateSysctl(_ key: String, _ l: Linux) throws {
         let k = key.replacing("/", with: ".")
+        // A namespace joined by path passes here; the init checks, on the opened fd, that it is
+        // not the host's (runc checks net only; ipc and uts would change the host just as well).
         func own(_ type: String) -> Bool { (l.namespaces ?? []).contains { $0.type == type && ($0.path ?? "").isEmpty } }
         func joined(_ type: String) -> Bool { (l.namespaces ?? []).contains { $0.type == type && !($0.path ?? "").isEmpty } }
         if ipcSysctls.contains(k) || k.hasPrefix("fs.mqueue.") {

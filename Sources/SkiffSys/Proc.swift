@@ -90,3 +90,80 @@ public struct IdleTrim {
         }
     }
 }
+
+extension Proc {
+    /// Blanks this process's original environment and command line in memory, which is what
+    /// /proc/PID/environ and cmdline show. A forked init waits for `start` as a copy of the
+    /// runtime; without this, a process of the container allowed to read /proc/1/environ saw the
+    /// runtime's whole environment (proxies, tokens) and its paths on the host. The command line
+    /// becomes "skiff init", as runc's init is "runc init". Strings already copied by Swift
+    /// (CommandLine.arguments) are unaffected; getenv finds nothing afterwards.
+    public static func scrubEnvironmentAndCommandLine() {
+        guard let s = try? FS.readString("/proc/self/stat"), let close = s.lastIndex(of: ")") else { return }
+        // Fields from 3 (state) on; arg_start..env_end are fields 48-51.
+        let f = s[s.index(after: close)...].split(separator: " ")
+        guard f.count >= 49, let argStart = UInt(f[45]), let argEnd = UInt(f[46]),
+              let envStart = UInt(f[47]), let envEnd = UInt(f[48]) else { return }
+        clearenv()
+        if envEnd > envStart, let p = UnsafeMutableRawPointer(bitPattern: envStart) { memset(p, 0, Int(envEnd - envStart)) }
+        if argEnd > argStart, let p = UnsafeMutableRawPointer(bitPattern: argStart) {
+            let size = Int(argEnd - argStart)
+            memset(p, 0, size)
+            let title: [UInt8] = Array("skiff\0init\0".utf8)
+            if size >= title.count { title.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: title.count) } }
+        }
+    }
+}
+
+extension Proc {
+    /// The syscall number `pid` is parked in while a seccomp agent has not answered its user
+    /// notification (SCMP_ACT_NOTIFY), or nil when it is not waiting on one.
+    public static func waitingOnSeccompAgent(_ pid: pid_t) -> Int? {
+        guard let wchan = try? FS.readString("/proc/\(pid)/wchan"), wchan.hasPrefix("seccomp_do_user_notif") else { return nil }
+        return (try? FS.readString("/proc/\(pid)/syscall")).flatMap { $0.split(separator: " ").first.flatMap { Int($0) } } ?? -1
+    }
+
+    public static func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// Watches a container process that runs under a filter with SCMP_ACT_NOTIFY rules while the
+/// runtime waits for it: parked on the agent longer than `limit` seconds, it is an error that
+/// names the syscall, not a wait without end (in the shim, that would stall every container
+/// the shim serves). An agent answers in microseconds; ten seconds is far past a slow one.
+public struct SeccompAgentWatch {
+    public let pid: pid_t
+    public let limit: Double
+    var since: Double?
+
+    public init(pid: pid_t, limit: Double = SeccompAgentWatch.defaultLimit) { self.pid = pid; self.limit = limit }
+
+    public static var defaultLimit: Double {
+        getenv("SKIFF_SECCOMP_AGENT_TIMEOUT").flatMap { Double(String(cString: $0)) } ?? 10
+    }
+
+    /// Call between waits; throws once the process has waited on the agent for `limit` seconds.
+    public mutating func check(_ what: String) throws {
+        guard let nr = Proc.waitingOnSeccompAgent(pid) else { since = nil; return }
+        let now = Proc.monotonicSeconds()
+        if since == nil { since = now }
+        if now - since! >= limit {
+            throw SkiffError.msg("\(what): the container process (pid \(pid)) has waited \(Int(limit)) s for the seccomp agent to answer syscall \(nr)",
+                                 hint: "the agent at linux.seccomp.listenerPath does not answer; SCMP_ACT_NOTIFY on a syscall the runtime itself makes before execve needs an agent that answers it")
+        }
+    }
+
+    /// Blocks until `fd` is readable, checking the process between polls.
+    public mutating func waitReadable(_ fd: Int32, _ what: String) throws {
+        while true {
+            var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let n = poll(&pfd, 1, 200)
+            if n > 0 { return }
+            if n < 0 && errno != EINTR { throw SkiffError.sys("poll", what) }
+            try check(what)
+        }
+    }
+}

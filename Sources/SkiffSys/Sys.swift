@@ -26,10 +26,22 @@ public enum Sys {
 
     /// Joins namespaces in the given order (user first). Every path is opened before the first
     /// setns, since joining a mount namespace changes what later paths resolve to.
-    public static func joinNamespaces(_ joins: [(UInt, String)]) throws {
+    /// `notHost` names namespaces that must not turn out to be the caller's own (with why): the
+    /// check is on the opened fd, so the path cannot be swapped between check and setns.
+    public static func joinNamespaces(_ joins: [(UInt, String)], notHost: [UInt: String] = [:]) throws {
         var fds: [(Int32, UInt, String)] = []
         defer { for (fd, _, _) in fds { close(fd) } }
-        for (flag, path) in joins { fds.append((try FS.open(path, O_RDONLY), flag, path)) }
+        for (flag, path) in joins {
+            let fd = try FS.open(path, O_RDONLY)
+            fds.append((fd, flag, path))
+            guard let why = notHost[flag], let procName = nsProcName(flag) else { continue }
+            var joined = stat(), own = stat()
+            if fstat(fd, &joined) != 0 { throw SkiffError.sys("stat namespace", path) }
+            if stat("/proc/self/ns/" + procName, &own) != 0 { throw SkiffError.sys("stat", "/proc/self/ns/" + procName) }
+            if joined.st_dev == own.st_dev && joined.st_ino == own.st_ino {
+                throw SkiffError.msg("\(why) not allowed in the host's \(nsFlagNames(flag)) namespace (\(path))")
+            }
+        }
         for (fd, flag, path) in fds where skiff_setns(fd, Int32(truncatingIfNeeded: flag)) != 0 {
             throw SkiffError.sys("join \(nsFlagNames(flag)) namespace", path)
         }
@@ -178,4 +190,19 @@ public func nsFlagNames(_ flags: UInt) -> String {
     ]
     let names = table.filter { flags & $0.0 != 0 }.map(\.1)
     return names.isEmpty ? "none" : names.joined(separator: ",")
+}
+
+/// The name of a namespace under /proc/PID/ns/.
+public func nsProcName(_ flag: UInt) -> String? {
+    switch flag {
+    case UInt(SKIFF_CLONE_NEWUSER): return "user"
+    case UInt(SKIFF_CLONE_NEWNS): return "mnt"
+    case UInt(SKIFF_CLONE_NEWPID): return "pid"
+    case UInt(SKIFF_CLONE_NEWUTS): return "uts"
+    case UInt(SKIFF_CLONE_NEWIPC): return "ipc"
+    case UInt(SKIFF_CLONE_NEWNET): return "net"
+    case UInt(SKIFF_CLONE_NEWCGROUP): return "cgroup"
+    case UInt(SKIFF_CLONE_NEWTIME): return "time"
+    default: return nil
+    }
 }

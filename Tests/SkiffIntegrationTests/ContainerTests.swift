@@ -231,11 +231,20 @@ final class ContainerTests: XCTestCase {
     func testListenFdsArePassedAndAdvertised() {
         b.payload("fds", "env")
         try? b.write()
-        let r = Cmd.run("/bin/sh", ["-c", "exec 3</etc/hostname; LISTEN_FDS=1 exec \"$0\" --root \"$1\" run --bundle \"$2\" c1",
+        // LISTEN_PID is the pid skiff runs as ($$, kept by exec), as sd_listen_fds wants it.
+        var r = Cmd.run("/bin/sh", ["-c", "exec 3</etc/hostname; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" --root \"$1\" run --bundle \"$2\" c1",
                                     Env.skiff, b.stateRoot, b.dir])
         XCTAssertEqual(r.values["fds"], "0,1,2,3", r.stderr)
         XCTAssertTrue(r.stdout.contains("env=LISTEN_FDS=1"))
         XCTAssertTrue(r.stdout.contains("env=LISTEN_PID=1"))
+        // Inherited from an activated ancestor (another LISTEN_PID, or none): not ours. The fd
+        // here is a host directory, which would let the container walk out to the host's root.
+        for pid in ["999999", ""] {
+            r = Cmd.run("/bin/sh", ["-c", "exec 3</etc; LISTEN_FDS=1 LISTEN_PID=\(pid) exec \"$0\" --root \"$1\" run --bundle \"$2\" c2",
+                                    Env.skiff, b.stateRoot, b.dir])
+            XCTAssertEqual(r.values["fds"], "0,1,2", "LISTEN_PID=\(pid): " + r.stdout + r.stderr)
+            XCTAssertFalse(r.stdout.contains("env=LISTEN_FDS"), r.stdout)
+        }
     }
 
     func testSysctlInOwnNetworkNamespace() {

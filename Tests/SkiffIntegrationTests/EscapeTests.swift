@@ -270,6 +270,68 @@ final class EscapeTests: XCTestCase {
         }
     }
 
+    /// An image whose /dev is a symlink to /proc: the /dev tmpfs would land on /proc and cover
+    /// it, masked paths and all (they were skipped as missing). Refused as runc's
+    /// checkProcMount refuses it; a bind of one of the files lxcfs emulates still works, and a
+    /// mount into /proc/sys does not.
+    func testMountsThatResolveIntoProcAreRefused() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        let root = b.base + "/rootfs"
+        XCTAssertEqual(Cmd.run("/bin/cp", ["-a", Env.rootfs, root]).code, 0)
+        try? FileManager.default.removeItem(atPath: root + "/dev")
+        try FileManager.default.createSymbolicLink(atPath: root + "/dev", withDestinationPath: "/proc")
+        b.config["root"] = ["path": root, "readonly": false]
+        b.payload("echo", "ran")
+        var r = b.run()
+        XCTAssertNotEqual(r.code, 0, r.stdout)
+        XCTAssertTrue(r.stderr.contains("mount \"/dev\": it resolves to /proc, where only a procfs may be mounted"), r.stderr)
+        XCTAssertFalse(r.stdout.contains("ran"))
+        XCTAssertEqual(b.rt(["list", "-q"]).stdout, "")
+
+        let c = try TestBundle()
+        defer { c.cleanup() }
+        let file = c.base + "/fake-uptime"
+        try "12345.67 0.00\n".write(toFile: file, atomically: true, encoding: .utf8)
+        c.addMount(["destination": "/proc/uptime", "type": "bind", "source": file, "options": ["bind", "ro"]])
+        c.args(["/bin/cat", "/proc/uptime"])
+        r = c.run()
+        XCTAssertEqual(r.stdout, "12345.67 0.00\n", r.stderr)
+        c.config["mounts"] = (c.config["mounts"] as! [[String: Any]]).filter { $0["destination"] as? String != "/proc/uptime" }
+        c.addMount(["destination": "/proc/sys/kernel/core_pattern", "type": "bind", "source": file, "options": ["bind", "ro"]])
+        r = c.run("c2")
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("mount \"/proc/sys/kernel/core_pattern\": it is inside /proc"), r.stderr)
+    }
+
+    /// A container without a procfs (the spec's minimal config has none): the init used to keep
+    /// the host's state directory open for exec.fifo, and a neighbour with CAP_SYS_PTRACE walked
+    /// out through /proc/1/fd. Now no fd of the created init is a directory, and start works.
+    func testACreatedInitWithoutProcHoldsNoHostDirectory() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.config["mounts"] = (b.config["mounts"] as! [[String: Any]]).filter { $0["destination"] as? String != "/proc" }
+        b.linux["maskedPaths"] = []
+        b.linux["readonlyPaths"] = []
+        b.payload("echo", "ran")
+        XCTAssertEqual(b.rt(["create", "--bundle", b.dir, "c1"]).code, 0)
+        let pid = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(b.rt(["state", "c1"]).stdout.utf8)) as? [String: Any])?["pid"] as? Int)
+        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")
+        XCTAssertFalse(fds.isEmpty)
+        for fd in fds {
+            var st = stat()
+            XCTAssertEqual(stat("/proc/\(pid)/fd/\(fd)", &st), 0)
+            XCTAssertNotEqual(st.st_mode & S_IFMT, S_IFDIR, "fd \(fd) of the created init is a directory: " +
+                              ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) ?? "?"))
+        }
+        XCTAssertEqual(b.rt(["start", "c1"]).code, 0)
+        for _ in 0..<100 where b.rt(["state", "c1"]).stdout.contains("\"running\"") { usleep(20_000) }
+        XCTAssertTrue(b.rt(["state", "c1"]).stdout.contains("\"stopped\""))
+        XCTAssertEqual(b.rt(["delete", "c1"]).code, 0)
+    }
+
     /// --no-pivot keeps the host's root in the mount namespace; a full procfs there would let a
     /// nested user namespace mount a fresh procfs over the masks (the kernel allows a new procfs
     /// only where one is already fully visible). The host's proc and sysfs mounts are detached
@@ -295,8 +357,8 @@ final class EscapeTests: XCTestCase {
         if results.count == 2 { XCTAssertEqual(results[0], results[1], "skiff and runc see the same") }
     }
 
-    /// A created container's init waits for `start` holding no directory of the host (runc's
-    /// O_PATH exec.fifo), and is not dumpable while it waits: neither an exec'd process nor a
+    /// A created container's init waits for `start` holding no directory of the host (only
+    /// exec.fifo, see StartBarrier), and is not dumpable while it waits: neither an exec'd process nor a
     /// container sharing its pid namespace can `cd /proc/1/fd/N` into the host. Before, fd 5 was
     /// the state directory and both read its config.json and wrote next to it.
     func testCreatedInitHoldsNoHostDirectory() throws {
@@ -326,6 +388,27 @@ final class EscapeTests: XCTestCase {
         XCTAssertEqual(probe.leaks(nr.stdout), [], nr.stderr)
     }
 
+    /// A created init is a copy of the runtime until execve: /proc/1/environ and cmdline showed
+    /// the runtime's whole environment (tokens, proxies) and its host paths to anyone in the
+    /// container allowed to read them. Now blank, and "skiff init" (runc's init is "runc init").
+    func testCreatedInitShowsNoRuntimeEnvironment() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.args(["/bin/true"])
+        try b.write()
+        var env = ProcessInfo.processInfo.environment
+        env["SKIFF_TEST_SECRET"] = "hunter2"
+        XCTAssertEqual(Cmd.run(Env.skiff, ["--root", b.stateRoot, "create", "--bundle", b.dir, "c1"], env: env).code, 0)
+        let pid = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(b.rt(["state", "c1"]).stdout.utf8)) as? [String: Any])?["pid"] as? Int)
+        let environ = try XCTUnwrap(FileManager.default.contents(atPath: "/proc/\(pid)/environ"))
+        XCTAssertFalse(String(decoding: environ, as: UTF8.self).contains("hunter2"))
+        XCTAssertTrue(environ.allSatisfy { $0 == 0 }, "no environment text at all")
+        let cmdline = try XCTUnwrap(FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"))
+        XCTAssertTrue(cmdline.starts(with: Array("skiff\0init\0".utf8)))
+        XCTAssertFalse(String(decoding: cmdline, as: UTF8.self).contains(b.dir), "no host path")
+    }
+
     /// Only sysctls of a namespace the container owns (runc's rule): kernel.core_pattern would
     /// run a program of the container's choosing as root on the host at the next crash.
     func testHostGlobalSysctlsAreRefused() throws {
@@ -350,6 +433,44 @@ final class EscapeTests: XCTestCase {
             XCTAssertNotEqual(b.run().code, 0, "\(rt): a net sysctl in the host's network namespace")
         }
         XCTAssertEqual(try String(contentsOfFile: "/proc/sys/kernel/core_pattern", encoding: .utf8), before)
+    }
+
+    /// A namespace joined by path that is the host's own is still the host's: a sysctl there
+    /// would change the host (net: runc refuses it too; ipc and uts: runc writes them, skiff
+    /// refuses). A joined namespace of another's takes the sysctl.
+    func testSysctlsInAJoinedHostNamespaceAreRefused() throws {
+        try Env.requireRoot()
+        let cases = [("network", "net", "net.ipv4.tcp_keepalive_probes", "3", "/proc/sys/net/ipv4/tcp_keepalive_probes"),
+                     ("ipc", "ipc", "kernel.msgmax", "8193", "/proc/sys/kernel/msgmax"),
+                     ("uts", "uts", "kernel.domainname", "pwn.test", "/proc/sys/kernel/domainname")]
+        for (type, proc, key, value, file) in cases {
+            let before = try String(contentsOfFile: file, encoding: .utf8)
+            XCTAssertNotEqual(before.trimmingCharacters(in: .whitespacesAndNewlines), value, "pick a value the host does not have")
+            // A runtime that lets it through changed the host: put it back whatever happens.
+            defer { if (try? String(contentsOfFile: file, encoding: .utf8)) != before { try? before.write(toFile: file, atomically: false, encoding: .utf8) } }
+            let b = try TestBundle()
+            defer { b.cleanup() }
+            b.addNamespace(type, path: "/proc/\(getpid())/ns/" + proc)  // the test's own: the host's
+            b.linux["sysctl"] = [key: value]
+            b.args(["/bin/true"])
+            let r = b.run()
+            XCTAssertNotEqual(r.code, 0, key)
+            XCTAssertTrue(r.stderr.contains("sysctl \"\(key)\" not allowed in the host's \(type) namespace"), r.stderr)
+            XCTAssertEqual(try String(contentsOfFile: file, encoding: .utf8), before, "the host's \(key) is unchanged")
+            XCTAssertEqual(b.rt(["list", "-q"]).stdout, "", "nothing left behind")
+        }
+        guard let ip = Env.which("ip") else { throw XCTSkip("no ip(8) to make a named network namespace") }
+        let name = "skiff-sysctl-" + UUID().uuidString.prefix(8).lowercased()
+        XCTAssertEqual(Cmd.run(ip, ["netns", "add", name]).code, 0)
+        defer { Cmd.run(ip, ["netns", "del", name]) }
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.addNamespace("network", path: "/run/netns/" + name)
+        b.linux["sysctl"] = ["net.ipv4.tcp_keepalive_probes": "3"]
+        b.args(["/bin/true"])
+        let r = b.run()
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(Cmd.run(ip, ["netns", "exec", name, "cat", "/proc/sys/net/ipv4/tcp_keepalive_probes"]).stdout, "3\n")
     }
 
     /// A cgroupsPath naming a cgroup that already holds someone else's processes: a create that

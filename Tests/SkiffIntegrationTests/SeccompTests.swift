@@ -121,6 +121,44 @@ final class SeccompTests: XCTestCase {
         XCTAssertEqual(b.rt(["delete", "--force", "c1"]).code, 0)
     }
 
+    /// An agent that takes the notify fd and never answers: the runtime's own syscalls under the
+    /// filter (close before the init reports ready; the execve that `start` waits to see done)
+    /// wait on it. create and start end with an error naming the syscall once the init has
+    /// waited SKIFF_SECCOMP_AGENT_TIMEOUT, instead of hanging (in the shim, which runs the
+    /// runtime on its one thread, every container it serves would have hung with them).
+    func testAnAgentThatNeverAnswersFailsCreateAndStartInTime() throws {
+        let sock = b.base + "/agent.sock"
+        let agent = Background(["/usr/bin/python3", "-c", """
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+            held = []
+            while True:
+                c, _ = s.accept(); held.append((c, socket.recv_fds(c, 65536, 4)))
+            """, sock])
+        defer { agent.stop(SIGKILL) }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: sock) { usleep(20_000) }
+        var env = ProcessInfo.processInfo.environment
+        env["SKIFF_SECCOMP_AGENT_TIMEOUT"] = "2"
+        for (name, nr, verb) in [("close", 3, "create"), ("execve", 59, "start")] {
+            profile([["names": [name], "action": "SCMP_ACT_NOTIFY"]], extra: ["listenerPath": sock])
+            b.process["noNewPrivileges"] = true
+            b.payload("exit", "0")
+            try b.write()
+            let id = "c-" + name
+            let t0 = Date()
+            var r = Cmd.run(Env.skiff, ["--root", b.stateRoot, "create", "--bundle", b.dir, id], timeout: 60, env: env)
+            if verb == "start" {
+                XCTAssertEqual(r.code, 0, r.stderr)
+                r = Cmd.run(Env.skiff, ["--root", b.stateRoot, "start", id], timeout: 60, env: env)
+            }
+            XCTAssertNotEqual(r.code, 0, name)
+            XCTAssertLessThan(Date().timeIntervalSince(t0), 30, name)
+            XCTAssertTrue(r.stderr.contains("\(verb) \"\(id)\"") && r.stderr.contains("for the seccomp agent to answer syscall \(nr)"), r.stderr)
+            Cmd.run(Env.skiff, ["--root", b.stateRoot, "delete", "--force", id])
+            XCTAssertEqual(b.rt(["list", "-q"]).stdout, "")
+        }
+    }
+
     /// runc's rules for SCMP_ACT_NOTIFY: an agent must be named, `write` (which the runtime
     /// still uses under the filter) cannot be trapped, and it is no default action.
     func testNotifyWithoutListenerOrOnWriteIsRefused() {

@@ -140,7 +140,12 @@ final class ShimTaskTests: XCTestCase {
         var killReq = KillRequest(); killReq.id = "c1"; killReq.signal = 9
         XCTAssertThrowsError(try call(c, "Kill", killReq) as ProtoEmpty) { XCTAssertEqual(($0 as? TTRPCStatus)?.code, .notFound) }
 
-        // Bad input: errors, and the shim stays up.
+        // Bad input: errors, and the shim stays up. A signal past Int32 (an image's StopSignal
+        // "2147483648" through containerd) used to trap the shim.
+        for bad: UInt32 in [65, 2_147_483_648, UInt32.max] {
+            var k = KillRequest(); k.id = "c1"; k.signal = bad
+            XCTAssertThrowsError(try call(c, "Kill", k) as ProtoEmpty) { XCTAssertEqual(($0 as? TTRPCStatus)?.code, .invalidArgument, "\($0)") }
+        }
         XCTAssertThrowsError(try c.call(service: Self.task, method: "Frobnicate", payload: [])) {
             XCTAssertEqual(($0 as? TTRPCStatus)?.code, .unimplemented)
         }

@@ -471,7 +471,11 @@ final class SkiffctlTests: ImageTestCase {
 
         // A layer that writes outside its directory fails the unpack, and no layer is kept.
         let evil = work + "/evil.tar"
-        for (kind, message) in [("symlink", "symlink"), ("dotdot", "escapes"), ("hardlink-up", "escapes"), ("hardlink-abs", "lacks")] {
+        // Also a GNU base-256 uid of 2^40 (skiffctl died of SIGILL on it) and whiteouts of "."
+        // and ".." (".wh..." removed the snapshot's own directory).
+        for (kind, message) in [("symlink", "symlink"), ("dotdot", "escapes"), ("hardlink-up", "escapes"), ("hardlink-abs", "lacks"),
+                                ("bigid", "uid field 1099511627776 is out of range"), ("wh-dot", "is not a file name"),
+                                ("wh-dotdot", "is not a file name")] {
             XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", Self.evilImage, evil, kind]).code, 0)
             XCTAssertEqual(ctl(["-n", "evil-" + kind, "images", "import", evil]).code, 0)
             r = ctl(["-n", "evil-" + kind, "run", "--rm", "evil/escape:1", "e1", "/bin/true"])
@@ -526,9 +530,14 @@ final class SkiffctlTests: ImageTestCase {
     import gzip, hashlib, io, json, sys, tarfile
     raw = io.BytesIO()
     kind = sys.argv[2]
-    with tarfile.open(fileobj=raw, mode="w") as t:
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT if kind == "bigid" else tarfile.PAX_FORMAT) as t:
         d = b"x"
-        if kind == "symlink":
+        if kind == "bigid":
+            i = tarfile.TarInfo("f"); i.size = 1; i.uid = 2 ** 40; t.addfile(i, io.BytesIO(d))
+        elif kind in ("wh-dot", "wh-dotdot"):
+            i = tarfile.TarInfo("keep"); i.size = 1; t.addfile(i, io.BytesIO(d))
+            i = tarfile.TarInfo(".wh.." if kind == "wh-dot" else ".wh..."); t.addfile(i, io.BytesIO(b""))
+        elif kind == "symlink":
             i = tarfile.TarInfo("link"); i.type = tarfile.SYMTYPE; i.linkname = "/tmp"; t.addfile(i)
             i = tarfile.TarInfo("link/x"); i.size = 1; t.addfile(i, io.BytesIO(d))
         elif kind == "dotdot":

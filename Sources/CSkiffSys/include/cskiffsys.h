@@ -27,6 +27,8 @@ int skiff_pivot_root(const char *new_root, const char *put_old);
 int skiff_pipe2(int fds[2], int flags);
 int skiff_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5);
 int skiff_close_range(unsigned int first, unsigned int last, unsigned int flags);
+/* The filesystem magic of fd's filesystem (statfs f_type), or -1. */
+long skiff_fs_type(int fd);
 int skiff_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 int skiff_pidfd_open(pid_t pid, unsigned int flags);
 int skiff_pidfd_send_signal(int pidfd, int sig);
@@ -77,6 +79,8 @@ int skiff_fcntl_getfd(int fd);
 int skiff_fcntl_dupfd(int fd, int min);
 int skiff_fcntl_getfl(int fd);
 int skiff_fcntl_setfl(int fd, int flags);
+/* F_SETPIPE_SZ: the pipe's capacity (rounded up by the kernel); returns it, or -1. */
+int skiff_set_pipe_size(int fd, int size);
 
 /* SCM_RIGHTS: CMSG_* are macros. Sends exactly one fd in one cmsg with a data payload (>= 1 byte). */
 int skiff_send_fd(int sock, int fd, const void *data, size_t len);
