@@ -36,6 +36,7 @@ final class ManagerFaultTests: ImageTestCase {
         Host.processes(mentioning: "-id \(id)").filter { pid in
             let cmd = ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").split(separator: "\0")
             return cmd.first?.hasSuffix("containerd-shim-skiff-v2") == true && cmd.last != "start" && cmd.last != "delete"
+                && cmd.contains { $0.hasPrefix(work) }  // ours, not another run's
         }
     }
 

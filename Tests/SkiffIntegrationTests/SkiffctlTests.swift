@@ -284,8 +284,10 @@ final class SkiffctlTests: ImageTestCase {
 
         // doctor: a shim killed under a running task, and an active snapshot without a container.
         XCTAssertEqual(ctl(["run", "-d", "skiff/busybox:test", "d1", "/bin/sleep", "300"]).code, 0)
+        // Ours: its -address is under this test's state dir (another run may have a "d1" too).
         let shim = Host.processes(mentioning: "-id d1").first { pid in
-            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("containerd-shim-skiff-v2")
+            let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return cmd.contains("containerd-shim-skiff-v2") && cmd.contains(work + "/state")
         }
         XCTAssertNotNil(shim)
         if let shim { kill(shim, SIGKILL) }
