@@ -136,25 +136,39 @@ public struct Runtime {
         // The hooks and everything we fork must not die of SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
 
-        // Stage 1: an intermediate child joins the cgroup and path namespaces, then clones the init
-        // with CLONE_PARENT so the init is our child.
-        let s1 = fork()
-        if s1 < 0 { close(childEnd); close(pidChild); throw SkiffError.sys("fork") }
-        if s1 == 0 {
-            close(parentEnd)
-            close(pidParent)
-            InitProcess.stageOne(plan)
+        var initPid: pid_t = -1
+        if InitProcess.canCloneDirectly(plan) {
+            initPid = pid_t(skiff_clone3_fork(UInt64(plan.initCloneFlags), plan.cgroupFd))
+            if initPid == 0 {
+                close(parentEnd)
+                close(pidParent)
+                InitProcess.direct(plan)
+            }
+            // Refused (an old kernel, a seccomp'd caller): stage one below migrates and clones.
         }
-        close(childEnd)
-        close(pidChild)
-        let initPid: pid_t
-        do {
-            initPid = try receivePid(pidParent, stageOne: s1)
-        } catch {
+        if initPid < 0 {
+            // Stage 1: an intermediate child joins the cgroup and path namespaces, then clones the
+            // init with CLONE_PARENT so the init is our child.
+            let s1 = fork()
+            if s1 < 0 { close(childEnd); close(pidChild); throw SkiffError.sys("fork") }
+            if s1 == 0 {
+                close(parentEnd)
+                close(pidParent)
+                InitProcess.stageOne(plan)
+            }
+            close(childEnd)
+            close(pidChild)
+            do {
+                initPid = try receivePid(pidParent, stageOne: s1)
+            } catch {
+                _ = Sys.wait(s1)
+                throw error
+            }
             _ = Sys.wait(s1)
-            throw error
+        } else {
+            close(childEnd)
+            close(pidChild)
         }
-        _ = Sys.wait(s1)
         cleanup.initPid = initPid
         Logger.shared.debug("create \(quote(id)): init is pid \(initPid) (\(nsFlagNames(plan.cloneFlags)) namespaces)")
         record.pid = initPid
