@@ -71,7 +71,8 @@ let package = Package(
                 exclude: ["proto"]),
 
         .testTarget(name: "SkiffUnitTests",
-                    dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime", "SkiffJSON"],
+                    dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime", "SkiffJSON",
+                                   "SkiffManager"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffTTRPCTests", dependencies: ["SkiffTTRPC", "SkiffWire", "SkiffProto", "SkiffSys", "CSkiffSys",
                                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")],

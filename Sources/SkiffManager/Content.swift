@@ -36,7 +36,7 @@ public struct ContentStore {
             throw ManagerError("write content", expected, "size \(bytes.count) does not match the descriptor's \(size)")
         }
         // Checked even when the blob is already there: a bad source is an error either way.
-        let got = "sha256:" + SHA256.hex(bytes)
+        let got = Digest.of(bytes)
         guard got == expected else { throw ManagerError("write content", expected, "digest mismatch: got \(got)") }
         if FileManager.default.fileExists(atPath: target) { return }
         let tmp = dir + "/ingest/" + UUID().uuidString
@@ -50,19 +50,29 @@ public struct ContentStore {
 
     /// Moves a finished download into the store after checking it, hashing it in 1 MiB chunks
     /// (layers are large). On a mismatch the file is removed.
-    public func commit(file: String, expected: String, size: Int) throws {
+    /// `digest`: what the caller hashed while the bytes streamed in (a pull), so the file is not
+    /// read again; nil reads and hashes it here.
+    public func commit(file: String, expected: String, size: Int, digest: String? = nil) throws {
         let target = try path(expected)
-        guard let fh = FileHandle(forReadingAtPath: file) else { throw ManagerError("write content", file, "cannot open") }
-        var h = SHA256()
         var total = 0
-        while true {
-            let chunk = fh.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { break }
-            total += chunk.count
-            h.update(chunk)
+        let got: String
+        if let digest {
+            var st = stat()
+            if stat(file, &st) != 0 { throw ManagerError("write content", file, String(cString: strerror(errno))) }
+            total = Int(st.st_size)
+            got = digest
+        } else {
+            guard let fh = FileHandle(forReadingAtPath: file) else { throw ManagerError("write content", file, "cannot open") }
+            let h = Digest()
+            while true {
+                let chunk = fh.readData(ofLength: 1 << 20)
+                if chunk.isEmpty { break }
+                total += chunk.count
+                h.update(chunk)
+            }
+            try? fh.close()
+            got = h.finalize()
         }
-        try? fh.close()
-        let got = "sha256:" + hexString(h.finalize())
         guard total == size else { unlink(file); throw ManagerError("write content", expected, "size \(total) does not match the descriptor's \(size)") }
         guard got == expected else { unlink(file); throw ManagerError("write content", expected, "digest mismatch: got \(got)") }
         if rename(file, target) != 0 {

@@ -19,6 +19,8 @@ final class HTTPClient {
         var body: [UInt8]?
         /// Stream the body to this fd instead of memory (blob downloads).
         var sinkFd: Int32?
+        /// Sees the bytes of a 200 or 206 body as they go to `sinkFd` (a pull hashes them).
+        var onBody: ((UnsafeRawBufferPointer) -> Void)?
         /// Told the body bytes received so far, at most every 100 ms (progress on a terminal).
         var progress: ((Int) -> Void)?
         /// A body larger than this ends the transfer with an error (in-memory bodies: manifests).
@@ -111,6 +113,7 @@ final class HTTPClient {
         /// The status of the response being received: a redirect's body is not the blob.
         var status = 0
         var onStatus: ((Int) -> Void)?
+        var onBody: ((UnsafeRawBufferPointer) -> Void)?
         var maxBody = Int.max
         var tooLarge = false
 
@@ -152,6 +155,7 @@ final class HTTPClient {
         sink.progress = r.progress
         sink.maxBody = r.maxBody ?? Int.max
         sink.onStatus = r.onStatus
+        sink.onBody = r.onBody
         let box = Unmanaged.passRetained(sink)
         defer { box.release() }
         var keep: [UnsafeMutablePointer<CChar>] = []
@@ -183,6 +187,7 @@ final class HTTPClient {
                     if w < 0 { if errno == EINTR { continue }; s.failed = true; s.writeErrno = errno; return 0 }
                     off += w
                 }
+                if s.status == 200 || s.status == 206 { s.onBody?(UnsafeRawBufferPointer(start: ptr, count: len)) }
             } else {
                 s.body.append(ptr.assumingMemoryBound(to: UInt8.self), count: len)
             }

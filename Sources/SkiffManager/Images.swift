@@ -185,7 +185,7 @@ public struct ImageStore {
             names.append(normalized)
         }
         if let indexName {
-            let digest = "sha256:" + SHA256.hex(indexBytes)
+            let digest = Digest.of(indexBytes)
             try content.write(indexBytes, expected: digest)
             let normalized = try ImageRef.normalize(indexName)
             try put(normalized, Descriptor(mediaType: MediaType.ociIndex, digest: digest, size: indexBytes.count))
@@ -209,7 +209,7 @@ public struct ImageStore {
             let body = try tar.body()
             if name == "manifest.json" { manifestJSON = body; continue }
             if name.hasSuffix(".tar") || name.hasSuffix(".json") || name.hasPrefix("blobs/") {
-                let digest = "sha256:" + SHA256.hex(body)
+                let digest = Digest.of(body)
                 try content.write(body, expected: digest)
                 files[name] = (digest, body.count)
             }
@@ -230,7 +230,7 @@ public struct ImageStore {
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let bytes = [UInt8](try enc.encode(manifest))
-            let digest = "sha256:" + SHA256.hex(bytes)
+            let digest = Digest.of(bytes)
             try content.write(bytes, expected: digest)
             for tag in e.RepoTags ?? [] {
                 let name = try ImageRef.normalize(tag)

@@ -40,6 +40,74 @@ public final class RegistryClient {
         http.caFile = self.endpoint.ca
     }
 
+    /// The same endpoint and credentials for another thread (the token is copied, not shared).
+    func clone(progress: Bool) -> RegistryClient {
+        var o = options
+        o.progress = progress
+        let c = RegistryClient(host: host, repository: repository, options: o, endpoint: endpoint)
+        c.token = token
+        c.basic = basic
+        return c
+    }
+
+    /// Fetches `blobs` three at a time, as containerd does: one layer's round trips and hashing
+    /// overlap another's transfer. The pull's lease takes every blob first, here (the metadata
+    /// database stays on this thread). The first failure stops the others from starting new
+    /// blobs; what they have downloaded is kept for a resume.
+    func fetchBlobs(_ blobs: [(Descriptor, String)], into content: ContentStore) throws {
+        var seen = Set<String>()
+        let unique = blobs.filter { seen.insert($0.0.digest).inserted }
+        if unique.count <= 1 {
+            for (d, label) in unique { try fetchBlob(d, into: content, label: label) }
+            return
+        }
+        for (d, _) in unique { onBlob?(d.digest) }
+        let job = FetchJob(blobs: unique, content: content, client: self)
+        DispatchQueue.concurrentPerform(iterations: min(3, unique.count)) { _ in job.work() }
+        if let failure = job.failure { throw failure }
+    }
+
+    /// The shared queue of fetchBlobs' workers; everything mutable is behind the lock.
+    final class FetchJob: @unchecked Sendable {
+        let blobs: [(Descriptor, String)]
+        let content: ContentStore
+        let client: RegistryClient
+        let lock = NSLock()
+        var next = 0
+        var failure: Error?
+
+        init(blobs: [(Descriptor, String)], content: ContentStore, client: RegistryClient) {
+            self.blobs = blobs; self.content = content; self.client = client
+        }
+
+        func work() {
+            // Bars redrawn on one line would overwrite each other: a line per finished blob.
+            let worker = client.clone(progress: false)
+            while true {
+                lock.lock()
+                if failure != nil || next >= blobs.count { lock.unlock(); return }
+                let (d, label) = blobs[next]
+                next += 1
+                lock.unlock()
+                let started = Date()
+                do {
+                    try worker.fetchBlob(d, into: content, label: label)
+                    if client.options.progress {
+                        let rate = Double(d.size) / max(Date().timeIntervalSince(started), 0.001) / 1e6
+                        lock.lock()
+                        FileHandle.standardError.write(Data(String(format: "%@ %@ done, %.1f MB/s\n", label, String(d.digest.prefix(15)), rate).utf8))
+                        lock.unlock()
+                    }
+                } catch {
+                    lock.lock()
+                    if failure == nil { failure = error }
+                    lock.unlock()
+                    return
+                }
+            }
+        }
+    }
+
     /// The clients to try, in order, for one reference: mirrors from hosts.toml with the
     /// capability, then the server.
     static func clients(for name: String, capability: String, options: RegistryOptions) throws -> [RegistryClient] {
@@ -151,7 +219,7 @@ public final class RegistryClient {
         if resp.status == 404 { throw ManagerError("pull", "\(host)/\(repository):\(reference)", "not found in the registry") }
         guard resp.status == 200 else { throw ManagerError("pull", "\(host)/\(repository):\(reference)", "HTTP \(resp.status)") }
         let bytes = [UInt8](resp.body)
-        let digest = "sha256:" + SHA256.hex(bytes)
+        let digest = Digest.of(bytes)
         if reference.hasPrefix("sha256:") && digest != reference {
             throw ManagerError("pull", reference, "the registry sent a manifest with digest \(digest)")
         }
@@ -175,6 +243,13 @@ public final class RegistryClient {
         if content.exists(d.digest) { return }
         var have = (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? 0
         if have > d.size { unlink(partial); have = 0 }
+        // The digest follows the bytes as they arrive (the blob is not read back to hash it); a
+        // resumed download first hashes what an earlier pull left.
+        var hashed = Digest()
+        if have > 0, let fh = FileHandle(forReadingAtPath: partial) {
+            while case let chunk = fh.readData(ofLength: 1 << 20), !chunk.isEmpty { hashed.update(chunk) }
+            try? fh.close()
+        }
         let started = Date()
         let attempt = partial + ".part"
         while have < d.size {
@@ -185,14 +260,21 @@ public final class RegistryClient {
             if fd < 0 { throw ManagerError("pull blob", attempt, String(cString: strerror(errno))) }
             let from = have
             var resp: Response
-            final class Status { var code = 0 }
+            final class Status { var code = 0; var digest: Digest? }
             let status = Status()
+            let continued = hashed
             do {
                 resp = try authorized {
                     var r = Request(url: url("blobs/\(d.digest)"))
                     if from > 0 { r.headers["Range"] = "bytes=\(from)-" }
                     r.sinkFd = fd
-                    r.onStatus = { status.code = $0 }
+                    // A 206 continues the partial's digest, a 200 starts over (each from a copy, as
+                    // this response may yet be thrown away).
+                    r.onStatus = { code in
+                        status.code = code
+                        status.digest = code == 206 ? continued.copy() : code == 200 ? Digest() : nil
+                    }
+                    r.onBody = { status.digest?.update($0) }
                     if options.progress { r.progress = { got in RegistryClient.bar(label, d, done: from + got, started: started) } }
                     return r
                 }
@@ -201,6 +283,7 @@ public final class RegistryClient {
                 // started the blob over (the registry ignored the Range): it replaces the partial.
                 close(fd)
                 if status.code == 200 || status.code == 206 {
+                    // What arrived is kept for a resume; the next pull hashes the partial afresh.
                     try? appendFile(attempt, to: partial, truncate: status.code == 200)
                 }
                 unlink(attempt)
@@ -222,12 +305,13 @@ public final class RegistryClient {
             }
             try appendFile(attempt, to: partial, truncate: resp.status == 200)
             unlink(attempt)
+            if let dg = status.digest { hashed = dg }
             if got == 0 { break }
             have = resp.status == 200 ? got : have + got
             if options.progress { RegistryClient.bar(label, d, done: have, started: started) }
         }
         if options.progress { FileHandle.standardError.write(Data("\n".utf8)) }
-        do { try content.commit(file: partial, expected: d.digest, size: d.size) } catch {
+        do { try content.commit(file: partial, expected: d.digest, size: d.size, digest: hashed.finalize()) } catch {
             ContentStore.dropIngest(partial)
             throw ManagerError("pull blob", d.digest, "\(error)", hint: "the registry sent bad data; nothing was stored")
         }
@@ -336,7 +420,7 @@ extension ImageStore {
             try client.fetchBlob(m.config, into: content, label: "config")
             // The config must be an image config before anything is unpacked or recorded.
             _ = try decodeJSON(ImageConfig.self, try content.read(m.config.digest), what: "image config", m.config.digest)
-            for (i, l) in m.layers.enumerated() { try client.fetchBlob(l, into: content, label: "layer \(i + 1)/\(m.layers.count)") }
+            try client.fetchBlobs(m.layers.enumerated().map { ($0.element, "layer \($0.offset + 1)/\(m.layers.count)") }, into: content)
             try content.write(bytes, expected: d.digest)
         }
         try content.write(topBytes, expected: top.digest)

@@ -16,7 +16,7 @@ final class LayerStream {
     var inOff = 0
     var inputEOF = false
     var finished = false
-    var digest = SHA256()
+    let digest = Digest()
 
     init(path: String, mediaType: String) throws {
         guard let fh = FileHandle(forReadingAtPath: path) else { throw ManagerError("open layer", path, "cannot open") }
@@ -118,7 +118,7 @@ final class LayerStream {
     /// Drains what is left (so the digest covers the whole stream) and returns it.
     func finish() throws -> String {
         while !(try read(1 << 20)).isEmpty {}
-        return "sha256:" + hexString(digest.finalize())
+        return digest.finalize()
     }
 }
 
