@@ -52,6 +52,9 @@ final class ShimContainer {
     let backend: RuntimeBackend
     var rootfsMounted = false
     var cgroupDir: String?
+    /// Whether the init is pid 1 of a pid namespace of its own: its death then takes every
+    /// other process of the container with it; otherwise the shim does that (see recordExit).
+    var ownsPidNamespace = true
     /// memory.events oom_kill last seen, to publish TaskOOM once per kill.
     var oomKills: UInt64 = 0
 

@@ -158,6 +158,7 @@ public final class TaskService {
             initProcess.io = io
             try io.processStarted()
             c.cgroupDir = cgroupDirectory(ofPid: pid)
+            c.ownsPidNamespace = Proc.isPidOneOfItsNamespace(pid) ?? true
             c.oomKills = c.cgroupDir.flatMap { Cgroup2.fromDirectory($0).oomKills() } ?? 0
         } catch {
             for u in undo.reversed() { u() }
@@ -535,8 +536,11 @@ public final class TaskService {
         let waiters = p.waiters
         p.waiters = []
         for w in waiters { w(.success(bytes)) }
-        // Without its own pid namespace, the init's death does not take the others with it.
+        // Without its own pid namespace, the init's death does not take the others with it:
+        // the rest of its cgroup is killed, as containerd's runc shim does (a background child
+        // holding stdout would otherwise outlive a stopped container, cgroup and all).
         if p.isInit {
+            if !c.ownsPidNamespace { try? c.backend.kill(id: c.id, signal: SIGKILL, all: true) }
             for e in c.execs.values where e.phase == .running { _ = Glibc.kill(e.pid, SIGKILL) }
         }
     }

@@ -167,3 +167,15 @@ public struct SeccompAgentWatch {
         }
     }
 }
+
+extension Proc {
+    /// Whether `pid` is pid 1 of its innermost pid namespace (the last NSpid field), nil when
+    /// /proc does not say.
+    public static func isPidOneOfItsNamespace(_ pid: pid_t) -> Bool? {
+        guard let s = try? FS.readString("/proc/\(pid)/status") else { return nil }
+        for line in s.split(separator: "\n") where line.hasPrefix("NSpid:") {
+            return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).last == "1"
+        }
+        return nil
+    }
+}

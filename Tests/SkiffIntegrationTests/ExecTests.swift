@@ -188,6 +188,34 @@ final class ExecTests: XCTestCase {
         }
     }
 
+    /// A container that shares another's pid namespace: when its init has exited, `kill --all`
+    /// still reaches what it left in the cgroup, and `delete` takes the rest and the cgroup (the
+    /// runc shim relies on both; kill --all used to stop at "not running").
+    func testLeftoversOfAnInitWithoutItsOwnPidNamespace() throws {
+        guard Host.cgroupRoot != nil else { throw XCTSkip("no cgroup2 mount") }
+        let initPid = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(b.rt(["state", "c1"]).stdout.utf8)) as? [String: Any])?["pid"] as? Int)
+        let n = try TestBundle()
+        defer { n.cleanup() }
+        n.addNamespace("pid", path: "/proc/\(initPid)/ns/pid")
+        n.args(["/bin/sh", "-c", "sleep 131 & sleep 132 & wait"])
+        XCTAssertEqual(n.rt(["run", "-d", "--bundle", n.dir, "n1"]).code, 0)
+        let st = try JSONSerialization.jsonObject(with: Data(n.rt(["state", "n1"]).stdout.utf8)) as! [String: Any]
+        let shPid = try XCTUnwrap(st["pid"] as? Int)
+        for _ in 0..<100 where Host.processes(mentioning: "sleep 132").isEmpty { usleep(20_000) }
+        // The init goes; its children stay (nobody's pid 1 died).
+        XCTAssertEqual(kill(Int32(shPid), SIGKILL), 0)
+        for _ in 0..<100 where !(n.rt(["state", "n1"]).stdout.contains("\"stopped\"")) { usleep(20_000) }
+        XCTAssertEqual(Host.processes(mentioning: "sleep 13").count, 2)
+        var r = n.rt(["kill", "--all", "n1", "TERM"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        for _ in 0..<100 where Host.processes(mentioning: "sleep 131").contains(where: { !isZombie($0) }) { usleep(20_000) }
+        XCTAssertFalse(Host.processes(mentioning: "sleep 131").contains(where: { !isZombie($0) }), "kill --all of a stopped init reached its children")
+        let cgroup = try XCTUnwrap(n.linux["cgroupsPath"] as? String)
+        r = n.rt(["delete", "n1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: Host.cgroupRoot! + cgroup), "the cgroup is gone")
+    }
+
     func testEventsStats() throws {
         guard Host.cgroupRoot != nil else { throw XCTSkip("no cgroup2 mount") }
         let r = b.rt(["events", "--stats", "c1"])

@@ -115,4 +115,48 @@ final class ShimContainerdTests: ImageTestCase {
         XCTAssertTrue(Host.processes(mentioning: "sleep 300").isEmpty, "container process cleaned up")
         XCTAssertEqual(ctr(["task", "ls", "-q"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "")
     }
+
+    /// A container without a pid namespace of its own (a pod sharing its pid namespace, as
+    /// shareProcessNamespace does) whose init leaves a background child holding stdout: stopping
+    /// it is as quick as with the runc shim, and the child goes with it (it used to live until
+    /// the pod was removed, its cgroup leaked). The same through `skiff` alone: delete takes
+    /// what the init left.
+    func testStoppingAContainerThatSharesItsPidNamespace() throws {
+        var r = ctr(["run", "-d", "--runtime", Env.shim, ref, "pod", "/bin/sleep", "300"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let podPid = try XCTUnwrap(ctr(["task", "ls"]).stdout.split(separator: "\n").first { $0.hasPrefix("pod") }
+            .flatMap { Int($0.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) })
+        var runtimes = [("skiff", ["--runtime", Env.shim])]
+        if Env.which("containerd-shim-runc-v2") != nil && Env.which("runc") != nil { runtimes.append(("runc", ["--runtime", "io.containerd.runc.v2"])) }
+        var stopTimes: [String: Double] = [:]
+        for (name, runtime) in runtimes {
+            let id = "shared-" + name
+            let marker = "sleep 12\(name == "skiff" ? 1 : 2)"
+            r = ctr(["run", "-d"] + runtime + ["--with-ns", "pid:/proc/\(podPid)/ns/pid", ref, id,
+                                               "/bin/sh", "-c", "\(marker)3 & \(marker)4"])
+            XCTAssertEqual(r.code, 0, "\(name): \(r.stderr)")
+            XCTAssertTrue(waitFor(id, in: ["task", "ls"]))
+            for _ in 0..<100 where Host.processes(mentioning: marker + "3").isEmpty { usleep(20_000) }
+            XCTAssertEqual(Host.processes(mentioning: marker + "3").count, 1, "\(name): the background child runs")
+            let t0 = Date()
+            XCTAssertEqual(ctr(["task", "kill", id]).code, 0)
+            var stopped = false
+            for _ in 0..<400 {
+                if ctr(["task", "ls"]).stdout.split(separator: "\n").contains(where: { $0.hasPrefix(id) && $0.contains("STOPPED") }) { stopped = true; break }
+                usleep(10_000)
+            }
+            stopTimes[name] = Date().timeIntervalSince(t0)
+            XCTAssertTrue(stopped, "\(name): stopped")
+            for _ in 0..<100 where !Host.processes(mentioning: marker).isEmpty { usleep(20_000) }
+            XCTAssertEqual(Host.processes(mentioning: marker), [], "\(name): nothing of the container is left once it stopped")
+            XCTAssertEqual(ctr(["task", "delete", id]).code, 0)
+            XCTAssertEqual(ctr(["container", "delete", id]).code, 0)
+        }
+        print("stop of a container sharing its pid namespace: " + stopTimes.sorted { $0.key < $1.key }.map { "\($0.key) \(Int($0.value * 1000)) ms" }.joined(separator: ", "))
+        XCTAssertLessThan(stopTimes["skiff"] ?? 99, max(2 * (stopTimes["runc"] ?? 0.25), 0.5), "within 2x of runc's stop time")
+        XCTAssertEqual(ctr(["task", "kill", "-s", "KILL", "pod"]).code, 0)
+        XCTAssertTrue(waitFor("STOPPED", in: ["task", "ls"]))
+        XCTAssertEqual(ctr(["task", "delete", "pod"]).code, 0)
+        XCTAssertEqual(ctr(["container", "delete", "pod"]).code, 0)
+    }
 }
