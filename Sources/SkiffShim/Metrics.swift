@@ -2,10 +2,16 @@ import SkiffSys
 import SkiffCgroups
 import SkiffWire
 
-/// Task.Stats: io.containerd.cgroups.v2.Metrics from the container's cgroup files. Sections
-/// whose controller is not enabled stay unset.
+/// Task.Stats: io.containerd.cgroups.v2.Metrics from the container's cgroup files. Where the v2
+/// hierarchy lacks the memory or pids controller (a hybrid host), memory and pids come from
+/// /proc of the cgroup's processes instead, so a CRI client always finds a working set and a
+/// count (`source` says which was used).
 enum CgroupMetrics {
-    static func read(_ cg: Cgroup2) -> Metrics {
+    enum Source: String { case cgroup = "cgroup", proc = "/proc of the cgroup's processes" }
+
+    static func read(_ cg: Cgroup2) -> Metrics { read(cg, memorySource: nil) }
+
+    static func read(_ cg: Cgroup2, memorySource: UnsafeMutablePointer<Source>?) -> Metrics {
         var m = Metrics()
         if let cur = cg.single("pids.current") {
             var pids = PidsStat()
@@ -63,6 +69,35 @@ enum CgroupMetrics {
             mem.swapLimit = cg.single("memory.swap.max") ?? 0
             mem.maxUsage = cg.single("memory.peak") ?? 0
             m.memory = mem
+        }
+        if m.memory == nil || m.pids == nil {
+            let pids = (try? FS.readString(cg.directory + "/cgroup.procs"))?.split(separator: "\n").compactMap { Int32($0) } ?? []
+            if m.pids == nil {
+                var p = PidsStat()
+                p.current = UInt64(pids.count)
+                m.pids = p
+            }
+            if m.memory == nil {
+                // Resident memory, anonymous and file-backed (shared pages counted once per
+                // process, as a sum of RSS does): CRI's working set is usage - inactive_file.
+                var mem = MemoryStat()
+                for pid in pids {
+                    guard let status = try? FS.readString("/proc/\(pid)/status") else { continue }
+                    for line in status.split(separator: "\n") {
+                        let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+                        guard f.count >= 2, let kb = UInt64(f[1]) else { continue }
+                        switch f[0] {
+                        case "VmRSS:": mem.usage += kb * 1024
+                        case "RssAnon:": mem.anon += kb * 1024
+                        case "RssFile:": mem.file += kb * 1024
+                        case "RssShmem:": mem.shmem += kb * 1024
+                        default: break
+                        }
+                    }
+                }
+                m.memory = mem
+                memorySource?.pointee = .proc
+            }
         }
         if let e = cg.keyed("memory.events") {
             var ev = MemoryEvents()

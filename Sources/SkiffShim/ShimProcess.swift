@@ -55,6 +55,8 @@ final class ShimContainer {
     /// Whether the init is pid 1 of a pid namespace of its own: its death then takes every
     /// other process of the container with it; otherwise the shim does that (see recordExit).
     var ownsPidNamespace = true
+    /// The shim's log said once where this container's memory figures come from.
+    var toldMetricsSource = false
     /// memory.events oom_kill last seen, to publish TaskOOM once per kill.
     var oomKills: UInt64 = 0
 

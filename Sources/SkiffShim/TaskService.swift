@@ -426,7 +426,13 @@ public final class TaskService {
         let c = try container(r.id)
         guard let dir = c.cgroupDir else { throw TTRPCStatus(.notFound, "stats \(quote(c.id)): the container has no cgroup") }
         var resp = StatsResponse()
-        resp.stats = ProtoAny(typeURL: Metrics.protoName, value: CgroupMetrics.read(Cgroup2.fromDirectory(dir)).protoBytes())
+        var source = CgroupMetrics.Source.cgroup
+        let metrics = CgroupMetrics.read(Cgroup2.fromDirectory(dir), memorySource: &source)
+        if source != .cgroup && !c.toldMetricsSource {
+            c.toldMetricsSource = true
+            Logger.shared.warn("stats of \(quote(c.id)): memory and pids from \(source.rawValue) (the cgroup v2 hierarchy has no memory or pids controller here)")
+        }
+        resp.stats = ProtoAny(typeURL: Metrics.protoName, value: metrics.protoBytes())
         return resp
     }
 

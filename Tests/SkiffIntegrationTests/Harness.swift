@@ -212,6 +212,16 @@ final class TestBundle {
 }
 
 enum Host {
+    /// What a private containerd's namespace leaves on the host once its tasks are gone: the
+    /// shims' state root, runc's (the runc shim's), and the namespace's parent cgroup in every
+    /// hierarchy (runc creates it in each v1 controller). Only empty directories are removed.
+    static func removeContainerdLeftovers(namespace ns: String) {
+        try? FileManager.default.removeItem(atPath: "/run/containerd/skiff/" + ns)
+        rmdir("/run/containerd/runc/" + ns)
+        for h in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] { rmdir("/sys/fs/cgroup/\(h)/\(ns)") }
+        rmdir("/sys/fs/cgroup/" + ns)
+    }
+
     static var cgroupRoot: String? {
         let mi = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
         for line in mi.split(separator: "\n") {
@@ -259,8 +269,15 @@ final class PrivateContainerd {
     /// Prepended to containerd's PATH (where it looks up shims by runtime name).
     let extraPath: String?
 
-    init(work: String, extraPath: String? = nil) throws {
+    /// Set by the CRI tests: no SKIFF_CGROUPS_SKIP_UNAVAILABLE in containerd's environment (the
+    /// shim's options say it).
+    var environmentSkipsCgroups = true
+
+    /// `cri`: the `[plugins."io.containerd.grpc.v1.cri"]` section (the CRI tests'); without
+    /// it the CRI plugin runs idle.
+    init(work: String, extraPath: String? = nil, cri: String? = nil) throws {
         self.extraPath = extraPath
+        if cri != nil { environmentSkipsCgroups = false }
         guard let containerd = Env.which("containerd"), let ctr = Env.which("ctr") else {
             throw XCTSkip("containerd is not installed (apt-get install containerd)")
         }
@@ -277,9 +294,11 @@ final class PrivateContainerd {
           address = "\(work)/c.sock.ttrpc"
         [metrics]
           address = ""
+
+        """ + (cri ?? """
         [plugins."io.containerd.grpc.v1.cri"]
           disable_tcp_service = true
-        """
+        """)
         try config.write(toFile: work + "/config.toml", atomically: true, encoding: .utf8)
         try start()
     }
@@ -287,7 +306,8 @@ final class PrivateContainerd {
     func start() throws {
         unlink(sock)
         // On a hybrid host the limits containerd asks for have no v2 controller: skip them (documented knob).
-        let env = ["PATH": (extraPath.map { $0 + ":" } ?? "") + "/usr/sbin:/usr/bin:/sbin:/bin", "SKIFF_CGROUPS_SKIP_UNAVAILABLE": "1"]
+        var env = ["PATH": (extraPath.map { $0 + ":" } ?? "") + "/usr/sbin:/usr/bin:/sbin:/bin"]
+        if environmentSkipsCgroups { env["SKIFF_CGROUPS_SKIP_UNAVAILABLE"] = "1" }
         let daemon = Background([binary, "--config", work + "/config.toml"], env: env, log: work + "/containerd.log")
         guard daemon.pid > 0 else { throw XCTSkip("cannot start containerd") }
         pid = daemon.pid

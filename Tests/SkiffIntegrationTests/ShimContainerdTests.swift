@@ -19,8 +19,7 @@ final class ShimContainerdTests: ImageTestCase {
     override func tearDown() {
         containerd?.stop()
         super.tearDown()
-        try? FileManager.default.removeItem(atPath: "/run/containerd/skiff/" + ns)
-        if let root = Host.cgroupRoot { rmdir(root + "/" + ns) }
+        Host.removeContainerdLeftovers(namespace: ns)
     }
 
     @discardableResult

@@ -1,0 +1,225 @@
+import Foundation
+import XCTest
+import Glibc
+
+/// The Kubernetes node path: a private containerd 1.6 with its CRI plugin, runtime handlers
+/// `runc` (the baseline) and `skiff` (containerd-shim-skiff-v2, options through ConfigPath),
+/// pods on a CNI bridge of the test's own, driven by crictl 1.26 (`../shared/tools/crictl`, or
+/// SKIFF_CRICTL, or on PATH). The same flows run on both handlers and must give the same results.
+final class CRITests: ImageTestCase {
+    var containerd: PrivateContainerd!
+    var crictl = ""
+    var bridge = ""
+    let pauseRef = "docker.io/skiff/pause:test"
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        let candidates = [ProcessInfo.processInfo.environment["SKIFF_CRICTL"], Env.packageRoot + "/../shared/tools/crictl", Env.which("crictl")]
+        guard let c = candidates.compactMap({ $0 }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("crictl not found (../shared/tools/crictl, SKIFF_CRICTL or PATH)")
+        }
+        crictl = c
+        for plugin in ["bridge", "host-local", "loopback"] where !FileManager.default.isExecutableFile(atPath: "/usr/lib/cni/" + plugin) {
+            throw XCTSkip("CNI plugin \(plugin) not in /usr/lib/cni (apt-get install containernetworking-plugins)")
+        }
+        guard Env.which("containerd-shim-runc-v2") != nil, Env.which("runc") != nil else { throw XCTSkip("containerd's runc shim or runc missing") }
+        // A bridge and a subnet of this run's own; nothing routes to or from the host.
+        let tag = String(work.suffix(6))
+        bridge = "skb" + tag
+        let octet = Int(tag.prefix(2), radix: 16).map { 100 + $0 % 100 } ?? 150
+        let octet2 = Int(tag.suffix(2), radix: 16) ?? 7
+        try FileManager.default.createDirectory(atPath: work + "/cni", withIntermediateDirectories: true)
+        try """
+        {"cniVersion": "0.4.0", "name": "skiff-test-\(tag)", "plugins": [
+          {"type": "bridge", "bridge": "\(bridge)", "isGateway": false, "ipMasq": false, "hairpinMode": true,
+           "ipam": {"type": "host-local", "dataDir": "\(work!)/cni-ipam", "ranges": [[{"subnet": "10.\(octet).\(octet2).0/24"}]]}}]}
+        """.write(toFile: work + "/cni/10-skiff-test.conflist", atomically: true, encoding: .utf8)
+        try "SkipUnavailableCgroups = true\n".write(toFile: work + "/skiff-runtime.toml", atomically: true, encoding: .utf8)
+        let criConfig = """
+        [plugins."io.containerd.grpc.v1.cri"]
+          disable_tcp_service = true
+          # The sandbox's oom_score_adj -998 needs CAP_SYS_RESOURCE, which this host lacks: runc
+          # fails every pod without this (skiff would too).
+          restrict_oom_score_adj = true
+          stream_server_address = "127.0.0.1"
+          stream_server_port = "0"
+          sandbox_image = "\(pauseRef)"
+          enable_selinux = false
+          [plugins."io.containerd.grpc.v1.cri".cni]
+            bin_dir = "/usr/lib/cni"
+            conf_dir = "\(work!)/cni"
+          [plugins."io.containerd.grpc.v1.cri".containerd]
+            default_runtime_name = "runc"
+            [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+              runtime_type = "io.containerd.runc.v2"
+            [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.skiff]
+              runtime_type = "io.containerd.skiff.v2"
+              [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.skiff.options]
+                ConfigPath = "\(work!)/skiff-runtime.toml"
+        """
+        containerd = try PrivateContainerd(work: work, extraPath: (Env.shim as NSString).deletingLastPathComponent, cri: criConfig)
+        // The pod sandbox image: the test rootfs whose entrypoint is the payload's pause.
+        let pauseTar = work + "/pause.tar"
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", Env.rootfs, pauseTar, pauseRef,
+                                                    "{\"Entrypoint\": [\"/bin/skiff-payload\", \"pause\"], \"Cmd\": []}"]).code, 0)
+        for tar in [pauseTar, image] {
+            let r = containerd.ctr(["-n", "k8s.io", "image", "import", tar])
+            XCTAssertEqual(r.code, 0, r.stderr)
+        }
+        for _ in 0..<100 where cri(["info"]).code != 0 { usleep(50_000) }
+    }
+
+    override func tearDown() {
+        if containerd != nil {
+            // Whatever a failed test left: pods first (their containers go with them).
+            for pod in cri(["pods", "-q"]).stdout.split(separator: "\n") {
+                cri(["stopp", String(pod)]); cri(["rmp", "-f", String(pod)])
+            }
+            containerd.stop()
+        }
+        if !bridge.isEmpty { Cmd.run("/usr/sbin/ip", ["link", "del", bridge]) }
+        super.tearDown()
+        Host.removeContainerdLeftovers(namespace: "k8s.io")
+    }
+
+    @discardableResult
+    func cri(_ args: [String], stdin: String? = nil, timeout: TimeInterval = 60) -> CmdResult {
+        let sock = "unix://" + containerd.sock
+        return Cmd.run(crictl, ["--runtime-endpoint", sock, "--image-endpoint", sock, "--timeout", "30s"] + args,
+                       stdin: stdin, timeout: timeout)
+    }
+
+    func writeJSON(_ obj: [String: Any], _ name: String) throws -> String {
+        let path = work + "/" + name
+        try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted]).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// pid: 0 shares one pid namespace in the pod (shareProcessNamespace), 1 gives each
+    /// container its own.
+    func podConfig(_ name: String, pid: Int = 1) throws -> String {
+        try writeJSON(["metadata": ["name": name, "namespace": "default", "uid": name + "-uid", "attempt": 1],
+                       "log_directory": work + "/logs/" + name,
+                       "linux": ["security_context": ["namespace_options": ["pid": pid]]]], name + "-pod.json")
+    }
+
+    func containerConfig(_ name: String, _ command: [String], stdin: Bool = false) throws -> String {
+        try writeJSON(["metadata": ["name": name], "image": ["image": ref], "command": command,
+                       "log_path": name + ".log", "stdin": stdin, "linux": [String: Any]()], name + "-ctr.json")
+    }
+
+    func out(_ r: CmdResult) -> String { r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
+
+    func waitState(_ id: String, _ state: String) -> Bool {
+        for _ in 0..<200 {
+            if cri(["inspect", "-o", "go-template", "--template", "{{.status.state}}", id]).stdout.contains(state) { return true }
+            usleep(25_000)
+        }
+        return false
+    }
+
+    /// The node path on both handlers: pod, two containers in it (one shim per pod for skiff),
+    /// ps/inspect, exec with and without stdin, logs, stats, a container that exits and is
+    /// created again in the same pod, stop/rm, stopp/rmp. The results must be the same.
+    func testPodLifecycleIsTheSameOnSkiffAndRunc() throws {
+        var seen: [String: [String]] = [:]
+        for handler in ["runc", "skiff"] {
+            var notes: [String] = []
+            let rp = cri(["runp", "--runtime", handler, try podConfig("p-" + handler)])
+            let pod = out(rp)
+            XCTAssertFalse(pod.isEmpty, "\(handler): runp: \(rp.stderr)")
+            if pod.isEmpty { print((try? String(contentsOfFile: work + "/containerd.log", encoding: .utf8))?.suffix(3000) ?? ""); return }
+            XCTAssertTrue(out(cri(["inspectp", "-o", "go-template", "--template", "{{.status.state}}", pod])).contains("SANDBOX_READY"))
+            let a = out(cri(["create", pod, try containerConfig("a-" + handler, ["/bin/sh", "-c", "echo started-a; exec sleep 3017"]),
+                             work + "/p-\(handler)-pod.json"]))
+            let b = out(cri(["create", pod, try containerConfig("b-" + handler, ["/bin/sh", "-c", "echo started-b; exec sleep 3017"]),
+                             work + "/p-\(handler)-pod.json"]))
+            XCTAssertFalse(a.isEmpty || b.isEmpty, "\(handler): create")
+            XCTAssertEqual(cri(["start", a]).code, 0)
+            XCTAssertEqual(cri(["start", b]).code, 0)
+            XCTAssertTrue(waitState(a, "RUNNING") && waitState(b, "RUNNING"), "\(handler): running")
+            notes.append("ps: " + String(out(cri(["ps", "-q", "--pod", pod])).split(separator: "\n").count))
+            if handler == "skiff" {
+                let shims = Host.processes(mentioning: "-id " + pod).filter { pid in
+                    let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+                    return cmd.contains("containerd-shim-skiff-v2") && !cmd.hasSuffix("start\0")
+                }
+                XCTAssertEqual(shims.count, 1, "one shim serves the pod's sandbox and both containers")
+            }
+            var r = cri(["exec", "-s", a, "/bin/sh", "-c", "echo exec-out"])
+            notes.append("exec -s: \(r.code) \(out(r))")
+            r = cri(["exec", "-s", a, "/bin/sh", "-c", "exit 3"])
+            notes.append("exec -s failing: \(r.code) \(r.stderr.contains("exit code 3"))")
+            r = cri(["exec", "-i", a, "/bin/sh", "-c", "read x; echo got-$x"], stdin: "line\n")
+            notes.append("exec -i: \(r.code) \(out(r))")
+            notes.append("logs: " + out(cri(["logs", a])))
+            // Stats: every field a CRI client reads is there (cpu and memory too, where the v2
+            // hierarchy lacks the controllers).
+            r = cri(["stats", "-o", "json", a])
+            XCTAssertEqual(r.code, 0, r.stderr)
+            if let obj = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
+               let stat = (obj["stats"] as? [[String: Any]])?.first {
+                let cpu = stat["cpu"] as? [String: Any], mem = stat["memory"] as? [String: Any]
+                XCTAssertNotNil((cpu?["usageCoreNanoSeconds"] as? [String: Any])?["value"], "\(handler): cpu usage: \(r.stdout)")
+                XCTAssertNotNil((mem?["workingSetBytes"] as? [String: Any])?["value"], "\(handler): memory working set: \(r.stdout)")
+            } else {
+                XCTFail("\(handler): stats: \(r.stdout) \(r.stderr)")
+            }
+            // A container that exits, then is created again in the same pod (kubelet's restart).
+            let once = out(cri(["create", pod, try containerConfig("once-" + handler, ["/bin/sh", "-c", "echo once; exit 7"]),
+                                work + "/p-\(handler)-pod.json"]))
+            XCTAssertEqual(cri(["start", once]).code, 0)
+            XCTAssertTrue(waitState(once, "EXITED"), "\(handler): exited")
+            notes.append("exit code: " + out(cri(["inspect", "-o", "go-template", "--template", "{{.status.exitCode}}", once])))
+            XCTAssertEqual(cri(["rm", once]).code, 0)
+            let again = out(cri(["create", pod, try containerConfig("once-" + handler, ["/bin/sh", "-c", "echo again; exit 0"]),
+                                 work + "/p-\(handler)-pod.json"]))
+            XCTAssertEqual(cri(["start", again]).code, 0)
+            XCTAssertTrue(waitState(again, "EXITED"))
+            notes.append("again: " + out(cri(["logs", again])))
+            // Stop: SIGTERM to sleep (pid 1 of its own namespace ignores it), SIGKILL after 1 s.
+            r = cri(["stop", "-t", "1", a])
+            XCTAssertEqual(r.code, 0, r.stderr)
+            notes.append("stopped exit code: " + out(cri(["inspect", "-o", "go-template", "--template", "{{.status.exitCode}}", a])))
+            XCTAssertEqual(cri(["rm", a]).code, 0)
+            XCTAssertEqual(cri(["stopp", pod]).code, 0)
+            XCTAssertEqual(cri(["rmp", pod]).code, 0)
+            XCTAssertEqual(out(cri(["ps", "-a", "-q"])), "", "\(handler): nothing left")
+            seen[handler] = notes
+        }
+        XCTAssertEqual(seen["skiff"], seen["runc"])
+        XCTAssertEqual(seen["skiff"]?.first, "ps: 2")
+        XCTAssertTrue(seen["skiff"]?.contains("exec -s: 0 exec-out") == true, "\(seen["skiff"] ?? [])")
+        XCTAssertTrue(seen["skiff"]?.contains("exec -i: 0 got-line") == true, "\(seen["skiff"] ?? [])")
+        XCTAssertTrue(seen["skiff"]?.contains("exit code: 7") == true, "\(seen["skiff"] ?? [])")
+        XCTAssertTrue(Host.processes(mentioning: "sleep 3017").isEmpty, "the pods' processes are gone")
+    }
+
+    /// Issue 18 through the node path: a pod sharing one pid namespace, a container whose init
+    /// leaves a background child; `crictl stop -t 2` on both handlers. skiff must be within 2x of
+    /// runc's stop time and leave nothing alive.
+    func testStopInASharedPidPod() throws {
+        var times: [String: Double] = [:]
+        for handler in ["runc", "skiff"] {
+            let pod = out(cri(["runp", "--runtime", handler, try podConfig("s-" + handler, pid: 0)]))
+            XCTAssertFalse(pod.isEmpty)
+            let marker = "sleep 14\(handler == "skiff" ? 1 : 2)"
+            let c = out(cri(["create", pod, try containerConfig("bg-" + handler, ["/bin/sh", "-c", "\(marker)1 & \(marker)2"]),
+                             work + "/s-\(handler)-pod.json"]))
+            XCTAssertEqual(cri(["start", c]).code, 0)
+            XCTAssertTrue(waitState(c, "RUNNING"))
+            for _ in 0..<100 where Host.processes(mentioning: marker + "1").isEmpty { usleep(20_000) }
+            let t0 = Date()
+            let r = cri(["stop", "-t", "2", c])
+            times[handler] = Date().timeIntervalSince(t0)
+            XCTAssertEqual(r.code, 0, r.stderr)
+            for _ in 0..<50 where !Host.processes(mentioning: marker).isEmpty { usleep(20_000) }
+            XCTAssertEqual(Host.processes(mentioning: marker), [], "\(handler): the background child went with the container")
+            XCTAssertEqual(cri(["rm", c]).code, 0)
+            XCTAssertEqual(cri(["stopp", pod]).code, 0)
+            XCTAssertEqual(cri(["rmp", pod]).code, 0)
+        }
+        print("crictl stop -t 2 in a shared-pid pod: " + times.sorted { $0.key < $1.key }.map { "\($0.key) \(Int($0.value * 1000)) ms" }.joined(separator: ", "))
+        XCTAssertLessThan(times["skiff"]!, max(2 * times["runc"]!, 0.3), "within 2x of runc")
+    }
+}
