@@ -381,7 +381,7 @@ extension RegistryTests {
         XCTAssertEqual(ctl(["leases", "ls"]).stdout.split(separator: "\n").count <= 2, true, "at most the killed pull's lease, which expires")
 
         // kill -9 of an attached run: the container lives on in its shim, and is found again.
-        let run = Background(ctlBase + ["run", big, "r1", "/bin/sleep", "300"], env: env)
+        let run = Background(ctlBase + ["run", big, "r1", "/bin/sleep", "3023"], env: env)
         for _ in 0..<100 where !ctl(["tasks", "ls"]).stdout.contains("RUNNING") { usleep(50_000) }
         run.stop(SIGKILL)
         XCTAssertTrue(ctl(["tasks", "ls"]).stdout.contains("r1\t"), "the task survives its manager")
@@ -389,7 +389,7 @@ extension RegistryTests {
         XCTAssertTrue(doctor.contains("no problems found"), doctor)
         XCTAssertEqual(ctl(["tasks", "rm", "-f", "r1"]).code, 0)
         XCTAssertEqual(ctl(["containers", "rm", "r1"]).code, 0)
-        XCTAssertTrue(Host.processes(mentioning: "sleep 300").isEmpty)
+        XCTAssertTrue(Host.processes(mentioning: "sleep 3023").isEmpty)
 
         // A full disk during the pull: a clear error, no image, no partial blob.
         let small = work + "/small"

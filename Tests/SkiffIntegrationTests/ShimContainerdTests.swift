@@ -94,7 +94,7 @@ final class ShimContainerdTests: ImageTestCase {
         let fg = UnsafeMutablePointer<Int32>.allocate(capacity: 1)
         fg.initialize(to: -1)
         defer { fg.deallocate() }
-        let args = ["-n", ns, "run", "--rm", "--runtime", Env.shim, ref, "k1", "/bin/sleep", "300"]
+        let args = ["-n", ns, "run", "--rm", "--runtime", Env.shim, ref, "k1", "/bin/sleep", "3019"]
         let c = containerd!
         Thread {
             fg.pointee = c.ctr(args, timeout: 60).code
@@ -110,8 +110,8 @@ final class ShimContainerdTests: ImageTestCase {
         kill(shimPid, SIGKILL)
         XCTAssertEqual(done.wait(timeout: .now() + 30), .success, "ctr run returned after the shim died")
         XCTAssertNotEqual(fg.pointee, 0)
-        for _ in 0..<100 where !Host.processes(mentioning: "sleep 300").isEmpty { usleep(50_000) }
-        XCTAssertTrue(Host.processes(mentioning: "sleep 300").isEmpty, "container process cleaned up")
+        for _ in 0..<100 where !Host.processes(mentioning: "sleep 3019").isEmpty { usleep(50_000) }
+        XCTAssertTrue(Host.processes(mentioning: "sleep 3019").isEmpty, "container process cleaned up")
         XCTAssertEqual(ctr(["task", "ls", "-q"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines), "")
     }
 

@@ -283,7 +283,7 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertTrue(events[2].contains("\"exitStatus\":5"), String(events[2]))
 
         // doctor: a shim killed under a running task, and an active snapshot without a container.
-        XCTAssertEqual(ctl(["run", "-d", "skiff/busybox:test", "d1", "/bin/sleep", "300"]).code, 0)
+        XCTAssertEqual(ctl(["run", "-d", "skiff/busybox:test", "d1", "/bin/sleep", "3029"]).code, 0)
         // Ours: its -address is under this test's state dir (another run may have a "d1" too).
         let shim = Host.processes(mentioning: "-id d1").first { pid in
             let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
@@ -296,8 +296,8 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertTrue(r.stdout.contains("record-without-shim\td1"), r.stdout)
         XCTAssertEqual(ctl(["doctor", "--fix"]).code, 0)
         XCTAssertTrue(ctl(["doctor"]).stdout.contains("no problems found"))
-        for _ in 0..<100 where !Host.processes(mentioning: "sleep 300").isEmpty { usleep(20_000) }
-        XCTAssertTrue(Host.processes(mentioning: "sleep 300").isEmpty, "the container went with the repair")
+        for _ in 0..<100 where !Host.processes(mentioning: "sleep 3029").isEmpty { usleep(20_000) }
+        XCTAssertTrue(Host.processes(mentioning: "sleep 3029").isEmpty, "the container went with the repair")
         XCTAssertEqual(ctl(["containers", "rm", "d1"]).code, 0)
 
         // Snapshots by hand: prepare on the image's layer, write, commit, prepare on top, mount.
