@@ -127,10 +127,16 @@ final class HTTPClient {
 
     /// One request, following redirects as registries serve blobs (Docker Hub, GHCR, ECR, GCR
     /// and S3/GCS-backed ones answer with 307 to a storage URL): http and https only, at most
-    /// `maxRedirects` hops, and the Authorization header is dropped once the host changes.
+    /// `maxRedirects` hops, and the Authorization header is dropped once the origin changes.
     func perform(_ request: Request) throws -> Response {
         var r = request
-        let originalHost = URLComponents(string: request.url)?.host
+        // The origin is scheme, host and port (Go's client compares host and port): a redirect
+        // to http:// or another port of the same host is another server for credentials.
+        func origin(_ u: Foundation.URL?) -> String? {
+            guard let u, let scheme = u.scheme?.lowercased(), let host = u.host?.lowercased() else { return nil }
+            return "\(scheme)://\(host):\(u.port ?? (scheme == "https" ? 443 : 80))"
+        }
+        let originalOrigin = origin(Foundation.URL(string: request.url))
         for _ in 0...HTTPClient.maxRedirects {
             let resp = try performOnce(r)
             guard [301, 302, 303, 307, 308].contains(resp.status), let location = resp.headers["location"] else { return resp }
@@ -138,7 +144,7 @@ final class HTTPClient {
                   let scheme = next.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
                 throw ManagerError("http \(r.method)", r.url, "redirect to \(location) refused", hint: "only http and https redirects are followed")
             }
-            if next.host != originalHost { r.headers.removeValue(forKey: "Authorization") }
+            if origin(next) != originalOrigin { r.headers.removeValue(forKey: "Authorization") }
             if resp.status == 303 { r.method = r.method == "HEAD" ? "HEAD" : "GET"; r.body = nil }
             r.url = next.absoluteString
             if let fd = r.sinkFd { _ = ftruncate(fd, 0); _ = lseek(fd, 0, SEEK_SET) }
@@ -240,6 +246,10 @@ final class HTTPClient {
             throw ManagerError("store download", r.url, String(cString: strerror(sink.writeErrno)), hint: "free space where skiffctl's root is")
         }
         if sink.tooLarge {
+            if r.sinkFd != nil {  // a blob: the descriptor gave its size
+                throw ManagerError("http \(r.method)", r.url, "the registry sent more than the \(sink.maxBody) bytes left of the blob",
+                                   hint: "its copy is not the blob the manifest describes; nothing past the size was kept")
+            }
             throw ManagerError("http \(r.method)", r.url, "the response is larger than the \(sink.maxBody >> 20) MiB allowed for it",
                                hint: "manifests and indexes are small; this registry's answer is not one")
         }

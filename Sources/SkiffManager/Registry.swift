@@ -268,6 +268,9 @@ public final class RegistryClient {
                     var r = Request(url: url("blobs/\(d.digest)"))
                     if from > 0 { r.headers["Range"] = "bytes=\(from)-" }
                     r.sinkFd = fd
+                    // Never more than the descriptor promises: a registry that streams on would
+                    // fill the disk (and the partial kept for a resume with it).
+                    r.maxBody = d.size - from
                     // A 206 continues the partial's digest, a 200 starts over (each from a copy, as
                     // this response may yet be thrown away).
                     r.onStatus = { code in

@@ -165,12 +165,14 @@ public struct Snapshotter {
         }
     }
 
-    /// The mount a shim gets for an active snapshot, as containerd's snapshotters describe it.
+    /// The mount a shim gets for an active snapshot, as containerd's snapshotters describe it,
+    /// plus nodev: a device node an image carries must not open a host device for whoever
+    /// reaches the rootfs through /proc/PID/root (the container's own /dev is a mount of its own).
     public func mount(_ key: String) throws -> (type: String, source: String, options: [String]) {
         guard let s = try get(key) else { throw ManagerError("snapshot", key, "not found") }
-        if kind == .native { return ("bind", fs(s.id), ["rbind", "rw"]) }
+        if kind == .native { return ("bind", fs(s.id), ["rbind", "rw", "nodev"]) }
         guard let parent = s.parent else { throw ManagerError("snapshot", key, "has no parent") }
-        return ("overlay", "overlay", ["index=off", "workdir=" + dir + "/\(s.id)/work", "upperdir=" + fs(s.id),
+        return ("overlay", "overlay", ["nodev", "index=off", "workdir=" + dir + "/\(s.id)/work", "upperdir=" + fs(s.id),
                                        "lowerdir=" + (try chain(parent)).joined(separator: ":")])
     }
 

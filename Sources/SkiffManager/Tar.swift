@@ -109,6 +109,14 @@ public final class TarReader {
             var link = TarReader.field(block[157..<257])
             if let l = longLink { link = l }
             if let p = pax["linkpath"] { link = p }
+            // A NUL inside a name (GNU long names and pax records can carry one) would cut the
+            // path where a C call reads it: "..\0" passes every check and is "..".
+            for (what, value) in [("name", name), ("link target", link)] where value.utf8.contains(0) {
+                throw ManagerError("read tar", name.replacingOccurrences(of: "\0", with: "\\0"), "the entry's \(what) holds a NUL byte; refused")
+            }
+            for key in paxXattrs.keys where key.utf8.contains(0) {
+                throw ManagerError("read tar", name, "an xattr name holds a NUL byte; refused")
+            }
             var realSize = size
             if let p = pax["size"] {
                 guard let v = Int(p), v >= 0, v <= TarReader.maxSize else { throw ManagerError("read tar", name, "bad pax size \"\(p)\"") }

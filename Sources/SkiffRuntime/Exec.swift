@@ -124,13 +124,19 @@ extension Runtime {
         // Until EOF, which means the exec succeeded (the socket is close-on-exec): a seccomp
         // notify fd to hand to the agent, or an error.
         do {
-            while let msg = try sync.receive() {
+            var agentWatch: SeccompAgentWatch?
+            while true {
+                // Once the process runs under a notify filter, its syscalls before execve may wait
+                // on an agent that never answers: an error after the limit, not a hang.
+                try agentWatch?.waitReadable(parentEnd, "exec \(quote(r.id))")
+                guard let msg = try sync.receive() else { break }
                 switch msg {
                 case .seccompFd(let remote):
                     var st = ociState(r)
                     st.pid = pid
                     try SeccompAgent.handOff(remoteFd: remote, of: pid, seccomp: spec.linux!.seccomp!, state: st)
                     try sync.send(.seccompDone)
+                    agentWatch = SeccompAgentWatch(pid: pid)
                 case .error(let e): throw e
                 default: throw SkiffError.msg("unexpected message \(quote(msg.encoded)) from the exec'd process")
                 }

@@ -23,8 +23,9 @@ enum RootfsMounts {
                     let bind = flags & MountOptions.BIND != 0
                     try Sys.mount(m.source, dest, type, bind ? flags & ~MountOptions.RDONLY : flags, opts.dataString)
                     done += 1
-                    // A bind mount takes ro only on a remount.
-                    if bind && flags & MountOptions.RDONLY != 0 {
+                    // A bind mount takes ro, nosuid, nodev and noexec only on a remount.
+                    let perMount = MountOptions.RDONLY | MountOptions.NOSUID | MountOptions.NODEV | MountOptions.NOEXEC
+                    if bind && flags & perMount != 0 {
                         try Sys.mount(nil, dest, nil, flags | MountOptions.REMOUNT, nil)
                     }
                 }

@@ -298,7 +298,14 @@ final class EscapeTests: XCTestCase {
         c.args(["/bin/cat", "/proc/uptime"])
         r = c.run()
         XCTAssertEqual(r.stdout, "12345.67 0.00\n", r.stderr)
+        // /proc/net/dev is on runc's list, but /proc/net is a symlink to self/net and the kernel
+        // refuses mounts on a /proc/PID file: runc 1.1.5 says "inside /proc", and so does skiff.
         c.config["mounts"] = (c.config["mounts"] as! [[String: Any]]).filter { $0["destination"] as? String != "/proc/uptime" }
+        c.addMount(["destination": "/proc/net/dev", "type": "bind", "source": file, "options": ["bind", "ro"]])
+        r = c.run("c-net")
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("mount \"/proc/net/dev\": it is inside /proc"), r.stderr)
+        c.config["mounts"] = (c.config["mounts"] as! [[String: Any]]).filter { $0["destination"] as? String != "/proc/net/dev" }
         c.addMount(["destination": "/proc/sys/kernel/core_pattern", "type": "bind", "source": file, "options": ["bind", "ro"]])
         r = c.run("c2")
         XCTAssertNotEqual(r.code, 0)

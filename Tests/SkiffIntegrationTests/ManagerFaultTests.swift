@@ -138,6 +138,11 @@ final class ManagerFaultTests: ImageTestCase {
         r = ctl(["run", "--rm", "\(host)/skiff/busybox:latest", "r1", "/bin/skiff-payload", "echo", "redirected"])
         XCTAssertEqual(r.code, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("redirected"))
+        // Storage on the same host but another port is another origin: the token stays behind
+        // (it used to follow, as only the host name was compared).
+        let samehost = try registry("redirect-port")
+        r = ctl(["images", "pull", "--plain-http", "\(samehost)/skiff/busybox:latest"], root: "redirect-port")
+        XCTAssertEqual(r.code, 0, r.stderr)
         for (mode, expect) in [("redirect-file", "redirect to file:///etc/passwd refused"), ("redirect-loop", "more than 10 redirects")] {
             let h = try registry(mode)
             // A store of its own: the blobs must come from this registry.
@@ -206,6 +211,19 @@ final class ManagerFaultTests: ImageTestCase {
             XCTAssertFalse(r.stderr.contains("DecodingError") || r.stderr.contains("Swift."), "\(mode): \(r.stderr)")
             XCTAssertEqual(ctl(["-n", mode, "images", "ls", "-q"]).stdout, "", mode)
         }
+    }
+
+    /// A registry that streams past a blob's size: the download stops at the size the manifest
+    /// gave (it used to go on until the disk was full), and nothing is kept past it.
+    func testABlobLongerThanItsDescriptorIsCutOff() throws {
+        let h = try registry("endless-blob")
+        let r = ctl(["images", "pull", "--plain-http", "\(h)/skiff/busybox:latest"], timeout: 60)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("the registry sent more than the"), r.stderr)
+        XCTAssertEqual(ctl(["images", "ls", "-q"]).stdout, "")
+        let imageSize = (try FileManager.default.attributesOfItem(atPath: image)[.size] as? Int) ?? 0
+        let du = Cmd.run("/usr/bin/du", ["-sb", work + "/root"]).stdout.split(separator: "\t").first.flatMap { Int($0) } ?? .max
+        XCTAssertLessThan(du, imageSize * 2 + (1 << 20), "the store holds no more than the image")
     }
 
     // MARK: store and errors

@@ -159,6 +159,43 @@ final class SeccompTests: XCTestCase {
         }
     }
 
+    /// The same for `skiff exec`: an agent that lets the init through (it answers its first
+    /// connection with SECCOMP_USER_NOTIF_FLAG_CONTINUE) but never answers the exec'd process's
+    /// execve. exec used to wait for it without end.
+    func testAnAgentThatNeverAnswersFailsExecInTime() throws {
+        let sock = b.base + "/agent.sock"
+        let agent = Background(["/usr/bin/python3", "-c", """
+            import fcntl, socket, struct, sys, threading
+            RECV, SEND = 0xc0502100, 0xc0182101  # SECCOMP_IOCTL_NOTIF_RECV / _SEND
+            def answer(fd):
+                while True:
+                    buf = bytearray(80)
+                    fcntl.ioctl(fd, RECV, buf, True)
+                    fcntl.ioctl(fd, SEND, bytearray(struct.pack("QqiI", struct.unpack_from("Q", buf)[0], 0, 0, 1)), True)
+            s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+            held = []
+            while True:
+                c, _ = s.accept(); _, fds, _, _ = socket.recv_fds(c, 65536, 4); held.append((c, fds))
+                if len(held) == 1: threading.Thread(target=answer, args=(fds[0],), daemon=True).start()
+            """, sock])
+        defer { agent.stop(SIGKILL) }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: sock) { usleep(20_000) }
+        profile([["names": ["execve"], "action": "SCMP_ACT_NOTIFY"]], extra: ["listenerPath": sock])
+        b.process["noNewPrivileges"] = true
+        b.args(["/bin/sleep", "3047"])
+        try b.write()
+        XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "c1"]).code, 0, "the agent lets the init's execve through")
+        var env = ProcessInfo.processInfo.environment
+        env["SKIFF_SECCOMP_AGENT_TIMEOUT"] = "2"
+        let t0 = Date()
+        let r = Cmd.run(Env.skiff, ["--root", b.stateRoot, "exec", "c1", "/bin/true"], timeout: 60, env: env)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 30)
+        XCTAssertTrue(r.stderr.contains("exec \"c1\"") && r.stderr.contains("for the seccomp agent to answer syscall 59"), r.stderr)
+        XCTAssertEqual(b.rt(["delete", "--force", "c1"]).code, 0)
+        XCTAssertEqual(b.rt(["list", "-q"]).stdout, "")
+    }
+
     /// runc's rules for SCMP_ACT_NOTIFY: an agent must be named, `write` (which the runtime
     /// still uses under the filter) cannot be trapped, and it is no default action.
     func testNotifyWithoutListenerOrOnWriteIsRefused() {

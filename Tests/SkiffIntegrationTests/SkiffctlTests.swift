@@ -402,6 +402,52 @@ final class SkiffctlTests: ImageTestCase {
         }
     }
 
+    /// A device node an image carries (here /hostnull, c 1:3, mode 0666) is inert where the
+    /// host can reach the rootfs (/proc/PID/root, which a same-uid local user may open): the
+    /// rootfs is mounted nodev on both snapshotters. It used to open the host device.
+    func testDeviceNodesFromAnImageAreInert() throws {
+        let layer = work + "/devlayer"
+        try FileManager.default.createDirectory(atPath: layer, withIntermediateDirectories: true)
+        XCTAssertEqual(mknod(layer + "/hostnull", S_IFCHR | 0o666, dev_t((1 << 8) | 3)), 0)
+        chmod(layer + "/hostnull", 0o666)
+        let devImage = work + "/dev.tar"
+        let b = Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", Env.rootfs + ":" + layer, devImage, "docker.io/skiff/dev:1"])
+        XCTAssertEqual(b.code, 0, b.stderr)
+        for (i, snapshotter) in ["overlayfs", "native"].enumerated() {
+            var env = ProcessInfo.processInfo.environment
+            env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+            env["SKIFF_SNAPSHOTTER"] = snapshotter
+            func sctl(_ a: [String]) -> CmdResult {
+                Cmd.run(Env.skiffctl, ["--root", work + "/root-" + snapshotter, "--state", work + "/state-" + snapshotter] + a, env: env)
+            }
+            XCTAssertEqual(sctl(["images", "import", devImage]).code, 0)
+            let marker = "\(3041 + i)"
+            var r = sctl(["run", "-d", "skiff/dev:1", "dev1", "/bin/sleep", marker])
+            XCTAssertEqual(r.code, 0, snapshotter + ": " + r.stderr)
+            let pid = Host.processes(mentioning: "sleep " + marker).first { pid in
+                ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").hasPrefix("/bin/sleep")
+            }
+            XCTAssertNotNil(pid, snapshotter)
+            if let pid {
+                let path = "/proc/\(pid)/root/hostnull"
+                var st = stat()
+                XCTAssertEqual(lstat(path, &st), 0, "the node was unpacked: " + snapshotter)
+                XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR, snapshotter)
+                let fd = open(path, O_WRONLY)
+                let err = errno
+                if fd >= 0 { close(fd) }
+                XCTAssertEqual(fd, -1, snapshotter + ": the image's device node opened the host's device")
+                XCTAssertEqual(err, EACCES, snapshotter)
+            }
+            XCTAssertEqual(sctl(["tasks", "kill", "-s", "KILL", "dev1"]).code, 0)
+            for _ in 0..<100 where !sctl(["tasks", "ls"]).stdout.contains("STOPPED") { usleep(20_000) }
+            XCTAssertEqual(sctl(["tasks", "rm", "dev1"]).code, 0)
+            r = sctl(["containers", "rm", "dev1"])
+            XCTAssertEqual(r.code, 0, r.stderr)
+        }
+        XCTAssertEqual(Host.mounts(containing: work), [])
+    }
+
     /// A zstd-compressed layer (OCI `tar+zstd`), unpacked and run; a corrupt one is refused.
     func testZstdLayer() throws {
         guard Env.which("zstd") != nil else { throw XCTSkip("zstd is not installed (apt-get install zstd)") }
@@ -477,7 +523,8 @@ final class SkiffctlTests: ImageTestCase {
         // and ".." (".wh..." removed the snapshot's own directory).
         for (kind, message) in [("symlink", "symlink"), ("dotdot", "escapes"), ("hardlink-up", "escapes"), ("hardlink-abs", "lacks"),
                                 ("bigid", "uid field 1099511627776 is out of range"), ("wh-dot", "is not a file name"),
-                                ("wh-dotdot", "is not a file name")] {
+                                ("wh-dotdot", "is not a file name"), ("nul-name", "holds a NUL byte"),
+                                ("nul-link", "holds a NUL byte")] {
             XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", Self.evilImage, evil, kind]).code, 0)
             XCTAssertEqual(ctl(["-n", "evil-" + kind, "images", "import", evil]).code, 0)
             r = ctl(["-n", "evil-" + kind, "run", "--rm", "evil/escape:1", "e1", "/bin/true"])
@@ -536,6 +583,12 @@ final class SkiffctlTests: ImageTestCase {
         d = b"x"
         if kind == "bigid":
             i = tarfile.TarInfo("f"); i.size = 1; i.uid = 2 ** 40; t.addfile(i, io.BytesIO(d))
+        elif kind in ("nul-name", "nul-link"):
+            # pax records can carry a NUL: "..\\0x" passed the checks as a name and was ".." to rename(2)
+            i = tarfile.TarInfo("x"); i.type = tarfile.SYMTYPE if kind == "nul-link" else tarfile.REGTYPE
+            i.pax_headers = {"linkpath": "../\\0ok"} if kind == "nul-link" else {"path": "..\\0x"}
+            if kind == "nul-link": i.linkname = "ok"
+            t.addfile(i, io.BytesIO(b""))
         elif kind in ("wh-dot", "wh-dotdot"):
             i = tarfile.TarInfo("keep"); i.size = 1; t.addfile(i, io.BytesIO(d))
             i = tarfile.TarInfo(".wh.." if kind == "wh-dot" else ".wh..."); t.addfile(i, io.BytesIO(b""))
