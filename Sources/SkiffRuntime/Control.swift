@@ -8,16 +8,24 @@ extension Runtime {
     func runningCgroup(_ id: String, op: String) throws -> (ContainerRecord, Cgroup2) {
         let r = try store.load(id)
         guard let dir = r.cgroupPath else {
-            throw SkiffError.msg("\(op): container \(quote(id)) has no cgroup", hint: "this host has no cgroup2 mount")
+            throw SkiffError.msg("\(op): container \(quote(id)) has no cgroup",
+                                 hint: "it was created without one: no cgroup2 mount, or rootless without a delegated cgroup")
         }
         return (r, Cgroup2.at(dir))
     }
 
     /// Host pids of every process in the container's cgroup.
+    /// Without a cgroup (rootless, nothing delegated): the processes of its pid namespace, or
+    /// without one of its own the init and its descendants.
     public func pids(id: String) throws -> [pid_t] {
-        let (r, cg) = try runningCgroup(id, op: "ps")
+        let r = try store.load(id)
         if status(of: r) == .stopped { return [] }
-        return try cg.procs()
+        guard let dir = r.cgroupPath else { return processesWithoutCgroup(r) }
+        return try Cgroup2.at(dir).procs()
+    }
+
+    func processesWithoutCgroup(_ r: ContainerRecord) -> [pid_t] {
+        r.ownPidNamespace ? Proc.inPidNamespace(of: r.pid) : Proc.selfAndDescendants(r.pid)
     }
 
     /// Freezes the cgroup and waits (bounded) until the kernel reports it frozen; on timeout the

@@ -13,6 +13,10 @@ public struct Runtime {
     public var systemdCgroup = false
     /// Skip (with a warning) resource limits whose controller the hierarchy lacks.
     public var skipUnavailableCgroups = false
+    /// runc's rootless mode (`--rootless`, auto when not root): a cgroup only where one was
+    /// delegated, no device program (it needs CAP_SYS_ADMIN on the host; a user namespace
+    /// cannot create device nodes anyway).
+    public var rootless = false
 
     public init(root: String) { store = StateStore(root: root) }
 
@@ -84,32 +88,28 @@ public struct Runtime {
             let own = Cgroup2.ownPath(procSelfCgroup: (try? FS.readString("/proc/self/cgroup")) ?? "")
             let path = try Cgroup2.resolve(cgroupsPath: spec.linux?.cgroupsPath, id: id, systemd: systemdCgroup, own: own)
             let cg = Cgroup2(mountpoint: mp, path: path)
-            let top = try cg.create()
-            cleanup.cgroup = (cg, top)
-            if top == nil {
-                // An existing cgroup: shared with processes already there (runc warns and goes
-                // on), but a frozen one would freeze the init we clone into it: create would hang.
-                if let n = try? cg.procs().count, n > 0 { Logger.shared.warn("container's cgroup is not empty: \(n) process(es) found") }
-                if cg.isFrozen() {
-                    throw SkiffError("create", cg.directory, detail: "the container's cgroup is frozen", hint: "thaw it first (cgroup.freeze)")
+            if let top = try createCgroup(cg, spec: spec) {
+                cleanup.cgroup = (cg, top.created)
+                plan.cgroup = cg
+                plan.cgroupFd = Glibc.open(cg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                record.cgroupPath = cg.directory
+                Logger.shared.debug("create \(quote(id)): cgroup \(cg.directory)\(top.created == nil ? " (existing)" : "")")
+                record.cgroupCreatedTop = top.created
+                try store.saveCreating(record)  // see creatorPid above: from here on there is a cgroup to remove
+                if let res = spec.linux?.resources {
+                    let skip = skipUnavailableCgroups || spec.annotations?["org.skiff.cgroups.skip-unavailable"] == "true"
+                    try cg.apply(res, skipUnavailable: skip) { Logger.shared.warn($0) }
+                }
+                // Always a device program, as runc: without linux.resources.devices only the default
+                // nodes are usable (a node in linux.devices is created, not allowed). Not rootless:
+                // loading it needs CAP_SYS_ADMIN on the host, and a user namespace makes no nodes.
+                if !rootless {
+                    let deviceRules = spec.linux?.resources?.devices ?? []
+                    try DeviceFilter.attach(try DeviceFilter.rules(resources: deviceRules, devices: spec.linux?.devices ?? []) { Logger.shared.warn($0) },
+                                            cgroupDir: cg.directory)
                 }
             }
-            plan.cgroup = cg
-            plan.cgroupFd = Glibc.open(cg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            record.cgroupPath = cg.directory
-            Logger.shared.debug("create \(quote(id)): cgroup \(cg.directory)\(top == nil ? " (existing)" : "")")
-            record.cgroupCreatedTop = top
-            try store.saveCreating(record)  // see creatorPid above: from here on there is a cgroup to remove
-            if let res = spec.linux?.resources {
-                let skip = skipUnavailableCgroups || spec.annotations?["org.skiff.cgroups.skip-unavailable"] == "true"
-                try cg.apply(res, skipUnavailable: skip) { Logger.shared.warn($0) }
-            }
-            // Always a device program, as runc: without linux.resources.devices only the default
-            // nodes are usable (a node in linux.devices is created, not allowed).
-            let deviceRules = spec.linux?.resources?.devices ?? []
-            try DeviceFilter.attach(try DeviceFilter.rules(resources: deviceRules, devices: spec.linux?.devices ?? []) { Logger.shared.warn($0) },
-                                    cgroupDir: cg.directory)
-        } else if spec.linux?.cgroupsPath != nil {
+        } else if spec.linux?.cgroupsPath != nil && !rootless {
             throw SkiffError.msg("no cgroup2 hierarchy is mounted", hint: "mount cgroup2 or run on a cgroup v2 host")
         }
 
@@ -257,10 +257,31 @@ public struct Runtime {
         return SkiffError.msg("container init closed its sync socket during setup")
     }
 
+    /// Makes the container's cgroup; nil when rootless and nothing was delegated: runc goes on without a cgroup then, unless
+    /// the config asks for limits.
+    func createCgroup(_ cg: Cgroup2, spec: Spec) throws -> CreatedCgroup? {
+        let top: String?
+        do { top = try cg.create() } catch let e as SkiffError where rootless && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
+            guard !Rootless.asksForResources(spec.linux?.resources) else {
+                throw SkiffError("create cgroup", cg.directory, errno: e.errno ?? EACCES,
+                                 hint: "rootless: limits need a cgroup delegated to you (a systemd user slice with Delegate=yes, or a cgroup2 directory chowned to you and named in linux.cgroupsPath)")
+            }
+            Logger.shared.warn("rootless: the container has no cgroup (\(cg.directory) is not writable); pause, resume and stats need a delegated one")
+            return nil
+        }
+        if top == nil {
+            // An existing cgroup: shared with processes already there (runc warns and goes
+            // on), but a frozen one would freeze the init we clone into it: create would hang.
+            if let n = try? cg.procs().count, n > 0 { Logger.shared.warn("container's cgroup is not empty: \(n) process(es) found") }
+            if cg.isFrozen() {
+                throw SkiffError("create", cg.directory, detail: "the container's cgroup is frozen", hint: "thaw it first (cgroup.freeze)")
+            }
+        }
+        return CreatedCgroup(created: top)
+    }
+
     func writeIDMaps(pid: pid_t, linux: Linux) throws {
-        func text(_ m: [IDMapping]) -> String { m.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined() }
-        try FS.writeFile("/proc/\(pid)/uid_map", text(linux.uidMappings ?? []), flags: O_WRONLY)
-        try FS.writeFile("/proc/\(pid)/gid_map", text(linux.gidMappings ?? []), flags: O_WRONLY)
+        try Rootless.writeIDMaps(pid: pid, uid: linux.uidMappings ?? [], gid: linux.gidMappings ?? [])
     }
 
     /// runc's format: decimal pid, no newline, atomic rename.
@@ -273,6 +294,9 @@ public struct Runtime {
         if rename(tmp, path) != 0 { throw SkiffError.sys("rename", path) }
     }
 }
+
+/// The cgroup create made: `created` is the topmost directory it had to make (nil: it existed).
+struct CreatedCgroup { let created: String? }
 
 /// Undoes a half-done create: kills the init, removes the cgroup and the state dir.
 struct CreateCleanup {

@@ -1,3 +1,4 @@
+import Glibc
 import SkiffSpec
 
 /// `skiff spec`: the same starting point runc writes, with skiff's hostname.
@@ -32,8 +33,9 @@ public enum DefaultSpec {
         if rootless {
             ns.removeAll { $0.type == "network" }
             ns.append(Namespace(type: "user"))
-            l.uidMappings = [IDMapping(containerID: 0, hostID: 1000, size: 1)]
-            l.gidMappings = [IDMapping(containerID: 0, hostID: 1000, size: 1)]
+            // The caller's own ids, as runc's spec --rootless: what an unprivileged user may map.
+            l.uidMappings = [IDMapping(containerID: 0, hostID: UInt32(geteuid()), size: 1)]
+            l.gidMappings = [IDMapping(containerID: 0, hostID: UInt32(getegid()), size: 1)]
         } else {
             var r = Resources()
             r.devices = [DeviceRule(allow: false, type: nil, major: nil, minor: nil, access: "rwm")]

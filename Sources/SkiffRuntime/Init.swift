@@ -64,7 +64,9 @@ enum InitProcess {
                 if !text.isEmpty { try FS.writeFile("/proc/self/timens_offsets", text, flags: O_WRONLY) }
             }
             var hostPathsEnd: Int32 = -1
-            if plan.newUserNamespace { (hostPathsEnd, plan.hostPathsFd) = try Sys.socketpair() }
+            // Not for an unprivileged caller: it cannot join the init's mount namespace, and the
+            // init (its own uid on the host) reaches what the caller reaches.
+            if plan.newUserNamespace && geteuid() == 0 { (hostPathsEnd, plan.hostPathsFd) = try Sys.socketpair() }
             var pid = plan.cgroupFd >= 0 ? skiff_clone3_fork(UInt64(plan.initCloneFlags | UInt(SKIFF_CLONE_PARENT)), plan.cgroupFd) : -1
             if pid < 0 {
                 // No clone3/CLONE_INTO_CGROUP (old kernel, seccomp'd caller): migrate, then clone.

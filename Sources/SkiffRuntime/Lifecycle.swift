@@ -91,6 +91,11 @@ extension Runtime {
             if cg.exists { try cg.killAll(signal: signal) }
             return
         }
+        if all && st != .stopped {
+            // No cgroup (rootless without delegation): the init and what it started.
+            for p in processesWithoutCgroup(r).reversed() { Glibc.kill(p, signal) }
+            return
+        }
         if st == .stopped { throw SkiffError.msg("container not running") }
         // Without its own pid namespace, killing init would orphan the rest: signal the whole cgroup.
         if signal == SIGKILL && !r.ownPidNamespace, let dir = r.cgroupPath {

@@ -21,6 +21,38 @@ public enum Proc {
         return true
     }
 
+    /// `pid` and every process below it, from the parent pid (field 4) of each /proc/N/stat: what
+    /// a container without a cgroup holds (rootless without delegation).
+    public static func selfAndDescendants(_ pid: pid_t) -> [pid_t] {
+        var parent: [pid_t: pid_t] = [:]
+        for name in (try? FS.listDirectory("/proc")) ?? [] {
+            guard let p = pid_t(name), let s = try? FS.readString("/proc/\(p)/stat"), let close = s.lastIndex(of: ")") else { continue }
+            let rest = s[s.index(after: close)...].split(separator: " ")
+            if rest.count > 1, let pp = pid_t(rest[1]) { parent[p] = pp }
+        }
+        guard parent[pid] != nil else { return [] }
+        var out = [pid], i = 0
+        while i < out.count {
+            let cur = out[i]
+            out += parent.filter { $0.value == cur }.map(\.key).sorted()
+            i += 1
+        }
+        return out
+    }
+
+    /// Every process in the pid namespace `pid` is in (read from /proc/N/ns/pid; processes the
+    /// caller may not inspect are not seen), `pid` first.
+    public static func inPidNamespace(of pid: pid_t) -> [pid_t] {
+        func ns(_ p: pid_t) -> String? {
+            var buf = [CChar](repeating: 0, count: 64)
+            let n = readlink("/proc/\(p)/ns/pid", &buf, buf.count - 1)
+            return n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
+        }
+        guard let mine = ns(pid) else { return [] }
+        let others = ((try? FS.listDirectory("/proc")) ?? []).compactMap { pid_t($0) }.filter { $0 != pid && ns($0) == mine }
+        return [pid] + others.sorted()
+    }
+
     public static func threadCount() -> Int {
         (try? FS.listDirectory("/proc/self/task").count) ?? 1
     }

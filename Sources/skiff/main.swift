@@ -6,7 +6,7 @@ import SkiffRuntime
 // A thin CLI over SkiffRuntime with runc's command-line surface. Synchronous, single-threaded.
 
 let globalFlags: [FlagSpec] = [
-    FlagSpec(["root"], value: true, "root directory for storage of container state (default: \"/run/skiff\")"),
+    FlagSpec(["root"], value: true, "root directory for storage of container state (default: \"/run/skiff\", or $XDG_RUNTIME_DIR/skiff for a non-root user)"),
     FlagSpec(["log"], value: true, "set the log file to write skiff logs to (default is '/dev/stderr')"),
     FlagSpec(["log-format"], value: true, "set the log format ('text' (default), or 'json')"),
     FlagSpec(["debug"], "enable debug logging"),
@@ -215,7 +215,8 @@ func main() -> Int32 {
         fail("invalid --rootless value \(quote(r)): use true, false or auto")
     }
 
-    var rt = Runtime(root: global.string("root") ?? "/run/skiff")
+    var rt = Runtime(root: global.string("root") ?? Rootless.defaultStateRoot())
+    rt.rootless = Rootless.decide(global.string("rootless") ?? "auto")
     rt.systemdCgroup = global.bool("systemd-cgroup")
     // Also from the environment: containerd's runc shim and conmon pass no extra global flags.
     rt.skipUnavailableCgroups = global.bool("skip-unavailable-cgroups") || getenv("SKIFF_CGROUPS_SKIP_UNAVAILABLE").map { String(cString: $0) == "1" } == true

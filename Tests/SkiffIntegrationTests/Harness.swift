@@ -130,9 +130,11 @@ final class TestBundle {
     let runtime: String
     /// Set when a test wrote config.json by hand (e.g. malformed JSON).
     var keepConfigFile = false
+    let testName: String
 
     init(runtime: String = Env.skiff, rootfs: String = Env.rootfs, name: String = #function) throws {
         let base = "/tmp/skiff-it-" + UUID().uuidString.prefix(8).lowercased()
+        testName = name
         dir = base + "/bundle"
         stateRoot = base + "/state"
         self.runtime = runtime
@@ -208,6 +210,12 @@ final class TestBundle {
         let list = Cmd.run(runtime, ["--root", stateRoot, "list", "-q"]).stdout.split(separator: "\n")
         for id in list { Cmd.run(runtime, ["--root", stateRoot, "delete", "--force", String(id)]) }
         try? FileManager.default.removeItem(atPath: base)
+        // Nothing may stay in the cgroup hierarchy either: a leftover fails the test that made it.
+        if let root = Host.cgroupRoot, let path = linux["cgroupsPath"] as? String, path.hasPrefix("/skiff-test-"),
+           FileManager.default.fileExists(atPath: root + path) {
+            XCTFail("\(testName): the cgroup \(root + path) was left behind (runtime \(runtime))")
+            Cmd.run("/bin/sh", ["-c", "find \(root + path) -depth -type d -exec rmdir {} \\;"])
+        }
     }
 }
 
@@ -218,7 +226,10 @@ enum Host {
     static func removeContainerdLeftovers(namespace ns: String) {
         try? FileManager.default.removeItem(atPath: "/run/containerd/skiff/" + ns)
         rmdir("/run/containerd/runc/" + ns)
-        for h in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] { rmdir("/sys/fs/cgroup/\(h)/\(ns)") }
+        // Depth first: a pod's shared cgroup (ns/shared-skiff) or a sandbox's keeps ns from going.
+        for h in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] where FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(h)/\(ns)") {
+            Cmd.run("/bin/sh", ["-c", "find /sys/fs/cgroup/\(h)/\(ns) -depth -type d -exec rmdir {} \\; 2>/dev/null"])
+        }
         rmdir("/sys/fs/cgroup/" + ns)
     }
 

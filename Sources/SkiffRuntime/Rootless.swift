@@ -1,0 +1,86 @@
+import Glibc
+import SkiffSys
+import SkiffSpec
+
+/// What changes when the runtime is not root on the host (runc's rootless mode): the state root,
+/// id maps written by an unprivileged parent, and cgroups only where they were delegated.
+public enum Rootless {
+    /// runc's rule: a non-root user, or "root" of a user namespace that is not really root (rootlesskit
+    /// keeps USER), keeps state under $XDG_RUNTIME_DIR; everyone else under /run.
+    public static func defaultStateRoot() -> String {
+        if let xdg = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), !xdg.isEmpty {
+            if geteuid() != 0 { return xdg + "/skiff" }
+            if inUserNamespace, getenv("USER").map({ String(cString: $0) }) != "root" { return xdg + "/skiff" }
+        }
+        return "/run/skiff"
+    }
+
+    /// `--rootless true|false|auto`: auto means not root, or root of a user namespace (rootlesskit).
+    public static func decide(_ value: String) -> Bool {
+        switch value {
+        case "true": return true
+        case "false": return false
+        default: return geteuid() != 0 || inUserNamespace
+        }
+    }
+
+    /// Whether this process is in a user namespace other than the initial one (its uid_map is
+    /// not the identity over all 2^32-1 ids).
+    public static var inUserNamespace: Bool {
+        guard let map = try? FS.readString("/proc/self/uid_map") else { return false }
+        let f = map.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        return !(f.count == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+    }
+
+    /// Writes the init's uid_map and gid_map. Root writes them directly; an unprivileged parent may
+    /// map only its own id, and for gid_map only after setgroups is denied (user_namespaces(7));
+    /// any other mapping goes through the setuid helpers newuidmap/newgidmap, which check the
+    /// ranges /etc/subuid and /etc/subgid give the user.
+    static func writeIDMaps(pid: pid_t, uid: [IDMapping], gid: [IDMapping]) throws {
+        try write(pid: pid, file: "uid_map", helper: "newuidmap", uid, own: UInt32(geteuid()))
+        try write(pid: pid, file: "gid_map", helper: "newgidmap", gid, own: UInt32(getegid()))
+    }
+
+    static func write(pid: pid_t, file: String, helper: String, _ maps: [IDMapping], own: UInt32) throws {
+        let text = maps.map { "\($0.containerID) \($0.hostID) \($0.size)\n" }.joined()
+        let path = "/proc/\(pid)/\(file)"
+        do {
+            try FS.writeFile(path, text, flags: O_WRONLY)
+            return
+        } catch let e as SkiffError where e.errno == EPERM && geteuid() != 0 {
+            _ = e
+        }
+        let ownOnly = maps.count == 1 && maps[0].hostID == own && maps[0].size == 1
+        if ownOnly && file == "gid_map" {
+            // An unprivileged process may map its own gid only once setgroups is denied.
+            try FS.writeFile("/proc/\(pid)/setgroups", "deny", flags: O_WRONLY)
+            try FS.writeFile(path, text, flags: O_WRONLY)
+            return
+        }
+        guard let tool = findInPath(helper) else {
+            throw SkiffError("write \(file)", path, errno: EPERM,
+                             hint: "mapping more than your own id needs \(helper) (Debian: apt install uidmap) and ranges for your user in /etc/sub\(file.hasPrefix("uid") ? "uid" : "gid")")
+        }
+        let args = [tool, "\(pid)"] + maps.flatMap { ["\($0.containerID)", "\($0.hostID)", "\($0.size)"] }
+        let r = try Spawn.run(path: tool, args: args, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], stdin: [], timeout: 10)
+        if r.status != 0 {
+            throw SkiffError.msg("\(helper) \(args.dropFirst().joined(separator: " ")): \(r.outputText.isEmpty ? "exit status \(r.status)" : r.outputText)",
+                                 hint: "the ranges must be in /etc/sub\(file.hasPrefix("uid") ? "uid" : "gid") for your user")
+        }
+    }
+
+    static func findInPath(_ name: String) -> String? {
+        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
+        for dir in (path + ":/usr/sbin:/usr/bin").split(separator: ":") where access("\(dir)/\(name)", X_OK) == 0 {
+            return "\(dir)/\(name)"
+        }
+        return nil
+    }
+
+    /// Whether the config asks for anything a cgroup would have to enforce.
+    static func asksForResources(_ r: Resources?) -> Bool {
+        guard let r else { return false }
+        return r.memory != nil || r.cpu != nil || r.pids != nil || r.blockIO != nil
+            || !(r.hugepageLimits ?? []).isEmpty || r.network != nil || !(r.rdma ?? [:]).isEmpty || !(r.unified ?? [:]).isEmpty
+    }
+}
