@@ -146,16 +146,27 @@ public struct Cgroup2: Sendable, Equatable {
     public func remove(createdTop: String?, killRemaining: Bool = false, waitBusy: Bool = true) throws {
         guard exists else { return }
         if killRemaining { try? killAll() }
+        // Sub-cgroups first (exec --cgroup, a payload's own): rmdir refuses a cgroup with
+        // children, and runc's delete removes the whole subtree too.
+        try Cgroup2.removeDirectory(directory, waitBusy: waitBusy)
+        if let createdTop { try Cgroup2.removeTree(from: FS.dirname(directory), upTo: createdTop, leafGone: true) }
+    }
+
+    /// rmdir of `dir` and every cgroup below it, deepest first; a busy one (its processes still
+    /// exiting) is retried for up to a second.
+    static func removeDirectory(_ dir: String, waitBusy: Bool) throws {
+        for name in (try? FS.listDirectory(dir)) ?? [] where FS.isDirectory(dir + "/" + name) {
+            try removeDirectory(dir + "/" + name, waitBusy: waitBusy)
+        }
         var tries = 0
         while true {
-            if rmdir(directory) == 0 || errno == ENOENT { break }
+            if rmdir(dir) == 0 || errno == ENOENT { return }
             if errno != EBUSY || tries > 200 || !waitBusy {
-                throw SkiffError.sys("remove cgroup", directory, hint: errno == EBUSY ? "processes are still in it" : nil)
+                throw SkiffError.sys("remove cgroup", dir, hint: errno == EBUSY ? "processes are still in it" : nil)
             }
             tries += 1
             sleepMillis(5)
         }
-        if let createdTop { try Cgroup2.removeTree(from: FS.dirname(directory), upTo: createdTop, leafGone: true) }
     }
 
     static func removeTree(from leaf: String, upTo top: String, leafGone: Bool = false) throws {

@@ -492,6 +492,7 @@ final class EscapeTests: XCTestCase {
         let b = try TestBundle()
         defer { b.cleanup() }
         b.linux["cgroupsPath"] = victim.linux["cgroupsPath"]
+        b.cgroupOwnedElsewhere = true
         b.args(["/nonexistent-binary"])
         let r = b.run()
         XCTAssertNotEqual(r.code, 0)

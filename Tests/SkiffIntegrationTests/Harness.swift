@@ -131,6 +131,8 @@ final class TestBundle {
     /// Set when a test wrote config.json by hand (e.g. malformed JSON).
     var keepConfigFile = false
     let testName: String
+    /// The bundle joins a cgroup another bundle (or the test) made and removes.
+    var cgroupOwnedElsewhere = false
 
     init(runtime: String = Env.skiff, rootfs: String = Env.rootfs, name: String = #function) throws {
         let base = "/tmp/skiff-it-" + UUID().uuidString.prefix(8).lowercased()
@@ -207,11 +209,17 @@ final class TestBundle {
 
     /// Force-deletes whatever is left and removes the temp dir. Returns leftovers found before removal.
     func cleanup() {
-        let list = Cmd.run(runtime, ["--root", stateRoot, "list", "-q"]).stdout.split(separator: "\n")
-        for id in list { Cmd.run(runtime, ["--root", stateRoot, "delete", "--force", String(id)]) }
+        // In the view the containers were made in: the recorded cgroup paths are that view's.
+        func inView(_ args: [String]) -> CmdResult {
+            let argv = [runtime, "--root", stateRoot] + args
+            if pureCgroupV2View, let (exe, wrapped) = Host.inPureCgroupV2View(argv) { return Cmd.run(exe, wrapped) }
+            return Cmd.run(argv[0], Array(argv.dropFirst()))
+        }
+        let list = inView(["list", "-q"]).stdout.split(separator: "\n")
+        for id in list { inView(["delete", "--force", String(id)]) }
         try? FileManager.default.removeItem(atPath: base)
         // Nothing may stay in the cgroup hierarchy either: a leftover fails the test that made it.
-        if let root = Host.cgroupRoot, let path = linux["cgroupsPath"] as? String, path.hasPrefix("/skiff-test-"),
+        if !cgroupOwnedElsewhere, let root = Host.cgroupRoot, let path = linux["cgroupsPath"] as? String, path.hasPrefix("/skiff-test-"),
            FileManager.default.fileExists(atPath: root + path) {
             XCTFail("\(testName): the cgroup \(root + path) was left behind (runtime \(runtime))")
             Cmd.run("/bin/sh", ["-c", "find \(root + path) -depth -type d -exec rmdir {} \\;"])

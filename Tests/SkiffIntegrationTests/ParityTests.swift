@@ -242,7 +242,9 @@ final class ParityTests: XCTestCase {
         for rt in [Env.skiff, runc!] {
             let first = try bundle(rt) { $0.args(["/bin/sleep", "30"]) }
             XCTAssertEqual(first.rt(["run", "-d", "--bundle", first.dir, "a1"]).code, 0)
-            let second = try bundle(rt) { b in b.linux["cgroupsPath"] = first.linux["cgroupsPath"]; b.args(["/bin/true"]) }
+            let second = try bundle(rt) { b in
+                b.linux["cgroupsPath"] = first.linux["cgroupsPath"]; b.cgroupOwnedElsewhere = true; b.args(["/bin/true"])
+            }
             let r = second.run("a2")
             statuses.append(r.code)
             XCTAssertTrue(r.stderr.contains("cgroup is not empty"), "\(rt): \(r.stderr)")
