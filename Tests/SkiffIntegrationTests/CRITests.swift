@@ -165,6 +165,41 @@ final class CRITests: ImageTestCase {
             } else {
                 XCTFail("\(handler): stats: \(r.stdout) \(r.stderr)")
             }
+            // update (UpdateContainerResources): the runtime's update with the new limits; on this
+            // hybrid host runc writes v1 and skiff skips what its v2 hierarchy lacks (configured).
+            r = cri(["update", "--cpu-quota", "50000", "--cpu-period", "100000", a])
+            notes.append("update: \(r.code)")
+            // attach: what the container writes after the attach, until it exits.
+            let att = out(cri(["create", pod, try containerConfig("att-" + handler, ["/bin/sh", "-c", "sleep 1; echo attached-hi; sleep 0.5"]),
+                               work + "/p-\(handler)-pod.json"]))
+            XCTAssertEqual(cri(["start", att]).code, 0)
+            XCTAssertTrue(waitState(att, "RUNNING"))
+            r = cri(["attach", att], timeout: 30)
+            notes.append("attach: \(r.code) \(out(r))")
+            XCTAssertTrue(waitState(att, "EXITED"), "\(handler): the attached container read its stdin and exited")
+            XCTAssertEqual(cri(["rm", att]).code, 0)
+            // port-forward to a port the pod listens on (in its own network namespace).
+            let srv = out(cri(["create", pod, try containerConfig("srv-" + handler, ["/bin/sh", "-c", "exec nc -ll -p 8080 -e /bin/echo pf-ok"]),
+                               work + "/p-\(handler)-pod.json"]))
+            XCTAssertEqual(cri(["start", srv]).code, 0)
+            XCTAssertTrue(waitState(srv, "RUNNING"))
+            let port = Int.random(in: 30000...39000)
+            let pf = Background([crictl, "--runtime-endpoint", "unix://" + containerd.sock, "port-forward", pod, "\(port):8080"],
+                                log: work + "/pf-\(handler).log")
+            var answer = ""
+            for _ in 0..<100 where answer.isEmpty {
+                usleep(50_000)
+                answer = out(Cmd.run("/usr/bin/python3", ["-c", """
+                    import socket, sys
+                    try:
+                        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2); print(s.recv(100).decode().strip())
+                    except OSError: pass
+                    """, "\(port)"]))
+            }
+            pf.stop(SIGTERM)
+            notes.append("port-forward: " + answer)
+            XCTAssertEqual(cri(["stop", "-t", "1", srv]).code, 0)
+            XCTAssertEqual(cri(["rm", srv]).code, 0)
             // A container that exits, then is created again in the same pod (kubelet's restart).
             let once = out(cri(["create", pod, try containerConfig("once-" + handler, ["/bin/sh", "-c", "echo once; exit 7"]),
                                 work + "/p-\(handler)-pod.json"]))
@@ -192,6 +227,9 @@ final class CRITests: ImageTestCase {
         XCTAssertTrue(seen["skiff"]?.contains("exec -s: 0 exec-out") == true, "\(seen["skiff"] ?? [])")
         XCTAssertTrue(seen["skiff"]?.contains("exec -i: 0 got-line") == true, "\(seen["skiff"] ?? [])")
         XCTAssertTrue(seen["skiff"]?.contains("exit code: 7") == true, "\(seen["skiff"] ?? [])")
+        XCTAssertTrue(seen["skiff"]?.contains("update: 0") == true, "\(seen["skiff"] ?? [])")
+        XCTAssertTrue(seen["skiff"]?.contains("attach: 0 attached-hi") == true, "\(seen["skiff"] ?? [])")
+        XCTAssertTrue(seen["skiff"]?.contains("port-forward: pf-ok") == true, "\(seen["skiff"] ?? [])")
         XCTAssertTrue(Host.processes(mentioning: "sleep 3017").isEmpty, "the pods' processes are gone")
     }
 
