@@ -262,7 +262,8 @@ public struct Runtime {
     func createCgroup(_ cg: Cgroup2, spec: Spec) throws -> CreatedCgroup? {
         let top: String?
         do { top = try cg.create() } catch let e as SkiffError where rootless && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
-            guard !Rootless.asksForResources(spec.linux?.resources) else {
+            let controllers = (try? FS.readString(cg.mountpoint + "/cgroup.controllers")) ?? ""
+            guard !Rootless.asksForResources(spec.linux?.resources, available: Set(controllers.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))) else {
                 throw SkiffError("create cgroup", cg.directory, errno: e.errno ?? EACCES,
                                  hint: "rootless: limits need a cgroup delegated to you (a systemd user slice with Delegate=yes, or a cgroup2 directory chowned to you and named in linux.cgroupsPath)")
             }

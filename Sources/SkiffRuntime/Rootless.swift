@@ -77,10 +77,16 @@ public enum Rootless {
         return nil
     }
 
-    /// Whether the config asks for anything a cgroup would have to enforce.
-    static func asksForResources(_ r: Resources?) -> Bool {
+    /// Whether the config asks for a limit a controller of this hierarchy would enforce (runc's
+    /// needAnyControllers: a limit whose controller the hierarchy lacks could not be applied anyway,
+    /// as ctr's default cpu shares on a host without the cpu controller).
+    static func asksForResources(_ r: Resources?, available: Set<String>) -> Bool {
         guard let r else { return false }
-        return r.memory != nil || r.cpu != nil || r.pids != nil || r.blockIO != nil
-            || !(r.hugepageLimits ?? []).isEmpty || r.network != nil || !(r.rdma ?? [:]).isEmpty || !(r.unified ?? [:]).isEmpty
+        func has(_ c: String) -> Bool { available.contains(c) }
+        return (r.memory != nil && has("memory")) || (r.cpu.map { $0.cpus != nil || $0.mems != nil } == true && has("cpuset"))
+            || (r.cpu.map { $0.shares != nil || $0.quota != nil || $0.period != nil || $0.idle != nil } == true && has("cpu"))
+            || (r.pids != nil && has("pids")) || (r.blockIO != nil && has("io"))
+            || (!(r.hugepageLimits ?? []).isEmpty && has("hugetlb")) || (!(r.rdma ?? [:]).isEmpty && has("rdma"))
+            || !(r.unified ?? [:]).isEmpty
     }
 }

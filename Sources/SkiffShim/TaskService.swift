@@ -44,8 +44,13 @@ public final class TaskService {
     func inProcess(root: String, skipUnavailableCgroups: Bool? = nil) -> InProcessBackend {
         var rt = Runtime(root: root)
         rt.skipUnavailableCgroups = skipUnavailableCgroups ?? self.skipUnavailableCgroups
+        // As runc's --rootless auto under the runc shim: a containerd in rootlesskit is root of a
+        // user namespace, with cgroups only where delegated.
+        rt.rootless = TaskService.rootless
         return InProcessBackend(runtime: rt)
     }
+
+    static let rootless = Rootless.decide("auto")
 
     // MARK: registration
 

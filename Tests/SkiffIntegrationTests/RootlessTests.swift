@@ -215,4 +215,56 @@ final class RootlessTests: XCTestCase {
         XCTAssertEqual(asUser(podman + ["rm", "p1"]).code, 0)
         XCTAssertEqual(asUser(podman + ["ps", "-aq"]).stdout, "")
     }
+    /// Rootless containerd: containerd 1.6 inside rootlesskit (--net=host, /etc and /run copied
+    /// up, /run/containerd made anew as containerd-rootless.sh does), its root and state in the
+    /// user's directories, driving containerd-shim-skiff-v2: run --rm with output and exit code,
+    /// run -d, task exec, kill, rm. (runc's shim fails here: runc 1.1 cannot use the hybrid
+    /// host's v1 controllers rootless.)
+    func testContainerdInRootlesskitWithTheSkiffShim() throws {
+        guard Env.which("rootlesskit") != nil, Env.which("containerd") != nil, Env.which("nsenter") != nil else {
+            throw XCTSkip("needs rootlesskit, containerd and nsenter")
+        }
+        let image = home + "/img.tar"
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", Env.rootfs, image]).code, 0)
+        chmod(image, 0o644)
+        let sock = home + "/xdg/containerd/containerd.sock"
+        try """
+        version = 2
+        root = "\(home)/containerd-root"
+        state = "\(home)/xdg/containerd"
+        disabled_plugins = ["io.containerd.grpc.v1.cri"]
+        [grpc]
+          address = "\(sock)"
+        """.write(toFile: home + "/containerd.toml", atomically: true, encoding: .utf8)
+        let shimDir = (Env.shim as NSString).deletingLastPathComponent
+        let drop = ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "/usr/bin/env", "-i",
+                    "XDG_RUNTIME_DIR=\(home)/xdg", "HOME=\(home)", "USER=\(user)", "PATH=\(shimDir):/usr/sbin:/usr/bin:/sbin:/bin"]
+        let kit = Background(drop + ["rootlesskit", "--net=host", "--copy-up=/etc", "--copy-up=/run", "--state-dir=\(home)/xdg/rootlesskit",
+                                     "/bin/sh", "-c", "rm -f /run/containerd; mkdir -p /run/containerd; exec containerd -c \(home)/containerd.toml"],
+                             log: home + "/containerd.log")
+        defer { kit.stop(SIGTERM) }
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: sock) { usleep(25_000) }
+        let child = try String(contentsOfFile: home + "/xdg/rootlesskit/child_pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        func ctr(_ args: [String]) -> CmdResult {
+            let argv = drop + ["nsenter", "-U", "--preserve-credentials", "-m", "-t", child, "ctr", "-a", sock] + args
+            return Cmd.run(argv[0], Array(argv.dropFirst()), timeout: 60, cwd: home)
+        }
+        var r = ctr(["image", "import", image])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        r = ctr(["run", "--rm", "--runtime", "io.containerd.skiff.v2", "docker.io/skiff/busybox:test", "rk1",
+                 "/bin/sh", "-c", "echo in-rootless-containerd $(id -u) $(cat /proc/self/uid_map); exit 3"])
+        XCTAssertEqual(r.code, 3, r.stderr + ((try? String(contentsOfFile: home + "/containerd.log", encoding: .utf8))?.suffix(2000) ?? ""))
+        XCTAssertTrue(r.stdout.hasPrefix("in-rootless-containerd 0 0 \(uid) 1"), r.stdout)
+        r = ctr(["run", "-d", "--runtime", "io.containerd.skiff.v2", "docker.io/skiff/busybox:test", "rk2", "/bin/sleep", "3069"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        r = ctr(["task", "exec", "--exec-id", "e1", "rk2", "/bin/sh", "-c", "echo exec-ok"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "exec-ok\n")
+        XCTAssertTrue(ctr(["task", "ls"]).stdout.contains("RUNNING"))
+        XCTAssertEqual(ctr(["task", "kill", "-s", "KILL", "rk2"]).code, 0)
+        for _ in 0..<100 where !ctr(["task", "ls"]).stdout.contains("STOPPED") { usleep(20_000) }
+        XCTAssertEqual(ctr(["task", "rm", "rk2"]).code, 0)
+        XCTAssertEqual(ctr(["container", "rm", "rk2"]).code, 0)
+        XCTAssertEqual(ctr(["task", "ls", "-q"]).stdout, "")
+    }
 }
