@@ -172,7 +172,8 @@ public struct Snapshotter {
         guard let s = try get(key) else { throw ManagerError("snapshot", key, "not found") }
         if kind == .native { return ("bind", fs(s.id), ["rbind", "rw", "nodev"]) }
         guard let parent = s.parent else { throw ManagerError("snapshot", key, "has no parent") }
-        return ("overlay", "overlay", ["nodev", "index=off", "workdir=" + dir + "/\(s.id)/work", "upperdir=" + fs(s.id),
+        let userxattr = UserSession.active ? ["userxattr"] : []  // rootless: user.overlay.* (kernel ≥ 5.11)
+        return ("overlay", "overlay", ["nodev", "index=off"] + userxattr + ["workdir=" + dir + "/\(s.id)/work", "upperdir=" + fs(s.id),
                                        "lowerdir=" + (try chain(parent)).joined(separator: ":")])
     }
 

@@ -14,8 +14,9 @@ public final class Store {
     /// config `snapshotter` (overlayfs or native); nil = overlayfs when the kernel has it.
     public var snapshotter: String?
 
-    public static let defaultRoot = "/var/lib/skiff"
-    public static let defaultState = "/run/skiff"
+    /// /var/lib/skiff and /run/skiff; the user's own for a user who is not root (UserSession).
+    public static var defaultRoot: String { UserSession.defaultRoot }
+    public static var defaultState: String { UserSession.defaultState }
     public static let defaultConfigPath = "/etc/skiff/config.toml"
 
     public static var defaultConfig: String {

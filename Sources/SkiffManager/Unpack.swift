@@ -126,6 +126,10 @@ final class LayerStream {
 /// `.wh..wh..opq` an opaque directory. Nothing is written outside `root`: `..` and absolute
 /// names are cleaned, and a path that goes through a symlink is refused.
 struct LayerApplier {
+    /// overlayfs reads trusted.overlay.* as root; in a user namespace (rootless, mounted with
+    /// `userxattr`) user.overlay.*.
+    static var overlayXattrPrefix: String { UserSession.active ? "user.overlay." : "trusted.overlay." }
+
     let root: String
     /// Native snapshots hold merged trees: a whiteout removes, an opaque marker empties.
     var native = false
@@ -168,7 +172,7 @@ struct LayerApplier {
                 let dir = (path as NSString).deletingLastPathComponent
                 if native {
                     for child in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] { removeExisting(dir + "/" + child) }
-                } else if skiff_lsetxattr(dir, "trusted.overlay.opaque", "y", 1) != 0 { throw sysError("opaque dir", dir) }
+                } else if skiff_lsetxattr(dir, LayerApplier.overlayXattrPrefix + "opaque", "y", 1) != 0 { throw sysError("opaque dir", dir) }
                 continue
             }
             if base.hasPrefix(".wh.") {
@@ -215,11 +219,25 @@ struct LayerApplier {
                     throw sysError("open link target", h.linkname)
                 }
                 defer { close(fd) }
-                if linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH_) != 0 { throw sysError("link", path) }
+                if linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH_) != 0 {
+                    // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH on the host (rootless: none); the
+                    // fd's /proc link names the same inode.
+                    guard errno == EPERM || errno == ENOENT, linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 else {
+                        throw sysError("link", path)
+                    }
+                }
                 continue
             case .char, .block, .fifo:
                 let kind: mode_t = { if case .char = h.kind { return S_IFCHR }; if case .block = h.kind { return S_IFBLK }; return S_IFIFO }()
-                if mknod(path, kind | mode_t(h.mode & 0o7777), makedev(h.devmajor, h.devminor)) != 0 { throw sysError("mknod", path) }
+                if mknod(path, kind | mode_t(h.mode & 0o7777), makedev(h.devmajor, h.devminor)) != 0 {
+                    // Rootless: a user namespace makes no device nodes (podman skips them too);
+                    // a container's /dev is its own anyway.
+                    if errno == EPERM && UserSession.active && kind != S_IFIFO {
+                        FileHandle.standardError.write(Data("skiffctl: warning: unpack: device node \(rel) skipped (rootless)\n".utf8))
+                        continue
+                    }
+                    throw sysError("mknod", path)
+                }
             case .other(let t):
                 throw ManagerError("unpack", rel, "unsupported tar entry type \(t)")
             }

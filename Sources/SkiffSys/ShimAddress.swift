@@ -1,3 +1,4 @@
+import Glibc
 
 import SkiffJSON
 
@@ -5,7 +6,10 @@ import SkiffJSON
 /// path join of containerd's address, the namespace and the group (container id, or a grouping
 /// annotation so that a pod's containers share one shim). 64 hex chars keep it under sun_path.
 public enum ShimAddress {
-    public static let socketDir = "/run/containerd/s"
+    /// SKIFF_SHIM_SOCKET_DIR overrides it: a rootless skiffctl's shims listen under the user's
+    /// $XDG_RUNTIME_DIR, which every session of that user sees (each has a mount namespace of
+    /// its own, where /run is not writable).
+    public static let socketDir = getenv("SKIFF_SHIM_SOCKET_DIR").map { String(cString: $0) } ?? "/run/containerd/s"
     public static let groupAnnotations = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"]
 
     public static func socketPath(containerdAddress: String, namespace: String, group: String) -> String {

@@ -564,6 +564,8 @@ struct Run: ParsableCommand {
     }
 }
 
+// A user who is not root: the rest runs in a user namespace of its own (UserSession).
+UserSession.enterIfNeeded()
 /// ctr's order: global options come before the command (`skiffctl -n ns images ls`). They are
 /// handed to the subcommands' option group through the environment.
 var args = Array(CommandLine.arguments.dropFirst())

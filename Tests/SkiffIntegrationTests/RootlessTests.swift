@@ -47,7 +47,8 @@ final class RootlessTests: XCTestCase {
     @discardableResult
     func asUser(_ argv: [String], cgroup: String? = nil, timeout: TimeInterval = 60) -> CmdResult {
         let drop = ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "/usr/bin/env", "-i",
-                    "XDG_RUNTIME_DIR=\(home)/xdg", "HOME=\(home)", "USER=\(user)", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + argv
+                    "XDG_RUNTIME_DIR=\(home)/xdg", "HOME=\(home)", "USER=\(user)",
+                    "PATH=\((Env.shim as NSString).deletingLastPathComponent):/usr/sbin:/usr/bin:/sbin:/bin"] + argv
         if let cgroup {
             let quoted = drop.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
             return Cmd.run("/bin/sh", ["-c", "echo $$ > \(cgroup)/cgroup.procs && exec \(quoted)"], timeout: timeout, cwd: home + "/bundle")
@@ -266,5 +267,57 @@ final class RootlessTests: XCTestCase {
         XCTAssertEqual(ctr(["task", "rm", "rk2"]).code, 0)
         XCTAssertEqual(ctr(["container", "rm", "rk2"]).code, 0)
         XCTAssertEqual(ctr(["task", "ls", "-q"]).stdout, "")
+    }
+    /// skiffctl as the user: its store under ~/.local/share/skiff and state under
+    /// $XDG_RUNTIME_DIR/skiff, every command in a user namespace of its own (the user as root,
+    /// its first /etc/subuid range as 1...), layer owners shifted into that range on disk, overlay
+    /// snapshots (userxattr), a pull from a local registry, run --rm with the exit code, run -d
+    /// then tasks exec/kill/rm from later commands, containers rm; nothing left.
+    func testSkiffctlAsAUser() throws {
+        let layer = home + "/owned"
+        try FileManager.default.createDirectory(atPath: layer + "/data", withIntermediateDirectories: true)
+        try "x".write(toFile: layer + "/data/f", atomically: true, encoding: .utf8)
+        chown(layer + "/data", 1000, 1000); chown(layer + "/data/f", 1000, 1000)
+        let image = home + "/owned.tar"
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", Env.rootfs + ":" + layer, image]).code, 0)
+        chmod(image, 0o644)
+        let ctl = [Env.skiffctl]
+        var r = asUser(ctl + ["images", "import", image])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: home + "/.local/share/skiff/meta.db"), "the user's store")
+        r = asUser(ctl + ["run", "--rm", "docker.io/skiff/busybox:test", "u1", "/bin/sh", "-c", "echo $(id -u) $(stat -c %u /data/f); exit 4"])
+        XCTAssertEqual(r.code, 4, r.stderr)
+        XCTAssertEqual(r.stdout, "0 1000\n", "image owners as the image gives them")
+        // On disk: uid 1000 of the image is the user's subordinate id 999 above its range's start.
+        let lines: [[Substring]] = try String(contentsOfFile: "/etc/subuid", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ":") }
+        let mine: [Substring]? = lines.first { $0.count == 3 && $0[0] == Substring(user) }
+        let sub: Int? = mine.flatMap { Int($0[1]) }
+        let found = Cmd.run("/usr/bin/find", [home + "/.local/share/skiff/snapshots", "-name", "f", "-path", "*/data/f", "-printf", "%U\n"]).stdout
+        XCTAssertEqual(found.split(separator: "\n").first.map(String.init), sub.map { "\($0 + 999)" }, "shifted into the user's range")
+
+        r = asUser(ctl + ["run", "-d", "docker.io/skiff/busybox:test", "u2", "/bin/sleep", "3079"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: home + "/xdg/skiff/s"), "shim sockets under $XDG_RUNTIME_DIR")
+        r = asUser(ctl + ["tasks", "exec", "--exec-id", "e1", "u2", "/bin/sh", "-c", "touch /w && echo exec-ok"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertEqual(r.stdout, "exec-ok\n")
+        XCTAssertEqual(asUser(ctl + ["tasks", "kill", "-s", "KILL", "u2"]).code, 0)
+        for _ in 0..<100 where !asUser(ctl + ["tasks", "ls"]).stdout.contains("STOPPED") { usleep(20_000) }
+        XCTAssertEqual(asUser(ctl + ["tasks", "rm", "u2"]).code, 0)
+        r = asUser(ctl + ["containers", "rm", "u2"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+
+        // A pull from a local registry (fixtures/hostile-registry.py, plain).
+        let port = Int.random(in: 20000...29000)
+        let reg = Background(["/usr/bin/python3", Env.packageRoot + "/fixtures/hostile-registry.py", image, "\(port)", "plain"], log: home + "/registry.log")
+        defer { reg.stop(SIGKILL) }
+        reg.waitForHTTP("http://127.0.0.1:\(port)/v2/")
+        r = asUser(ctl + ["images", "pull", "--plain-http", "127.0.0.1:\(port)/skiff/owned:latest"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        r = asUser(ctl + ["run", "--rm", "127.0.0.1:\(port)/skiff/owned:latest", "u3", "/bin/cat", "/data/f"])
+        XCTAssertEqual(r.stdout, "x", r.stderr)
+        XCTAssertEqual(asUser(ctl + ["containers", "ls"]).stdout.split(separator: "\n").count, 1, "only the header")
+        XCTAssertTrue(asUser(ctl + ["doctor"]).stdout.contains("no problems found"))
+        XCTAssertEqual(Host.processes(owner: uid).filter { Host.processAlive($0) }, [], "no shim or container left")
     }
 }
