@@ -328,10 +328,14 @@ final class ShimTaskTests: XCTestCase {
         }
         usleep(100_000)
         XCTAssertEqual(probe.leaks(""), [])
+        // As containerd does: kill, wait for the exit, then delete (which removes the cgroup).
+        var w = WaitRequest(); w.id = "c1"
+        let waitStream = try c.send(service: Self.task, method: "Wait", payload: w.protoBytes(), timeoutMs: 30_000)
         var k = KillRequest(); k.id = "c1"; k.signal = 9
         let _: ProtoEmpty = try call(c, "Kill", k)
+        _ = try WaitResponse(protoBytes: try c.receive(stream: waitStream, timeoutMs: 20_000))
         var d = DeleteRequest(); d.id = "c1"
-        _ = try? call(c, "Delete", d) as DeleteResponse
+        let _: DeleteResponse = try call(c, "Delete", d)
         let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
     }
 
