@@ -119,6 +119,22 @@ final class RootlessTests: XCTestCase {
         XCTAssertTrue((Host.processes(mentioning: "sleep 3061") + Host.processes(mentioning: "sleep 3062")).filter { Host.processAlive($0) }.isEmpty, "--all took the exec'd process too")
         XCTAssertEqual(asUser([Env.skiff, "delete", "r2"]).code, 0)
         XCTAssertEqual(asUser([Env.skiff, "list", "-q"]).stdout, "")
+
+        // What a rootless container cannot do is refused with the reason: an oomScoreAdj below
+        // the caller's, a network sysctl without a network namespace of its own.
+        try writeConfig { c in
+            var p = c["process"] as! [String: Any]
+            p["oomScoreAdj"] = -500
+            c["process"] = p
+        }
+        r = asUser([Env.skiff, "run", "o1"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("oom_score_adj") && r.stderr.contains("CAP_SYS_RESOURCE"), r.stderr)
+        try writeConfig { c in self.setLinux(&c, "sysctl", ["net.ipv4.ip_forward": "1"]) }
+        r = asUser([Env.skiff, "run", "o2"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("network namespace"), r.stderr)
+        XCTAssertEqual(asUser([Env.skiff, "list", "-q"]).stdout, "", "nothing left")
         XCTAssertEqual(Host.processes(owner: uid).filter { Host.processAlive($0) }, [])
     }
 
