@@ -37,7 +37,7 @@ extension Runtime {
         switch status(of: r) {
         case .running: break
         case .paused: return
-        default: throw SkiffError.msg("cannot pause container \(quote(id)): it is not running")
+        default: throw SkiffError.msg(.notRunning, "cannot pause container \(quote(id)): it is not running")
         }
         try cg.setFrozen(true)
         for _ in 0..<1000 {
@@ -62,7 +62,7 @@ extension Runtime {
     /// time memory.events' oom_kill grows; ends when the container stops.
     public func events(id: String, intervalMs: Int, once: Bool, emit: (String) -> Void) throws {
         var r = try store.load(id)
-        if status(of: r) == .stopped { throw SkiffError.msg("container with id \(id) is not running") }
+        if status(of: r) == .stopped { throw SkiffError.msg(.notRunning, "container with id \(id) is not running") }
         guard let dir = r.cgroupPath else { throw SkiffError.msg("events: container \(quote(id)) has no cgroup") }
         let cg = Cgroup2.at(dir)
         func event(_ type: String, _ data: JSONValue?) -> String {

@@ -29,9 +29,14 @@ public struct Runtime {
             if e.errno == ENOENT { e.hint = "run `skiff spec` in the bundle to write one" }
             throw e
         }
-        let spec = try JSON.decode(Spec.self, from: bytes, what: "config \(quote(path))")
-        try Validation.validate(spec, bundle: bundle)
-        return LoadedSpec(spec: spec, bytes: bytes)
+        do {
+            let spec = try JSON.decode(Spec.self, from: bytes, what: "config \(quote(path))")
+            try Validation.validate(spec, bundle: bundle)
+            return LoadedSpec(spec: spec, bytes: bytes)
+        } catch var e as SkiffError where e.kind == nil {
+            e.kind = .invalid  // a config that does not parse or validate
+            throw e
+        }
     }
 
     /// Creates the container. Returns the init's host pid.

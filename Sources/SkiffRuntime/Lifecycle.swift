@@ -96,7 +96,7 @@ extension Runtime {
             for p in processesWithoutCgroup(r).reversed() { Glibc.kill(p, signal) }
             return
         }
-        if st == .stopped { throw SkiffError.msg("container not running") }
+        if st == .stopped { throw SkiffError.msg(.notRunning, "container not running") }
         // Without its own pid namespace, killing init would orphan the rest: signal the whole cgroup.
         if signal == SIGKILL && !r.ownPidNamespace, let dir = r.cgroupPath {
             try Cgroup2.at(dir).killAll(signal: signal)
@@ -106,7 +106,7 @@ extension Runtime {
 
     public func delete(id: String, force: Bool) throws {
         try StateStore.validateID(id)
-        guard store.exists(id) else { throw SkiffError.msg("container \(quote(id)) does not exist") }
+        guard store.exists(id) else { throw SkiffError.msg(.notExist, "container \(quote(id)) does not exist") }
         let lock = try store.lock(id)
         defer { close(lock) }
         guard let r = try? store.load(id) else {

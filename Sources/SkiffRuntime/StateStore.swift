@@ -37,7 +37,7 @@ public struct StateStore {
     public func createDir(_ id: String) throws {
         try ensureRoot()
         if mkdir(dir(id), 0o711) != 0 {
-            if errno == EEXIST { throw SkiffError.msg("container with given ID already exists: \(id)") }
+            if errno == EEXIST { throw SkiffError.msg(.exists, "container with given ID already exists: \(id)") }
             throw SkiffError.sys("mkdir", dir(id))
         }
     }
@@ -47,7 +47,7 @@ public struct StateStore {
     public func load(_ id: String) throws -> ContainerRecord {
         try StateStore.validateID(id)
         guard let bytes = (try? FS.readBytes(stateFile(id))) ?? (try? FS.readBytes(creatingFile(id))) else {
-            throw SkiffError.msg("container \(quote(id)) does not exist")
+            throw SkiffError.msg(.notExist, "container \(quote(id)) does not exist")
         }
         return try JSON.decode(ContainerRecord.self, from: bytes, what: "state of \(quote(id))")
     }
@@ -86,7 +86,7 @@ public struct StateStore {
     public func lock(_ id: String) throws -> Int32 {
         let fd = Glibc.open(dir(id), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 {
-            if errno == ENOENT { throw SkiffError.msg("container \(quote(id)) does not exist") }
+            if errno == ENOENT { throw SkiffError.msg(.notExist, "container \(quote(id)) does not exist") }
             throw SkiffError.sys("open", dir(id))
         }
         if retryEINTR({ flock(fd, LOCK_EX) }) != 0 { let e = SkiffError.sys("lock", dir(id)); close(fd); throw e }

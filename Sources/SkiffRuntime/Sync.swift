@@ -120,17 +120,19 @@ enum ErrorCodec {
         return out
     }
 
+    /// op, object, errno, detail, hint, kind, then the context (any number of fields).
     static func encode(_ e: SkiffError) -> String {
-        ([e.op, e.object ?? "", e.errno.map { String($0) } ?? "", e.detail ?? "", e.hint ?? ""] + e.context)
+        ([e.op, e.object ?? "", e.errno.map { String($0) } ?? "", e.detail ?? "", e.hint ?? "", e.kind?.rawValue ?? ""] + e.context)
             .map(escape).joined(separator: String(sep))
     }
 
     static func decode(_ s: String) -> SkiffError {
         let f = s.split(separator: sep, omittingEmptySubsequences: false).map(unescape)
-        guard f.count >= 5 else { return SkiffError.msg(s) }
+        guard f.count >= 6 else { return SkiffError.msg(s) }
         var e = SkiffError(f[0], f[1].isEmpty ? nil : f[1], errno: Int32(f[2]), detail: f[3].isEmpty ? nil : f[3],
                            hint: f[4].isEmpty ? nil : f[4])
-        e.context = Array(f.dropFirst(5))
+        e.kind = SkiffError.Kind(rawValue: f[5])
+        e.context = Array(f.dropFirst(6))
         return e
     }
 }

@@ -48,7 +48,7 @@ struct InProcessBackend: RuntimeBackend {
     func kill(id: String, signal: Int32, all: Bool) throws { try runtime.kill(id: id, signal: signal, all: all) }
 
     func delete(id: String, force: Bool) throws {
-        do { try runtime.delete(id: id, force: force) } catch let e as SkiffError where e.description.contains("does not exist") {}
+        do { try runtime.delete(id: id, force: force) } catch let e as SkiffError where e.kind == .notExist {}
     }
 
     func exec(id: String, process: Process, processJSON: [UInt8], stdio: [Int32], consoleSocket: Int32?) throws -> pid_t {
@@ -73,6 +73,16 @@ struct InProcessBackend: RuntimeBackend {
 /// <bundle>/log.json --log-format json`, the process's stdio as the binary's own, a console
 /// socket path for terminals. Errors come from the log's last error record.
 struct ExternalBackend: RuntimeBackend {
+    /// The kind of a runc error from its message (libcontainer's ErrNotExist, ErrExist,
+    /// "container not running", "... is paused").
+    static func kind(ofRuncMessage m: String) -> SkiffError.Kind? {
+        if m.contains("does not exist") || m.contains("not found") { return .notExist }
+        if m.contains("already exists") { return .exists }
+        if m.contains("not running") { return .notRunning }
+        if m.contains("paused") { return .paused }
+        return nil
+    }
+
     let binary: String
     let root: String
     let bundleOf: (String) -> String
@@ -126,7 +136,11 @@ struct ExternalBackend: RuntimeBackend {
         let st = Sys.wait(pid).status
         if st != 0 {
             let what = "\(FS.basename(binary)) \(args.first ?? "")"
-            throw SkiffError.msg("\(what) \(quote(id)): \(lastError(id) ?? "exit status \(exitCode(fromWaitStatus: st))")")
+            let message = lastError(id)
+            var e = SkiffError.msg("\(what) \(quote(id)): \(message ?? "exit status \(exitCode(fromWaitStatus: st))")")
+            // An external runc's words are all there is to go on: its output is parsed here, once.
+            e.kind = message.flatMap(ExternalBackend.kind(ofRuncMessage:))
+            throw e
         }
         return out
     }
@@ -170,10 +184,7 @@ struct ExternalBackend: RuntimeBackend {
     }
 
     func delete(id: String, force: Bool) throws {
-        do { _ = try run(id, ["delete"] + (force ? ["--force"] : []) + [id]) } catch {
-            if "\(error)".contains("does not exist") || "\(error)".contains("not found") { return }
-            throw error
-        }
+        do { _ = try run(id, ["delete"] + (force ? ["--force"] : []) + [id]) } catch let e as SkiffError where e.kind == .notExist {}
     }
 
     func exec(id: String, process: Process, processJSON: [UInt8], stdio: [Int32], consoleSocket: Int32?) throws -> pid_t {

@@ -98,10 +98,22 @@ public final class TaskService {
         }
     }
 
+    /// Errors to ttrpc status codes, once (containerd's errgrpc): containerd turns the codes back
+    /// into errdefs (ErrNotFound, ErrAlreadyExists, ...) and acts on them.
     static func status(_ error: Error) -> TTRPCStatus {
         if let s = error as? TTRPCStatus { return s }
         if error is ProtoError { return TTRPCStatus(.invalidArgument, "malformed request: \(error)") }
-        return TTRPCStatus(.unknown, "\(error)")
+        guard let e = error as? SkiffError, let kind = e.effectiveKind else { return TTRPCStatus(.unknown, "\(error)") }
+        let code: StatusCode
+        switch kind {
+        case .notExist: code = .notFound
+        case .exists: code = .alreadyExists
+        case .notRunning, .paused: code = .failedPrecondition
+        case .invalid: code = .invalidArgument
+        case .unsupported: code = .unimplemented
+        case .permission: code = .permissionDenied
+        }
+        return TTRPCStatus(code, "\(error)")
     }
 
     func container(_ id: String) throws -> ShimContainer {
@@ -359,7 +371,7 @@ public final class TaskService {
         let sig = r.signal == 0 ? SIGTERM : Int32(r.signal)
         if p.isInit {
             if p.phase == .stopped && !r.all { throw TTRPCStatus(.notFound, "process already finished: not found") }
-            do { try c.backend.kill(id: c.id, signal: sig, all: r.all) } catch where "\(error)".contains("not running") {
+            do { try c.backend.kill(id: c.id, signal: sig, all: r.all) } catch let e as SkiffError where e.kind == .notRunning {
                 throw TTRPCStatus(.notFound, "process already finished: not found")
             }
         } else {

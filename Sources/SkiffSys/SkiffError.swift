@@ -4,7 +4,19 @@ import Glibc
 /// `<context>: <op> "<object>": <errno text> (<hint>)`, e.g.
 /// `create "web": exec "/app/start.sh": no such file or directory`.
 public struct SkiffError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// What kind of failure this is, for callers that act on it (the shim's ttrpc status codes,
+    /// `delete --force` of a container that is gone), set where the error is raised; the text
+    /// is for people. containerd's errdefs are the model.
+    public enum Kind: String, Sendable {
+        case notExist, exists, notRunning, paused, invalid, unsupported, permission
+    }
+
     public var op: String
+    /// Set where raised (nil: not one a caller acts on; see `effectiveKind`).
+    public var kind: Kind?
+
+    /// `kind`, or `.permission` for an EPERM/EACCES nobody classified.
+    public var effectiveKind: Kind? { kind ?? (errno == EPERM || errno == EACCES ? .permission : nil) }
     public var object: String?
     public var errno: Int32?
     public var detail: String?
@@ -28,6 +40,13 @@ public struct SkiffError: Error, CustomStringConvertible, Equatable, Sendable {
     public static func msg(_ text: String, hint: String? = nil) -> SkiffError {
         var e = SkiffError(text)
         e.hint = hint
+        return e
+    }
+
+    /// A plain message of a known kind.
+    public static func msg(_ kind: Kind, _ text: String, hint: String? = nil) -> SkiffError {
+        var e = msg(text, hint: hint)
+        e.kind = kind
         return e
     }
 

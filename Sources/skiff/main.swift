@@ -260,7 +260,7 @@ func main() -> Int32 {
             try rt.kill(id: p.positional[0], signal: sig, all: p.bool("all"))
         case "delete":
             try requireArgs(p, cmd, exactly: 1, "<container-id>")
-            do { try rt.delete(id: p.positional[0], force: p.bool("force")) } catch let e as SkiffError where p.bool("force") && e.op.hasSuffix("does not exist") {
+            do { try rt.delete(id: p.positional[0], force: p.bool("force")) } catch let e as SkiffError where p.bool("force") && e.kind == .notExist {
                 return 0
             }
         case "list":
@@ -311,7 +311,7 @@ func main() -> Int32 {
         case "features":
             printOut(try JSON.encodeString(Features.current(), pretty: true, indent: 4) + "\n")
         case "checkpoint", "restore":
-            throw SkiffError.msg("\(cmd) is not supported: skiff has no CRIU support", hint: "checkpoint/restore needs runc with CRIU")
+            throw SkiffError.msg(.unsupported, "\(cmd) is not supported: skiff has no CRIU support", hint: "checkpoint/restore needs runc with CRIU")
         default:
             fail("unknown command \(cmd)")
         }

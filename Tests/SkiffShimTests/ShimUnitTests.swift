@@ -1,9 +1,29 @@
+import Glibc
 import XCTest
 import SkiffSys
 import SkiffWire
+import SkiffTTRPC
 @testable import SkiffShim
 
 final class ShimUnitTests: XCTestCase {
+    /// Error kinds map to ttrpc codes in one place (containerd's errgrpc), never by their text.
+    func testErrorKindsMapToStatusCodes() {
+        let cases: [(SkiffError, StatusCode)] = [
+            (.msg(.notExist, "gone"), .notFound), (.msg(.exists, "twice"), .alreadyExists),
+            (.msg(.notRunning, "stopped"), .failedPrecondition), (.msg(.paused, "frozen"), .failedPrecondition),
+            (.msg(.invalid, "bad config"), .invalidArgument), (.msg(.unsupported, "no CRIU"), .unimplemented),
+            (SkiffError("open", "/x", errno: EACCES), .permissionDenied),
+            // Text alone means nothing: a message that reads "does not exist" but has no kind.
+            (.msg("container \"c\" does not exist"), .unknown),
+        ]
+        for (e, code) in cases {
+            XCTAssertEqual(TaskService.status(e).code, code, "\(e)")
+            XCTAssertEqual(TaskService.status(e).message, "\(e)")
+        }
+        XCTAssertEqual(ExternalBackend.kind(ofRuncMessage: "container \"c\" does not exist"), .notExist)
+        XCTAssertEqual(ExternalBackend.kind(ofRuncMessage: "container not running"), .notRunning)
+    }
+
     func testArgumentsAsContainerdWritesThem() throws {
         let start = try ShimArguments.parse(["-namespace", "k8s.io", "-address", "/run/containerd/containerd.sock",
                                              "-publish-binary", "/usr/bin/containerd", "-id", "abc", "-debug", "start"])

@@ -133,6 +133,10 @@ final class RuntimeUnitTests: XCTestCase {
             XCTAssertEqual(try SyncMessage(decoding: m.encoded), m)
         }
         XCTAssertThrowsError(try SyncMessage(decoding: "bogus"))
+        // The kind crosses the fork too: the shim maps it to a status code.
+        let gone = SkiffError.msg(.notExist, "container \"x\" does not exist").wrapped("delete")
+        XCTAssertEqual(ErrorCodec.decode(ErrorCodec.encode(gone)).kind, .notExist)
+        XCTAssertEqual(ErrorCodec.decode(ErrorCodec.encode(gone)), gone)
     }
 
     func testIdentifiers() {
