@@ -32,4 +32,23 @@ final class BinaryTests: XCTestCase {
         XCTAssertLessThan(libcStart &- start, 64 << 10, "__libc_start_main is far from _start: the order file did not apply")
         XCTAssertLessThan(main &- start, 1 << 20, "skiff_main is far from _start: the order file did not apply")
     }
+    /// `skiff` and the shim never link Foundation (the architecture rule: ~1 MB of RSS and
+    /// start-up work per call, and threads the runtime path must not have). A symbol of
+    /// Foundation, FoundationEssentials or FoundationInternationalization in either fails this;
+    /// skiffctl, which may use it, is the positive control that the check sees them.
+    func testRuntimeAndShimDoNotLinkFoundation() throws {
+        guard let nm = Env.which("nm") else { throw XCTSkip("binutils (nm) not installed") }
+        func foundationSymbols(_ binary: String) -> Int {
+            let r = Cmd.run(nm, [binary])
+            XCTAssertEqual(r.code, 0, r.stderr)
+            return r.stdout.split(separator: "\n").filter {
+                $0.contains("10Foundation") || $0.contains("20FoundationEssentials") || $0.contains("32FoundationInternationalization")
+            }.count
+        }
+        XCTAssertEqual(foundationSymbols(Env.skiff), 0, "skiff links Foundation")
+        XCTAssertEqual(foundationSymbols(Env.shim), 0, "containerd-shim-skiff-v2 links Foundation")
+        if FileManager.default.isExecutableFile(atPath: Env.skiffctl) {
+            XCTAssertGreaterThan(foundationSymbols(Env.skiffctl), 0, "the check finds Foundation where it is linked")
+        }
+    }
 }

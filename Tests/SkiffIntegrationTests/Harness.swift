@@ -39,16 +39,18 @@ enum Env {
         return packageRoot + "/.build/debug/skiffctl"
     }
 
-    /// The fixture rootfs, built on first use (busybox-static + skiff-payload).
+    /// The fixture rootfs, built on first use (busybox-static + skiff-payload). A failed build
+    /// is kept in `rootfsProblem`: every TestBundle then fails with it (no crash, no skip).
     static let rootfs: String = {
         if let p = ProcessInfo.processInfo.environment["SKIFF_ROOTFS"] { return p }
         let out = packageRoot + "/fixtures/out/rootfs"
         if !FileManager.default.fileExists(atPath: out + "/bin/skiff-payload") {
             let r = Cmd.run("/bin/sh", [packageRoot + "/fixtures/build-rootfs.sh", out])
-            precondition(r.code == 0, "building the fixture rootfs failed: \(r.stderr)")
+            if r.code != 0 { rootfsProblem = "building the fixture rootfs failed: \(r.stderr)" }
         }
         return out
     }()
+    nonisolated(unsafe) static var rootfsProblem: String?
 
     static func which(_ name: String) -> String? {
         for dir in ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
@@ -61,6 +63,12 @@ enum Env {
     static func requireRoot() throws {
         if geteuid() != 0 { throw XCTSkip("needs root (containers need namespaces and mounts)") }
     }
+}
+
+/// A test's set-up that could not be done: thrown, so XCTest reports the test failed with it.
+struct SetupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
 }
 
 struct CmdResult {
@@ -141,8 +149,10 @@ final class TestBundle {
         stateRoot = base + "/state"
         self.runtime = runtime
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // A broken `skiff spec` or fixture is a failure of every test that needs a bundle, not a skip.
+        if rootfs == Env.rootfs, let problem = Env.rootfsProblem { throw SetupError(problem) }
         let r = Cmd.run(Env.skiff, ["spec", "--bundle", dir])
-        guard r.code == 0 else { throw XCTSkip("skiff spec failed: \(r.stderr)") }
+        guard r.code == 0 else { throw SetupError("skiff spec failed (exit \(r.code)): \(r.stderr)") }
         let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))
         config = try JSONSerialization.jsonObject(with: data) as! [String: Any]
         process["terminal"] = false
