@@ -5,40 +5,37 @@ import SkiffSpec
 import SkiffCgroups
 import SkiffSeccomp
 
+/// Options the CLI passes to create/run.
+public struct CreateOptions {
+    public var bundle: String
+    public var pidFile: String?
+    public var consoleSocket: String?
+    /// A connected console socket fd (foreground `run` receives the pty master itself).
+    public var consoleSocketFd: Int32?
+    public var noPivot = false
+    public var preserveFds = 0
+    public var systemdCgroup = false
+    /// `run` without -d: the caller stays attached (terminal proxied by the runtime itself).
+    public var foreground = false
+    /// The container's stdin, stdout and stderr (a shim's pipes); nil = the caller's own stdio.
+    public var stdio: [Int32]?
+    /// The bundle's config as `run` already read and validated it (read once per command).
+    var loaded: LoadedSpec?
+    public init(bundle: String) { self.bundle = bundle }
+}
+
+/// A validated config and the bytes it was decoded from: those bytes are what the state
+/// directory keeps, so `create` does not encode the spec back (Codable encoding is a large
+/// share of the code a command would otherwise run).
+struct LoadedSpec {
+    var spec: Spec
+    var bytes: [UInt8]
+}
+
 /// Parent side of `create`: validate, make the state dir and cgroup, spawn the init through an
 /// intermediate child (which joins namespaces by path), write id maps, run the runtime-namespace
 /// hooks, and return once the init is blocked on the start barrier. Any failure undoes it all.
-public struct Runtime {
-    public let store: StateStore
-    public var systemdCgroup = false
-    /// Skip (with a warning) resource limits whose controller the hierarchy lacks.
-    public var skipUnavailableCgroups = false
-    /// runc's rootless mode (`--rootless`, auto when not root): a cgroup only where one was
-    /// delegated, no device program (it needs CAP_SYS_ADMIN on the host; a user namespace
-    /// cannot create device nodes anyway).
-    public var rootless = false
-
-    public init(root: String) { store = StateStore(root: root) }
-
-    public static func loadSpec(bundle: String) throws -> Spec { try load(bundle: bundle).spec }
-
-    static func load(bundle: String) throws -> LoadedSpec {
-        let path = bundle + "/config.json"
-        let bytes: [UInt8]
-        do { bytes = try FS.readBytes(path) } catch var e as SkiffError {
-            if e.errno == ENOENT { e.hint = "run `skiff spec` in the bundle to write one" }
-            throw e
-        }
-        do {
-            let spec = try JSON.decode(Spec.self, from: bytes, what: "config \(quote(path))")
-            try Validation.validate(spec, bundle: bundle)
-            return LoadedSpec(spec: spec, bytes: bytes)
-        } catch var e as SkiffError where e.kind == nil {
-            e.kind = .invalid  // a config that does not parse or validate
-            throw e
-        }
-    }
-
+extension Runtime {
     /// Creates the container. Returns the init's host pid.
     @discardableResult
     public func create(id: String, options: CreateOptions) throws -> pid_t {

@@ -5,33 +5,6 @@ import SkiffSpec
 import SkiffCgroups
 import SkiffSeccomp
 
-/// Options the CLI passes to create/run.
-public struct CreateOptions {
-    public var bundle: String
-    public var pidFile: String?
-    public var consoleSocket: String?
-    /// A connected console socket fd (foreground `run` receives the pty master itself).
-    public var consoleSocketFd: Int32?
-    public var noPivot = false
-    public var preserveFds = 0
-    public var systemdCgroup = false
-    /// `run` without -d: the caller stays attached (terminal proxied by the runtime itself).
-    public var foreground = false
-    /// The container's stdin, stdout and stderr (a shim's pipes); nil = the caller's own stdio.
-    public var stdio: [Int32]?
-    /// The bundle's config as `run` already read and validated it (read once per command).
-    var loaded: LoadedSpec?
-    public init(bundle: String) { self.bundle = bundle }
-}
-
-/// A validated config and the bytes it was decoded from: those bytes are what the state
-/// directory keeps, so `create` does not encode the spec back (Codable encoding is a large
-/// share of the code a command would otherwise run).
-struct LoadedSpec {
-    var spec: Spec
-    var bytes: [UInt8]
-}
-
 /// Everything the container init needs, computed in the parent before any fork so the child
 /// only executes a plan.
 struct InitPlan {
