@@ -61,7 +61,7 @@ let package = Package(
                 dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffRuntime", "SkiffTTRPC", "SkiffWire", "CSQLite", "CZlib", "CZstd"]),
         .executableTarget(name: "skiffctl",
                           dependencies: ["SkiffManager", "SkiffTTRPC", "SkiffSys", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        // libFuzzer targets: built only by fixtures/fuzz.sh (with -sanitize=fuzzer); their
+        // libFuzzer targets: built only by scripts/fuzz.sh (with -sanitize=fuzzer); their
         // corpora under fixtures/fuzz are replayed by the tests.
         .target(name: "FuzzSupport", dependencies: ["SkiffSys"]),
         .executableTarget(name: "FuzzSpec", dependencies: ["SkiffSpec", "FuzzSupport"]),

@@ -1,7 +1,7 @@
 import SkiffSpec
 import FuzzSupport
 
-/// libFuzzer target (fixtures/fuzz.sh): config.json bytes through the decoder and validation,
+/// libFuzzer target (scripts/fuzz.sh): config.json bytes through the decoder and validation,
 /// and the same bytes as an `exec --process` process.json. Any input may be rejected; none may
 /// crash.
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -1,7 +1,7 @@
 import SkiffManager
 import FuzzSupport
 
-/// libFuzzer target (fixtures/fuzz.sh): bytes as a tar stream (ustar, GNU long names, pax) and as
+/// libFuzzer target (scripts/fuzz.sh): bytes as a tar stream (ustar, GNU long names, pax) and as
 /// image JSON documents; reading only, nothing is written.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTar(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

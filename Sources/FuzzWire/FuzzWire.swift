@@ -2,7 +2,7 @@ import SkiffWire
 import SkiffTTRPC
 import FuzzSupport
 
-/// libFuzzer target (fixtures/fuzz.sh): bytes as a ttrpc stream (frames), and each frame's data
+/// libFuzzer target (scripts/fuzz.sh): bytes as a ttrpc stream (frames), and each frame's data
 /// as a request and as every task message the shim decodes.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzWire(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

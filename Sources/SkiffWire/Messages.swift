@@ -1,6 +1,6 @@
 // The messages the shim speaks, on the hand-written codec (Proto.swift). Field numbers from
 // containerd 1.6 / ttrpc / cgroups v2 protos (see ../shared/PROTOCOLS.md and Sources/SkiffProto/proto).
-// Written by fixtures/gen-wire.py from its field table; the tests check every message against
+// Written by scripts/gen-wire.py from its field table; the tests check every message against
 // swift-protobuf's generated code.
 
 /// containerd.types.TaskStatus (Status in 1.6's task API).

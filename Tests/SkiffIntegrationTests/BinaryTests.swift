@@ -5,7 +5,7 @@ import XCTest
 final class BinaryTests: XCTestCase {
     /// Fully static (no interpreter, no shared libraries), and linked with fixtures/skiff.order:
     /// the functions a `run` calls come first in .text. If the order file stopped applying (a
-    /// flag lost in setup.sh, a linker change), `main` would land somewhere in the middle of the
+    /// flag lost in scripts/setup.sh, a linker change), `main` would land somewhere in the middle of the
     /// 7 MB of text and a run would keep ~2 MB more of it resident.
     func testStaticAndLinkedInCallOrder() throws {
         guard let nm = Env.which("nm"), let readelf = Env.which("readelf") else {

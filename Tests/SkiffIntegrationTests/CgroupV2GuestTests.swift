@@ -2,15 +2,15 @@ import Foundation
 import XCTest
 
 /// cgroup v2 limits cannot be tested on a hybrid host: boot a throw-away QEMU guest whose only
-/// hierarchy is cgroup v2 (fixtures/vm/vm-run.sh) and run real containers there.
+/// hierarchy is cgroup v2 (scripts/vm/vm-run.sh) and run real containers there.
 final class CgroupV2GuestTests: XCTestCase {
     func testLimitsAreEnforcedInAPureCgroupV2Guest() throws {
         try Env.requireRoot()
         guard Env.which("qemu-system-x86_64") != nil else {
             throw XCTSkip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
         }
-        let vm = Env.packageRoot + "/fixtures/vm/vm-run.sh"
-        let script = Env.packageRoot + "/fixtures/vm/guest-cgroup-tests.sh"
+        let vm = Env.packageRoot + "/scripts/vm/vm-run.sh"
+        let script = Env.packageRoot + "/scripts/vm/guest-cgroup-tests.sh"
         // The guest sees the host root read-only but has its own /tmp and /run: share the checkout
         // (binary, rootfs, scripts) when it lives there, as CI's fresh clone may.
         let candidates = Set([Env.packageRoot, (Env.rootfs as NSString).deletingLastPathComponent, (Env.skiff as NSString).deletingLastPathComponent,

@@ -4,7 +4,7 @@ import SkiffWire
 import SkiffTTRPC
 import SkiffManager
 
-/// The fuzzers' corpora (fixtures/fuzz, grown by fixtures/fuzz.sh) replayed through the same
+/// The fuzzers' corpora (fixtures/fuzz, grown by scripts/fuzz.sh) replayed through the same
 /// parsers without instrumentation, so an input that once crashed stays fixed; and the two crashes
 /// the fuzzers found, by name.
 final class FuzzCorpusTests: XCTestCase {
