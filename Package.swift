@@ -63,12 +63,14 @@ let package = Package(
                           dependencies: ["SkiffManager", "SkiffTTRPC", "SkiffSys", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // libFuzzer targets: built only by scripts/fuzz.sh (with -sanitize=fuzzer); their
         // corpora under fixtures/fuzz are replayed by the tests.
-        .target(name: "FuzzSupport", dependencies: ["SkiffSys"]),
-        .executableTarget(name: "FuzzSpec", dependencies: ["SkiffSpec", "FuzzSupport"]),
-        .executableTarget(name: "FuzzWire", dependencies: ["SkiffWire", "SkiffTTRPC", "FuzzSupport"]),
-        .executableTarget(name: "FuzzTar", dependencies: ["SkiffManager", "FuzzSupport"]),
+        // Test-only code lives under Tests/: the fuzz entry points and the swift-protobuf
+        // reference messages SkiffWire is checked against.
+        .target(name: "FuzzSupport", dependencies: ["SkiffSys"], path: "Tests/Fuzz/FuzzSupport"),
+        .executableTarget(name: "FuzzSpec", dependencies: ["SkiffSpec", "FuzzSupport"], path: "Tests/Fuzz/FuzzSpec"),
+        .executableTarget(name: "FuzzWire", dependencies: ["SkiffWire", "SkiffTTRPC", "FuzzSupport"], path: "Tests/Fuzz/FuzzWire"),
+        .executableTarget(name: "FuzzTar", dependencies: ["SkiffManager", "FuzzSupport"], path: "Tests/Fuzz/FuzzTar"),
         .target(name: "SkiffProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
-                exclude: ["proto"]),
+                path: "Tests/Support/SkiffProto", exclude: ["proto"]),
 
         .testTarget(name: "SkiffUnitTests",
                     dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime", "SkiffJSON",

@@ -1,5 +1,5 @@
 // The messages the shim speaks, on the hand-written codec (Proto.swift). Field numbers from
-// containerd 1.6 / ttrpc / cgroups v2 protos (see ../shared/PROTOCOLS.md and Sources/SkiffProto/proto).
+// containerd 1.6 / ttrpc / cgroups v2 protos (see ../shared/PROTOCOLS.md and Tests/Support/SkiffProto/proto).
 // Written by scripts/gen-wire.py from its field table; the tests check every message against
 // swift-protobuf's generated code.
 

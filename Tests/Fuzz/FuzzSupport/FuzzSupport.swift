@@ -1,6 +1,6 @@
 import SkiffSys
 
-/// What the libFuzzer targets (Sources/Fuzz*, built by scripts/fuzz.sh) share: handing control
+/// What the libFuzzer targets (Tests/Fuzz/*, built by scripts/fuzz.sh) share: handing control
 /// to libFuzzer's driver, and, without libFuzzer, replaying files through the target.
 public typealias FuzzTarget = @convention(c) (UnsafePointer<UInt8>, Int) -> CInt
 
