@@ -45,11 +45,13 @@ let package = Package(
 
         // containerd-shim-skiff-v2 building blocks: ttrpc, messages, log targets.
         .target(name: "SkiffWire"),
-        .target(name: "SkiffTTRPC", dependencies: ["SkiffSys", "CSkiffSys", "SkiffWire"]),
+        // The shim's one thread: an epoll loop with timers (no ttrpc in it; the shim's IO runs on it too).
+        .target(name: "SkiffEventLoop", dependencies: ["SkiffSys", "CSkiffSys"]),
+        .target(name: "SkiffTTRPC", dependencies: ["SkiffSys", "CSkiffSys", "SkiffWire", "SkiffEventLoop"]),
         .target(name: "SkiffShimIO", dependencies: ["SkiffSys"]),
         // The shim: manager (start/delete/daemon), task service, process IO, over the runtime library.
         .target(name: "SkiffShim",
-                dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffJSON", "SkiffCgroups", "SkiffRuntime", "SkiffTTRPC",
+                dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffJSON", "SkiffCgroups", "SkiffRuntime", "SkiffTTRPC", "SkiffEventLoop",
                                "SkiffShimIO", "SkiffWire"]),
         .executableTarget(name: "containerd-shim-skiff-v2",
                           dependencies: ["SkiffShim", "SkiffSys", "SkiffRuntime", "SkiffWire"]),
@@ -76,13 +78,13 @@ let package = Package(
                     dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime", "SkiffJSON",
                                    "SkiffManager"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "SkiffTTRPCTests", dependencies: ["SkiffTTRPC", "SkiffWire", "SkiffProto", "SkiffSys", "CSkiffSys",
+        .testTarget(name: "SkiffTTRPCTests", dependencies: ["SkiffTTRPC", "SkiffEventLoop", "SkiffWire", "SkiffProto", "SkiffSys", "CSkiffSys",
                                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffShimTests", dependencies: ["SkiffShim", "SkiffShimIO", "SkiffSys", "SkiffWire", "SkiffSpec", "SkiffTTRPC",
                                                        "SkiffManager"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
-        .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys", "CSkiffSys", "SkiffTTRPC", "SkiffWire"],
+        .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys", "CSkiffSys", "SkiffTTRPC", "SkiffEventLoop", "SkiffWire"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
     ]
 )

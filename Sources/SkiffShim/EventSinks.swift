@@ -2,6 +2,7 @@ import Glibc
 import SkiffSys
 import SkiffTTRPC
 import SkiffWire
+import SkiffEventLoop
 
 /// Events to containerd over ttrpc (TTRPC_ADDRESS). Undelivered events stay queued, in order,
 /// and are retried every second on the loop.

@@ -6,6 +6,7 @@ import SkiffRuntime
 
 import SkiffTTRPC
 import SkiffWire
+import SkiffEventLoop
 
 /// The shim binary's three personalities, as containerd runs them: `start` (make the socket,
 /// launch the daemon, print the address), `delete` (clean up after a dead or finished shim and

@@ -3,6 +3,7 @@ import CSkiffSys
 import SkiffSys
 import SkiffTTRPC
 import SkiffShimIO
+import SkiffEventLoop
 
 /// Where a pump delivers bytes.
 enum Sink {

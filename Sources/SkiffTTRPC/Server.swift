@@ -2,6 +2,7 @@ import Glibc
 import CSkiffSys
 import SkiffSys
 import SkiffWire
+import SkiffEventLoop
 
 /// A status a handler replies with instead of a payload.
 public struct TTRPCStatus: Error, Equatable, CustomStringConvertible {

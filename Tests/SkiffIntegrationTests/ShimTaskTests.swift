@@ -3,6 +3,7 @@ import XCTest
 import SkiffSys
 import SkiffTTRPC
 import SkiffWire
+import SkiffEventLoop
 
 /// containerd-shim-skiff-v2 driven directly over ttrpc, as containerd would, with this test as
 /// the events receiver: `start`, the task API (Create, Start, Exec, Wait pending while other

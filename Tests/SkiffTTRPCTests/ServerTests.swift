@@ -6,6 +6,7 @@ import SkiffProto
 import CSkiffSys
 import SkiffSys
 @testable import SkiffTTRPC
+import SkiffEventLoop
 
 /// The server with an in-process client over a socketpair: no daemon, no containerd.
 final class ServerTests: XCTestCase {
