@@ -4,6 +4,8 @@ import SkiffSpec
 
 import SkiffTTRPC
 import SkiffWire
+import SkiffCgroups
+import SkiffEventLoop
 
 /// One process the shim manages: a container's init or an exec'd process.
 final class ShimProcess {
@@ -40,6 +42,55 @@ final class ShimProcess {
         r.exitedAt = exitedAt ?? TaskEvents.zeroTime
         return r
     }
+
+    // MARK: transitions (containerd's process/init_state.go: each state says what it allows)
+
+    /// created → running; anything else was started before.
+    func checkStartable() throws {
+        guard phase == .created else { throw TTRPCStatus(.failedPrecondition, "process \(quote(id)) was already started") }
+    }
+
+    /// An exec'd process that the runtime started.
+    func started(pid: pid_t, io: ProcessIO) {
+        self.pid = pid
+        self.io = io
+        phase = .running
+    }
+
+    /// Delete: a running process stays (an init also while any exec of its container runs).
+    func checkDeletable(otherProcesses: [ShimProcess]) throws {
+        if isInit && otherProcesses.contains(where: { $0.phase == .running }) {
+            throw TTRPCStatus(.failedPrecondition, "cannot delete container \(quote(id)): exec processes are still running")
+        }
+        guard phase != .running else {
+            throw TTRPCStatus(.failedPrecondition, isInit ? "cannot delete a running container \(quote(id))" : "cannot delete running exec \(quote(execID))")
+        }
+    }
+
+    /// Signals: a finished process is NotFound (containerd's runc shim), an exec not yet
+    /// started cannot take one.
+    func checkSignalable(all: Bool) throws {
+        if phase == .stopped && !(isInit && all) { throw TTRPCStatus(.notFound, "process already finished: not found") }
+        if !isInit && (phase != .running || pid <= 0) {
+            throw TTRPCStatus(.failedPrecondition, "exec \(quote(execID)) is not started")
+        }
+    }
+
+    /// running → stopped: the status, and what is left of the output taken in.
+    func exited(status: UInt32, at time: ProtoTimestamp) {
+        phase = .stopped
+        exitStatus = status
+        exitedAt = time
+        io?.drain()
+    }
+
+    /// Every parked Wait gets the exit (after TaskExit is published, as containerd's shim does).
+    func answerWaiters() {
+        let bytes = waitResponse.protoBytes()
+        let parked = waiters
+        waiters = []
+        for w in parked { w(.success(bytes)) }
+    }
 }
 
 /// One container in this shim (a shim serves several when containerd groups them).
@@ -72,6 +123,43 @@ final class ShimContainer {
     /// restarted shim read them, so no exit status is lost when nobody was listening.
     static func exitFile(bundle: String, execID: String) -> String {
         bundle + "/" + (execID.isEmpty ? "init" : "exec-" + execID) + ".exit"
+    }
+}
+
+extension ShimContainer {
+    /// A container as Create asks for it (containerd's runc NewContainer): the rootfs mounted,
+    /// the init's IO, the runtime's create; on any failure undone in reverse order.
+    static func create(_ r: CreateTaskRequest, bundle: String, backend: RuntimeBackend, noPivot: Bool,
+                       loop: EventLoop, namespace: String) throws -> ShimContainer {
+        let initProcess = ShimProcess(id: r.id, execID: "", stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal)
+        let c = ShimContainer(id: r.id, bundle: bundle, initProcess: initProcess, rootfs: r.rootfs, backend: backend)
+        var undo: [() -> Void] = []
+        do {
+            if !r.rootfs.isEmpty {
+                let target = bundle + "/rootfs"
+                try FS.mkdirAll(target, mode: 0o711)
+                try RootfsMounts.mount(r.rootfs, on: target)
+                c.rootfsMounted = true
+                undo.append { RootfsMounts.unmountAll(target) }
+            }
+            let io = try ProcessIO.make(loop: loop, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal,
+                                        containerID: r.id, namespace: namespace)
+            io.onLoss = TaskService.reportOutputLoss(bundle: bundle, process: r.id)
+            undo.append { io.closeAll() }
+            let pid = try backend.create(id: r.id, bundle: bundle, stdio: io.childStdio,
+                                         consoleSocket: r.terminal ? io.consoleTheirs : nil, noPivot: noPivot)
+            undo.append { try? backend.delete(id: r.id, force: true) }
+            initProcess.pid = pid
+            initProcess.io = io
+            try io.processStarted()
+            c.cgroupDir = cgroupDirectory(ofPid: pid)
+            c.ownsPidNamespace = Proc.isPidOneOfItsNamespace(pid) ?? true
+            c.oomKills = c.cgroupDir.flatMap { Cgroup2.fromDirectory($0).oomKills() } ?? 0
+        } catch {
+            for u in undo.reversed() { u() }
+            throw error
+        }
+        return c
     }
 }
 

@@ -154,34 +154,8 @@ public final class TaskService {
                                       + jsonString(namespace) + "}\n").utf8), mode: 0o644)
         unlink(ShimContainer.exitFile(bundle: bundle, execID: ""))
 
-        let initProcess = ShimProcess(id: r.id, execID: "", stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal)
-        let c = ShimContainer(id: r.id, bundle: bundle, initProcess: initProcess, rootfs: r.rootfs, backend: backend)
-        var undo: [() -> Void] = []
-        do {
-            if !r.rootfs.isEmpty {
-                let target = bundle + "/rootfs"
-                try FS.mkdirAll(target, mode: 0o711)
-                try RootfsMounts.mount(r.rootfs, on: target)
-                c.rootfsMounted = true
-                undo.append { RootfsMounts.unmountAll(target) }
-            }
-            let io = try ProcessIO.make(loop: loop, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal,
-                                        containerID: r.id, namespace: namespace)
-            io.onLoss = TaskService.reportOutputLoss(bundle: bundle, process: r.id)
-            undo.append { io.closeAll() }
-            let pid = try backend.create(id: r.id, bundle: bundle, stdio: io.childStdio,
-                                         consoleSocket: r.terminal ? io.consoleTheirs : nil, noPivot: noPivot)
-            undo.append { try? backend.delete(id: r.id, force: true) }
-            initProcess.pid = pid
-            initProcess.io = io
-            try io.processStarted()
-            c.cgroupDir = cgroupDirectory(ofPid: pid)
-            c.ownsPidNamespace = Proc.isPidOneOfItsNamespace(pid) ?? true
-            c.oomKills = c.cgroupDir.flatMap { Cgroup2.fromDirectory($0).oomKills() } ?? 0
-        } catch {
-            for u in undo.reversed() { u() }
-            throw error
-        }
+        let c = try ShimContainer.create(r, bundle: bundle, backend: backend, noPivot: noPivot, loop: loop, namespace: namespace)
+        let initProcess = c.initProcess
         containers[r.id] = c
         servedAny = true
         var ev = TaskCreate()
@@ -203,9 +177,7 @@ public final class TaskService {
 
     func start(_ r: StartRequest) throws -> StartResponse {
         let (c, p) = try process(r.id, r.execID)
-        guard p.phase == .created else {
-            throw TTRPCStatus(.failedPrecondition, "process \(quote(p.id)) was already started")
-        }
+        try p.checkStartable()
         if p.isInit {
             try c.backend.start(id: c.id)
             p.phase = .running
@@ -229,9 +201,7 @@ public final class TaskService {
                 io.closeAll()
                 throw error
             }
-            p.pid = pid
-            p.io = io
-            p.phase = .running
+            p.started(pid: pid, io: io)
             var ev = TaskExecStarted()
             ev.containerID = c.id
             ev.execID = p.execID
@@ -246,12 +216,10 @@ public final class TaskService {
 
     func delete(_ r: DeleteRequest) throws -> DeleteResponse {
         let (c, p) = try process(r.id, r.execID)
+        try p.checkDeletable(otherProcesses: Array(c.execs.values))
         if p.isInit {
-            if !c.execs.values.allSatisfy({ $0.phase != .running }) {
-                throw TTRPCStatus(.failedPrecondition, "cannot delete container \(quote(c.id)): exec processes are still running")
-            }
             switch p.phase {
-            case .running: throw TTRPCStatus(.failedPrecondition, "cannot delete a running container \(quote(c.id))")
+            case .running: break  // refused above
             case .created:
                 // Never started: the runtime kills it; we reap it here so the status is ours.
                 try? c.backend.delete(id: c.id, force: true)
@@ -273,7 +241,6 @@ public final class TaskService {
             ev.exitedAt = p.exitedAt ?? TaskEvents.now()
             publisher.publish(ev)
         } else {
-            if p.phase == .running { throw TTRPCStatus(.failedPrecondition, "cannot delete running exec \(quote(p.execID))") }
             p.io?.waitForOutput(timeoutMs: 2000)
             p.io?.closeAll()
             c.execs[p.execID] = nil
@@ -370,16 +337,12 @@ public final class TaskService {
         // of range it is an error, never a trap that would take every container of this shim.
         guard r.signal <= 64 else { throw TTRPCStatus(.invalidArgument, "invalid signal \(r.signal): signals are 1-64") }
         let sig = r.signal == 0 ? SIGTERM : Int32(r.signal)
+        try p.checkSignalable(all: r.all)
         if p.isInit {
-            if p.phase == .stopped && !r.all { throw TTRPCStatus(.notFound, "process already finished: not found") }
             do { try c.backend.kill(id: c.id, signal: sig, all: r.all) } catch let e as SkiffError where e.kind == .notRunning {
                 throw TTRPCStatus(.notFound, "process already finished: not found")
             }
         } else {
-            guard p.phase == .running, p.pid > 0 else {
-                throw TTRPCStatus(p.phase == .stopped ? .notFound : .failedPrecondition,
-                                  p.phase == .stopped ? "process already finished: not found" : "exec \(quote(p.execID)) is not started")
-            }
             if Glibc.kill(p.pid, sig) != 0 { throw SkiffError.sys("kill", "exec \(quote(p.execID)) pid \(p.pid)") }
         }
         return ProtoEmpty()
@@ -532,15 +495,14 @@ public final class TaskService {
     /// Order: the exit goes to disk first, then the output is drained, then TaskOOM (if the
     /// kernel OOM-killed in the container), then TaskExit, then the parked Waits.
     func recordExit(_ c: ShimContainer, _ p: ShimProcess, waitStatus: Int32, publish: Bool) {
-        p.phase = .stopped
-        p.exitStatus = shimExitStatus(waitStatus)
         let now = TaskEvents.now()
-        p.exitedAt = now
-        let rec = ExitRecord(pid: p.pid, status: p.exitStatus, seconds: now.seconds, nanos: now.nanos)
+        let status = shimExitStatus(waitStatus)
+        // On disk first: a Wait answered below may make containerd delete us at once.
+        let rec = ExitRecord(pid: p.pid, status: status, seconds: now.seconds, nanos: now.nanos)
         do { try FS.writeFileAtomic(ShimContainer.exitFile(bundle: c.bundle, execID: p.execID), Array(rec.text.utf8), mode: 0o644) } catch {
             Logger.shared.error("record exit of \(quote(p.id)): \(error)")
         }
-        p.io?.drain()
+        p.exited(status: status, at: now)
         if publish {
             if let dir = c.cgroupDir, let kills = Cgroup2.fromDirectory(dir).oomKills(), kills > c.oomKills {
                 c.oomKills = kills
@@ -556,10 +518,7 @@ public final class TaskService {
             ev.exitedAt = now
             publisher.publish(ev)
         }
-        let bytes = p.waitResponse.protoBytes()
-        let waiters = p.waiters
-        p.waiters = []
-        for w in waiters { w(.success(bytes)) }
+        p.answerWaiters()
         // Without its own pid namespace, the init's death does not take the others with it:
         // the rest of its cgroup is killed, as containerd's runc shim does (a background child
         // holding stdout would otherwise outlive a stopped container, cgroup and all).
