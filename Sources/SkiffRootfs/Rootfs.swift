@@ -23,6 +23,8 @@ public struct Rootfs {
     public private(set) var rootFd: Int32 = -1
     /// A tmpfs /dev asked to be read-only: it is filled first and made read-only at the end.
     var readonlyDev: Int32 = -1
+    /// Where the mount and mknod calls go (the kernel; a recorder in tests).
+    public var calls: MountCalls = KernelMounts()
 
     public init(rootfs: String, spec: Spec, inUserNamespace: Bool, ownCgroupNamespace: Bool, hostCgroupDir: String?) {
         self.rootfs = rootfs; self.spec = spec; self.inUserNamespace = inUserNamespace
@@ -44,16 +46,16 @@ public struct Rootfs {
         // bound onto itself (an unbindable source cannot be bound), shared until after pivot_root.
         var rootProp = MountOptions.SLAVE | MountOptions.REC
         if let p = requestedPropagation, p & MountOptions.UNBINDABLE == 0 { rootProp = p }
-        try Sys.mount(nil, "/", nil, rootProp, nil)
+        try calls.mount(nil, "/", nil, rootProp, nil)
         let (tree, target) = try openRootfs()
         defer { close(target) }
         do {
             // pivot_root refuses a shared parent mount, and a shared new root.
             try makeParentPrivate()
-            try MountFD.attach(tree, to: target, what: rootfs)
+            try calls.attach(tree, to: target, what: rootfs)
             // Slave leaves a private or slave mount as it is and turns a shared one into a slave of
             // its peers (it still receives their mounts); submounts keep their own propagation.
-            try MountFD.setAttributes(tree, set: 0, clear: 0, propagation: UInt64(MountOptions.SLAVE), recursive: false, what: rootfs)
+            try calls.setAttributes(tree, set: 0, clear: 0, propagation: UInt64(MountOptions.SLAVE), recursive: false, what: rootfs)
         } catch { close(tree); throw error }
         rootFd = tree
 
@@ -70,7 +72,7 @@ public struct Rootfs {
     func openRootfs() throws -> (tree: Int32, target: Int32) {
         let target = opened.map { dup($0.rootfs) } ?? Glibc.open(rootfs, InRoot.oPath | O_DIRECTORY | O_CLOEXEC)
         if target < 0 { throw SkiffError.sys("open", rootfs) }
-        do { return (try MountFD.cloneTree(target, recursive: true, what: rootfs), target) } catch { close(target); throw error }
+        do { return (try calls.cloneTree(target, recursive: true, what: rootfs), target) } catch { close(target); throw error }
     }
 
     /// The mount the rootfs directory lies on (its parent mount) must not be shared.
@@ -88,7 +90,7 @@ public struct Rootfs {
             }
         }
         // By its mount point: mount_setattr only takes a mount's root, and `target` lies inside it.
-        if let (mp, shared) = best, shared { try Sys.mount(nil, mp, nil, MountOptions.PRIVATE, nil) }
+        if let (mp, shared) = best, shared { try calls.mount(nil, mp, nil, MountOptions.PRIVATE, nil) }
     }
 
     /// A detached copy of a bind source with the mount's flags applied, as runc's bind + remount
@@ -98,7 +100,7 @@ public struct Rootfs {
         let opts = try MountOptions.parse(m.options ?? [], destination: m.destination)
         let source = Rootfs.hostSource(m, rootfs: rootfs)
         let opened = self.opened?.sources[index]
-        let tree = try MountFD.cloneTree(opened ?? AT_FDCWD, opened == nil ? source : "", recursive: opts.isRecursiveBind, what: source)
+        let tree = try calls.cloneTree(opened ?? AT_FDCWD, opened == nil ? source : "", recursive: opts.isRecursiveBind, what: source)
         do {
             let flags = opts.flags & ~(MountOptions.BIND | MountOptions.REC | MountOptions.REMOUNT)
             if flags != 0 {
@@ -107,10 +109,10 @@ public struct Rootfs {
                                                    | MountOptions.NOEXEC | MountOptions.NODIRATIME | MountOptions.NOSYMFOLLOW) & ~set
                 clear |= SKIFF_MOUNT_ATTR__ATIME  // a remount without an atime option means relatime
                 do {
-                    try MountFD.setAttributes(tree, set: set, clear: clear, recursive: false, what: source)
+                    try calls.setAttributes(tree, set: set, clear: clear, recursive: false, what: source)
                 } catch let e as SkiffError where e.errno == EPERM {
                     // Flags locked by the source (a user namespace may not clear them) stay set.
-                    try MountFD.setAttributes(tree, set: set, clear: clear & ~Rootfs.currentAttributes(tree), recursive: false, what: source)
+                    try calls.setAttributes(tree, set: set, clear: clear & ~Rootfs.currentAttributes(tree), recursive: false, what: source)
                 }
             }
         } catch { close(tree); throw error }
@@ -185,10 +187,10 @@ public struct Rootfs {
         }
         defer { close(mounted) }
         // rro, rnosuid, ...: the whole tree (runc, mount_setattr with AT_RECURSIVE).
-        try MountFD.setAttributes(mounted, set: opts.recursiveSet, clear: opts.recursiveClear, recursive: true, what: m.destination)
+        try calls.setAttributes(mounted, set: opts.recursiveSet, clear: opts.recursiveClear, recursive: true, what: m.destination)
         for p in opts.propagation {
             let (prop, rec) = MountFD.propagation(p)
-            try MountFD.setAttributes(mounted, set: 0, clear: 0, propagation: prop, recursive: rec, what: m.destination)
+            try calls.setAttributes(mounted, set: 0, clear: 0, propagation: prop, recursive: rec, what: m.destination)
         }
     }
 
@@ -206,21 +208,21 @@ public struct Rootfs {
         try refuseInsideProc(target, destination, mountIsProc: type == "proc")
         let mnt: Int32
         do {
-            mnt = try MountFD.newFilesystem(type: type, source: source, options: data, superblockFlags: MountFD.superblockFlags(flags),
+            mnt = try calls.newFilesystem(type: type, source: source, options: data, superblockFlags: MountFD.superblockFlags(flags),
                                             attrs: MountFD.attributes(fromFlags: flags), what: destination)
         } catch let e as SkiffError where e.errno == EPERM && inUserNamespace && (type == "sysfs" || type == "mqueue") {
             // A user namespace without its own network (sysfs) or ipc (mqueue) namespace may not
             // mount a new instance: bind the host's, as runc does.
             let host = type == "sysfs" ? "/sys" : "/dev/mqueue"
-            let tree = try MountFD.cloneTree(AT_FDCWD, host, recursive: true, what: host)
+            let tree = try calls.cloneTree(AT_FDCWD, host, recursive: true, what: host)
             do {
-                try? MountFD.setAttributes(tree, set: MountFD.attributes(fromFlags: flags), clear: 0, recursive: false, what: host)
-                try MountFD.attach(tree, to: target, what: destination)
+                try? calls.setAttributes(tree, set: MountFD.attributes(fromFlags: flags), clear: 0, recursive: false, what: host)
+                try calls.attach(tree, to: target, what: destination)
             } catch { close(tree); throw error }
             _ = e
             return tree
         }
-        do { try MountFD.attach(mnt, to: target, what: destination) } catch { close(mnt); throw error }
+        do { try calls.attach(mnt, to: target, what: destination) } catch { close(mnt); throw error }
         return mnt
     }
 
@@ -234,9 +236,9 @@ public struct Rootfs {
         }
         // Without a cgroup namespace the container sees its own cgroup directory only.
         guard let dir = hostCgroupDir, FS.isDirectory(dir) else { return nil }
-        let tree = try MountFD.cloneTree(AT_FDCWD, dir, recursive: true, what: dir)
+        let tree = try calls.cloneTree(AT_FDCWD, dir, recursive: true, what: dir)
         do {
-            try MountFD.setAttributes(tree, set: MountFD.attributes(fromFlags: flags), clear: 0, recursive: false, what: dir)
+            try calls.setAttributes(tree, set: MountFD.attributes(fromFlags: flags), clear: 0, recursive: false, what: dir)
             try attach(tree, at: destination, directory: true)
         } catch { close(tree); throw error }
         return tree
@@ -248,7 +250,7 @@ public struct Rootfs {
         let target = directory ? try InRoot.mkdirAll(rootFd, destination) : try InRoot.createFile(rootFd, destination)
         defer { close(target) }
         try refuseInsideProc(target, destination, mountIsProc: Rootfs.isProcfs(tree))
-        try MountFD.attach(tree, to: target, what: destination)
+        try calls.attach(tree, to: target, what: destination)
     }
 
     /// The files lxcfs emulates: the only places under /proc a mount may go (runc's list).
@@ -316,7 +318,7 @@ public struct Rootfs {
         defer { close(parent) }
         if unlinkat(parent, name, 0) != 0 && errno != ENOENT { throw SkiffError.sys("remove", d.path) }
         let old = umask(0)
-        let r = mknodat(parent, name, kind | perm, dev)
+        let r = calls.mknodat(parent, name, kind | perm, dev)
         umask(old)
         if r != 0 {
             // No CAP_MKNOD (a restricted caller): bind the host's node, as runc does.
@@ -337,11 +339,11 @@ public struct Rootfs {
 
     /// mknod is refused in a user namespace: bind the host's node onto an empty file.
     func bindDevice(_ d: Device) throws {
-        let tree = try MountFD.cloneTree(AT_FDCWD, d.path, recursive: false, what: d.path)
+        let tree = try calls.cloneTree(AT_FDCWD, d.path, recursive: false, what: d.path)
         defer { close(tree) }
         let target = try InRoot.createFile(rootFd, d.path, mode: 0o666)
         defer { close(target) }
-        try MountFD.attach(tree, to: target, what: d.path)
+        try calls.attach(tree, to: target, what: d.path)
     }
 
     func createDevSymlinks(mounts: [Mount]) throws {
@@ -367,7 +369,7 @@ public struct Rootfs {
         if fchdir(rootFd) != 0 { throw SkiffError.sys("chdir", rootfs) }
         if noPivot {
             try hideHostProcAndSys()
-            try Sys.mount(rootfs, "/", nil, UInt(MS_MOVE), nil)
+            try calls.mount(rootfs, "/", nil, UInt(MS_MOVE), nil)
             if chroot(".") != 0 { throw SkiffError.sys("chroot", rootfs) }
             if chdir("/") != 0 { throw SkiffError.sys("chdir", "/") }
         } else {
@@ -377,13 +379,13 @@ public struct Rootfs {
             try Sys.pivotRoot(".", ".")
             if fchdir(oldRoot) != 0 { throw SkiffError.sys("fchdir", "old root") }
             // Make the old root's mounts slave so the detach does not propagate to the host.
-            try Sys.mount(nil, ".", nil, MountOptions.SLAVE | MountOptions.REC, nil)
+            try calls.mount(nil, ".", nil, MountOptions.SLAVE | MountOptions.REC, nil)
             try Sys.umount(".", flags: SKIFF_MNT_DETACH)
             if chdir("/") != 0 { throw SkiffError.sys("chdir", "/") }
         }
         // Private was made by makeParentPrivate already.
         if let p = requestedPropagation, p & MountOptions.PRIVATE == 0 {
-            try withContext("rootfsPropagation") { try Sys.mount(nil, "/", nil, p, nil) }
+            try withContext("rootfsPropagation") { try calls.mount(nil, "/", nil, p, nil) }
         }
     }
 
@@ -408,7 +410,7 @@ public struct Rootfs {
             }
             if umount2(p, SKIFF_MNT_DETACH) != 0 {
                 guard errno == EINVAL || errno == EPERM else { throw SkiffError.sys("umount", p) }
-                try Sys.mount("tmpfs", p, "tmpfs", 0, nil)
+                try calls.mount("tmpfs", p, "tmpfs", 0, nil)
             }
         }
     }
@@ -431,12 +433,16 @@ public struct Rootfs {
     public func finalize() throws {
         let root = try FS.open("/", InRoot.oPath | O_DIRECTORY)
         defer { close(root) }
+        try finalize(root: root)
+    }
+
+    func finalize(root: Int32) throws {
         if readonlyDev >= 0 {
-            try MountFD.setAttributes(readonlyDev, set: UInt64(SKIFF_MOUNT_ATTR_RDONLY), clear: 0, recursive: false, what: "/dev")
+            try calls.setAttributes(readonlyDev, set: UInt64(SKIFF_MOUNT_ATTR_RDONLY), clear: 0, recursive: false, what: "/dev")
             close(readonlyDev)
         }
         if spec.root?.readonly == true {
-            try MountFD.setAttributes(root, set: UInt64(SKIFF_MOUNT_ATTR_RDONLY), clear: 0, recursive: false, what: "/")
+            try calls.setAttributes(root, set: UInt64(SKIFF_MOUNT_ATTR_RDONLY), clear: 0, recursive: false, what: "/")
         }
         for p in spec.linux?.readonlyPaths ?? [] { try withContext("readonly path \(quote(p))") { try readonlyPath(root, p) } }
         if !(spec.linux?.maskedPaths ?? []).isEmpty {
@@ -462,10 +468,10 @@ public struct Rootfs {
         guard let target = try Rootfs.openProtectedPath(root, p) else { return }
         defer { close(target) }
         // runc: bind onto itself (with what is mounted below), then the top made read-only.
-        let tree = try MountFD.cloneTree(target, recursive: true, what: p)
+        let tree = try calls.cloneTree(target, recursive: true, what: p)
         defer { close(tree) }
-        try MountFD.setAttributes(tree, set: UInt64(SKIFF_MOUNT_ATTR_RDONLY), clear: 0, recursive: false, what: p)
-        try MountFD.attach(tree, to: target, what: p)
+        try calls.setAttributes(tree, set: UInt64(SKIFF_MOUNT_ATTR_RDONLY), clear: 0, recursive: false, what: p)
+        try calls.attach(tree, to: target, what: p)
     }
 
     /// The container's /dev/null, checked to be the null device before anything is masked with it.
@@ -486,13 +492,13 @@ public struct Rootfs {
         if fstat(target, &st) != 0 { throw SkiffError.sys("stat", p) }
         let cover: Int32
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            cover = try MountFD.newFilesystem(type: "tmpfs", source: "tmpfs", options: [], superblockFlags: ["ro"],
+            cover = try calls.newFilesystem(type: "tmpfs", source: "tmpfs", options: [], superblockFlags: ["ro"],
                                               attrs: UInt64(SKIFF_MOUNT_ATTR_RDONLY), what: p)
         } else {
-            cover = try MountFD.cloneTree(null, recursive: false, what: p)
+            cover = try calls.cloneTree(null, recursive: false, what: p)
         }
         defer { close(cover) }
-        try MountFD.attach(cover, to: target, what: p)
+        try calls.attach(cover, to: target, what: p)
     }
 
     /// Binds `source` (a path in the current root) onto `destination` inside it: the console.

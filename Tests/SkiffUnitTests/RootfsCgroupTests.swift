@@ -174,3 +174,101 @@ final class RuntimeUnitTests: XCTestCase {
         }
     }
 }
+
+/// Records what `Rootfs` asks of the kernel: clones return real O_PATH fds of their source (so
+/// the in-root resolution that follows works on the temp dir), new filesystems a placeholder,
+/// and nothing is mounted. mknod is refused as for a caller without CAP_MKNOD, unless `realNodes`.
+final class RecordingMounts: MountCalls {
+    var log: [String] = []
+    let root: String
+    let realNodes: Bool
+    init(root: String, realNodes: Bool) { self.root = root; self.realNodes = realNodes }
+
+    /// Where a target fd points, relative to the rootfs (a host path otherwise).
+    func where_(_ fd: Int32) -> String {
+        let p = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) ?? "?"
+        return p.hasPrefix(root) ? String(p.dropFirst(root.count)).isEmpty ? "/" : String(p.dropFirst(root.count)) : p
+    }
+
+    func cloneTree(_ dirfd: Int32, _ path: String, recursive: Bool, what: String) throws -> Int32 {
+        log.append("clone \(what)\(recursive ? " recursive" : "")")
+        let fd = path.isEmpty ? dup(dirfd) : open(path, InRoot.oPath | O_CLOEXEC)
+        if fd < 0 { throw SkiffError.sys("clone", what) }
+        return fd
+    }
+
+    func newFilesystem(type: String, source: String?, options: [String], superblockFlags: [String], attrs: UInt64, what: String) throws -> Int32 {
+        log.append("new \(type) \(what)\(options.isEmpty ? "" : " " + options.joined(separator: ","))")
+        return open("/dev/null", InRoot.oPath | O_CLOEXEC)
+    }
+
+    func setAttributes(_ fd: Int32, set: UInt64, clear: UInt64, propagation: UInt64, recursive: Bool, what: String) throws {
+        log.append("attr \(what) set=\(set) clear=\(clear) propagation=\(propagation)\(recursive ? " recursive" : "")")
+    }
+
+    func attach(_ mount: Int32, to target: Int32, what: String) throws {
+        log.append("attach \(what) on \(where_(target))")
+    }
+
+    func mount(_ source: String?, _ target: String, _ type: String?, _ flags: UInt, _ data: String?) throws {
+        log.append("mount \(target) flags=\(flags)")
+    }
+
+    func mknodat(_ dirfd: Int32, _ name: String, _ mode: mode_t, _ dev: dev_t) -> Int32 {
+        log.append("mknod \(name)")
+        if realNodes { return Glibc.mknodat(dirfd, name, mode, dev) }
+        errno = EPERM
+        return -1
+    }
+}
+
+/// `Rootfs` through the mount seam, without root: the order of the calls, where each lands, and
+/// that a missing CAP_MKNOD turns into binds of the host's nodes; as root, also the masked and
+/// read-only paths of `finalize`.
+final class RootfsSeamTests: XCTestCase {
+    func testMountOrderTargetsAndMasks() throws {
+        let base = NSTemporaryDirectory() + "skiff-seam-\(UUID().uuidString)"
+        let rootfs = base + "/rootfs", data = base + "/data"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        for d in [rootfs + "/etc", rootfs + "/proc/sys", data] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        try "s".write(toFile: rootfs + "/etc/secret", atomically: true, encoding: .utf8)
+        var spec = Spec()
+        spec.root = Root(path: rootfs, readonly: true)
+        spec.mounts = [Mount(destination: "/proc", type: "proc", source: "proc", options: ["nosuid"]),
+                       Mount(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["mode=755"]),
+                       Mount(destination: "/data", type: "bind", source: data, options: ["rbind", "ro"])]
+        var linux = Linux()
+        linux.maskedPaths = ["/etc/secret", "/proc/missing"]
+        linux.readonlyPaths = ["/proc/sys"]
+        spec.linux = linux
+        let rec = RecordingMounts(root: rootfs, realNodes: geteuid() == 0)
+        var r = Rootfs(rootfs: rootfs, spec: spec, inUserNamespace: false, ownCgroupNamespace: true, hostCgroupDir: nil)
+        r.calls = rec
+        try r.prepare()
+        // The rootfs bound onto itself first, then the config's mounts in their order, each on
+        // the directory resolved inside the rootfs.
+        let attaches = rec.log.filter { $0.hasPrefix("attach") }
+        XCTAssertEqual(Array(attaches.prefix(4)), ["attach \(rootfs) on /", "attach /proc on /proc", "attach /dev on /dev", "attach /data on /data"], "\(rec.log)")
+        XCTAssertTrue(rec.log.first?.hasPrefix("mount / flags=") == true, "propagation of / first (rslave): \(rec.log)")
+        XCTAssertTrue(rec.log.contains("new proc /proc"), "\(rec.log)")
+        XCTAssertTrue(rec.log.contains("new tmpfs /dev mode=755"), "\(rec.log)")
+        XCTAssertTrue(rec.log.contains("clone \(data) recursive"), "rbind: \(rec.log)")
+        XCTAssertTrue(rec.log.contains { $0.hasPrefix("attr \(data) set=1 ") }, "ro on the bind: \(rec.log)")
+        // Default devices: mknod'ed, or without CAP_MKNOD bound from the host onto files in /dev.
+        XCTAssertTrue(rec.log.contains("mknod null"), "\(rec.log)")
+        if geteuid() != 0 { XCTAssertTrue(rec.log.contains("attach /dev/null on /dev/null"), "\(rec.log)") }
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: rootfs + "/dev/fd"), "/proc/self/fd")
+
+        // finalize: the root read-only, read-only paths bound onto themselves read-only, masks:
+        // a file covered with /dev/null, a missing path skipped. Needs the real /dev/null node.
+        guard geteuid() == 0 else { return }
+        rec.log = []
+        let rootFd = open(rootfs, InRoot.oPath | O_DIRECTORY | O_CLOEXEC)
+        defer { close(rootFd) }
+        try r.finalize(root: rootFd)
+        XCTAssertEqual(rec.log.first.map { $0.hasPrefix("attr / set=1 ") }, true, "\(rec.log)")
+        XCTAssertTrue(rec.log.contains("attach /proc/sys on /proc/sys"), "\(rec.log)")
+        XCTAssertTrue(rec.log.contains("attach /etc/secret on /etc/secret"), "\(rec.log)")
+        XCTAssertFalse(rec.log.contains { $0.contains("/proc/missing") }, "\(rec.log)")
+    }
+}
