@@ -203,7 +203,7 @@ extension Snapshotter {
             guard let m = try? images.manifest(for: d), let c = try? images.config(m) else { continue }
             needed.formUnion(Snapshotter.chainIDs(c.rootfs.diff_ids))
         }
-        let owners = Set(try store.db.query("SELECT snapshot FROM containers WHERE namespace = ?", [.text(store.namespace)]).map { $0[0].string })
+        let owners = try ContainerStore(store).snapshotKeys()
         var removed: [String] = []
         var changed = true
         while changed {

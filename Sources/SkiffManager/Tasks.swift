@@ -5,50 +5,8 @@ import SkiffRuntime
 import SkiffTTRPC
 import SkiffWire
 
-public struct RunOptions {
-    public var image = ""
-    public var id = ""
-    public var args: [String] = []
-    public var env: [String] = []
-    public var cwd: String?
-    public var user: String?
-    public var remove = false
-    public var netHost = false
-    public var logURI: String?
-    public var nullIO = false
-    /// A terminal: the container gets a pty; our stdin/stdout are relayed (raw mode on a tty).
-    public var tty = false
-    /// `--mount type=bind,src=/host,dst=/ctr,options=rbind:ro` (ctr's syntax).
-    public var mounts: [String] = []
-    public init() {}
-
-    /// Parses one --mount value.
-    public static func parseMount(_ s: String) throws -> SkiffSpec.Mount {
-        var type = "bind", src: String?, dst: String?, options: [String] = []
-        for part in s.split(separator: ",") {
-            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { throw ManagerError("--mount", s, "\"\(part)\" is not key=value") }
-            switch kv[0] {
-            case "type": type = kv[1]
-            case "src", "source": src = kv[1]
-            case "dst", "destination", "target": dst = kv[1]
-            case "options": options = kv[1].split(separator: ":").map(String.init)
-            default: throw ManagerError("--mount", s, "unknown key \"\(kv[0])\"", hint: "type, src, dst, options")
-            }
-        }
-        guard let dst, dst.hasPrefix("/") else { throw ManagerError("--mount", s, "dst must be an absolute path") }
-        if type == "bind" {
-            guard let src, src.hasPrefix("/") else { throw ManagerError("--mount", s, "src must be an absolute path") }
-            guard FileManager.default.fileExists(atPath: src) else { throw ManagerError("--mount", src, "no such file or directory") }
-            if !options.contains("bind") && !options.contains("rbind") { options.insert("rbind", at: 0) }
-        }
-        return SkiffSpec.Mount(destination: dst, type: type, source: src ?? type, options: options)
-    }
-}
-
-/// Containers and tasks: the OCI spec from the image config, the bundle under
-/// `state/<namespace>/<id>`, the rootfs as an overlay snapshot, and the task through
-/// containerd-shim-skiff-v2 over ttrpc, exactly as containerd would drive it.
+/// Tasks: the task of a container (Containers.swift) through containerd-shim-skiff-v2 over
+/// ttrpc, exactly as containerd would drive it; `run` is create + start (+ delete).
 public struct Tasks {
     let store: Store
     public let shimBinary: String
@@ -62,113 +20,6 @@ public struct Tasks {
     func bundle(_ id: String) -> String { store.state + "/" + store.namespace + "/" + id }
     var runtimeRoot: String { store.state + "/runtime" }
     public var eventsFile: String { store.state + "/events.log" }
-
-    /// The OCI spec: skiff's defaults, then the image's entrypoint/cmd/env/workdir/user, then
-    /// the command line's overrides.
-    func spec(_ config: ImageConfig, _ o: RunOptions) throws -> Spec {
-        var s = DefaultSpec.make(rootless: false)
-        let c = config.config
-        var p = s.process!
-        p.terminal = o.tty
-        let args = (c?.Entrypoint ?? []) + (o.args.isEmpty ? (c?.Cmd ?? []) : o.args)
-        guard !args.isEmpty else { throw ManagerError("run", o.id, "no command: the image has no entrypoint or cmd", hint: "give one after the image") }
-        p.args = args
-        var env = c?.Env ?? ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-        for e in o.env {
-            let key = e.split(separator: "=", maxSplits: 1).first.map(String.init) ?? e
-            env.removeAll { $0.hasPrefix(key + "=") }
-            env.append(e)
-        }
-        p.env = env
-        p.cwd = o.cwd ?? ((c?.WorkingDir ?? "").isEmpty ? "/" : c!.WorkingDir!)
-        if let u = o.user ?? c?.User, !u.isEmpty {
-            let source = o.user != nil ? "--user" : "the image's User"
-            let parts = u.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count <= 2, let uid = UInt32(parts[0]), parts.count < 2 || UInt32(parts[1]) != nil else {
-                throw ManagerError("run", o.id, "\(source) \"\(u)\": only numeric uid[:gid] is supported")
-            }
-            let gid = parts.count > 1 ? UInt32(parts[1])! : 0
-            // (uid_t)-1 would leave the process root: refused here, as the runtime refuses it too.
-            for (what, id) in [("uid", uid), ("gid", gid)] where id > Validation.maxID {
-                throw ManagerError("run", o.id, "\(source) \"\(u)\": \(what) \(id) is out of range (0-\(Validation.maxID))")
-            }
-            p.user = User(uid: uid, gid: gid)
-        }
-        p.noNewPrivileges = false
-        s.process = p
-        s.root = Root(path: "rootfs", readonly: false)
-        s.hostname = o.id
-        if o.netHost { s.linux?.namespaces?.removeAll { $0.type == "network" } }
-        s.mounts = (s.mounts ?? []) + (try o.mounts.map(RunOptions.parseMount))
-        s.linux?.cgroupsPath = "/" + store.namespace + "/" + o.id
-        return s
-    }
-
-    /// `containers create`: the record, an active snapshot on the unpacked image, the bundle.
-    /// Any failure undoes what was done.
-    public func createContainer(_ o: RunOptions) throws {
-        try Store.validateName(o.id, what: "container id")
-        let images = ImageStore(store)
-        let image = try images.get(o.image)
-        let manifest = try images.manifest(for: image.target)
-        let config = try images.config(manifest)
-        let snapshots = Snapshotter(store)
-        let top = try snapshots.unpack(manifest, config, content: ContentStore(root: store.root))
-        let spec = try spec(config, o)
-        let specJSON = try JSON.encode(spec)
-        var undo: [() -> Void] = []
-        do {
-            try store.db.transaction {
-                if try !store.db.query("SELECT 1 FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(o.id)]).isEmpty {
-                    throw ManagerError("create container", o.id, "already exists")
-                }
-                try store.db.query("INSERT INTO containers(namespace, id, image, snapshot, runtime, spec, created, snapshotter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                   [.text(store.namespace), .text(o.id), .text(image.name), .text(o.id), .text("io.containerd.skiff.v2"),
-                                    .blob(specJSON), .text(Store.now()), .text(snapshots.kind.rawValue)])
-            }
-            undo.append { _ = try? store.db.query("DELETE FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(o.id)]) }
-            try snapshots.prepare(key: o.id, parent: top)
-            undo.append { try? snapshots.remove(o.id) }
-            let dir = bundle(o.id)
-            try Store.ensureDirectory(FS.dirname(dir), mode: 0o700)
-            if mkdir(dir, 0o700) != 0 { throw ManagerError("create bundle", dir, String(cString: strerror(errno))) }
-            undo.append { try? FileManager.default.removeItem(atPath: dir) }
-            try FileManager.default.createDirectory(atPath: dir + "/rootfs", withIntermediateDirectories: false)
-            try FS.writeFileAtomic(dir + "/config.json", specJSON, mode: 0o600)
-        } catch {
-            for u in undo.reversed() { u() }
-            throw error
-        }
-    }
-
-    /// `containers rm`: refused while its task exists: asked of the shim (at the address the
-    /// bundle names or, if that file is gone, where the shim of this id listens) and of the
-    /// runtime's state, not of our records alone.
-    public func removeContainer(_ id: String) throws {
-        guard try !store.db.query("SELECT 1 FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(id)]).isEmpty else {
-            throw ManagerError("remove container", id, "not found")
-        }
-        if taskAlive(id) {
-            throw ManagerError("remove container", id, "it has a task", hint: "skiffctl tasks rm -f \(id) first")
-        }
-        let dir = bundle(id)
-        unmountAll(dir + "/rootfs")
-        let kind = try? store.db.query("SELECT snapshotter FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(id)])
-            .first.flatMap { Snapshotter.Kind(rawValue: $0[0].string) }
-        try? Snapshotter(store, kind: kind).remove(id)
-        try? FileManager.default.removeItem(atPath: dir)
-        try store.db.query("DELETE FROM containers WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(id)])
-    }
-
-    public func containerInfo(_ id: String) throws -> [String: Any] {
-        guard let row = try store.db.query("SELECT id, image, snapshot, runtime, spec, created, snapshotter FROM containers WHERE namespace = ? AND id = ?",
-                                           [.text(store.namespace), .text(id)]).first else {
-            throw ManagerError("container", id, "not found")
-        }
-        let spec = (try? JSONSerialization.jsonObject(with: Data(row[4].bytes))) ?? [:]
-        return ["ID": row[0].string, "Image": row[1].string, "SnapshotKey": row[2].string, "Snapshotter": row[6].string,
-                "Runtime": ["Name": row[3].string], "Spec": spec, "CreatedAt": row[5].string]
-    }
 
     /// `run`: create the container and start its task; attached, wait for the exit and delete
     /// the task, and with --rm the container too, on every path. Returns the exit status (0 detached).
@@ -226,12 +77,9 @@ public struct Tasks {
     /// `tasks start`: the shim, Create with the snapshot's overlay mount, Start. Attached, the
     /// output is copied here until the task exits, then the task is deleted; returns its status.
     public func startTask(_ id: String, detach: Bool, logURI: String?, nullIO: Bool, tty: Bool = false) throws -> Int32 {
-        guard let row = try store.db.query("SELECT snapshot, snapshotter FROM containers WHERE namespace = ? AND id = ?",
-                                           [.text(store.namespace), .text(id)]).first else {
-            throw ManagerError("start task", id, "no such container")
-        }
-        let key = row[0].string
-        let snapshotter = Snapshotter(store, kind: Snapshotter.Kind(rawValue: row[1].string))
+        guard let record = try ContainerStore(store).get(id) else { throw ManagerError("start task", id, "no such container") }
+        let key = record.snapshotKey
+        let snapshotter = Snapshotter(store, kind: Snapshotter.Kind(rawValue: record.snapshotter))
         // A task that exists is left alone: a failed second start must not take it down.
         if taskAlive(id) { throw ManagerError("start task", id, "already exists", hint: "skiffctl tasks ls shows it") }
         let mount = try snapshotter.mount(key)
@@ -382,8 +230,7 @@ public struct Tasks {
     /// `tasks exec`: a process in the running task; its output here, its exit status returned.
     public func exec(_ id: String, execID: String, args: [String], cwd: String?, env: [String], tty: Bool = false) throws -> Int32 {
         let c = try client(id)
-        guard let specBytes = try store.db.query("SELECT spec FROM containers WHERE namespace = ? AND id = ?",
-                                                 [.text(store.namespace), .text(id)]).first?[0].bytes,
+        guard let specBytes = try ContainerStore(store).get(id)?.spec,
               var process = try JSON.decode(Spec.self, from: specBytes, what: "container spec").process else {
             throw ManagerError("exec", id, "no such container")
         }
@@ -473,10 +320,5 @@ public struct Tasks {
         guard let st = error as? TTRPCStatus else { return error }
         if st.code == .unavailable { return ManagerError("task", id, "its shim exited (\(st.message))", hint: "nothing of the task was kept") }
         return ManagerError("task", id, st.description)
-    }
-
-    public func containers() throws -> [(id: String, image: String, runtime: String)] {
-        try store.db.query("SELECT id, image, runtime FROM containers WHERE namespace = ? ORDER BY id", [.text(store.namespace)])
-            .map { ($0[0].string, $0[1].string, $0[2].string) }
     }
 }
