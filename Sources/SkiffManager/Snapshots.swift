@@ -8,13 +8,15 @@ import SkiffSys
 /// - native (hosts without overlayfs): each snapshot is a full copy of its parent with the layer
 ///   applied (whiteouts remove files); a container's rootfs is a bind mount of its copy.
 /// Chosen by `SKIFF_SNAPSHOTTER` or config `snapshotter`, else overlayfs when the kernel has it.
-/// Native keys carry a `native:` prefix in the table, so the two never share a snapshot.
+/// Each snapshot's row names its snapshotter, so the two never share a snapshot.
 public struct Snapshotter {
     public enum Kind: String { case overlayfs, native }
     let store: Store
     public let kind: Kind
     var dir: String { store.root + "/snapshots" }
-    var prefix: String { kind == .native ? "native:" : "" }
+    /// Directory and lock names of native snapshots start with "native-" (kept from the stores
+    /// that had it in the key).
+    var pathPrefix: String { kind == .native ? "native:" : "" }
 
     public init(_ store: Store, kind: Kind? = nil) {
         self.store = store
@@ -30,25 +32,25 @@ public struct Snapshotter {
     public struct Info { public var key: String; public var id: Int64; public var parent: String?; public var kind: String }
 
     func info(_ row: [Database.Value]) -> Info {
-        Info(key: String(row[0].string.dropFirst(prefix.count)), id: row[1].int,
-             parent: row[2].string.isEmpty ? nil : String(row[2].string.dropFirst(prefix.count)), kind: row[3].string)
+        Info(key: row[0].string, id: row[1].int, parent: row[2].string.isEmpty ? nil : row[2].string, kind: row[3].string)
     }
 
     public func list() throws -> [Info] {
-        let filter = kind == .native ? "key LIKE 'native:%'" : "key NOT LIKE 'native:%'"
-        return try store.db.query("SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? AND \(filter) ORDER BY id",
-                                  [.text(store.namespace)]).map(info)
+        try store.db.query("SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? AND snapshotter = ? ORDER BY id",
+                           [.text(store.namespace), .text(kind.rawValue)]).map(info)
     }
 
     public func get(_ key: String) throws -> Info? {
-        try store.db.query("SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(prefix + key)])
+        try store.db.query("SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
+                           [.text(store.namespace), .text(kind.rawValue), .text(key)])
             .first.map(info)
     }
 
     /// Drops a snapshot's record and directory (no checks: prune and doctor decided).
     func forget(_ s: Info) throws {
         try? FileManager.default.removeItem(atPath: dir + "/\(s.id)")
-        try store.db.query("DELETE FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(prefix + s.key)])
+        try store.db.query("DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
+                           [.text(store.namespace), .text(kind.rawValue), .text(s.key)])
     }
 
     func fs(_ id: Int64) -> String { dir + "/\(id)/fs" }
@@ -71,8 +73,8 @@ public struct Snapshotter {
         let id: Int64 = try store.db.transaction {
             if try get(key) != nil { throw ManagerError("snapshot", key, "already exists") }
             let next = (try store.db.query("SELECT coalesce(max(id), 0) + 1 FROM snapshots")[0][0].int)
-            try store.db.query("INSERT INTO snapshots(namespace, key, id, parent, kind, created) VALUES (?, ?, ?, ?, ?, ?)",
-                               [.text(store.namespace), .text(prefix + key), .int(next), parent.map { .text(prefix + $0) } ?? .null,
+            try store.db.query("INSERT INTO snapshots(namespace, snapshotter, key, id, parent, kind, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               [.text(store.namespace), .text(self.kind.rawValue), .text(key), .int(next), parent.map { .text($0) } ?? .null,
                                 .text(kind + "-pending"), .text(Store.now())])
             return next
         }
@@ -81,10 +83,12 @@ public struct Snapshotter {
             try FileManager.default.createDirectory(atPath: base + "/fs", withIntermediateDirectories: true)
             if kind == "active" { try FileManager.default.createDirectory(atPath: base + "/work", withIntermediateDirectories: true) }
             try fill(base + "/fs")
-            try store.db.query("UPDATE snapshots SET kind = ? WHERE namespace = ? AND key = ?", [.text(kind), .text(store.namespace), .text(prefix + key)])
+            try store.db.query("UPDATE snapshots SET kind = ? WHERE namespace = ? AND snapshotter = ? AND key = ?",
+                               [.text(kind), .text(store.namespace), .text(self.kind.rawValue), .text(key)])
         } catch {
             try? FileManager.default.removeItem(atPath: base)
-            _ = try? store.db.query("DELETE FROM snapshots WHERE namespace = ? AND key = ?", [.text(store.namespace), .text(prefix + key)])
+            _ = try? store.db.query("DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
+                                    [.text(store.namespace), .text(self.kind.rawValue), .text(key)])
             throw error
         }
         return Info(key: key, id: id, parent: parent, kind: kind)
@@ -92,7 +96,8 @@ public struct Snapshotter {
 
     public func remove(_ key: String) throws {
         guard let s = try get(key) else { throw ManagerError("remove snapshot", key, "not found") }
-        if try !store.db.query("SELECT 1 FROM snapshots WHERE namespace = ? AND parent = ?", [.text(store.namespace), .text(prefix + key)]).isEmpty {
+        if try !store.db.query("SELECT 1 FROM snapshots WHERE namespace = ? AND snapshotter = ? AND parent = ?",
+                               [.text(store.namespace), .text(kind.rawValue), .text(key)]).isEmpty {
             throw ManagerError("remove snapshot", key, "it has children")
         }
         try forget(s)
@@ -139,7 +144,7 @@ public struct Snapshotter {
     func lockLayer(_ chainID: String) throws -> Int32 {
         let dir = self.dir + "/.locks"
         if access(dir, F_OK) != 0 { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        let path = dir + "/" + prefix.replacingOccurrences(of: ":", with: "-") + chainID.replacingOccurrences(of: ":", with: "-")
+        let path = dir + "/" + pathPrefix.replacingOccurrences(of: ":", with: "-") + chainID.replacingOccurrences(of: ":", with: "-")
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0 { throw ManagerError("lock layer", path, String(cString: strerror(errno))) }
         while flock(fd, LOCK_EX) != 0 {
@@ -150,7 +155,7 @@ public struct Snapshotter {
 
     /// True while another command holds the layer's unpack lock (its pending snapshot is live).
     func busy(_ key: String) -> Bool {
-        let path = dir + "/.locks/" + prefix.replacingOccurrences(of: ":", with: "-") + key.replacingOccurrences(of: ":", with: "-")
+        let path = dir + "/.locks/" + pathPrefix.replacingOccurrences(of: ":", with: "-") + key.replacingOccurrences(of: ":", with: "-")
         let fd = open(path, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -182,8 +187,8 @@ public struct Snapshotter {
         guard let s = try get(key) else { throw ManagerError("commit snapshot", key, "not found") }
         guard s.kind == "active" else { throw ManagerError("commit snapshot", key, "it is \(s.kind), not active") }
         if try get(name) != nil { throw ManagerError("commit snapshot", name, "already exists") }
-        try store.db.query("UPDATE snapshots SET key = ?, kind = 'committed' WHERE namespace = ? AND key = ?",
-                           [.text(prefix + name), .text(store.namespace), .text(prefix + key)])
+        try store.db.query("UPDATE snapshots SET key = ?, kind = 'committed' WHERE namespace = ? AND snapshotter = ? AND key = ?",
+                           [.text(name), .text(store.namespace), .text(kind.rawValue), .text(key)])
     }
 
     /// A full copy with owners, modes, times, devices, links and xattrs (cp -a).

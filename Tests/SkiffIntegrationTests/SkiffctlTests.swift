@@ -448,6 +448,51 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertEqual(Host.mounts(containing: work), [])
     }
 
+    /// A store written before snapshots had a snapshotter column (schema v3: native keys were
+    /// "native:<key>") opens, is migrated once, and both snapshotters' images still run.
+    func testStoreWithPrefixedSnapshotKeysIsMigrated() throws {
+        var env = ProcessInfo.processInfo.environment
+        env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
+        func sctl(_ a: [String], _ snapshotter: String) -> CmdResult {
+            var e = env
+            e["SKIFF_SNAPSHOTTER"] = snapshotter
+            return Cmd.run(Env.skiffctl, ["--root", work + "/root", "--state", work + "/state"] + a, env: e)
+        }
+        XCTAssertEqual(sctl(["images", "import", image], "overlayfs").code, 0)
+        XCTAssertEqual(sctl(["-n", "nat", "images", "import", image], "native").code, 0)
+        XCTAssertEqual(sctl(["run", "--rm", "skiff/busybox:test", "m0", "/bin/true"], "overlayfs").code, 0)
+        XCTAssertEqual(sctl(["-n", "nat", "run", "--rm", "skiff/busybox:test", "m0", "/bin/true"], "native").code, 0)
+        // Back to v3's layout, as a store of the previous release has it.
+        let downgrade = """
+        import sqlite3, sys
+        db = sqlite3.connect(sys.argv[1])
+        db.executescript("CREATE TABLE old(namespace TEXT NOT NULL, key TEXT NOT NULL, id INTEGER NOT NULL UNIQUE, parent TEXT, "
+            "kind TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY(namespace, key)); "
+            "INSERT INTO old SELECT namespace, CASE snapshotter WHEN 'native' THEN 'native:' || key ELSE key END, id, "
+            "CASE WHEN snapshotter = 'native' AND parent IS NOT NULL THEN 'native:' || parent ELSE parent END, kind, created FROM snapshots; "
+            "DROP TABLE snapshots; ALTER TABLE old RENAME TO snapshots; PRAGMA user_version=3;")
+        db.commit()
+        print(db.execute("SELECT count(*) FROM snapshots WHERE key LIKE 'native:%'").fetchone()[0])
+        """
+        let d = Cmd.run("/usr/bin/python3", ["-c", downgrade, work + "/root/meta.db"])
+        XCTAssertEqual(d.code, 0, d.stderr)
+        XCTAssertNotEqual(d.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "0", "the native snapshots have prefixed keys again")
+
+        XCTAssertEqual(sctl(["run", "--rm", "skiff/busybox:test", "m1", "/bin/sh", "-c", "echo overlay-ok"], "overlayfs").stdout, "overlay-ok\n")
+        XCTAssertEqual(sctl(["-n", "nat", "run", "--rm", "skiff/busybox:test", "m1", "/bin/sh", "-c", "echo native-ok"], "native").stdout, "native-ok\n")
+        let check = Cmd.run("/usr/bin/python3", ["-c", """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            print(db.execute("PRAGMA user_version").fetchone()[0],
+                  db.execute("SELECT count(*) FROM snapshots WHERE key LIKE 'native:%' OR parent LIKE 'native:%'").fetchone()[0],
+                  sorted(set(r[0] for r in db.execute("SELECT snapshotter FROM snapshots"))))
+            """, work + "/root/meta.db"])
+        XCTAssertEqual(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "4 0 ['native', 'overlayfs']", check.stderr)
+        // Only the committed layer is left in each: run --rm took its active snapshot.
+        XCTAssertEqual(sctl(["snapshots", "ls"], "overlayfs").stdout.split(separator: "\n").count, 2)
+        XCTAssertEqual(sctl(["-n", "nat", "snapshots", "ls"], "native").stdout.split(separator: "\n").count, 2)
+    }
+
     /// A zstd-compressed layer (OCI `tar+zstd`), unpacked and run; a corrupt one is refused.
     func testZstdLayer() throws {
         guard Env.which("zstd") != nil else { throw XCTSkip("zstd is not installed (apt-get install zstd)") }
