@@ -150,7 +150,7 @@ extension Tasks {
         let manifest = try images.manifest(for: image.target)
         let config = try images.config(manifest)
         let snapshots = Snapshotter(store)
-        let top = try snapshots.unpack(manifest, config, content: ContentStore(root: store.root))
+        let top = try Unpacker(content: ContentStore(root: store.root), snapshots: snapshots).unpack(manifest, config)
         let spec = try spec(config, o)
         let specJSON = try JSON.encode(spec)
         var undo: [() -> Void] = []

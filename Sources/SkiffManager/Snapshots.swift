@@ -103,36 +103,6 @@ public struct Snapshotter {
         try forget(s)
     }
 
-    /// Unpacks an image's layers as committed snapshots (skipping those already there) and
-    /// returns the top chain ID. Each layer's uncompressed digest must match the config's diff ID.
-    public func unpack(_ manifest: ImageManifest, _ config: ImageConfig, content: ContentStore) throws -> String {
-        guard manifest.layers.count == config.rootfs.diff_ids.count else {
-            throw ManagerError("unpack", manifest.config.digest, "\(manifest.layers.count) layers but \(config.rootfs.diff_ids.count) diff IDs")
-        }
-        var parent: String?
-        for ((layer, diffID), chainID) in zip(zip(manifest.layers, config.rootfs.diff_ids), Snapshotter.chainIDs(config.rootfs.diff_ids)) {
-            if try get(chainID)?.kind == "committed" { parent = chainID; continue }
-            // Commands unpacking the same layer at once: one does it, the others wait and find it
-            // committed. A pending one found while holding the lock was left by a crash: redo it.
-            let lock = try lockLayer(chainID)
-            defer { close(lock) }
-            let existing = try get(chainID)
-            if existing?.kind == "committed" { parent = chainID; continue }
-            if let e = existing, e.kind.hasSuffix("-pending") { try forget(e) }
-            _ = try create(key: chainID, parent: parent, kind: "committed") { fsDir in
-                // Native: the parent's whole tree first, then this layer on top of it.
-                if kind == .native, let p = parent, let ps = try get(p) { try copyTree(fs(ps.id), to: fsDir) }
-                let stream = try LayerStream(path: try content.path(layer.digest), mediaType: layer.mediaType)
-                try LayerApplier(root: fsDir, native: kind == .native).apply(TarReader { n in try stream.read(n) })
-                let got = try stream.finish()
-                guard got == diffID else { throw ManagerError("unpack", layer.digest, "uncompressed digest \(got) does not match diff ID \(diffID)") }
-            }
-            parent = chainID
-        }
-        guard let top = parent else { throw ManagerError("unpack", manifest.config.digest, "the image has no layers") }
-        return top
-    }
-
     /// The OCI chain IDs of a layer stack: the first diff ID, then sha256("<parent chain> <diff>").
     static func chainIDs(_ diffIDs: [String]) -> [String] {
         var out: [String] = []

@@ -122,6 +122,46 @@ final class LayerStream {
     }
 }
 
+/// Applies an image's layers to a snapshotter (containerd's unpacker): each layer from the content
+/// store, decompressed and checked against its diff ID, becomes a committed snapshot named by
+/// its chain ID on top of the one before.
+public struct Unpacker {
+    let content: ContentStore
+    let snapshots: Snapshotter
+
+    public init(content: ContentStore, snapshots: Snapshotter) { self.content = content; self.snapshots = snapshots }
+
+    /// Unpacks an image's layers as committed snapshots (skipping those already there) and
+    /// returns the top chain ID. Each layer's uncompressed digest must match the config's diff ID.
+    public func unpack(_ manifest: ImageManifest, _ config: ImageConfig) throws -> String {
+        guard manifest.layers.count == config.rootfs.diff_ids.count else {
+            throw ManagerError("unpack", manifest.config.digest, "\(manifest.layers.count) layers but \(config.rootfs.diff_ids.count) diff IDs")
+        }
+        var parent: String?
+        for ((layer, diffID), chainID) in zip(zip(manifest.layers, config.rootfs.diff_ids), Snapshotter.chainIDs(config.rootfs.diff_ids)) {
+            if try snapshots.get(chainID)?.kind == "committed" { parent = chainID; continue }
+            // Commands unpacking the same layer at once: one does it, the others wait and find it
+            // committed. A pending one found while holding the lock was left by a crash: redo it.
+            let lock = try snapshots.lockLayer(chainID)
+            defer { close(lock) }
+            let existing = try snapshots.get(chainID)
+            if existing?.kind == "committed" { parent = chainID; continue }
+            if let e = existing, e.kind.hasSuffix("-pending") { try snapshots.forget(e) }
+            _ = try snapshots.create(key: chainID, parent: parent, kind: "committed") { fsDir in
+                // Native: the parent's whole tree first, then this layer on top of it.
+                if snapshots.kind == .native, let p = parent, let ps = try snapshots.get(p) { try snapshots.copyTree(snapshots.fs(ps.id), to: fsDir) }
+                let stream = try LayerStream(path: try content.path(layer.digest), mediaType: layer.mediaType)
+                try LayerApplier(root: fsDir, native: snapshots.kind == .native).apply(TarReader { n in try stream.read(n) })
+                let got = try stream.finish()
+                guard got == diffID else { throw ManagerError("unpack", layer.digest, "uncompressed digest \(got) does not match diff ID \(diffID)") }
+            }
+            parent = chainID
+        }
+        guard let top = parent else { throw ManagerError("unpack", manifest.config.digest, "the image has no layers") }
+        return top
+    }
+}
+
 /// Applies one layer tar to a directory, overlay style: `.wh.NAME` becomes a whiteout device,
 /// `.wh..wh..opq` an opaque directory. Nothing is written outside `root`: `..` and absolute
 /// names are cleaned, and a path that goes through a symlink is refused.

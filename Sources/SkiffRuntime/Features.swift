@@ -53,7 +53,7 @@ public struct Features: Codable {
 
 public enum SkiffVersion {
     public static let version = "0.1.0"
-    public static let spec = "1.2.0"
+    public static let spec = Spec.version
     /// The git commit the build came from (scripts/setup.sh passes it to the C target), else "unknown".
     public static var commit: String { String(cString: skiff_build_commit()) }
     public static var libseccomp: String { SeccompFilter.libraryVersion }

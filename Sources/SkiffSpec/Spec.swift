@@ -12,7 +12,10 @@ public struct Spec: Codable, Sendable {
     public var annotations: [String: String]?
     public var linux: Linux?
 
-    public init(ociVersion: String = "1.2.0") { self.ociVersion = ociVersion }
+    /// The runtime-spec version this model follows (what `skiff spec` writes and --version says).
+    public static let version = "1.2.0"
+
+    public init(ociVersion: String = Spec.version) { self.ociVersion = ociVersion }
 }
 
 public struct Process: Codable, Sendable {

@@ -94,7 +94,7 @@ struct Images: ParsableCommand {
             if !allPlatforms || platform == "linux/amd64" {
                 let image = try images.get(name)
                 let m = try images.manifest(for: image.target)
-                _ = try Snapshotter(store).unpack(m, try images.config(m), content: ContentStore(root: store.root))
+                _ = try Unpacker(content: ContentStore(root: store.root), snapshots: Snapshotter(store)).unpack(m, try images.config(m))
             }
             print("\(name): \(try images.get(name).target.digest)")
         }
@@ -155,7 +155,7 @@ struct Images: ParsableCommand {
             let images = ImageStore(store)
             let m = try images.manifest(for: try images.get(ref).target)
             let snapshots = Snapshotter(store)
-            let top = try snapshots.unpack(m, try images.config(m), content: ContentStore(root: store.root))
+            let top = try Unpacker(content: ContentStore(root: store.root), snapshots: snapshots).unpack(m, try images.config(m))
             try snapshots.mountReadOnly(top: top, at: target)
             print(target)
         }

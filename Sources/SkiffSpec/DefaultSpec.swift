@@ -1,10 +1,9 @@
 import Glibc
-import SkiffSpec
 
 /// `skiff spec`: the same starting point runc writes, with skiff's hostname.
 public enum DefaultSpec {
     public static func make(rootless: Bool) -> Spec {
-        var s = Spec(ociVersion: SkiffVersion.spec)
+        var s = Spec(ociVersion: Spec.version)
         let caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
         var p = Process(args: ["sh"], env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"], cwd: "/")
         p.terminal = true
