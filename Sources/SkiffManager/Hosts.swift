@@ -25,7 +25,7 @@ public enum RegistryHosts {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
             return [RegistryEndpoint(base: api(defaultServer), skipVerify: skipVerify)]
         }
-        let doc = try TOML.parse(text, file: file)
+        let doc = try HostsDoc(text, file: file)
         var out: [RegistryEndpoint] = []
         for (url, table) in doc.hosts {
             var e = RegistryEndpoint(base: api(url))
@@ -53,91 +53,35 @@ public enum RegistryHosts {
     }
 }
 
-/// The TOML that hosts.toml uses: `key = "string" | true/false | ["a", "b"]`, tables
-/// `[host."URL"]` and `[host."URL".header]`, comments. Anything else is an error naming the line.
-enum TOML {
-    enum Value: Equatable { case string(String), bool(Bool), array([String]), table([String: Value]) }
+/// hosts.toml as a document: the top level's `server`, `skip_verify`, `ca`, and each
+/// `[host."URL"]` table with its `[host."URL".header]` sub-table.
+struct HostsDoc {
+    var server: String?
+    var serverSkipVerify: Bool?
+    var serverCA: String?
+    var hosts: [(String, [String: TOML.Value])] = []
 
-    struct HostsDoc {
-        var server: String?
-        var serverSkipVerify: Bool?
-        var serverCA: String?
-        var hosts: [(String, [String: Value])] = []
-    }
-
-    static func parse(_ text: String, file: String) throws -> HostsDoc {
-        var doc = HostsDoc()
-        var current: (host: String, sub: String?)?
-        func fail(_ n: Int, _ why: String) -> ManagerError { ManagerError("read hosts.toml", file, "line \(n): \(why)") }
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let n = i + 1
-            let line = stripComment(String(raw)).trimmingCharacters(in: .whitespaces)
-            if line.isEmpty { continue }
-            if line.hasPrefix("[") {
-                guard line.hasSuffix("]") else { throw fail(n, "unclosed table header") }
-                let keys = try splitKey(String(line.dropFirst().dropLast()))
-                guard keys.count >= 2, keys[0] == "host" else { throw fail(n, "only [host.\"URL\"] tables are known") }
-                current = (keys[1], keys.count > 2 ? keys[2] : nil)
-                if !doc.hosts.contains(where: { $0.0 == keys[1] }) { doc.hosts.append((keys[1], [:])) }
-                continue
+    init(_ text: String, file: String) throws {
+        let doc = try TOML.parse(text, file: file, what: "hosts.toml")
+        if case .string(let v)? = doc.top["server"] { server = v }
+        if case .bool(let v)? = doc.top["skip_verify"] { serverSkipVerify = v }
+        if case .string(let v)? = doc.top["ca"] { serverCA = v }
+        for t in doc.tables {
+            guard t.key.count >= 2, t.key[0] == "host" else {
+                throw ManagerError("read hosts.toml", file, "line \(t.line): only [host.\"URL\"] tables are known")
             }
-            guard let eq = line.firstIndex(of: "=") else { throw fail(n, "expected key = value") }
-            let key = line[..<eq].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            let value = try parseValue(line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces), fail: { fail(n, $0) })
-            if let c = current {
-                let idx = doc.hosts.firstIndex { $0.0 == c.host }!
-                if let sub = c.sub {
-                    var t: [String: Value] = [:]
-                    if case .table(let old)? = doc.hosts[idx].1[sub] { t = old }
-                    t[key] = value
-                    doc.hosts[idx].1[sub] = .table(t)
-                } else {
-                    doc.hosts[idx].1[key] = value
-                }
+            let url = t.key[1]
+            if !hosts.contains(where: { $0.0 == url }) { hosts.append((url, [:])) }
+            let idx = hosts.firstIndex { $0.0 == url }!
+            if t.key.count > 2 {
+                var sub: [String: TOML.Value] = [:]
+                if case .table(let old)? = hosts[idx].1[t.key[2]] { sub = old }
+                sub.merge(t.values) { $1 }
+                hosts[idx].1[t.key[2]] = .table(sub)
             } else {
-                switch (key, value) {
-                case ("server", .string(let s)): doc.server = s
-                case ("skip_verify", .bool(let b)): doc.serverSkipVerify = b
-                case ("ca", .string(let s)): doc.serverCA = s
-                default: break
-                }
+                hosts[idx].1.merge(t.values) { $1 }
             }
         }
-        return doc
-    }
-
-    static func stripComment(_ s: String) -> String {
-        var inString = false
-        for (i, c) in s.enumerated() {
-            if c == "\"" { inString.toggle() }
-            if c == "#" && !inString { return String(s.prefix(i)) }
-        }
-        return s
-    }
-
-    static func splitKey(_ s: String) throws -> [String] {
-        var out: [String] = [], cur = "", quoted = false
-        for c in s {
-            if c == "\"" { quoted.toggle(); continue }
-            if c == "." && !quoted { out.append(cur.trimmingCharacters(in: .whitespaces)); cur = ""; continue }
-            cur.append(c)
-        }
-        out.append(cur.trimmingCharacters(in: .whitespaces))
-        return out
-    }
-
-    static func parseValue(_ v: String, fail: (String) -> ManagerError) throws -> Value {
-        if v == "true" { return .bool(true) }
-        if v == "false" { return .bool(false) }
-        if v.hasPrefix("\"") && v.hasSuffix("\"") && v.count >= 2 { return .string(String(v.dropFirst().dropLast())) }
-        if v.hasPrefix("[") && v.hasSuffix("]") {
-            let items = v.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            return .array(try items.map { item in
-                guard item.hasPrefix("\""), item.hasSuffix("\""), item.count >= 2 else { throw fail("array items must be strings") }
-                return String(item.dropFirst().dropLast())
-            })
-        }
-        throw fail("unsupported value \(v)")
     }
 }
 

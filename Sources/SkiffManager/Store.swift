@@ -78,19 +78,14 @@ public final class Store {
         }
     }
 
-    /// root/state from a config file: `key = "value"` lines (the subset skiffctl's config uses).
+    /// root, state and snapshotter from config.toml: its top-level strings (through the same
+    /// TOML reader as hosts.toml). A missing file is an empty config.
     public static func readConfig(_ path: String) throws -> [String: String] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
         var out: [String: String] = [:]
-        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)?
-                .trimmingCharacters(in: .whitespaces) ?? ""
-            if line.isEmpty || line.hasPrefix("[") { continue }
-            let kv = line.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard kv.count == 2, kv[1].hasPrefix("\""), kv[1].hasSuffix("\""), kv[1].count >= 2 else {
-                throw ManagerError("read config", path, "line \(n + 1): expected key = \"value\"")
-            }
-            out[kv[0]] = String(kv[1].dropFirst().dropLast())
+        for (k, v) in try TOML.parse(text, file: path, what: "config").top {
+            guard case .string(let s) = v else { throw ManagerError("read config", path, "\(k) takes a quoted string") }
+            out[k] = s
         }
         return out
     }

@@ -30,3 +30,29 @@ final class DigestTests: XCTestCase {
         XCTAssertEqual(Digest.of([UInt8]("abc".utf8)), "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     }
 }
+
+/// The one TOML reader behind config.toml and hosts.toml.
+final class TOMLTests: XCTestCase {
+    func testConfigAndHostsDocuments() throws {
+        let doc = try TOML.parse("""
+            root = "/r" # comment
+            flag = true
+            [host."https://m.example:5000"]
+              capabilities = ["pull", "resolve"]
+            [host."https://m.example:5000".header]
+              x-a = "b"
+            """, file: "t.toml", what: "hosts.toml")
+        XCTAssertEqual(doc.top["root"], .string("/r"))
+        XCTAssertEqual(doc.top["flag"], .bool(true))
+        XCTAssertEqual(doc.tables.map(\.key), [["host", "https://m.example:5000"], ["host", "https://m.example:5000", "header"]])
+        XCTAssertEqual(doc.tables[0].values["capabilities"], .array(["pull", "resolve"]))
+        let hosts = try HostsDoc("server = \"https://r\"\n[host.\"https://m\"]\nskip_verify = true\n[host.\"https://m\".header]\nk = \"v\"\n", file: "h")
+        XCTAssertEqual(hosts.server, "https://r")
+        XCTAssertEqual(hosts.hosts.first?.0, "https://m")
+        XCTAssertEqual(hosts.hosts.first?.1["header"], .table(["k": .string("v")]))
+        for (bad, why) in [("a = 1", "line 1: unsupported value 1"), ("[x\n", "line 1: unclosed table header"), ("junk", "line 1: expected key = value")] {
+            XCTAssertThrowsError(try TOML.parse(bad, file: "f", what: "config")) { XCTAssertTrue("\($0)".contains(why), "\($0)") }
+        }
+        XCTAssertThrowsError(try HostsDoc("[other]\n", file: "h")) { XCTAssertTrue("\($0)".contains("only [host.\"URL\"] tables"), "\($0)") }
+    }
+}
