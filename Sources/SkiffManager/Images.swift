@@ -372,26 +372,6 @@ extension ImageStore {
             throw error
         }
     }
-
-    /// Digests any image in any namespace needs (what content GC keeps).
-    public func referencedBlobs() throws -> Set<String> {
-        var keep = Set<String>()
-        for row in try store.db.query("SELECT digest, media_type, size FROM images") {
-            let d = Descriptor(mediaType: row[1].string, digest: row[0].string, size: Int(row[2].int))
-            for b in try blobs(of: d).present { keep.insert(b.digest) }
-        }
-        return keep
-    }
-
-    /// `content prune`: removes blobs no image references; returns what went.
-    public func pruneContent() throws -> [String] {
-        try store.db.transaction {
-            let keep = try referencedBlobs().union(try Leases(store).heldContent())
-            let gone = content.all().filter { !keep.contains($0) }
-            for d in gone { try content.remove(d) }
-            return gone
-        }
-    }
 }
 
 /// Writes a ustar archive (names up to 100 bytes; OCI layout names fit).

@@ -169,34 +169,6 @@ public struct Snapshotter {
 }
 
 extension Snapshotter {
-    /// `snapshots prune`: committed layers no image of this store needs and active snapshots no
-    /// container owns (leftovers of a crash); children go before parents.
-    public func prune(images: ImageStore) throws -> [String] {
-        var needed = Set<String>()
-        for row in try store.db.query("SELECT digest, media_type, size FROM images WHERE namespace = ?", [.text(store.namespace)]) {
-            let d = Descriptor(mediaType: row[1].string, digest: row[0].string, size: Int(row[2].int))
-            guard let m = try? images.manifest(for: d), let c = try? images.config(m) else { continue }
-            needed.formUnion(Snapshotter.chainIDs(c.rootfs.diff_ids))
-        }
-        let owners = try ContainerStore(store).snapshotKeys()
-        var removed: [String] = []
-        var changed = true
-        while changed {
-            changed = false
-            let all = try list()
-            let parents = Set(all.compactMap(\.parent))
-            for s in all where !parents.contains(s.key) {
-                let orphan = s.kind == "active" ? !owners.contains(s.key) : !needed.contains(s.key)
-                if (orphan || s.kind.hasSuffix("-pending")) && !busy(s.key) {
-                    try forget(s)
-                    removed.append(s.key)
-                    changed = true
-                }
-            }
-        }
-        return removed
-    }
-
     /// `images mount`: the image's layers read-only at `target` (an overlay of the chain).
     /// nosuid and nodev: the view may be where other users can reach it, and an image's setuid
     /// binaries and device nodes must not work there.

@@ -174,9 +174,9 @@ struct Images: ParsableCommand {
         @OptionGroup var g: Global
         func run() throws {
             let store = try g.store()
-            let images = ImageStore(store)
-            for k in try Snapshotter(store).prune(images: images) { print("removed snapshot \(k)") }
-            for d in try images.pruneContent() { print("removed content \(d)") }
+            let gc = GarbageCollector(store)
+            for k in try gc.pruneSnapshots(Snapshotter(store)) { print("removed snapshot \(k)") }
+            for d in try gc.pruneContent() { print("removed content \(d)") }
             let n = ContentStore(root: store.root).pruneIngests()
             if n > 0 { print("removed \(n) interrupted download(s)") }
         }
@@ -233,7 +233,7 @@ struct Snapshots: ParsableCommand {
         @OptionGroup var g: Global
         func run() throws {
             let store = try g.store()
-            for k in try Snapshotter(store).prune(images: ImageStore(store)) { print("removed \(k)") }
+            for k in try GarbageCollector(store).pruneSnapshots(Snapshotter(store)) { print("removed \(k)") }
         }
     }
     struct List: ParsableCommand {
@@ -273,7 +273,7 @@ struct Content: ParsableCommand {
         @Argument var digests: [String]
         func run() throws {
             let store = try g.store()
-            let keep = try ImageStore(store).referencedBlobs()
+            let keep = try GarbageCollector(store).referencedContent()
             for d in digests {
                 if keep.contains(d) { throw ManagerError("remove content", d, "an image references it", hint: "remove the image first") }
                 try ContentStore(root: store.root).remove(d)
@@ -284,7 +284,7 @@ struct Content: ParsableCommand {
         @OptionGroup var g: Global
         func run() throws {
             let store = try g.store()
-            for d in try ImageStore(store).pruneContent() { print("removed \(d)") }
+            for d in try GarbageCollector(store).pruneContent() { print("removed \(d)") }
             let n = ContentStore(root: store.root).pruneIngests()
             if n > 0 { print("removed \(n) interrupted download(s)") }
         }
