@@ -184,3 +184,46 @@ public final class TarReader {
         return (out, xattrs)
     }
 }
+
+/// Writes a ustar archive (names up to 100 bytes; OCI layout names fit).
+struct TarWriter {
+    let path: String
+    let fh: FileHandle
+
+    init(path: String) throws {
+        self.path = path
+        guard FileManager.default.createFile(atPath: path, contents: nil), let fh = FileHandle(forWritingAtPath: path) else {
+            throw ManagerError("export", path, "cannot create")
+        }
+        self.fh = fh
+    }
+
+    mutating func add<S: StringProtocol>(_ name: S, _ data: [UInt8]) throws {
+        var h = [UInt8](repeating: 0, count: 512)
+        func put(_ s: String, _ at: Int, _ len: Int) { for (i, b) in s.utf8.prefix(len).enumerated() { h[at + i] = b } }
+        guard name.utf8.count <= 100 else { throw ManagerError("export", String(name), "name too long for ustar") }
+        put(String(name), 0, 100)
+        put("0000644\0", 100, 8); put("0000000\0", 108, 8); put("0000000\0", 116, 8)
+        put(String(format: "%011o\0", data.count), 124, 12)
+        put("00000000000\0", 136, 12)
+        put("        ", 148, 8)
+        h[156] = UInt8(ascii: "0")
+        put("ustar\0", 257, 6); put("00", 263, 2)
+        let sum = h.reduce(0) { $0 + Int($1) }
+        put(String(format: "%06o\0 ", sum), 148, 8)
+        fh.write(Data(h))
+        fh.write(Data(data))
+        let pad = (512 - data.count % 512) % 512
+        if pad > 0 { fh.write(Data(count: pad)) }
+    }
+
+    func finish() throws {
+        fh.write(Data(count: 1024))
+        try fh.close()
+    }
+
+    func abandon() {
+        try? fh.close()
+        unlink(path)
+    }
+}
