@@ -48,7 +48,8 @@ let package = Package(
         // The shim's one thread: an epoll loop with timers (no ttrpc in it; the shim's IO runs on it too).
         .target(name: "SkiffEventLoop", dependencies: ["SkiffSys", "CSkiffSys"]),
         .target(name: "SkiffTTRPC", dependencies: ["SkiffSys", "CSkiffSys", "SkiffWire", "SkiffEventLoop"]),
-        .target(name: "SkiffShimIO", dependencies: ["SkiffSys"]),
+        // All of the shim's IO: process stdio (FIFOs, ptys, pumps on the event loop) and log targets.
+        .target(name: "SkiffShimIO", dependencies: ["SkiffSys", "CSkiffSys", "SkiffEventLoop"]),
         // The shim: manager (start/delete/daemon), task service, process IO, over the runtime library.
         .target(name: "SkiffShim",
                 dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffJSON", "SkiffCgroups", "SkiffRuntime", "SkiffTTRPC", "SkiffEventLoop",

@@ -6,6 +6,7 @@ import SkiffTTRPC
 import SkiffWire
 import SkiffCgroups
 import SkiffEventLoop
+import SkiffShimIO
 
 /// One process the shim manages: a container's init or an exec'd process.
 final class ShimProcess {

@@ -9,6 +9,7 @@ import SkiffRuntime
 import SkiffTTRPC
 import SkiffWire
 import SkiffEventLoop
+import SkiffShimIO
 
 /// containerd.task.v2.Task (and v3, identical on the wire) over the in-process runtime. Runs on
 /// the shim's single event-loop thread: runtime calls are synchronous, exits arrive through the

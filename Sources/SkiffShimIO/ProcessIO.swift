@@ -1,8 +1,6 @@
 import Glibc
 import CSkiffSys
 import SkiffSys
-import SkiffTTRPC
-import SkiffShimIO
 import SkiffEventLoop
 
 /// Where a pump delivers bytes.
@@ -167,14 +165,14 @@ final class Pump {
 /// The stdio of one container process, as containerd asks for it: FIFOs (the default), a
 /// `file://` log, a `binary://` logger, or a terminal. The shim holds the reading ends and the
 /// copies run on the event loop.
-final class ProcessIO {
+public final class ProcessIO {
     let loop: EventLoop
-    let terminal: Bool
+    public let terminal: Bool
     /// fds 0-2 for the process (closed in the shim once it runs); unused with a terminal.
-    var childStdio: [Int32] = []
+    public internal(set) var childStdio: [Int32] = []
     /// Our end of the in-process console socket, and the end the runtime gets.
     var consoleOurs: Int32 = -1
-    var consoleTheirs: Int32 = -1
+    public internal(set) var consoleTheirs: Int32 = -1
     var master: Int32 = -1
     /// A writer on the stdin FIFO, so the container sees EOF only after CloseIO.
     var stdinKeep: Int32 = -1
@@ -189,7 +187,7 @@ final class ProcessIO {
     var closed = false
 
     /// Output a log file could not take (stream, bytes lost so far, why).
-    var onLoss: ((String, Int, String) -> Void)?
+    public var onLoss: ((String, Int, String) -> Void)?
 
     init(loop: EventLoop, terminal: Bool) {
         self.loop = loop
@@ -197,7 +195,7 @@ final class ProcessIO {
     }
 
     /// Opens everything for the process: nothing here blocks (FIFOs are opened reader first).
-    static func make(loop: EventLoop, stdin: String, stdout: String, stderr: String, terminal: Bool,
+    public static func make(loop: EventLoop, stdin: String, stdout: String, stderr: String, terminal: Bool,
                      containerID: String, namespace: String) throws -> ProcessIO {
         let io = ProcessIO(loop: loop, terminal: terminal)
         do {
@@ -355,7 +353,7 @@ final class ProcessIO {
 
     /// After the runtime started the process: the shim's copies of the child's fds go, the
     /// copies begin, and with a terminal the pty master arrives on the console socket.
-    func processStarted() throws {
+    public func processStarted() throws {
         for fd in childStdio where fd >= 0 { close(fd) }
         childStdio = []
         if terminal {
@@ -378,17 +376,17 @@ final class ProcessIO {
     }
 
     /// CloseIO: the container sees EOF on stdin once the client closed its side too.
-    func closeStdin() {
+    public func closeStdin() {
         if stdinKeep >= 0 { close(stdinKeep); stdinKeep = -1 }
     }
 
     /// The process exited: forward what it wrote before its exit is reported.
-    func drain() {
+    public func drain() {
         for p in outputPumps { p.drainNow() }
     }
 
     /// Waits (bounded) until the output streams ended, as the runc shim does before delete.
-    func waitForOutput(timeoutMs: Int) {
+    public func waitForOutput(timeoutMs: Int) {
         let deadline = monotonicNanos() + UInt64(timeoutMs) * 1_000_000
         while outputPumps.contains(where: { !$0.finished }) && monotonicNanos() < deadline {
             for p in outputPumps where !p.finished {
@@ -404,7 +402,7 @@ final class ProcessIO {
         }
     }
 
-    func resize(width: UInt32, height: UInt32) throws {
+    public func resize(width: UInt32, height: UInt32) throws {
         guard master >= 0 else { throw SkiffError.msg("process has no terminal") }
         if skiff_set_winsize(master, UInt16(truncatingIfNeeded: height), UInt16(truncatingIfNeeded: width)) != 0 {
             throw SkiffError.sys("resize pty", "console")
@@ -412,7 +410,7 @@ final class ProcessIO {
     }
 
     /// Releases everything (delete). A binary logger gets SIGTERM, then SIGKILL after 12 s.
-    func closeAll() {
+    public func closeAll() {
         guard !closed else { return }
         closed = true
         // The process's ends first: with them gone the pumps see EOF instead of waiting.
