@@ -6,10 +6,16 @@ import XCTest
 /// fail clearly and leave nothing behind.
 final class SkiffctlTests: ImageTestCase {
     func ctl(_ args: [String], timeout: TimeInterval = 60) -> CmdResult {
+        ctl(args, store: "", snapshotter: nil, timeout: timeout)
+    }
+
+    /// skiffctl on the store `root<store>`/`state<store>`, with SKIFF_SNAPSHOTTER when given.
+    func ctl(_ args: [String], store: String, snapshotter: String?, timeout: TimeInterval = 60) -> CmdResult {
         var env = ProcessInfo.processInfo.environment
         // skiffctl finds the shim next to itself or on PATH.
         env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-        return Cmd.run(Env.skiffctl, ["--root", work + "/root", "--state", work + "/state"] + args, timeout: timeout, env: env)
+        if let snapshotter { env["SKIFF_SNAPSHOTTER"] = snapshotter }
+        return Cmd.run(Env.skiffctl, ["--root", work + "/root" + store, "--state", work + "/state" + store] + args, timeout: timeout, env: env)
     }
 
     func testImportRunAndCleanup() throws {
@@ -384,12 +390,7 @@ final class SkiffctlTests: ImageTestCase {
         let layered = work + "/layers.tar"
         XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", SkiffctlTests.layeredImage, image, layered]).code, 0)
         for snapshotter in ["overlayfs", "native"] {
-            var env = ProcessInfo.processInfo.environment
-            env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-            env["SKIFF_SNAPSHOTTER"] = snapshotter
-            func sctl(_ a: [String]) -> CmdResult {
-                Cmd.run(Env.skiffctl, ["--root", work + "/root-" + snapshotter, "--state", work + "/state-" + snapshotter] + a, env: env)
-            }
+            func sctl(_ a: [String]) -> CmdResult { ctl(a, store: "-" + snapshotter, snapshotter: snapshotter) }
             XCTAssertEqual(sctl(["images", "import", layered]).code, 0)
             let r = sctl(["run", "--rm", "skiff/layers:1", "l1", "/bin/sh", "-c", "echo a: $(ls /a); echo d: $(ls /d); touch /a/written && echo rw"])
             XCTAssertEqual(r.code, 0, snapshotter + ": " + r.stderr)
@@ -414,12 +415,7 @@ final class SkiffctlTests: ImageTestCase {
         let b = Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", Env.rootfs + ":" + layer, devImage, "docker.io/skiff/dev:1"])
         XCTAssertEqual(b.code, 0, b.stderr)
         for (i, snapshotter) in ["overlayfs", "native"].enumerated() {
-            var env = ProcessInfo.processInfo.environment
-            env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-            env["SKIFF_SNAPSHOTTER"] = snapshotter
-            func sctl(_ a: [String]) -> CmdResult {
-                Cmd.run(Env.skiffctl, ["--root", work + "/root-" + snapshotter, "--state", work + "/state-" + snapshotter] + a, env: env)
-            }
+            func sctl(_ a: [String]) -> CmdResult { ctl(a, store: "-" + snapshotter, snapshotter: snapshotter) }
             XCTAssertEqual(sctl(["images", "import", devImage]).code, 0)
             let marker = "\(3041 + i)"
             var r = sctl(["run", "-d", "skiff/dev:1", "dev1", "/bin/sleep", marker])
@@ -451,13 +447,7 @@ final class SkiffctlTests: ImageTestCase {
     /// A store written before snapshots had a snapshotter column (schema v3: native keys were
     /// "native:<key>") opens, is migrated once, and both snapshotters' images still run.
     func testStoreWithPrefixedSnapshotKeysIsMigrated() throws {
-        var env = ProcessInfo.processInfo.environment
-        env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-        func sctl(_ a: [String], _ snapshotter: String) -> CmdResult {
-            var e = env
-            e["SKIFF_SNAPSHOTTER"] = snapshotter
-            return Cmd.run(Env.skiffctl, ["--root", work + "/root", "--state", work + "/state"] + a, env: e)
-        }
+        func sctl(_ a: [String], _ snapshotter: String) -> CmdResult { ctl(a, store: "", snapshotter: snapshotter) }
         XCTAssertEqual(sctl(["images", "import", image], "overlayfs").code, 0)
         XCTAssertEqual(sctl(["-n", "nat", "images", "import", image], "native").code, 0)
         XCTAssertEqual(sctl(["run", "--rm", "skiff/busybox:test", "m0", "/bin/true"], "overlayfs").code, 0)
