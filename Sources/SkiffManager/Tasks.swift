@@ -64,10 +64,27 @@ public struct Tasks {
     /// Undoes a task that failed to start or whose shim died: through the shim when it answers,
     /// else the shim's `delete` action force-deletes the container in the runtime.
     func rollbackTask(_ id: String) {
+        let socket = String(shimAddress(id).dropFirst("unix://".count))
         do { try deleteTask(id, force: true) } catch {
             try? shimDeleteAction(id)
             unlink(bundle(id) + "/address")
         }
+        // A shim killed in the middle of Create leaves what only it would have removed: its
+        // socket, and the cgroup skiffctl named for this container (/<namespace>/<id>) when the
+        // runtime had made it and not yet recorded it. Both are skiffctl's names; removed only
+        // when nothing listens and nothing runs there.
+        if (try? Sys.connectUnix(socket)).map({ close($0); return false }) ?? true { unlink(socket) }
+        if let mp = Tasks.cgroup2Mountpoint() { rmdir(mp + "/" + store.namespace + "/" + id) }
+    }
+
+    /// Where cgroup2 is mounted (a pure v2 host's /sys/fs/cgroup or a hybrid one's unified).
+    static func cgroup2Mountpoint() -> String? {
+        guard let mi = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
+        for line in mi.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if let dash = f.firstIndex(of: "-"), dash + 1 < f.count, f[dash + 1] == "cgroup2" { return String(f[4]) }
+        }
+        return nil
     }
 
     func call<R: ProtoMessage>(_ c: TTRPCClient, _ method: String, _ req: some ProtoMessage, timeoutMs: Int32 = 60_000) throws -> R {

@@ -86,6 +86,7 @@ final class ManagerFaultTests: ImageTestCase {
     /// runtime state behind.
     func testShimKilledUnderRunIsReportedAndRolledBack() throws {
         XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        let socketsBefore = Set((try? FileManager.default.contentsOfDirectory(atPath: "/run/containerd/s")) ?? [])
         var killed = 0
         for i in 0..<15 {
             let id = "k\(i)"
@@ -108,6 +109,12 @@ final class ManagerFaultTests: ImageTestCase {
             }
         }
         XCTAssertGreaterThan(killed, 0)
+        // Nor the dead shims' sockets, nor a cgroup a shim made before it died.
+        let socketsAfter = Set((try? FileManager.default.contentsOfDirectory(atPath: "/run/containerd/s")) ?? [])
+        XCTAssertEqual(socketsAfter.subtracting(socketsBefore), [], "sockets of killed shims were left")
+        if let root = Host.cgroupRoot {
+            for i in 0..<15 { XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/default/k\(i)"), "cgroup of k\(i) left") }
+        }
         let leftovers = Cmd.run(Env.skiff, ["--root", work + "/state/runtime/default", "list", "-q"]).stdout
         XCTAssertEqual(leftovers, "", "no runtime container without a record")
         XCTAssertTrue(ctl(["doctor"]).stdout.contains("no problems found"), ctl(["doctor"]).stdout)
