@@ -50,8 +50,9 @@ public enum Caps {
         let last = lastCap()
         for cap in list where cap <= last {
             if skiff_prctl(SKIFF_PR_CAP_AMBIENT, UInt(SKIFF_PR_CAP_AMBIENT_RAISE), UInt(cap), 0, 0) != 0 {
-                throw SkiffError.sys("raise ambient capability", capName(cap),
-                                     hint: "ambient capabilities must be in the permitted and inheritable sets")
+                throw SkiffError.sys(
+                    "raise ambient capability", capName(cap),
+                    hint: "ambient capabilities must be in the permitted and inheritable sets")
             }
         }
     }

@@ -29,7 +29,8 @@ public struct Cgroup2: Sendable, Equatable {
         for line in mountinfo.split(separator: "\n") {
             let fields = line.split(separator: " ")
             guard let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count, dash >= 5,
-                  fields[dash + 1] == "cgroup2" else { continue }
+                fields[dash + 1] == "cgroup2"
+            else { continue }
             return unescapeMountinfo(String(fields[4]))
         }
         return nil
@@ -104,8 +105,9 @@ public struct Cgroup2: Sendable, Equatable {
             } else if errno != EEXIST {
                 let e = errno
                 if let firstCreated { try? Cgroup2.removeTree(from: directory, upTo: firstCreated) }
-                throw SkiffError("create cgroup", cur, errno: e,
-                                 hint: e == EROFS || e == EACCES ? "the cgroup2 hierarchy is not writable here" : nil)
+                throw SkiffError(
+                    "create cgroup", cur, errno: e,
+                    hint: e == EROFS || e == EACCES ? "the cgroup2 hierarchy is not writable here" : nil)
             }
         }
         return firstCreated
@@ -187,7 +189,9 @@ func unescapeMountinfo(_ s: String) -> String {
     while i < b.count {
         if b[i] == UInt8(ascii: "\\"), i + 3 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
             out.append(v); i += 4
-        } else { out.append(b[i]); i += 1 }
+        } else {
+            out.append(b[i]); i += 1
+        }
     }
     return String(decoding: out, as: UTF8.self)
 }

@@ -9,8 +9,8 @@ import SkiffSpec
 /// attaches it to the container's cgroup.
 public struct DeviceRuleSpec: Equatable, Sendable {
     public var allow: Bool
-    public var type: Character // a, c, b
-    public var major: Int64 // -1 = any
+    public var type: Character  // a, c, b
+    public var major: Int64  // -1 = any
     public var minor: Int64
     public var access: String
 }
@@ -29,7 +29,7 @@ public enum DeviceFilter {
         ("/dev/urandom", .init(allow: true, type: "c", major: 1, minor: 9, access: "rwm")),
         (nil, .init(allow: true, type: "c", major: 5, minor: 1, access: "rwm")),
         (nil, .init(allow: true, type: "c", major: 136, minor: -1, access: "rwm")),
-        (nil, .init(allow: true, type: "c", major: 5, minor: 2, access: "rwm")),
+        (nil, .init(allow: true, type: "c", major: 5, minor: 2, access: "rwm"))
     ]
 
     /// Rules in evaluation order (a later rule overrides an earlier one): the config's
@@ -69,10 +69,10 @@ public enum DeviceFilter {
         var p: [UInt64] = [
             insn(ldxw, 2, 1, 0, 0), insn(and32, 2, 0, 0, 0xffff),
             insn(ldxw, 3, 1, 0, 0), insn(rsh32, 3, 0, 0, 16),
-            insn(ldxw, 4, 1, 4, 0), insn(ldxw, 5, 1, 8, 0),
+            insn(ldxw, 4, 1, 4, 0), insn(ldxw, 5, 1, 8, 0)
         ]
         for r in rules.reversed() {
-            var checks: [(UInt8, UInt8, Int32)] = [] // jump-if-not-equal checks, or the access check
+            var checks: [(UInt8, UInt8, Int32)] = []  // jump-if-not-equal checks, or the access check
             var block: [UInt64] = []
             var mask: UInt32 = 0
             if r.access.contains("m") { mask |= 1 }
@@ -101,7 +101,7 @@ public enum DeviceFilter {
             // A rule that matches everything ends the program: the verifier rejects dead code.
             if checks.isEmpty && !accessCheck { return p }
         }
-        p.append(insn(mov64k, 0, 0, 0, 0)) // nothing matched: deny
+        p.append(insn(mov64k, 0, 0, 0, 0))  // nothing matched: deny
         p.append(insn(exit, 0, 0, 0, 0))
         return p
     }
@@ -120,8 +120,9 @@ public enum DeviceFilter {
         if fd < 0 {
             let e = errno
             let text = log.isEmpty ? "" : String(cString: log).split(separator: "\n").suffix(3).joined(separator: "; ")
-            throw SkiffError("load device eBPF program", cgroupDir, errno: e, detail: text.isEmpty ? nil : text,
-                             hint: e == EPERM ? "needs CAP_BPF/CAP_SYS_ADMIN" : nil)
+            throw SkiffError(
+                "load device eBPF program", cgroupDir, errno: e, detail: text.isEmpty ? nil : text,
+                hint: e == EPERM ? "needs CAP_BPF/CAP_SYS_ADMIN" : nil)
         }
         defer { close(fd) }
         let cg = try FS.open(cgroupDir, O_RDONLY | O_DIRECTORY)

@@ -37,7 +37,9 @@ public enum CgroupResources {
             if let res = m.reservation { add("memory", "memory.low", maxOrValue(res)) }
             if let s = m.swap {
                 // v1's swap is memory+swap; v2's memory.swap.max is swap alone.
-                if s < 0 { add("memory", "memory.swap.max", "max") } else {
+                if s < 0 {
+                    add("memory", "memory.swap.max", "max")
+                } else {
                     guard let l = m.limit, l >= 0 else {
                         throw SkiffError.msg("resources: memory.swap needs memory.limit on cgroup v2")
                     }
@@ -67,8 +69,10 @@ public enum CgroupResources {
         if let b = r.blockIO {
             if let wt = b.weight, wt != 0 { add("io", "io.weight", "default \(ioWeight(wt))") }
             for d in b.weightDevice ?? [] { if let wt = d.weight { add("io", "io.weight", "\(d.major):\(d.minor) \(ioWeight(wt))") } }
-            for (list, key) in [(b.throttleReadBpsDevice, "rbps"), (b.throttleWriteBpsDevice, "wbps"),
-                                (b.throttleReadIOPSDevice, "riops"), (b.throttleWriteIOPSDevice, "wiops")] {
+            for (list, key) in [
+                (b.throttleReadBpsDevice, "rbps"), (b.throttleWriteBpsDevice, "wbps"),
+                (b.throttleReadIOPSDevice, "riops"), (b.throttleWriteIOPSDevice, "wiops")
+            ] {
                 for d in list ?? [] { add("io", "io.max", "\(d.major):\(d.minor) \(key)=\(d.rate == 0 ? "max" : String(d.rate))") }
             }
         }
@@ -124,7 +128,11 @@ extension Cgroup2 {
             let names = missing.sorted().joined(separator: ", ")
             let msg = "cgroup controller(s) \(names) not available in the cgroup v2 hierarchy at \(mountpoint) (host cgroup mode: \(Cgroup2.hostMode()))"
             if !skipUnavailable {
-                throw SkiffError.msg(msg, hint: "run on a cgroup v2 host, drop those limits, or pass --skip-unavailable-cgroups (env SKIFF_CGROUPS_SKIP_UNAVAILABLE=1, annotation org.skiff.cgroups.skip-unavailable=true)")
+                throw SkiffError.msg(
+                    msg,
+                    hint:
+                        "run on a cgroup v2 host, drop those limits, or pass --skip-unavailable-cgroups (env SKIFF_CGROUPS_SKIP_UNAVAILABLE=1, annotation org.skiff.cgroups.skip-unavailable=true)"
+                )
             }
             warn(msg + "; limits for them are skipped")
         }

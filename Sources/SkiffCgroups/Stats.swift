@@ -27,10 +27,14 @@ extension Cgroup2 {
         func n(_ v: UInt64) -> JSONValue { .number(String(v)) }
         var data: [(String, JSONValue)] = []
         if let c = keyed("cpu.stat") {
-            let usage: JSONValue = .object([("total", n((c["usage_usec"] ?? 0) * 1000)), ("kernel", n((c["system_usec"] ?? 0) * 1000)),
-                                             ("user", n((c["user_usec"] ?? 0) * 1000))])
-            let thr: JSONValue = .object([("periods", n(c["nr_periods"] ?? 0)), ("throttledPeriods", n(c["nr_throttled"] ?? 0)),
-                                           ("throttledTime", n((c["throttled_usec"] ?? 0) * 1000))])
+            let usage: JSONValue = .object([
+                ("total", n((c["usage_usec"] ?? 0) * 1000)), ("kernel", n((c["system_usec"] ?? 0) * 1000)),
+                ("user", n((c["user_usec"] ?? 0) * 1000))
+            ])
+            let thr: JSONValue = .object([
+                ("periods", n(c["nr_periods"] ?? 0)), ("throttledPeriods", n(c["nr_throttled"] ?? 0)),
+                ("throttledTime", n((c["throttled_usec"] ?? 0) * 1000))
+            ])
             data.append(("cpu", .object([("usage", usage), ("throttling", thr)])))
         }
         if let cur = single("memory.current") {
@@ -72,8 +76,14 @@ extension Cgroup2 {
             var huge: [(String, JSONValue)] = []
             for f in files where f.hasPrefix("hugetlb.") && f.hasSuffix(".current") && !f.contains(".rsvd.") {
                 let size = String(f.dropFirst(8).dropLast(8))
-                huge.append((size, .object([("usage", n(single(f) ?? 0)), ("max", n(single("hugetlb.\(size).max") ?? 0)),
-                                            ("failcnt", n(keyed("hugetlb.\(size).events")?["max"] ?? 0))])))
+                huge.append(
+                    (
+                        size,
+                        .object([
+                            ("usage", n(single(f) ?? 0)), ("max", n(single("hugetlb.\(size).max") ?? 0)),
+                            ("failcnt", n(keyed("hugetlb.\(size).events")?["max"] ?? 0))
+                        ])
+                    ))
             }
             if !huge.isEmpty { data.append(("hugetlb", .object(huge))) }
         }

@@ -94,7 +94,8 @@ struct ValueDecoder: Decoder {
     func decode<T: Decodable>(_ t: T.Type) throws -> T {
         if t == String.self || t == Bool.self || t == Int.self || t == Int64.self || t == UInt64.self || t == UInt32.self
             || t == Int32.self || t == UInt16.self || t == Int16.self || t == UInt8.self || t == Int8.self || t == UInt.self
-            || t == Double.self || t == Float.self {
+            || t == Double.self || t == Float.self
+        {
             return try scalar(t)
         }
         return try T(from: self)
@@ -217,7 +218,7 @@ struct ValueEncoder: Encoder {
         var value: JSONValue?
         var members: [(String, Box)] = []
         var items: [Box] = []
-        var kind = 0 // 0 value, 1 object, 2 array
+        var kind = 0  // 0 value, 1 object, 2 array
         var sortMembers = false
 
         func resolve() -> JSONValue {

@@ -271,7 +271,9 @@ extension JSONValue {
                 if c.value < 0x20 {
                     let h = String(c.value, radix: 16)
                     out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else { out.unicodeScalars.append(c) }
+                } else {
+                    out.unicodeScalars.append(c)
+                }
             }
         }
         out += "\""

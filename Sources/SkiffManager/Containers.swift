@@ -24,13 +24,16 @@ public struct ContainerStore {
     static let columns = "id, image, snapshot, snapshotter, runtime, spec, created"
 
     static func record(_ row: [Database.Value]) -> Container {
-        Container(id: row[0].string, image: row[1].string, snapshotKey: row[2].string, snapshotter: row[3].string,
-                  runtime: row[4].string, spec: row[5].bytes, created: row[6].string)
+        Container(
+            id: row[0].string, image: row[1].string, snapshotKey: row[2].string, snapshotter: row[3].string,
+            runtime: row[4].string, spec: row[5].bytes, created: row[6].string)
     }
 
     public func get(_ id: String) throws -> Container? {
-        try store.db.query("SELECT \(ContainerStore.columns) FROM containers WHERE namespace = ? AND id = ?",
-                           [.text(store.namespace), .text(id)]).first.map(ContainerStore.record)
+        try store.db.query(
+            "SELECT \(ContainerStore.columns) FROM containers WHERE namespace = ? AND id = ?",
+            [.text(store.namespace), .text(id)]
+        ).first.map(ContainerStore.record)
     }
 
     public func list() throws -> [Container] {
@@ -42,9 +45,12 @@ public struct ContainerStore {
     public func create(_ c: Container) throws {
         try store.db.transaction {
             if try get(c.id) != nil { throw ManagerError("create container", c.id, "already exists") }
-            try store.db.query("INSERT INTO containers(namespace, id, image, snapshot, runtime, spec, created, snapshotter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               [.text(store.namespace), .text(c.id), .text(c.image), .text(c.snapshotKey), .text(c.runtime),
-                                .blob(c.spec), .text(c.created), .text(c.snapshotter)])
+            try store.db.query(
+                "INSERT INTO containers(namespace, id, image, snapshot, runtime, spec, created, snapshotter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .text(store.namespace), .text(c.id), .text(c.image), .text(c.snapshotKey), .text(c.runtime),
+                    .blob(c.spec), .text(c.created), .text(c.snapshotter)
+                ])
         }
     }
 
@@ -156,8 +162,10 @@ extension Tasks {
         var undo: [() -> Void] = []
         do {
             let records = ContainerStore(store)
-            try records.create(Container(id: o.id, image: image.name, snapshotKey: o.id, snapshotter: snapshots.kind.rawValue,
-                                         runtime: "io.containerd.skiff.v2", spec: specJSON, created: Store.now()))
+            try records.create(
+                Container(
+                    id: o.id, image: image.name, snapshotKey: o.id, snapshotter: snapshots.kind.rawValue,
+                    runtime: "io.containerd.skiff.v2", spec: specJSON, created: Store.now()))
             undo.append { try? records.delete(o.id) }
             try snapshots.prepare(key: o.id, parent: top)
             undo.append { try? snapshots.remove(o.id) }
@@ -192,8 +200,10 @@ extension Tasks {
     public func containerInfo(_ id: String) throws -> [String: Any] {
         guard let c = try ContainerStore(store).get(id) else { throw ManagerError("container", id, "not found") }
         let spec = (try? JSONSerialization.jsonObject(with: Data(c.spec))) ?? [:]
-        return ["ID": c.id, "Image": c.image, "SnapshotKey": c.snapshotKey, "Snapshotter": c.snapshotter,
-                "Runtime": ["Name": c.runtime], "Spec": spec, "CreatedAt": c.created]
+        return [
+            "ID": c.id, "Image": c.image, "SnapshotKey": c.snapshotKey, "Snapshotter": c.snapshotter,
+            "Runtime": ["Name": c.runtime], "Spec": spec, "CreatedAt": c.created
+        ]
     }
 
     public func containers() throws -> [(id: String, image: String, runtime: String)] {

@@ -39,22 +39,25 @@ public final class Database {
                 // native by the key's prefix).
                 if try !query("PRAGMA table_info(containers)").contains(where: { $0.count > 1 && $0[1].string == "snapshotter" }) {
                     try exec("ALTER TABLE containers ADD COLUMN snapshotter TEXT NOT NULL DEFAULT 'overlayfs'")
-                    try exec("UPDATE containers SET snapshotter = 'native' WHERE EXISTS (SELECT 1 FROM snapshots s WHERE s.namespace = containers.namespace AND s.key = 'native:' || containers.snapshot)")
+                    try exec(
+                        "UPDATE containers SET snapshotter = 'native' WHERE EXISTS (SELECT 1 FROM snapshots s WHERE s.namespace = containers.namespace AND s.key = 'native:' || containers.snapshot)"
+                    )
                 }
                 // v4: snapshots say their snapshotter in a column (the key is the key; v3 wrote
                 // native ones as "native:<key>"): the table is rebuilt, as the key is part of its
                 // primary key.
                 if try !query("PRAGMA table_info(snapshots)").contains(where: { $0.count > 1 && $0[1].string == "snapshotter" }) {
-                    try exec("""
-                    CREATE TABLE snapshots_v4(namespace TEXT NOT NULL, snapshotter TEXT NOT NULL, key TEXT NOT NULL, id INTEGER NOT NULL UNIQUE,
-                        parent TEXT, kind TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY(namespace, snapshotter, key));
-                    INSERT INTO snapshots_v4 SELECT namespace,
-                        CASE WHEN key LIKE 'native:%' THEN 'native' ELSE 'overlayfs' END,
-                        CASE WHEN key LIKE 'native:%' THEN substr(key, 8) ELSE key END, id,
-                        CASE WHEN parent LIKE 'native:%' THEN substr(parent, 8) ELSE parent END, kind, created FROM snapshots;
-                    DROP TABLE snapshots;
-                    ALTER TABLE snapshots_v4 RENAME TO snapshots;
-                    """)
+                    try exec(
+                        """
+                        CREATE TABLE snapshots_v4(namespace TEXT NOT NULL, snapshotter TEXT NOT NULL, key TEXT NOT NULL, id INTEGER NOT NULL UNIQUE,
+                            parent TEXT, kind TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY(namespace, snapshotter, key));
+                        INSERT INTO snapshots_v4 SELECT namespace,
+                            CASE WHEN key LIKE 'native:%' THEN 'native' ELSE 'overlayfs' END,
+                            CASE WHEN key LIKE 'native:%' THEN substr(key, 8) ELSE key END, id,
+                            CASE WHEN parent LIKE 'native:%' THEN substr(parent, 8) ELSE parent END, kind, created FROM snapshots;
+                        DROP TABLE snapshots;
+                        ALTER TABLE snapshots_v4 RENAME TO snapshots;
+                        """)
                 }
                 try exec("PRAGMA user_version=\(Database.schemaVersion)")
             }
@@ -65,20 +68,20 @@ public final class Database {
 
     static let schemaVersion: Int64 = 4
     static let schema = """
-    CREATE TABLE IF NOT EXISTS namespaces(name TEXT PRIMARY KEY, created TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS images(namespace TEXT NOT NULL REFERENCES namespaces(name), name TEXT NOT NULL,
-        digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL,
-        PRIMARY KEY(namespace, name));
-    CREATE TABLE IF NOT EXISTS snapshots(namespace TEXT NOT NULL, snapshotter TEXT NOT NULL, key TEXT NOT NULL, id INTEGER NOT NULL UNIQUE,
-        parent TEXT, kind TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY(namespace, snapshotter, key));
-    CREATE TABLE IF NOT EXISTS containers(namespace TEXT NOT NULL REFERENCES namespaces(name), id TEXT NOT NULL,
-        image TEXT NOT NULL, snapshot TEXT NOT NULL, runtime TEXT NOT NULL, spec BLOB NOT NULL, created TEXT NOT NULL,
-        snapshotter TEXT NOT NULL DEFAULT 'overlayfs', PRIMARY KEY(namespace, id));
-    CREATE TABLE IF NOT EXISTS leases(namespace TEXT NOT NULL, id TEXT NOT NULL, created TEXT NOT NULL, expires INTEGER NOT NULL,
-        PRIMARY KEY(namespace, id));
-    CREATE TABLE IF NOT EXISTS lease_resources(namespace TEXT NOT NULL, lease TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
-        PRIMARY KEY(namespace, lease, kind, key));
-    """
+        CREATE TABLE IF NOT EXISTS namespaces(name TEXT PRIMARY KEY, created TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS images(namespace TEXT NOT NULL REFERENCES namespaces(name), name TEXT NOT NULL,
+            digest TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL,
+            PRIMARY KEY(namespace, name));
+        CREATE TABLE IF NOT EXISTS snapshots(namespace TEXT NOT NULL, snapshotter TEXT NOT NULL, key TEXT NOT NULL, id INTEGER NOT NULL UNIQUE,
+            parent TEXT, kind TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY(namespace, snapshotter, key));
+        CREATE TABLE IF NOT EXISTS containers(namespace TEXT NOT NULL REFERENCES namespaces(name), id TEXT NOT NULL,
+            image TEXT NOT NULL, snapshot TEXT NOT NULL, runtime TEXT NOT NULL, spec BLOB NOT NULL, created TEXT NOT NULL,
+            snapshotter TEXT NOT NULL DEFAULT 'overlayfs', PRIMARY KEY(namespace, id));
+        CREATE TABLE IF NOT EXISTS leases(namespace TEXT NOT NULL, id TEXT NOT NULL, created TEXT NOT NULL, expires INTEGER NOT NULL,
+            PRIMARY KEY(namespace, id));
+        CREATE TABLE IF NOT EXISTS lease_resources(namespace TEXT NOT NULL, lease TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+            PRIMARY KEY(namespace, lease, kind, key));
+        """
 
     func message() -> String { String(cString: sqlite3_errmsg(db)) }
 

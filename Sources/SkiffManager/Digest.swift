@@ -24,9 +24,10 @@ final class Digest {
         guard let h = dlopen("libcrypto.so.3", RTLD_NOW) else { return nil }
         func sym<T>(_ name: String, _: T.Type) -> T? { dlsym(h, name).map { unsafeBitCast($0, to: T.self) } }
         guard let new = sym("EVP_MD_CTX_new", NewFn.self), let free = sym("EVP_MD_CTX_free", FreeFn.self),
-              let sha = sym("EVP_sha256", MDFn.self), let initEx = sym("EVP_DigestInit_ex", InitFn.self),
-              let update = sym("EVP_DigestUpdate", UpdateFn.self), let final = sym("EVP_DigestFinal_ex", FinalFn.self),
-              let copy = sym("EVP_MD_CTX_copy_ex", CopyFn.self) else { return nil }
+            let sha = sym("EVP_sha256", MDFn.self), let initEx = sym("EVP_DigestInit_ex", InitFn.self),
+            let update = sym("EVP_DigestUpdate", UpdateFn.self), let final = sym("EVP_DigestFinal_ex", FinalFn.self),
+            let copy = sym("EVP_MD_CTX_copy_ex", CopyFn.self)
+        else { return nil }
         return Crypto(new: new, free: free, sha256: sha, initEx: initEx, update: update, final: final, copy: copy)
     }()
 

@@ -29,17 +29,21 @@ public struct Doctor {
             let hasAddress = FileManager.default.fileExists(atPath: bundle + "/address")
             let live = hasAddress && (try? tasks.state(id)) != nil
             if !records.contains(id) {
-                out.append(Finding(kind: live ? "shim-without-record" : "bundle-without-record", object: id,
-                                   detail: live ? "a shim serves a container skiffctl has no record of" : "a leftover bundle directory") {
-                    if live { try? tasks.deleteTask(id, force: true) }
-                    try tasks.shimDeleteAction(id)
-                    try? FileManager.default.removeItem(atPath: bundle)
-                })
+                out.append(
+                    Finding(
+                        kind: live ? "shim-without-record" : "bundle-without-record", object: id,
+                        detail: live ? "a shim serves a container skiffctl has no record of" : "a leftover bundle directory"
+                    ) {
+                        if live { try? tasks.deleteTask(id, force: true) }
+                        try tasks.shimDeleteAction(id)
+                        try? FileManager.default.removeItem(atPath: bundle)
+                    })
             } else if hasAddress && !live {
-                out.append(Finding(kind: "record-without-shim", object: id, detail: "its shim is gone; the task is cleaned up") {
-                    try tasks.shimDeleteAction(id)
-                    unlink(bundle + "/address")
-                })
+                out.append(
+                    Finding(kind: "record-without-shim", object: id, detail: "its shim is gone; the task is cleaned up") {
+                        try tasks.shimDeleteAction(id)
+                        unlink(bundle + "/address")
+                    })
             }
         }
         // What the runtime and the shims hold that no record names (a failed command used to drop
@@ -48,44 +52,50 @@ public struct Doctor {
         var reported = Set(out.map(\.object))
         for id in runtime.store.ids().sorted() where !records.contains(id) && !reported.contains(id) {
             reported.insert(id)
-            out.append(Finding(kind: "container-without-record", object: id, detail: "the runtime holds a container skiffctl has no record of") {
-                tasks.rollbackTask(id)
-                try? runtime.delete(id: id, force: true)
-            })
+            out.append(
+                Finding(kind: "container-without-record", object: id, detail: "the runtime holds a container skiffctl has no record of") {
+                    tasks.rollbackTask(id)
+                    try? runtime.delete(id: id, force: true)
+                })
         }
         for (pid, id) in shimProcesses() where !records.contains(id) && !reported.contains(id) {
             reported.insert(id)
-            out.append(Finding(kind: "shim-without-record", object: id, detail: "shim pid \(pid) serves a container skiffctl has no record of") {
-                tasks.rollbackTask(id)
-                kill(pid, SIGKILL)
-            })
+            out.append(
+                Finding(kind: "shim-without-record", object: id, detail: "shim pid \(pid) serves a container skiffctl has no record of") {
+                    tasks.rollbackTask(id)
+                    kill(pid, SIGKILL)
+                })
         }
         for id in records.sorted() where !FileManager.default.fileExists(atPath: nsDir + "/" + id + "/address") {
             let address = tasks.shimAddress(id)
             if (try? tasks.state(id)) != nil {
-                out.append(Finding(kind: "task-without-address", object: id, detail: "its shim runs but the bundle lost its address") {
-                    try address.write(toFile: nsDir + "/" + id + "/address", atomically: true, encoding: .utf8)
-                })
+                out.append(
+                    Finding(kind: "task-without-address", object: id, detail: "its shim runs but the bundle lost its address") {
+                        try address.write(toFile: nsDir + "/" + id + "/address", atomically: true, encoding: .utf8)
+                    })
             }
         }
         let ingest = store.root + "/content/ingest"
         for name in ((try? FileManager.default.contentsOfDirectory(atPath: ingest)) ?? []).sorted() where name.hasSuffix(".lock") {
             let base = ingest + "/" + String(name.dropLast(5))
             guard !ContentStore.ingestBusy(base) else { continue }
-            out.append(Finding(kind: "stale-ingest", object: name.dropLast(5).description, detail: "a download that was interrupted (kept for a resume)") {
-                _ = ContentStore.removeIngest(base)
-            })
+            out.append(
+                Finding(kind: "stale-ingest", object: name.dropLast(5).description, detail: "a download that was interrupted (kept for a resume)") {
+                    _ = ContentStore.removeIngest(base)
+                })
         }
         let snapshots = Snapshotter(store)
         for s in try snapshots.list() {
             if s.kind == "active" && !records.contains(s.key) {
-                out.append(Finding(kind: "snapshot-without-owner", object: s.key, detail: "an active snapshot no container uses") {
-                    try snapshots.remove(s.key)
-                })
+                out.append(
+                    Finding(kind: "snapshot-without-owner", object: s.key, detail: "an active snapshot no container uses") {
+                        try snapshots.remove(s.key)
+                    })
             } else if s.kind.hasSuffix("-pending") && !snapshots.busy(s.key) {
-                out.append(Finding(kind: "unfinished-snapshot", object: s.key, detail: "an unpack or prepare that never finished") {
-                    try snapshots.forget(s)
-                })
+                out.append(
+                    Finding(kind: "unfinished-snapshot", object: s.key, detail: "an unpack or prepare that never finished") {
+                        try snapshots.forget(s)
+                    })
             }
         }
         return out
@@ -115,8 +125,12 @@ extension Tasks {
     /// container in the runtime, unmounts its rootfs).
     func shimDeleteAction(_ id: String) throws {
         let dir = FileManager.default.fileExists(atPath: bundle(id)) ? bundle(id) : "/"
-        _ = try Spawn.run(path: shimBinary, args: [shimBinary, "-namespace", store.namespace, "-address", store.state + "/skiffctl", "-id", id,
-                                                   "-bundle", bundle(id), "delete"], env: shimEnvironment, stdin: [], timeout: 30, cwd: dir)
+        _ = try Spawn.run(
+            path: shimBinary,
+            args: [
+                shimBinary, "-namespace", store.namespace, "-address", store.state + "/skiffctl", "-id", id,
+                "-bundle", bundle(id), "delete"
+            ], env: shimEnvironment, stdin: [], timeout: 30, cwd: dir)
         unmountAll(bundle(id) + "/rootfs")
     }
 }

@@ -81,22 +81,23 @@ final class HTTPClient {
             guard let p = dlsym(h, name) else { throw ManagerError("load libcurl", name, "symbol missing") }
             return unsafeBitCast(p, to: T.self)
         }
-        let c = Curl(initFn: try sym("curl_easy_init", InitFn.self), setoptPtr: try sym("curl_easy_setopt", SetoptPtrFn.self),
-                     setoptLong: try sym("curl_easy_setopt", SetoptLongFn.self), perform: try sym("curl_easy_perform", PerformFn.self),
-                     getinfo: try sym("curl_easy_getinfo", GetinfoFn.self), cleanup: try sym("curl_easy_cleanup", CleanupFn.self),
-                     slistAppend: try sym("curl_slist_append", SlistAppendFn.self), slistFree: try sym("curl_slist_free_all", SlistFreeFn.self),
-                     strerror: try sym("curl_easy_strerror", StrerrorFn.self))
+        let c = Curl(
+            initFn: try sym("curl_easy_init", InitFn.self), setoptPtr: try sym("curl_easy_setopt", SetoptPtrFn.self),
+            setoptLong: try sym("curl_easy_setopt", SetoptLongFn.self), perform: try sym("curl_easy_perform", PerformFn.self),
+            getinfo: try sym("curl_easy_getinfo", GetinfoFn.self), cleanup: try sym("curl_easy_cleanup", CleanupFn.self),
+            slistAppend: try sym("curl_slist_append", SlistAppendFn.self), slistFree: try sym("curl_slist_free_all", SlistFreeFn.self),
+            strerror: try sym("curl_easy_strerror", StrerrorFn.self))
         loaded = c
         return c
     }
 
     // CURLoption values (curl.h).
     static let URL: Int32 = 10002, WRITEFUNCTION: Int32 = 20011, WRITEDATA: Int32 = 10001, HEADERFUNCTION: Int32 = 20079,
-               HEADERDATA: Int32 = 10029, HTTPHEADER: Int32 = 10023, CUSTOMREQUEST: Int32 = 10036, NOBODY: Int32 = 44,
-               POSTFIELDS: Int32 = 10015, POSTFIELDSIZE: Int32 = 60, SSL_VERIFYPEER: Int32 = 64, SSL_VERIFYHOST: Int32 = 81,
-               CAINFO: Int32 = 10065, NOSIGNAL: Int32 = 99, CONNECTTIMEOUT: Int32 = 78, USERAGENT: Int32 = 10018,
-               LOW_SPEED_LIMIT: Int32 = 19, LOW_SPEED_TIME: Int32 = 20, NOPROGRESS: Int32 = 43,
-               XFERINFOFUNCTION: Int32 = 20219, XFERINFODATA: Int32 = 10057
+        HEADERDATA: Int32 = 10029, HTTPHEADER: Int32 = 10023, CUSTOMREQUEST: Int32 = 10036, NOBODY: Int32 = 44,
+        POSTFIELDS: Int32 = 10015, POSTFIELDSIZE: Int32 = 60, SSL_VERIFYPEER: Int32 = 64, SSL_VERIFYHOST: Int32 = 81,
+        CAINFO: Int32 = 10065, NOSIGNAL: Int32 = 99, CONNECTTIMEOUT: Int32 = 78, USERAGENT: Int32 = 10018,
+        LOW_SPEED_LIMIT: Int32 = 19, LOW_SPEED_TIME: Int32 = 20, NOPROGRESS: Int32 = 43,
+        XFERINFOFUNCTION: Int32 = 20219, XFERINFODATA: Int32 = 10057
     static let OPERATION_TIMEDOUT: Int32 = 28, ABORTED_BY_CALLBACK: Int32 = 42
     static let RESPONSE_CODE: Int32 = 0x200002
 
@@ -141,7 +142,8 @@ final class HTTPClient {
             let resp = try performOnce(r)
             guard [301, 302, 303, 307, 308].contains(resp.status), let location = resp.headers["location"] else { return resp }
             guard let next = Foundation.URL(string: location, relativeTo: Foundation.URL(string: r.url))?.absoluteURL,
-                  let scheme = next.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+                let scheme = next.scheme?.lowercased(), scheme == "http" || scheme == "https"
+            else {
                 throw ManagerError("http \(r.method)", r.url, "redirect to \(location) refused", hint: "only http and https redirects are followed")
             }
             if origin(next) != originalOrigin { r.headers.removeValue(forKey: "Authorization") }
@@ -224,7 +226,9 @@ final class HTTPClient {
         if r.body != nil { list = c.slistAppend(list, "Expect:") }
         defer { c.slistFree(list) }
         if let list { _ = c.setoptPtr(easy, HTTPClient.HTTPHEADER, UnsafeRawPointer(list)) }
-        if r.method == "HEAD" { _ = c.setoptLong(easy, HTTPClient.NOBODY, 1) } else if r.method != "GET" {
+        if r.method == "HEAD" {
+            _ = c.setoptLong(easy, HTTPClient.NOBODY, 1)
+        } else if r.method != "GET" {
             _ = c.setoptPtr(easy, HTTPClient.CUSTOMREQUEST, str(r.method))
         }
         var bodyCopy: UnsafeMutableRawPointer?
@@ -247,19 +251,23 @@ final class HTTPClient {
         }
         if sink.tooLarge {
             if r.sinkFd != nil {  // a blob: the descriptor gave its size
-                throw ManagerError("http \(r.method)", r.url, "the registry sent more than the \(sink.maxBody) bytes left of the blob",
-                                   hint: "its copy is not the blob the manifest describes; nothing past the size was kept")
+                throw ManagerError(
+                    "http \(r.method)", r.url, "the registry sent more than the \(sink.maxBody) bytes left of the blob",
+                    hint: "its copy is not the blob the manifest describes; nothing past the size was kept")
             }
-            throw ManagerError("http \(r.method)", r.url, "the response is larger than the \(sink.maxBody >> 20) MiB allowed for it",
-                               hint: "manifests and indexes are small; this registry's answer is not one")
+            throw ManagerError(
+                "http \(r.method)", r.url, "the response is larger than the \(sink.maxBody >> 20) MiB allowed for it",
+                hint: "manifests and indexes are small; this registry's answer is not one")
         }
         if rc == HTTPClient.ABORTED_BY_CALLBACK && HTTPClient.interrupted != 0 {
-            throw ManagerError("http \(r.method)", r.url, "interrupted by signal \(HTTPClient.interrupted)",
-                               hint: "what arrived is kept; the next pull resumes it")
+            throw ManagerError(
+                "http \(r.method)", r.url, "interrupted by signal \(HTTPClient.interrupted)",
+                hint: "what arrived is kept; the next pull resumes it")
         }
         if rc == HTTPClient.OPERATION_TIMEDOUT && sink.status != 0 {
-            throw ManagerError("http \(r.method)", r.url, "the registry sent nothing for \(stallTimeout) s",
-                               hint: "SKIFF_PULL_PROGRESS_TIMEOUT sets the limit; what arrived is kept for the next pull")
+            throw ManagerError(
+                "http \(r.method)", r.url, "the registry sent nothing for \(stallTimeout) s",
+                hint: "SKIFF_PULL_PROGRESS_TIMEOUT sets the limit; what arrived is kept for the next pull")
         }
         if rc != 0 {
             let msg = c.strerror(rc).map { String(cString: $0) } ?? "curl error \(rc)"

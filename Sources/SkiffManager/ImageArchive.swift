@@ -36,11 +36,14 @@ extension ImageStore {
             var raw = m.annotations?["io.containerd.image.name"]
             if raw == nil, let ref = m.annotations?["org.opencontainers.image.ref.name"] {
                 // The OCI layout spec lets ref.name be a bare tag (umoci writes "latest").
-                if ref.contains("/") || ref.contains(":") { raw = ref } else if let base = baseName {
+                if ref.contains("/") || ref.contains(":") {
+                    raw = ref
+                } else if let base = baseName {
                     raw = base + ":" + ref
                 } else {
-                    throw ManagerError("import", path, "the archive names an image only by the tag \(quote(ref))",
-                                       hint: "give --base-name NAME to import it as NAME:\(ref)")
+                    throw ManagerError(
+                        "import", path, "the archive names an image only by the tag \(quote(ref))",
+                        hint: "give --base-name NAME to import it as NAME:\(ref)")
                 }
             }
             guard let name = raw ?? baseName.map({ index.manifests.count > 1 ? "\($0)-\(i)" : $0 }) else { continue }
@@ -88,9 +91,10 @@ extension ImageStore {
                 guard let f = files[l] else { throw ManagerError("import", path, "manifest.json names \(l), which the archive lacks") }
                 return Descriptor(mediaType: "application/vnd.docker.image.rootfs.diff.tar", digest: f.digest, size: f.size)
             }
-            let manifest = ImageManifest(schemaVersion: 2, mediaType: MediaType.dockerManifest,
-                                         config: Descriptor(mediaType: "application/vnd.docker.container.image.v1+json", digest: config.digest, size: config.size),
-                                         layers: layers)
+            let manifest = ImageManifest(
+                schemaVersion: 2, mediaType: MediaType.dockerManifest,
+                config: Descriptor(mediaType: "application/vnd.docker.container.image.v1+json", digest: config.digest, size: config.size),
+                layers: layers)
             let enc = JSONEncoder()
             enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             let bytes = [UInt8](try enc.encode(manifest))

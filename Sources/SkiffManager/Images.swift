@@ -16,10 +16,13 @@ public struct ImageStore {
     public init(_ store: Store) { self.store = store }
 
     public func list() throws -> [ImageRecord] {
-        try store.db.query("SELECT name, digest, media_type, size, created FROM images WHERE namespace = ? ORDER BY name",
-                           [.text(store.namespace)]).map {
-            ImageRecord(name: $0[0].string, target: Descriptor(mediaType: $0[2].string, digest: $0[1].string, size: Int($0[3].int)),
-                        created: $0[4].string)
+        try store.db.query(
+            "SELECT name, digest, media_type, size, created FROM images WHERE namespace = ? ORDER BY name",
+            [.text(store.namespace)]
+        ).map {
+            ImageRecord(
+                name: $0[0].string, target: Descriptor(mediaType: $0[2].string, digest: $0[1].string, size: Int($0[3].int)),
+                created: $0[4].string)
         }
     }
 
@@ -33,12 +36,16 @@ public struct ImageStore {
 
     public func put(_ name: String, _ target: Descriptor) throws {
         let now = Store.now()
-        try store.db.query("""
+        try store.db.query(
+            """
             INSERT INTO images(namespace, name, digest, media_type, size, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(namespace, name) DO UPDATE SET digest = excluded.digest, media_type = excluded.media_type,
             size = excluded.size, updated = excluded.updated
-            """, [.text(store.namespace), .text(name), .text(target.digest), .text(target.mediaType), .int(Int64(target.size)),
-                  .text(now), .text(now)])
+            """,
+            [
+                .text(store.namespace), .text(name), .text(target.digest), .text(target.mediaType), .int(Int64(target.size)),
+                .text(now), .text(now)
+            ])
     }
 
     public func remove(_ ref: String) throws {
@@ -114,7 +121,8 @@ extension ImageStore {
         let size = present.reduce(0) { $0 + $1.size }
         var platforms: [String] = []
         if MediaType.isIndex(image.target.mediaType), let b = try? content.read(image.target.digest),
-           let idx = try? JSONDecoder().decode(ImageIndex.self, from: Data(b)) {
+            let idx = try? JSONDecoder().decode(ImageIndex.self, from: Data(b))
+        {
             platforms = idx.manifests.compactMap { $0.platform.map { $0.os + "/" + $0.architecture + ($0.variant.map { "/" + $0 } ?? "") } }
         } else if let m = try? manifest(for: image.target), let c = try? config(m) {
             platforms = [(c.os ?? "linux") + "/" + (c.architecture ?? "amd64")]

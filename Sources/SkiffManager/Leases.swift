@@ -15,16 +15,18 @@ public struct Leases {
             if try !store.db.query("SELECT 1 FROM leases WHERE namespace = ? AND id = ?", [.text(store.namespace), .text(id)]).isEmpty {
                 throw ManagerError("create lease", id, "already exists")
             }
-            try store.db.query("INSERT INTO leases(namespace, id, created, expires) VALUES (?, ?, ?, ?)",
-                               [.text(store.namespace), .text(id), .text(Store.now()), .int(Int64(Date().timeIntervalSince1970) + seconds)])
+            try store.db.query(
+                "INSERT INTO leases(namespace, id, created, expires) VALUES (?, ?, ?, ?)",
+                [.text(store.namespace), .text(id), .text(Store.now()), .int(Int64(Date().timeIntervalSince1970) + seconds)])
             for d in content { try add(id, content: d) }
         }
     }
 
     public func add(_ id: String, content digest: String) throws {
         _ = try ContentStore.validateDigest(digest)
-        try store.db.query("INSERT OR IGNORE INTO lease_resources(namespace, lease, kind, key) VALUES (?, ?, 'content', ?)",
-                           [.text(store.namespace), .text(id), .text(digest)])
+        try store.db.query(
+            "INSERT OR IGNORE INTO lease_resources(namespace, lease, kind, key) VALUES (?, ?, 'content', ?)",
+            [.text(store.namespace), .text(id), .text(digest)])
     }
 
     public func remove(_ id: String) throws {
@@ -36,8 +38,10 @@ public struct Leases {
 
     public func list() throws -> [Lease] {
         try store.db.query("SELECT id, created, expires FROM leases WHERE namespace = ? ORDER BY id", [.text(store.namespace)]).map { row in
-            let res = try store.db.query("SELECT key FROM lease_resources WHERE namespace = ? AND lease = ?",
-                                         [.text(store.namespace), .text(row[0].string)]).map { $0[0].string }
+            let res = try store.db.query(
+                "SELECT key FROM lease_resources WHERE namespace = ? AND lease = ?",
+                [.text(store.namespace), .text(row[0].string)]
+            ).map { $0[0].string }
             return Lease(id: row[0].string, created: row[1].string, expires: row[2].int, resources: res)
         }
     }

@@ -113,8 +113,9 @@ public final class RegistryClient {
     static func clients(for name: String, capability: String, options: RegistryOptions) throws -> [RegistryClient] {
         // hosts.toml is looked up by the name in the reference (docker.io); the API host can differ.
         let (host, repo, _) = split(name)
-        let eps = try RegistryHosts.endpoints(host: String(name.prefix { $0 != "/" }), server: host, dir: options.hostsDir,
-                                              plainHTTP: options.plainHTTP, skipVerify: options.skipVerify)
+        let eps = try RegistryHosts.endpoints(
+            host: String(name.prefix { $0 != "/" }), server: host, dir: options.hostsDir,
+            plainHTTP: options.plainHTTP, skipVerify: options.skipVerify)
         return eps.filter { $0.capabilities.contains(capability) }.map { RegistryClient(host: host, repository: repo, options: options, endpoint: $0) }
     }
 
@@ -144,8 +145,9 @@ public final class RegistryClient {
         var req = req
         for (k, v) in endpoint.headers where req.headers[k] == nil { req.headers[k] = v }
         do { return try http.perform(req) } catch let e as ManagerError where e.op.hasPrefix("http") {
-            throw ManagerError("registry \(host)", req.url, e.cause,
-                               hint: scheme == "https" ? "for a plain-HTTP registry pass --plain-http" : "is the registry running?")
+            throw ManagerError(
+                "registry \(host)", req.url, e.cause,
+                hint: scheme == "https" ? "for a plain-HTTP registry pass --plain-http" : "is the registry running?")
         }
     }
 
@@ -198,7 +200,8 @@ public final class RegistryClient {
         }
         let resp = try send(req)
         guard resp.status == 200, let obj = try? JSONSerialization.jsonObject(with: resp.body) as? [String: Any],
-              let t = (obj["token"] ?? obj["access_token"]) as? String else {
+            let t = (obj["token"] ?? obj["access_token"]) as? String
+        else {
             throw ManagerError("registry \(host)", realm, "token request failed (HTTP \(resp.status))")
         }
         token = t
@@ -225,7 +228,8 @@ public final class RegistryClient {
         }
         var media = resp.headers["content-type"]?.split(separator: ";").first.map(String.init) ?? ""
         if media.isEmpty || media == "application/json",
-           let obj = try? JSONSerialization.jsonObject(with: resp.body) as? [String: Any] {
+            let obj = try? JSONSerialization.jsonObject(with: resp.body) as? [String: Any]
+        {
             media = (obj["mediaType"] as? String) ?? (obj["manifests"] != nil ? MediaType.ociIndex : MediaType.ociManifest)
         }
         return (Descriptor(mediaType: media, digest: digest, size: bytes.count), bytes)
@@ -297,14 +301,18 @@ public final class RegistryClient {
             guard resp.status == 200 || resp.status == 206 else {
                 // The registry cannot give the rest: a retry would not help, so drop the partial.
                 ContentStore.dropIngest(partial)
-                throw ManagerError("pull blob", d.digest, resp.status == 404 ? "not found in the registry"
-                                   : resp.status == 416 ? "the registry has only part of it (\(have) of \(d.size) bytes)" : "HTTP \(resp.status)")
+                throw ManagerError(
+                    "pull blob", d.digest,
+                    resp.status == 404
+                        ? "not found in the registry"
+                        : resp.status == 416 ? "the registry has only part of it (\(have) of \(d.size) bytes)" : "HTTP \(resp.status)")
             }
             if resp.status == 200 && got != d.size {
                 // A complete answer of the wrong size: the registry's blob is not the one described.
                 ContentStore.dropIngest(partial)
-                throw ManagerError("pull blob", d.digest, "the registry sent \(got) bytes, the descriptor says \(d.size)",
-                                   hint: "the registry's copy is truncated or corrupt; nothing was stored")
+                throw ManagerError(
+                    "pull blob", d.digest, "the registry sent \(got) bytes, the descriptor says \(d.size)",
+                    hint: "the registry's copy is truncated or corrupt; nothing was stored")
             }
             try appendFile(attempt, to: partial, truncate: resp.status == 200)
             unlink(attempt)
@@ -328,8 +336,9 @@ public final class RegistryClient {
         let frac = d.size > 0 ? min(Double(done) / Double(d.size), 1) : 1
         let width = 24, filled = Int(frac * Double(width))
         let rate = Double(done) / max(Date().timeIntervalSince(started), 0.001) / 1e6
-        let line = String(format: "\r%@ %@ [%@%@] %3d%% %.1f MB/s", label, String(d.digest.prefix(15)),
-                          String(repeating: "#", count: filled), String(repeating: " ", count: width - filled), Int(frac * 100), rate)
+        let line = String(
+            format: "\r%@ %@ [%@%@] %3d%% %.1f MB/s", label, String(d.digest.prefix(15)),
+            String(repeating: "#", count: filled), String(repeating: " ", count: width - filled), Int(frac * 100), rate)
         FileHandle.standardError.write(Data(line.utf8))
     }
 
@@ -368,7 +377,8 @@ public final class RegistryClient {
     public func pushManifest(_ reference: String, mediaType: String, _ bytes: [UInt8]) throws {
         let resp = try authorized { Request(url: url("manifests/\(reference)"), method: "PUT", headers: ["Content-Type": mediaType], body: bytes) }
         guard resp.status == 201 else {
-            throw ManagerError("push manifest", "\(host)/\(repository):\(reference)", "HTTP \(resp.status): \(String(decoding: resp.body.prefix(300), as: UTF8.self))")
+            throw ManagerError(
+                "push manifest", "\(host)/\(repository):\(reference)", "HTTP \(resp.status): \(String(decoding: resp.body.prefix(300), as: UTF8.self))")
         }
     }
 }
@@ -404,8 +414,11 @@ extension ImageStore {
             let index = try decodeJSON(ImageIndex.self, topBytes, what: "image index", top.digest)
             let wanted = options.platform.split(separator: "/").map(String.init)
             let chosen = index.manifests.filter { m in
-                options.allPlatforms || (m.platform.map { $0.os == wanted.first && $0.architecture == (wanted.count > 1 ? wanted[1] : "amd64")
-                    && (wanted.count < 3 || $0.variant == wanted[2]) } ?? false)
+                options.allPlatforms
+                    || (m.platform.map {
+                        $0.os == wanted.first && $0.architecture == (wanted.count > 1 ? wanted[1] : "amd64")
+                            && (wanted.count < 3 || $0.variant == wanted[2])
+                    } ?? false)
             }
             guard !chosen.isEmpty else { throw ManagerError("pull", name, "no manifest for platform \(options.platform) in the index") }
             for m in chosen {

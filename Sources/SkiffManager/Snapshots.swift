@@ -36,21 +36,26 @@ public struct Snapshotter {
     }
 
     public func list() throws -> [Info] {
-        try store.db.query("SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? AND snapshotter = ? ORDER BY id",
-                           [.text(store.namespace), .text(kind.rawValue)]).map(info)
+        try store.db.query(
+            "SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? AND snapshotter = ? ORDER BY id",
+            [.text(store.namespace), .text(kind.rawValue)]
+        ).map(info)
     }
 
     public func get(_ key: String) throws -> Info? {
-        try store.db.query("SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
-                           [.text(store.namespace), .text(kind.rawValue), .text(key)])
-            .first.map(info)
+        try store.db.query(
+            "SELECT key, id, parent, kind FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
+            [.text(store.namespace), .text(kind.rawValue), .text(key)]
+        )
+        .first.map(info)
     }
 
     /// Drops a snapshot's record and directory (no checks: prune and doctor decided).
     func forget(_ s: Info) throws {
         try? FileManager.default.removeItem(atPath: dir + "/\(s.id)")
-        try store.db.query("DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
-                           [.text(store.namespace), .text(kind.rawValue), .text(s.key)])
+        try store.db.query(
+            "DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
+            [.text(store.namespace), .text(kind.rawValue), .text(s.key)])
     }
 
     func fs(_ id: Int64) -> String { dir + "/\(id)/fs" }
@@ -73,9 +78,12 @@ public struct Snapshotter {
         let id: Int64 = try store.db.transaction {
             if try get(key) != nil { throw ManagerError("snapshot", key, "already exists") }
             let next = (try store.db.query("SELECT coalesce(max(id), 0) + 1 FROM snapshots")[0][0].int)
-            try store.db.query("INSERT INTO snapshots(namespace, snapshotter, key, id, parent, kind, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               [.text(store.namespace), .text(self.kind.rawValue), .text(key), .int(next), parent.map { .text($0) } ?? .null,
-                                .text(kind + "-pending"), .text(Store.now())])
+            try store.db.query(
+                "INSERT INTO snapshots(namespace, snapshotter, key, id, parent, kind, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .text(store.namespace), .text(self.kind.rawValue), .text(key), .int(next), parent.map { .text($0) } ?? .null,
+                    .text(kind + "-pending"), .text(Store.now())
+                ])
             return next
         }
         let base = dir + "/\(id)"
@@ -83,12 +91,14 @@ public struct Snapshotter {
             try FileManager.default.createDirectory(atPath: base + "/fs", withIntermediateDirectories: true)
             if kind == "active" { try FileManager.default.createDirectory(atPath: base + "/work", withIntermediateDirectories: true) }
             try fill(base + "/fs")
-            try store.db.query("UPDATE snapshots SET kind = ? WHERE namespace = ? AND snapshotter = ? AND key = ?",
-                               [.text(kind), .text(store.namespace), .text(self.kind.rawValue), .text(key)])
+            try store.db.query(
+                "UPDATE snapshots SET kind = ? WHERE namespace = ? AND snapshotter = ? AND key = ?",
+                [.text(kind), .text(store.namespace), .text(self.kind.rawValue), .text(key)])
         } catch {
             try? FileManager.default.removeItem(atPath: base)
-            _ = try? store.db.query("DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
-                                    [.text(store.namespace), .text(self.kind.rawValue), .text(key)])
+            _ = try? store.db.query(
+                "DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
+                [.text(store.namespace), .text(self.kind.rawValue), .text(key)])
             throw error
         }
         return Info(key: key, id: id, parent: parent, kind: kind)
@@ -96,8 +106,10 @@ public struct Snapshotter {
 
     public func remove(_ key: String) throws {
         guard let s = try get(key) else { throw ManagerError("remove snapshot", key, "not found") }
-        if try !store.db.query("SELECT 1 FROM snapshots WHERE namespace = ? AND snapshotter = ? AND parent = ?",
-                               [.text(store.namespace), .text(kind.rawValue), .text(key)]).isEmpty {
+        if try !store.db.query(
+            "SELECT 1 FROM snapshots WHERE namespace = ? AND snapshotter = ? AND parent = ?",
+            [.text(store.namespace), .text(kind.rawValue), .text(key)]
+        ).isEmpty {
             throw ManagerError("remove snapshot", key, "it has children")
         }
         try forget(s)
@@ -148,8 +160,13 @@ public struct Snapshotter {
         if kind == .native { return ("bind", fs(s.id), ["rbind", "rw", "nodev"]) }
         guard let parent = s.parent else { throw ManagerError("snapshot", key, "has no parent") }
         let userxattr = UserSession.active ? ["userxattr"] : []  // rootless: user.overlay.* (kernel ≥ 5.11)
-        return ("overlay", "overlay", ["nodev", "index=off"] + userxattr + ["workdir=" + dir + "/\(s.id)/work", "upperdir=" + fs(s.id),
-                                       "lowerdir=" + (try chain(parent)).joined(separator: ":")])
+        return (
+            "overlay", "overlay",
+            ["nodev", "index=off"] + userxattr + [
+                "workdir=" + dir + "/\(s.id)/work", "upperdir=" + fs(s.id),
+                "lowerdir=" + (try chain(parent)).joined(separator: ":")
+            ]
+        )
     }
 
     /// `snapshots commit NAME KEY`: an active snapshot becomes a committed one others can build on.
@@ -157,8 +174,9 @@ public struct Snapshotter {
         guard let s = try get(key) else { throw ManagerError("commit snapshot", key, "not found") }
         guard s.kind == "active" else { throw ManagerError("commit snapshot", key, "it is \(s.kind), not active") }
         if try get(name) != nil { throw ManagerError("commit snapshot", name, "already exists") }
-        try store.db.query("UPDATE snapshots SET key = ?, kind = 'committed' WHERE namespace = ? AND snapshotter = ? AND key = ?",
-                           [.text(name), .text(store.namespace), .text(kind.rawValue), .text(key)])
+        try store.db.query(
+            "UPDATE snapshots SET key = ?, kind = 'committed' WHERE namespace = ? AND snapshotter = ? AND key = ?",
+            [.text(name), .text(store.namespace), .text(kind.rawValue), .text(key)])
     }
 
     /// A full copy with owners, modes, times, devices, links and xattrs (cp -a).
@@ -177,7 +195,9 @@ extension Snapshotter {
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
         let data = lowers.count == 1 ? nil : "lowerdir=" + lowers.joined(separator: ":")
         let flags = UInt(MS_RDONLY | MS_NOSUID | MS_NODEV)
-        let r = data == nil ? Glibc.mount(lowers[0], target, nil, UInt(MS_BIND) | flags, nil)
+        let r =
+            data == nil
+            ? Glibc.mount(lowers[0], target, nil, UInt(MS_BIND) | flags, nil)
             : Glibc.mount("overlay", target, "overlay", flags, data)
         if r != 0 { throw ManagerError("mount image", target, String(cString: strerror(errno))) }
         if data == nil && Glibc.mount(nil, target, nil, UInt(MS_BIND | MS_REMOUNT) | flags, nil) != 0 {

@@ -51,8 +51,10 @@ public final class Store {
     /// mounted rootfs. So root and state are 0700; the runtime opens what a container in a user
     /// namespace needs before that namespace exists.
     static func layout(root: String, state: String) -> [(String, mode_t)] {
-        [(root, 0o700), (root + "/content", 0o700), (root + "/content/blobs", 0o700), (root + "/content/blobs/sha256", 0o700),
-         (root + "/content/ingest", 0o700), (root + "/snapshots", 0o700), (state, 0o700)]
+        [
+            (root, 0o700), (root + "/content", 0o700), (root + "/content/blobs", 0o700), (root + "/content/blobs/sha256", 0o700),
+            (root + "/content/ingest", 0o700), (root + "/snapshots", 0o700), (state, 0o700)
+        ]
     }
 
     /// Makes `path` a directory of ours with exactly `mode`; an existing one is tightened (stores
@@ -70,8 +72,9 @@ public final class Store {
             throw ManagerError("open store directory", path, "not a directory", hint: "--root and --state name directories")
         }
         guard st.st_uid == geteuid() else {
-            throw ManagerError("open store directory", path, "owned by uid \(st.st_uid), not by us (uid \(geteuid()))",
-                               hint: "another user could change what this store holds; use a directory of your own")
+            throw ManagerError(
+                "open store directory", path, "owned by uid \(st.st_uid), not by us (uid \(geteuid()))",
+                hint: "another user could change what this store holds; use a directory of your own")
         }
         if st.st_mode & 0o7777 != mode && chmod(path, mode) != 0 {
             throw ManagerError("tighten store directory", path, String(cString: strerror(errno)))
@@ -116,11 +119,11 @@ public final class Store {
             let containers = try db.query("SELECT count(*) FROM containers WHERE namespace = ?", [.text(name)])[0][0].int
             let snapshots = try db.query("SELECT count(*) FROM snapshots WHERE namespace = ?", [.text(name)])[0][0].int
             if images + containers + snapshots > 0 {
-                throw ManagerError("remove namespace", name, "not empty: \(images) images, \(containers) containers, \(snapshots) snapshots",
-                                   hint: "remove them first")
+                throw ManagerError(
+                    "remove namespace", name, "not empty: \(images) images, \(containers) containers, \(snapshots) snapshots",
+                    hint: "remove them first")
             }
             try db.query("DELETE FROM namespaces WHERE name = ?", [.text(name)])
         }
     }
 }
-

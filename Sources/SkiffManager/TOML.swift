@@ -63,10 +63,11 @@ enum TOML {
         if v.hasPrefix("\"") && v.hasSuffix("\"") && v.count >= 2 { return .string(String(v.dropFirst().dropLast())) }
         if v.hasPrefix("[") && v.hasSuffix("]") {
             let items = v.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            return .array(try items.map { item in
-                guard item.hasPrefix("\""), item.hasSuffix("\""), item.count >= 2 else { throw fail("array items must be strings") }
-                return String(item.dropFirst().dropLast())
-            })
+            return .array(
+                try items.map { item in
+                    guard item.hasPrefix("\""), item.hasSuffix("\""), item.count >= 2 else { throw fail("array items must be strings") }
+                    return String(item.dropFirst().dropLast())
+                })
         }
         throw fail("unsupported value \(v)")
     }

@@ -97,7 +97,7 @@ public final class TarReader {
                 case UInt8(ascii: "L"): longName = TarReader.field(data[...])
                 case UInt8(ascii: "K"): longLink = TarReader.field(data[...])
                 case UInt8(ascii: "x"): (pax, paxXattrs) = TarReader.parsePax(data)
-                default: break // global pax headers carry nothing we use
+                default: break  // global pax headers carry nothing we use
                 }
                 continue
             }
@@ -133,12 +133,13 @@ public final class TarReader {
             case UInt8(ascii: "6"): kind = .fifo
             default: kind = .other(type)
             }
-            var h = TarHeader(name: name, kind: kind, mode: UInt32(try TarReader.octal(block[100..<108], "mode")),
-                              uid: try TarReader.octal(block[108..<116], "uid", max: TarReader.maxID),
-                              gid: try TarReader.octal(block[116..<124], "gid", max: TarReader.maxID),
-                              size: realSize, mtime: try TarReader.octal(block[136..<148], "mtime", max: Int(Int64.max)), linkname: link,
-                              devmajor: UInt32(try TarReader.octal(block[329..<337], "devmajor")),
-                              devminor: UInt32(try TarReader.octal(block[337..<345], "devminor")))
+            var h = TarHeader(
+                name: name, kind: kind, mode: UInt32(try TarReader.octal(block[100..<108], "mode")),
+                uid: try TarReader.octal(block[108..<116], "uid", max: TarReader.maxID),
+                gid: try TarReader.octal(block[116..<124], "gid", max: TarReader.maxID),
+                size: realSize, mtime: try TarReader.octal(block[136..<148], "mtime", max: Int(Int64.max)), linkname: link,
+                devmajor: UInt32(try TarReader.octal(block[329..<337], "devmajor")),
+                devminor: UInt32(try TarReader.octal(block[337..<345], "devminor")))
             h.xattrs = paxXattrs
             remaining = (realSize + 511) / 512 * 512
             currentSize = realSize
@@ -172,7 +173,8 @@ public final class TarReader {
             // "LEN key=value\n": LEN covers the whole record, so it must reach past the space
             // (a shorter one made an inverted range: found by fuzzing).
             guard let sp = data[i...].firstIndex(of: UInt8(ascii: " ")), let len = Int(String(decoding: data[i..<sp], as: UTF8.self)),
-                  len > sp - i + 1, len <= data.count - i else { break }
+                len > sp - i + 1, len <= data.count - i
+            else { break }
             let record = data[(sp + 1)..<(i + len - 1)]
             if let eq = record.firstIndex(of: UInt8(ascii: "=")) {
                 let key = String(decoding: record[record.startIndex..<eq], as: UTF8.self)

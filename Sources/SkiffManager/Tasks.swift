@@ -39,8 +39,10 @@ public struct Tasks {
 
     /// Where the shim of `id` listens: containerd's socket naming for our address and namespace.
     func shimAddress(_ id: String) -> String {
-        "unix://" + ShimAddress.socketPath(containerdAddress: store.state + "/skiffctl", namespace: store.namespace,
-                                           group: ShimAddress.group(bundle: bundle(id), id: id))
+        "unix://"
+            + ShimAddress.socketPath(
+                containerdAddress: store.state + "/skiffctl", namespace: store.namespace,
+                group: ShimAddress.group(bundle: bundle(id), id: id))
     }
 
     /// The shim serving a container, from the address its `start` wrote into the bundle, else
@@ -73,7 +75,11 @@ public struct Tasks {
         // socket, and the cgroup skiffctl named for this container (/<namespace>/<id>) when the
         // runtime had made it and not yet recorded it. Both are skiffctl's names; removed only
         // when nothing listens and nothing runs there.
-        if (try? Sys.connectUnix(socket)).map({ close($0); return false }) ?? true { unlink(socket) }
+        if (try? Sys.connectUnix(socket)).map({
+            close($0); return false
+        }) ?? true {
+            unlink(socket)
+        }
         if let mp = Tasks.cgroup2Mountpoint() { rmdir(mp + "/" + store.namespace + "/" + id) }
     }
 
@@ -248,7 +254,8 @@ public struct Tasks {
     public func exec(_ id: String, execID: String, args: [String], cwd: String?, env: [String], tty: Bool = false) throws -> Int32 {
         let c = try client(id)
         guard let specBytes = try ContainerStore(store).get(id)?.spec,
-              var process = try JSON.decode(Spec.self, from: specBytes, what: "container spec").process else {
+            var process = try JSON.decode(Spec.self, from: specBytes, what: "container spec").process
+        else {
             throw ManagerError("exec", id, "no such container")
         }
         process.args = args

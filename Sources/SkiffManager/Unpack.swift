@@ -212,7 +212,9 @@ struct LayerApplier {
                 let dir = (path as NSString).deletingLastPathComponent
                 if native {
                     for child in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] { removeExisting(dir + "/" + child) }
-                } else if skiff_lsetxattr(dir, LayerApplier.overlayXattrPrefix + "opaque", "y", 1) != 0 { throw sysError("opaque dir", dir) }
+                } else if skiff_lsetxattr(dir, LayerApplier.overlayXattrPrefix + "opaque", "y", 1) != 0 {
+                    throw sysError("opaque dir", dir)
+                }
                 continue
             }
             if base.hasPrefix(".wh.") {
@@ -237,8 +239,9 @@ struct LayerApplier {
                 if fd < 0 { throw sysError("create", path) }
                 defer { close(fd) }
                 do { try tar.body { chunk in try FS.writeAll(fd: fd, chunk) } } catch let e as SkiffError where e.op == "write" {
-                    throw ManagerError("unpack: write", path, errnoText(e.errno ?? EIO),
-                                       hint: e.errno == ENOSPC ? "free space where skiffctl's root is" : nil)
+                    throw ManagerError(
+                        "unpack: write", path, errnoText(e.errno ?? EIO),
+                        hint: e.errno == ENOSPC ? "free space where skiffctl's root is" : nil)
                 }
             case .symlink:
                 if symlink(h.linkname, path) != 0 { throw sysError("symlink", path) }
@@ -251,8 +254,9 @@ struct LayerApplier {
                 let rootFd = open(root, O_PATH_ | O_DIRECTORY | O_CLOEXEC)
                 if rootFd < 0 { throw sysError("open", root) }
                 defer { close(rootFd) }
-                let fd = skiff_openat2(rootFd, target, UInt64(O_PATH_ | O_NOFOLLOW | O_CLOEXEC), 0,
-                                       SKIFF_RESOLVE_BENEATH | SKIFF_RESOLVE_NO_SYMLINKS)
+                let fd = skiff_openat2(
+                    rootFd, target, UInt64(O_PATH_ | O_NOFOLLOW | O_CLOEXEC), 0,
+                    SKIFF_RESOLVE_BENEATH | SKIFF_RESOLVE_NO_SYMLINKS)
                 if fd < 0 {
                     if errno == ENOENT { throw ManagerError("unpack", rel, "hard link to \(h.linkname), which this layer lacks") }
                     if errno == ELOOP || errno == EXDEV { throw ManagerError("unpack", rel, "hard link to \(h.linkname) goes through a symlink; refused") }
@@ -268,7 +272,9 @@ struct LayerApplier {
                 }
                 continue
             case .char, .block, .fifo:
-                let kind: mode_t = { if case .char = h.kind { return S_IFCHR }; if case .block = h.kind { return S_IFBLK }; return S_IFIFO }()
+                let kind: mode_t = {
+                    if case .char = h.kind { return S_IFCHR }; if case .block = h.kind { return S_IFBLK }; return S_IFIFO
+                }()
                 if mknod(path, kind | mode_t(h.mode & 0o7777), makedev(h.devmajor, h.devminor)) != 0 {
                     // Rootless: a user namespace makes no device nodes (podman skips them too);
                     // a container's /dev is its own anyway.

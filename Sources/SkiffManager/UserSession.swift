@@ -47,8 +47,9 @@ public enum UserSession {
         let uid = getuid(), gid = getgid()
         let name = getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? "\(uid)"
         guard let subuid = subordinate("/etc/subuid", name: name, id: uid) else {
-            throw ManagerError("rootless", "/etc/subuid", "no subordinate uids for \(name)",
-                               hint: "add a range (usermod --add-subuids 100000-165535 \(name)); skiffctl maps image owners into it")
+            throw ManagerError(
+                "rootless", "/etc/subuid", "no subordinate uids for \(name)",
+                hint: "add a range (usermod --add-subuids 100000-165535 \(name)); skiffctl maps image owners into it")
         }
         guard let subgid = subordinate("/etc/subgid", name: name, id: gid) else {
             throw ManagerError("rootless", "/etc/subgid", "no subordinate gids for \(name)", hint: "usermod --add-subgids 100000-165535 \(name)")

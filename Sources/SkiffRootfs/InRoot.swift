@@ -22,8 +22,10 @@ public enum InRoot {
     }
 
     /// Like `open`, throwing an error that names the path as the container sees it.
-    public static func openOrThrow(_ root: Int32, _ path: String, flags: Int32 = oPath, noSymlinks: Bool = false,
-                                   op: String = "open") throws -> Int32 {
+    public static func openOrThrow(
+        _ root: Int32, _ path: String, flags: Int32 = oPath, noSymlinks: Bool = false,
+        op: String = "open"
+    ) throws -> Int32 {
         let fd = open(root, path, flags: flags, noSymlinks: noSymlinks)
         if fd < 0 { throw error(op, path) }
         return fd

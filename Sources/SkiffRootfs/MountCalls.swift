@@ -9,8 +9,10 @@ public protocol MountCalls {
     /// open_tree(OPEN_TREE_CLONE): a detached copy of the mount at `path` below `dirfd`.
     func cloneTree(_ dirfd: Int32, _ path: String, recursive: Bool, what: String) throws -> Int32
     /// fsopen/fsconfig/fsmount: a new filesystem as a detached mount.
-    func newFilesystem(type: String, source: String?, options: [String], superblockFlags: [String], attrs: UInt64,
-                       what: String) throws -> Int32
+    func newFilesystem(
+        type: String, source: String?, options: [String], superblockFlags: [String], attrs: UInt64,
+        what: String
+    ) throws -> Int32
     /// mount_setattr on the mount `fd` is the root of.
     func setAttributes(_ fd: Int32, set: UInt64, clear: UInt64, propagation: UInt64, recursive: Bool, what: String) throws
     /// move_mount of a detached mount onto a resolved target.
@@ -39,8 +41,10 @@ public struct KernelMounts: MountCalls {
         try MountFD.cloneTree(dirfd, path, recursive: recursive, what: what)
     }
 
-    public func newFilesystem(type: String, source: String?, options: [String], superblockFlags: [String], attrs: UInt64,
-                              what: String) throws -> Int32 {
+    public func newFilesystem(
+        type: String, source: String?, options: [String], superblockFlags: [String], attrs: UInt64,
+        what: String
+    ) throws -> Int32 {
         try MountFD.newFilesystem(type: type, source: source, options: options, superblockFlags: superblockFlags, attrs: attrs, what: what)
     }
 

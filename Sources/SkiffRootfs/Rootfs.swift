@@ -105,8 +105,10 @@ public struct Rootfs {
             let flags = opts.flags & ~(MountOptions.BIND | MountOptions.REC | MountOptions.REMOUNT)
             if flags != 0 {
                 let set = MountFD.attributes(fromFlags: flags)
-                var clear = MountFD.attributes(fromFlags: MountOptions.RDONLY | MountOptions.NOSUID | MountOptions.NODEV
-                                                   | MountOptions.NOEXEC | MountOptions.NODIRATIME | MountOptions.NOSYMFOLLOW) & ~set
+                var clear =
+                    MountFD.attributes(
+                        fromFlags: MountOptions.RDONLY | MountOptions.NOSUID | MountOptions.NODEV
+                            | MountOptions.NOEXEC | MountOptions.NODIRATIME | MountOptions.NOSYMFOLLOW) & ~set
                 clear |= SKIFF_MOUNT_ATTR__ATIME  // a remount without an atime option means relatime
                 do {
                     try calls.setAttributes(tree, set: set, clear: clear, recursive: false, what: source)
@@ -143,8 +145,10 @@ public struct Rootfs {
         guard fstatvfs(fd, &s) == 0 else { return 0 }
         let f = UInt(s.f_flag)
         var flags: UInt = 0
-        for (st, ms) in [(1, MountOptions.RDONLY), (2, MountOptions.NOSUID), (4, MountOptions.NODEV), (8, MountOptions.NOEXEC),
-                         (1024, MountOptions.NOATIME), (2048, MountOptions.NODIRATIME)] where f & UInt(st) != 0 {
+        for (st, ms) in [
+            (1, MountOptions.RDONLY), (2, MountOptions.NOSUID), (4, MountOptions.NODEV), (8, MountOptions.NOEXEC),
+            (1024, MountOptions.NOATIME), (2048, MountOptions.NODIRATIME)
+        ] where f & UInt(st) != 0 {
             flags |= ms
         }
         var attrs = MountFD.attributes(fromFlags: flags)
@@ -181,8 +185,9 @@ public struct Rootfs {
             // linux.mountLabel as runc passes it: context= on every filesystem but proc and sysfs.
             var data = opts.data
             if let label = spec.linux?.mountLabel, !label.isEmpty, type != "proc", type != "sysfs" { data.append("context=\"\(label)\"") }
-            mounted = try mountFilesystem(type: type, source: source.isEmpty ? type : source, flags: flags,
-                                          data: data, destination: m.destination)
+            mounted = try mountFilesystem(
+                type: type, source: source.isEmpty ? type : source, flags: flags,
+                data: data, destination: m.destination)
             if deferReadonly { readonlyDev = dup(mounted) }
         }
         defer { close(mounted) }
@@ -208,8 +213,9 @@ public struct Rootfs {
         try refuseInsideProc(target, destination, mountIsProc: type == "proc")
         let mnt: Int32
         do {
-            mnt = try calls.newFilesystem(type: type, source: source, options: data, superblockFlags: MountFD.superblockFlags(flags),
-                                            attrs: MountFD.attributes(fromFlags: flags), what: destination)
+            mnt = try calls.newFilesystem(
+                type: type, source: source, options: data, superblockFlags: MountFD.superblockFlags(flags),
+                attrs: MountFD.attributes(fromFlags: flags), what: destination)
         } catch let e as SkiffError where e.errno == EPERM && inUserNamespace && (type == "sysfs" || type == "mqueue") {
             // A user namespace without its own network (sysfs) or ipc (mqueue) namespace may not
             // mount a new instance: bind the host's, as runc does.
@@ -231,7 +237,7 @@ public struct Rootfs {
             do {
                 return try mountFilesystem(type: "cgroup2", source: source, flags: flags, data: [], destination: destination)
             } catch let e as SkiffError where e.errno == EPERM || e.errno == EBUSY {
-                _ = e // fall through to the bind below
+                _ = e  // fall through to the bind below
             }
         }
         // Without a cgroup namespace the container sees its own cgroup directory only.
@@ -254,11 +260,13 @@ public struct Rootfs {
     }
 
     /// The files lxcfs emulates: the only places under /proc a mount may go (runc's list).
-    static let lxcfsProcFiles = ["/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
-                                 "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev"]
+    static let lxcfsProcFiles = [
+        "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+        "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev"
+    ]
 
     static func isProcfs(_ fd: Int32) -> Bool {
-        skiff_fs_type(fd) == 0x9fa0 // PROC_SUPER_MAGIC
+        skiff_fs_type(fd) == 0x9fa0  // PROC_SUPER_MAGIC
     }
 
     /// runc's checkProcMount, on the resolved target rather than the path: on procfs's root only
@@ -268,10 +276,11 @@ public struct Rootfs {
         guard Rootfs.isProcfs(target) else { return }
         var st = Glibc.stat()
         if fstat(target, &st) != 0 { throw SkiffError.sys("stat mount target", destination) }
-        if st.st_ino == 1 { // procfs's root directory
+        if st.st_ino == 1 {  // procfs's root directory
             if mountIsProc { return }
-            throw SkiffError.msg("mount \(quote(destination)): it resolves to /proc, where only a procfs may be mounted",
-                                 hint: "is a directory on the way a symlink to /proc?")
+            throw SkiffError.msg(
+                "mount \(quote(destination)): it resolves to /proc, where only a procfs may be mounted",
+                hint: "is a directory on the way a symlink to /proc?")
         }
         for file in Rootfs.lxcfsProcFiles {
             let fd = InRoot.open(rootFd, file, noSymlinks: true)
@@ -281,7 +290,8 @@ public struct Rootfs {
             close(fd)
             if same { return }
         }
-        throw SkiffError.msg("mount \(quote(destination)): it is inside /proc", hint: "only \(Rootfs.lxcfsProcFiles.joined(separator: ", ")) may be mounted over (lxcfs)")
+        throw SkiffError.msg(
+            "mount \(quote(destination)): it is inside /proc", hint: "only \(Rootfs.lxcfsProcFiles.joined(separator: ", ")) may be mounted over (lxcfs)")
     }
 
     // MARK: devices
@@ -292,7 +302,7 @@ public struct Rootfs {
         Device(type: "c", path: "/dev/full", major: 1, minor: 7, fileMode: 0o666, uid: 0, gid: 0),
         Device(type: "c", path: "/dev/random", major: 1, minor: 8, fileMode: 0o666, uid: 0, gid: 0),
         Device(type: "c", path: "/dev/urandom", major: 1, minor: 9, fileMode: 0o666, uid: 0, gid: 0),
-        Device(type: "c", path: "/dev/tty", major: 5, minor: 0, fileMode: 0o666, uid: 0, gid: 0),
+        Device(type: "c", path: "/dev/tty", major: 5, minor: 0, fileMode: 0o666, uid: 0, gid: 0)
     ]
 
     func createDevices() throws {
@@ -347,8 +357,10 @@ public struct Rootfs {
     }
 
     func createDevSymlinks(mounts: [Mount]) throws {
-        var links: [(String, String)] = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
-                                         ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]
+        var links: [(String, String)] = [
+            ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+            ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")
+        ]
         // As runc: only where the kernel has /proc/kcore (CONFIG_PROC_KCORE); our /proc is still the host's here.
         if FS.exists("/proc/kcore") { links.append(("/proc/kcore", "/dev/core")) }
         if mounts.contains(where: { $0.destination == "/dev/pts" }) { links.append(("pts/ptmx", "/dev/ptmx")) }
@@ -423,7 +435,9 @@ public struct Rootfs {
         while i < b.count {
             if b[i] == UInt8(ascii: "\\"), i + 3 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
                 out.append(v); i += 4
-            } else { out.append(b[i]); i += 1 }
+            } else {
+                out.append(b[i]); i += 1
+            }
         }
         return String(decoding: out, as: UTF8.self)
     }
@@ -492,8 +506,9 @@ public struct Rootfs {
         if fstat(target, &st) != 0 { throw SkiffError.sys("stat", p) }
         let cover: Int32
         if (st.st_mode & S_IFMT) == S_IFDIR {
-            cover = try calls.newFilesystem(type: "tmpfs", source: "tmpfs", options: [], superblockFlags: ["ro"],
-                                              attrs: UInt64(SKIFF_MOUNT_ATTR_RDONLY), what: p)
+            cover = try calls.newFilesystem(
+                type: "tmpfs", source: "tmpfs", options: [], superblockFlags: ["ro"],
+                attrs: UInt64(SKIFF_MOUNT_ATTR_RDONLY), what: p)
         } else {
             cover = try calls.cloneTree(null, recursive: false, what: p)
         }

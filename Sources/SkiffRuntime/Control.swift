@@ -8,8 +8,9 @@ extension Runtime {
     func runningCgroup(_ id: String, op: String) throws -> (ContainerRecord, Cgroup2) {
         let r = try store.load(id)
         guard let dir = r.cgroupPath else {
-            throw SkiffError.msg("\(op): container \(quote(id)) has no cgroup",
-                                 hint: "it was created without one: no cgroup2 mount, or rootless without a delegated cgroup")
+            throw SkiffError.msg(
+                "\(op): container \(quote(id)) has no cgroup",
+                hint: "it was created without one: no cgroup2 mount, or rootless without a delegated cgroup")
         }
         return (r, Cgroup2.at(dir))
     }

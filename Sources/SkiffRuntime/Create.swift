@@ -45,8 +45,9 @@ extension Runtime {
         let spec = loaded.spec
         guard let process = spec.process else { throw SkiffError.msg("config: process is required to create a container") }
         try LSM.check(process, mountLabel: spec.linux?.mountLabel)
-        try Runtime.checkTerminal(process.terminal ?? false, consoleSocket: options.consoleSocket ?? options.consoleSocketFd.map { "fd \($0)" },
-                                  detached: !options.foreground)
+        try Runtime.checkTerminal(
+            process.terminal ?? false, consoleSocket: options.consoleSocket ?? options.consoleSocketFd.map { "fd \($0)" },
+            detached: !options.foreground)
         // Preserved fds must exist before anything is created.
         var preserved = options.preserveFds
         var plan = try InitPlan(id: id, spec: spec, bundle: bundle)
@@ -54,7 +55,8 @@ extension Runtime {
         // process. A LISTEN_FDS inherited from some activated ancestor would otherwise hand the
         // container whatever fds 3.. happen to be, host directories included.
         if let lf = getenv("LISTEN_FDS").map({ String(cString: $0) }), let n = Int(lf), n > 0,
-           let lp = getenv("LISTEN_PID").map({ String(cString: $0) }), pid_t(lp) == getpid() {
+            let lp = getenv("LISTEN_PID").map({ String(cString: $0) }), pid_t(lp) == getpid()
+        {
             preserved += n
             plan.env = plan.env.filter { !$0.hasPrefix("LISTEN_FDS=") && !$0.hasPrefix("LISTEN_PID=") } + ["LISTEN_FDS=\(n)", "LISTEN_PID=1"]
         }
@@ -72,10 +74,11 @@ extension Runtime {
         defer { close(lockFd) }
         plan.lockFd = lockFd
 
-        var record = ContainerRecord(id: id, ociVersion: spec.ociVersion, bundle: bundle, rootfs: plan.rootfs, pid: 0,
-                                     startTime: 0, created: rfc3339Now(), annotations: spec.annotations, cgroupPath: nil,
-                                     poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop, started: false,
-                                     ownPidNamespace: plan.hasPidNamespace)
+        var record = ContainerRecord(
+            id: id, ociVersion: spec.ociVersion, bundle: bundle, rootfs: plan.rootfs, pid: 0,
+            startTime: 0, created: rfc3339Now(), annotations: spec.annotations, cgroupPath: nil,
+            poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop, started: false,
+            ownPidNamespace: plan.hasPidNamespace)
         record.useSystemdCgroup = systemdCgroup ? true : nil
 
         // A record from the cgroup on, so that a create killed midway (kill -9, a crash, a hook
@@ -107,8 +110,9 @@ extension Runtime {
                 // loading it needs CAP_SYS_ADMIN on the host, and a user namespace makes no nodes.
                 if !rootless {
                     let deviceRules = spec.linux?.resources?.devices ?? []
-                    try DeviceFilter.attach(try DeviceFilter.rules(resources: deviceRules, devices: spec.linux?.devices ?? []) { Logger.shared.warn($0) },
-                                            cgroupDir: cg.directory)
+                    try DeviceFilter.attach(
+                        try DeviceFilter.rules(resources: deviceRules, devices: spec.linux?.devices ?? []) { Logger.shared.warn($0) },
+                        cgroupDir: cg.directory)
                 }
             }
         } else if spec.linux?.cgroupsPath != nil && !rootless {
@@ -190,8 +194,9 @@ extension Runtime {
         }
 
         // Conversation with the init until it reports ready (see Sync.swift).
-        let creating = OCIState(ociVersion: spec.ociVersion, id: id, status: "creating", pid: initPid, bundle: bundle,
-                                annotations: spec.annotations)
+        let creating = OCIState(
+            ociVersion: spec.ociVersion, id: id, status: "creating", pid: initPid, bundle: bundle,
+            annotations: spec.annotations)
         var agentWatch: SeccompAgentWatch?
         loop: while true {
             // Once the init runs under a notify filter, its own syscalls may wait on the agent.
@@ -265,9 +270,15 @@ extension Runtime {
         let top: String?
         do { top = try cg.create() } catch let e as SkiffError where rootless && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
             let controllers = (try? FS.readString(cg.mountpoint + "/cgroup.controllers")) ?? ""
-            guard !Rootless.asksForResources(spec.linux?.resources, available: Set(controllers.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))) else {
-                throw SkiffError("create cgroup", cg.directory, errno: e.errno ?? EACCES,
-                                 hint: "rootless: limits need a cgroup delegated to you (a systemd user slice with Delegate=yes, or a cgroup2 directory chowned to you and named in linux.cgroupsPath)")
+            guard
+                !Rootless.asksForResources(
+                    spec.linux?.resources, available: Set(controllers.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)))
+            else {
+                throw SkiffError(
+                    "create cgroup", cg.directory, errno: e.errno ?? EACCES,
+                    hint:
+                        "rootless: limits need a cgroup delegated to you (a systemd user slice with Delegate=yes, or a cgroup2 directory chowned to you and named in linux.cgroupsPath)"
+                )
             }
             Logger.shared.warn("rootless: the container has no cgroup (\(cg.directory) is not writable); pause, resume and stats need a delegated one")
             return nil

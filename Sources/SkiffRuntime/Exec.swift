@@ -57,8 +57,9 @@ extension Runtime {
         try Validation.validateProcess(process)
         try LSM.check(process, mountLabel: nil)
         let terminal = process.terminal ?? false
-        try Runtime.checkTerminal(terminal, consoleSocket: options.consoleSocket ?? options.consoleSocketFd.map { "fd \($0)" },
-                                  detached: options.detach)
+        try Runtime.checkTerminal(
+            terminal, consoleSocket: options.consoleSocket ?? options.consoleSocketFd.map { "fd \($0)" },
+            detached: options.detach)
         try Runtime.checkPreservedFds(options.preserveFds)
 
         // The init's namespaces, user first and mount last (paths resolve before we switch root).
@@ -66,7 +67,11 @@ extension Runtime {
         for ns in spec.linux?.namespaces ?? [] {
             guard let kind = NamespaceKind(rawValue: ns.type), let flag = InitPlan.nsFlags[ns.type] else { continue }
             let path = "/proc/\(r.pid)/ns/\(kind.procName)"
-            if kind == .user { joins.insert((flag, path), at: 0) } else if kind == .mount { joins.append((flag, path)) } else {
+            if kind == .user {
+                joins.insert((flag, path), at: 0)
+            } else if kind == .mount {
+                joins.append((flag, path))
+            } else {
                 joins.insert((flag, path), at: joins.first?.0 == UInt(SKIFF_CLONE_NEWUSER) ? 1 : 0)
             }
         }
@@ -102,9 +107,11 @@ extension Runtime {
             close(parentEnd)
             if let stdio, !Sys.installStdio(stdio) { _exit(1) }
             let hasMountNamespace = spec.linux?.namespaces?.contains { $0.type == "mount" } ?? false
-            ExecProcess.stageOne(ExecPlan(joins: joins, cgroupFd: cgroupFd, cgroupDir: cgroupDir, syncFd: childEnd, consoleFd: consoleFd,
-                                          process: process, env: env, preserved: preserved, seccomp: filter,
-                                          chrootOf: hasMountNamespace ? nil : r.pid))
+            ExecProcess.stageOne(
+                ExecPlan(
+                    joins: joins, cgroupFd: cgroupFd, cgroupDir: cgroupDir, syncFd: childEnd, consoleFd: consoleFd,
+                    process: process, env: env, preserved: preserved, seccomp: filter,
+                    chrootOf: hasMountNamespace ? nil : r.pid))
         }
         close(childEnd)
         let sync = SyncSocket(fd: parentEnd)
@@ -221,8 +228,9 @@ enum ExecProcess {
         let process = plan.process
         do {
             if process.terminal == true { try InitProcess.setupConsole(socket: plan.consoleFd, process, bindConsole: false) }
-            let (path, args) = try InitProcess.prepareProcess(process, env: plan.env, preservedFds: plan.preserved, keepFds: [plan.syncFd],
-                                                              seccomp: plan.seccomp, sync: sync)
+            let (path, args) = try InitProcess.prepareProcess(
+                process, env: plan.env, preservedFds: plan.preserved, keepFds: [plan.syncFd],
+                seccomp: plan.seccomp, sync: sync)
             _ = skiff_close_range(UInt32(3 + plan.preserved), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
             let argv = CStringArray(args)
             let envp = CStringArray(plan.env)

@@ -38,13 +38,16 @@ public struct Features: Codable {
         Features(
             ociVersionMin: "1.0.0", ociVersionMax: SkiffVersion.spec,
             hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-            mountOptions: MountOptions.knownNames.filter { !$0.hasPrefix("r") || ["rbind", "rprivate", "rshared", "rslave", "runbindable", "relatime", "remount", "ro", "rw"].contains($0) },
+            mountOptions: MountOptions.knownNames.filter {
+                !$0.hasPrefix("r") || ["rbind", "rprivate", "rshared", "rslave", "runbindable", "relatime", "remount", "ro", "rw"].contains($0)
+            },
             linux: LinuxF(
                 namespaces: NamespaceKind.allCases.map(\.rawValue),
                 capabilities: CapabilityNames.all,
                 cgroup: Cgroup(v1: false, v2: true, systemd: false, systemdUser: false, rdma: false),
-                seccomp: SeccompF(enabled: true, actions: SeccompFilter.actions, operators: SeccompFilter.operators.keys.sorted(),
-                                  archs: SeccompFilter.archs, knownFlags: SeccompFilter.flags, supportedFlags: SeccompFilter.flags),
+                seccomp: SeccompF(
+                    enabled: true, actions: SeccompFilter.actions, operators: SeccompFilter.operators.keys.sorted(),
+                    archs: SeccompFilter.archs, knownFlags: SeccompFilter.flags, supportedFlags: SeccompFilter.flags),
                 apparmor: Enabled(enabled: false), selinux: Enabled(enabled: false), intelRdt: Enabled(enabled: false),
                 mountExtensions: MountExt(idmap: Enabled(enabled: false))),
             annotations: ["org.skiff.version": SkiffVersion.version, "io.github.seccomp.libseccomp.version": SeccompFilter.libraryVersion])

@@ -47,8 +47,10 @@ public enum HookRunner {
         }
         let r: SpawnResult
         do {
-            r = try Spawn.run(path: h.path, args: h.args ?? [h.path], env: h.env ?? [], stdin: stdin, timeout: h.timeout,
-                              cwdFd: cwdFd, newProcessGroup: true) { pid in
+            r = try Spawn.run(
+                path: h.path, args: h.args ?? [h.path], env: h.env ?? [], stdin: stdin, timeout: h.timeout,
+                cwdFd: cwdFd, newProcessGroup: true
+            ) { pid in
                 runningHookGroup = pid
                 if stopSignal != 0 { Glibc.kill(-pid, SIGKILL) }
             }
@@ -63,8 +65,8 @@ public enum HookRunner {
         }
         if r.status != 0 {
             let out = r.outputText
-            throw SkiffError.msg("\(kind) hook #\(i) \(quote(h.path)): exited with status \(exitCode(fromWaitStatus: r.status))" +
-                                 (out.isEmpty ? "" : ", output: \(out)"))
+            throw SkiffError.msg(
+                "\(kind) hook #\(i) \(quote(h.path)): exited with status \(exitCode(fromWaitStatus: r.status))" + (out.isEmpty ? "" : ", output: \(out)"))
         }
     }
 }

@@ -75,8 +75,9 @@ enum InitProcess {
                 plan.unshareCgroupLater = false
             }
             if pid < 0 {
-                throw SkiffError.sys("clone", nsFlagNames(plan.cloneFlags),
-                                     hint: errno == EINVAL ? "a namespace may not be available in this context" : nil)
+                throw SkiffError.sys(
+                    "clone", nsFlagNames(plan.cloneFlags),
+                    hint: errno == EINVAL ? "a namespace may not be available in this context" : nil)
             }
             if pid == 0 {
                 close(plan.pidFd)
@@ -108,8 +109,9 @@ enum InitProcess {
         let process = spec.process!
         let sync = SyncSocket(fd: plan.syncFd)
         // The cgroup directory was for clone3: no directory of the host stays open in the init.
-        Sys.closeFds(from: 3 + Int32(plan.preservedFds),
-                     except: [plan.syncFd, plan.fifoFd, plan.consoleSocketFd, plan.hostPathsFd])
+        Sys.closeFds(
+            from: 3 + Int32(plan.preservedFds),
+            except: [plan.syncFd, plan.fifoFd, plan.consoleSocketFd, plan.hostPathsFd])
         // Die with the runtime while it still owns us; cleared before reporting ready.
         _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
 
@@ -129,8 +131,9 @@ enum InitProcess {
             if let d = spec.domainname, !d.isEmpty, setdomainname(d, d.utf8.count) != 0 { throw SkiffError.sys("setdomainname", d) }
         }
 
-        var rootfs = Rootfs(rootfs: plan.rootfs, spec: spec, inUserNamespace: plan.newUserNamespace || plan.joins.contains { $0.0 == UInt(SKIFF_CLONE_NEWUSER) },
-                            ownCgroupNamespace: plan.hasCgroupNamespace, hostCgroupDir: plan.cgroup?.directory)
+        var rootfs = Rootfs(
+            rootfs: plan.rootfs, spec: spec, inUserNamespace: plan.newUserNamespace || plan.joins.contains { $0.0 == UInt(SKIFF_CLONE_NEWUSER) },
+            ownCgroupNamespace: plan.hasCgroupNamespace, hostCgroupDir: plan.cgroup?.directory)
         if plan.hostPathsFd >= 0 { rootfs.opened = try HostPaths.receive(from: plan.hostPathsFd, spec: spec) }
         if plan.hasMountNamespace { try rootfs.prepare() }
 
@@ -138,8 +141,9 @@ enum InitProcess {
             try sync.send(.runHooks)
             try sync.expect(.hooksDone)
         }
-        let inside = OCIState(ociVersion: spec.ociVersion, id: plan.id, status: "creating", pid: getpid(),
-                              bundle: plan.bundle, annotations: spec.annotations)
+        let inside = OCIState(
+            ociVersion: spec.ociVersion, id: plan.id, status: "creating", pid: getpid(),
+            bundle: plan.bundle, annotations: spec.annotations)
         try HookRunner.run("createContainer", spec.hooks?.createContainer, state: inside, cwdFd: rootfs.rootFd)
 
         if plan.hasMountNamespace {
@@ -164,8 +168,9 @@ enum InitProcess {
         // container's to trap.
         try StartBarrier.fill(plan.fifoFd)
 
-        let (path, args) = try prepareProcess(process, env: plan.env, preservedFds: plan.preservedFds,
-                                              keepFds: [plan.syncFd, plan.fifoFd], seccomp: plan.seccomp, sync: sync)
+        let (path, args) = try prepareProcess(
+            process, env: plan.env, preservedFds: plan.preservedFds,
+            keepFds: [plan.syncFd, plan.fifoFd], seccomp: plan.seccomp, sync: sync)
 
         // Nothing but stdio and the preserved fds reaches the container process.
         _ = skiff_close_range(UInt32(3 + plan.preservedFds), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
@@ -183,8 +188,9 @@ enum InitProcess {
         let fifo = plan.fifoFd
         if !StartBarrier.wait(fifo) { _exit(1) }
         do {
-            let st = OCIState(ociVersion: spec.ociVersion, id: plan.id, status: "created", pid: getpid(),
-                              bundle: plan.bundle, annotations: spec.annotations)
+            let st = OCIState(
+                ociVersion: spec.ociVersion, id: plan.id, status: "created", pid: getpid(),
+                bundle: plan.bundle, annotations: spec.annotations)
             // Under the container's seccomp filter, as in runc.
             try HookRunner.run("startContainer", spec.hooks?.startContainer, state: st)
         } catch let e as SkiffError {
@@ -205,8 +211,10 @@ enum InitProcess {
     /// closed before the cwd is entered (see WorkingDirectory).
     /// Without no_new_privs the seccomp filter is loaded here, before the user switch (it needs
     /// CAP_SYS_ADMIN then); with it, the caller loads it last (`loadLateSeccomp`).
-    static func prepareProcess(_ process: Process, env: [String], preservedFds: Int, keepFds: [Int32],
-                               seccomp: SeccompFilter?, sync: SyncSocket) throws -> (String, [String]) {
+    static func prepareProcess(
+        _ process: Process, env: [String], preservedFds: Int, keepFds: [Int32],
+        seccomp: SeccompFilter?, sync: SyncSocket
+    ) throws -> (String, [String]) {
         Sys.closeFds(from: 3 + Int32(preservedFds), except: keepFds)
         // Entered with every privilege still held, so a directory only root can search works for
         // a non-root process user (runc's order); before a seccomp filter could refuse openat2.
@@ -216,11 +224,13 @@ enum InitProcess {
         for r in process.rlimits ?? [] {
             var lim = rlimit(rlim_cur: rlim_t(r.soft), rlim_max: rlim_t(r.hard))
             if setrlimit(__rlimit_resource_t(UInt32(RlimitNames.all[r.type]!)), &lim) != 0 {
-                throw SkiffError.sys("setrlimit", r.type, hint: errno == EPERM ? "a hard limit cannot be raised above the current one without CAP_SYS_RESOURCE" : nil)
+                throw SkiffError.sys(
+                    "setrlimit", r.type, hint: errno == EPERM ? "a hard limit cannot be raised above the current one without CAP_SYS_RESOURCE" : nil)
             }
         }
         if let adj = process.oomScoreAdj {
-            do { try FS.writeFile("/proc/self/oom_score_adj", "\(adj)", flags: O_WRONLY) } catch var e as SkiffError where e.errno == EACCES || e.errno == EPERM {
+            do { try FS.writeFile("/proc/self/oom_score_adj", "\(adj)", flags: O_WRONLY) } catch var e as SkiffError where e.errno == EACCES || e.errno == EPERM
+            {
                 let current = (try? FS.readString("/proc/self/oom_score_adj"))?.trimmingTrailingWhitespace() ?? "?"
                 e.hint = "oomScoreAdj \(adj) is below the caller's \(current): lowering it needs CAP_SYS_RESOURCE on the host (rootless: never)"
                 throw e
@@ -296,8 +306,9 @@ enum InitProcess {
         var rg: gid_t = 0, eg: gid_t = 0, sg: gid_t = 0
         guard skiff_getresuid(&r, &e, &s) == 0, skiff_getresgid(&rg, &eg, &sg) == 0 else { throw SkiffError.sys("getresuid") }
         if r != user.uid || e != user.uid || s != user.uid || rg != user.gid || eg != user.gid || sg != user.gid {
-            throw SkiffError.msg("switching to uid \(user.uid) gid \(user.gid) left uids \(r)/\(e)/\(s) gids \(rg)/\(eg)/\(sg)",
-                                 hint: "refusing to run the process with ids it did not ask for")
+            throw SkiffError.msg(
+                "switching to uid \(user.uid) gid \(user.gid) left uids \(r)/\(e)/\(s) gids \(rg)/\(eg)/\(sg)",
+                hint: "refusing to run the process with ids it did not ask for")
         }
         let n = getgroups(0, nil)
         var have = [gid_t](repeating: 0, count: Int(max(n, 0)))
@@ -319,7 +330,8 @@ enum InitProcess {
             if e != 0 { throw SkiffError("exec", arg0, errno: e) }
             return arg0
         }
-        let pathVar = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
+        let pathVar =
+            env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
             ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
         var firstErr: Int32 = ENOENT
         for dir in pathVar.split(separator: ":", omittingEmptySubsequences: false) {

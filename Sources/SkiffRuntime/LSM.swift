@@ -15,12 +15,14 @@ enum LSM {
     /// In the runtime, before anything is made.
     static func check(_ process: Process, mountLabel: String?) throws {
         if let p = process.apparmorProfile, !p.isEmpty, !appArmorEnabled {
-            throw SkiffError.msg("process.apparmorProfile \(quote(p)): AppArmor is not enabled on this host",
-                                 hint: "remove the profile, or run on a host with AppArmor")
+            throw SkiffError.msg(
+                "process.apparmorProfile \(quote(p)): AppArmor is not enabled on this host",
+                hint: "remove the profile, or run on a host with AppArmor")
         }
         if let l = process.selinuxLabel, !l.isEmpty, !seLinuxEnabled {
-            throw SkiffError.msg("selinux label is specified in config, but selinux is disabled or not supported",
-                                 hint: "process.selinuxLabel \(quote(l))")
+            throw SkiffError.msg(
+                "selinux label is specified in config, but selinux is disabled or not supported",
+                hint: "process.selinuxLabel \(quote(l))")
         }
         if let l = mountLabel, !l.isEmpty, !seLinuxEnabled {
             throw SkiffError.msg("linux.mountLabel \(quote(l)): SELinux is not enabled on this host")

@@ -18,9 +18,10 @@ extension Runtime {
 
     public func ociState(_ r: ContainerRecord) -> OCIState {
         let st = status(of: r)
-        return OCIState(ociVersion: r.ociVersion, id: r.id, status: st.rawValue,
-                        pid: st == .stopped ? 0 : r.pid, bundle: r.bundle, rootfs: r.rootfs, created: r.created,
-                        annotations: (r.annotations?.isEmpty ?? true) ? nil : r.annotations, owner: "")
+        return OCIState(
+            ociVersion: r.ociVersion, id: r.id, status: st.rawValue,
+            pid: st == .stopped ? 0 : r.pid, bundle: r.bundle, rootfs: r.rootfs, created: r.created,
+            annotations: (r.annotations?.isEmpty ?? true) ? nil : r.annotations, owner: "")
     }
 
     public func state(id: String) throws -> OCIState {
@@ -73,8 +74,9 @@ extension Runtime {
         r.started = true
         Logger.shared.debug("start \(quote(id)): init pid \(r.pid) passed the start barrier")
         try store.save(r)
-        let st = OCIState(ociVersion: r.ociVersion, id: id, status: "running", pid: r.pid, bundle: r.bundle,
-                          annotations: r.annotations)
+        let st = OCIState(
+            ociVersion: r.ociVersion, id: id, status: "running", pid: r.pid, bundle: r.bundle,
+            annotations: r.annotations)
         HookRunner.runAll("poststart", r.poststart, state: st) { Logger.shared.warn($0) }
     }
 

@@ -12,8 +12,10 @@ enum NetDevices {
 
     /// In the runtime, once the init (and its network namespace) exists.
     /// `progress` sees what was moved so far, so a failure midway can move those back.
-    static func moveIn(_ devices: [String: NetDevice], initPid: pid_t, store: StateStore, id: String,
-                       progress: ([String: String]) -> Void) throws -> [String: String] {
+    static func moveIn(
+        _ devices: [String: NetDevice], initPid: pid_t, store: StateStore, id: String,
+        progress: ([String: String]) -> Void
+    ) throws -> [String: String] {
         let nsPath = "/proc/\(initPid)/ns/net"
         let keep = keepFile(store, id)
         try FS.createFileIfMissing(keep, mode: 0o400)

@@ -57,7 +57,7 @@ struct InitPlan {
     static let nsFlags: [String: UInt] = [
         "pid": UInt(SKIFF_CLONE_NEWPID), "network": UInt(SKIFF_CLONE_NEWNET), "mount": UInt(SKIFF_CLONE_NEWNS),
         "ipc": UInt(SKIFF_CLONE_NEWIPC), "uts": UInt(SKIFF_CLONE_NEWUTS), "user": UInt(SKIFF_CLONE_NEWUSER),
-        "cgroup": UInt(SKIFF_CLONE_NEWCGROUP), "time": UInt(SKIFF_CLONE_NEWTIME),
+        "cgroup": UInt(SKIFF_CLONE_NEWCGROUP), "time": UInt(SKIFF_CLONE_NEWTIME)
     ]
 
     init(id: String, spec: Spec, bundle: String) throws {
@@ -83,7 +83,13 @@ struct InitPlan {
                 guard FS.exists(path) else {
                     throw SkiffError("namespace \(ns.type)", path, errno: ENOENT, hint: "the namespace path must exist")
                 }
-                if ns.type == "user" { userJoin = (flag, path) } else if ns.type == "mount" { otherJoins.append((flag, path)) } else { otherJoins.insert((flag, path), at: 0) }
+                if ns.type == "user" {
+                    userJoin = (flag, path)
+                } else if ns.type == "mount" {
+                    otherJoins.append((flag, path))
+                } else {
+                    otherJoins.insert((flag, path), at: 0)
+                }
                 if ns.type == "pid" { hasPidNamespace = true }
             } else if ns.type == "time" {
                 newTimeNamespace = true

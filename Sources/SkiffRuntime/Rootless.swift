@@ -58,14 +58,18 @@ public enum Rootless {
             return
         }
         guard let tool = findInPath(helper) else {
-            throw SkiffError("write \(file)", path, errno: EPERM,
-                             hint: "mapping more than your own id needs \(helper) (Debian: apt install uidmap) and ranges for your user in /etc/sub\(file.hasPrefix("uid") ? "uid" : "gid")")
+            throw SkiffError(
+                "write \(file)", path, errno: EPERM,
+                hint:
+                    "mapping more than your own id needs \(helper) (Debian: apt install uidmap) and ranges for your user in /etc/sub\(file.hasPrefix("uid") ? "uid" : "gid")"
+            )
         }
         let args = [tool, "\(pid)"] + maps.flatMap { ["\($0.containerID)", "\($0.hostID)", "\($0.size)"] }
         let r = try Spawn.run(path: tool, args: args, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], stdin: [], timeout: 10)
         if r.status != 0 {
-            throw SkiffError.msg("\(helper) \(args.dropFirst().joined(separator: " ")): \(r.outputText.isEmpty ? "exit status \(r.status)" : r.outputText)",
-                                 hint: "the ranges must be in /etc/sub\(file.hasPrefix("uid") ? "uid" : "gid") for your user")
+            throw SkiffError.msg(
+                "\(helper) \(args.dropFirst().joined(separator: " ")): \(r.outputText.isEmpty ? "exit status \(r.status)" : r.outputText)",
+                hint: "the ranges must be in /etc/sub\(file.hasPrefix("uid") ? "uid" : "gid") for your user")
         }
     }
 

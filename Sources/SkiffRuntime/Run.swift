@@ -101,9 +101,11 @@ extension Runtime {
             return true
         }
         while true {
-            var fds = [pollfd(fd: master, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: stdinOpen ? 0 : -1, events: Int16(POLLIN), revents: 0)]
+            var fds = [
+                pollfd(fd: master, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: stdinOpen ? 0 : -1, events: Int16(POLLIN), revents: 0)
+            ]
             let r = poll(&fds, 3, -1)
             if r < 0 { if errno == EINTR { continue }; break }
             if fds[0].revents & Int16(POLLIN) != 0 { _ = pump(master, 1) }

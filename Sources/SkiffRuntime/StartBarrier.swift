@@ -25,7 +25,7 @@ enum StartBarrier {
 
     /// Fills the FIFO's buffer so that the next write waits for a reader.
     static func fill(_ fd: Int32) throws {
-        _ = skiff_set_pipe_size(fd, 4096) // the smallest buffer: least to write and to read
+        _ = skiff_set_pipe_size(fd, 4096)  // the smallest buffer: least to write and to read
         let flags = skiff_fcntl_getfl(fd)
         if flags < 0 || skiff_fcntl_setfl(fd, flags | O_NONBLOCK) != 0 { throw SkiffError.sys("fcntl", "exec.fifo") }
         let chunk = [UInt8](repeating: padding, count: 4096)

@@ -15,9 +15,11 @@ public struct StateStore {
 
     /// runc's rule: 1+ characters of [A-Za-z0-9_+.-], and not "." or "..".
     public static func validateID(_ id: String) throws {
-        let ok = !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 1024 && id.unicodeScalars.allSatisfy {
-            ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || "_+.-".unicodeScalars.contains($0)
-        }
+        let ok =
+            !id.isEmpty && id != "." && id != ".." && id.utf8.count <= 1024
+            && id.unicodeScalars.allSatisfy {
+                ($0 >= "a" && $0 <= "z") || ($0 >= "A" && $0 <= "Z") || ($0 >= "0" && $0 <= "9") || "_+.-".unicodeScalars.contains($0)
+            }
         if !ok { throw SkiffError.msg("invalid container id \(quote(id))", hint: "ids use letters, digits and _ + . -") }
     }
 

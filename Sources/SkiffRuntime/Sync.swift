@@ -56,10 +56,15 @@ enum SyncMessage: Equatable {
         case "seccomp-done": self = .seccompDone
         case "ready": self = .ready
         default:
-            if let p = number("pid ") { self = .pid(p) }
-            else if let fd = number("seccomp ") { self = .seccompFd(fd) }
-            else if s.hasPrefix("error ") { self = .error(ErrorCodec.decode(String(s.dropFirst(6)))) }
-            else { throw SkiffError.msg("unexpected message \(quote(s)) from the container's setup") }
+            if let p = number("pid ") {
+                self = .pid(p)
+            } else if let fd = number("seccomp ") {
+                self = .seccompFd(fd)
+            } else if s.hasPrefix("error ") {
+                self = .error(ErrorCodec.decode(String(s.dropFirst(6))))
+            } else {
+                throw SkiffError.msg("unexpected message \(quote(s)) from the container's setup")
+            }
         }
     }
 }
@@ -129,8 +134,9 @@ enum ErrorCodec {
     static func decode(_ s: String) -> SkiffError {
         let f = s.split(separator: sep, omittingEmptySubsequences: false).map(unescape)
         guard f.count >= 6 else { return SkiffError.msg(s) }
-        var e = SkiffError(f[0], f[1].isEmpty ? nil : f[1], errno: Int32(f[2]), detail: f[3].isEmpty ? nil : f[3],
-                           hint: f[4].isEmpty ? nil : f[4])
+        var e = SkiffError(
+            f[0], f[1].isEmpty ? nil : f[1], errno: Int32(f[2]), detail: f[3].isEmpty ? nil : f[3],
+            hint: f[4].isEmpty ? nil : f[4])
         e.kind = SkiffError.Kind(rawValue: f[5])
         e.context = Array(f.dropFirst(6))
         return e

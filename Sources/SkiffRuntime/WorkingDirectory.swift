@@ -40,7 +40,8 @@ enum WorkingDirectory {
         } else {
             if errno == EACCES && deferDenied { return false }
             var e = SkiffError.sys("chdir", cwd)
-            e.hint = e.errno == ELOOP
+            e.hint =
+                e.errno == ELOOP
                 ? "process.cwd must be a directory inside the container; /proc magic links such as /proc/self/fd/N are refused"
                 : "process.cwd must be a directory in the container"
             throw e
@@ -68,15 +69,19 @@ enum WorkingDirectory {
         defer { buf.deallocate() }
         // glibc turns the kernel's "(unreachable)/..." into ENOENT.
         guard getcwd(buf, cap) != nil else {
-            throw SkiffError.sys("chdir", cwd, hint: errno == ENOENT
-                ? "the working directory is outside the container's root: refused (possible container breakout)" : nil)
+            throw SkiffError.sys(
+                "chdir", cwd,
+                hint: errno == ENOENT
+                    ? "the working directory is outside the container's root: refused (possible container breakout)" : nil)
         }
         let path = String(cString: buf)
         var here = Glibc.stat(), there = Glibc.stat()
         guard path.hasPrefix("/"), stat(".", &here) == 0, stat(path, &there) == 0,
-              here.st_dev == there.st_dev, here.st_ino == there.st_ino else {
-            throw SkiffError("chdir", cwd, detail: "the working directory is not \(quote(path)) as seen from the container's root",
-                             hint: "refused (possible container breakout)")
+            here.st_dev == there.st_dev, here.st_ino == there.st_ino
+        else {
+            throw SkiffError(
+                "chdir", cwd, detail: "the working directory is not \(quote(path)) as seen from the container's root",
+                hint: "refused (possible container breakout)")
         }
     }
 }

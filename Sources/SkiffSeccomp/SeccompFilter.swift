@@ -12,16 +12,16 @@ public final class SeccompFilter {
 
     public static let actions: [String] = [
         "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
-        "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY",
+        "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY"
     ]
     public static let operators: [String: scmp_compare] = [
         "SCMP_CMP_NE": SCMP_CMP_NE, "SCMP_CMP_LT": SCMP_CMP_LT, "SCMP_CMP_LE": SCMP_CMP_LE, "SCMP_CMP_EQ": SCMP_CMP_EQ,
-        "SCMP_CMP_GE": SCMP_CMP_GE, "SCMP_CMP_GT": SCMP_CMP_GT, "SCMP_CMP_MASKED_EQ": SCMP_CMP_MASKED_EQ,
+        "SCMP_CMP_GE": SCMP_CMP_GE, "SCMP_CMP_GT": SCMP_CMP_GT, "SCMP_CMP_MASKED_EQ": SCMP_CMP_MASKED_EQ
     ]
     public static let archs: [String] = [
         "SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS",
         "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL", "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32",
-        "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_RISCV64",
+        "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_RISCV64"
     ]
     public static let flags: [String] = ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]
 
@@ -67,7 +67,7 @@ public final class SeccompFilter {
         for rule in s.syscalls ?? [] {
             let act = try SeccompFilter.action(rule.action, errnoRet: rule.errnoRet)
             if rule.action == "SCMP_ACT_NOTIFY" { notify = true }
-            if act == def { continue } // libseccomp refuses rules equal to the default action
+            if act == def { continue }  // libseccomp refuses rules equal to the default action
             var cmps: [scmp_arg_cmp] = []
             for a in rule.args ?? [] {
                 guard let op = SeccompFilter.operators[a.op] else { throw SkiffError.msg("seccomp: unknown operator \(quote(a.op))") }
@@ -80,7 +80,7 @@ public final class SeccompFilter {
             let groups = Set(indices).count == indices.count ? [cmps] : cmps.map { [$0] }
             for name in rule.names {
                 let nr = seccomp_syscall_resolve_name(name)
-                if nr == __NR_SCMP_ERROR { continue } // unknown on this arch: skipped, as runc does
+                if nr == __NR_SCMP_ERROR { continue }  // unknown on this arch: skipped, as runc does
                 for group in groups {
                     let r = group.withUnsafeBufferPointer { seccomp_rule_add_array(c, act, nr, UInt32($0.count), $0.baseAddress) }
                     if r != 0 { throw SkiffError("seccomp: add rule", name, errno: -r) }
@@ -93,8 +93,9 @@ public final class SeccompFilter {
     public func load() throws {
         let r = seccomp_load(ctx)
         if r != 0 {
-            throw SkiffError("seccomp: load filter", nil, errno: -r,
-                             hint: -r == EACCES ? "without noNewPrivileges the filter needs CAP_SYS_ADMIN" : nil)
+            throw SkiffError(
+                "seccomp: load filter", nil, errno: -r,
+                hint: -r == EACCES ? "without noNewPrivileges the filter needs CAP_SYS_ADMIN" : nil)
         }
     }
 

@@ -69,7 +69,8 @@ public final class FileEventSink: EventSink {
             }
             if let value { fields.append(jsonString(label) + ":" + value) }
         }
-        let line = "{\"timestamp\":\"\(rfc3339(timespec(tv_sec: Int(now.seconds), tv_nsec: Int(now.nanos))))\",\"namespace\":\(jsonString(namespace)),"
+        let line =
+            "{\"timestamp\":\"\(rfc3339(timespec(tv_sec: Int(now.seconds), tv_nsec: Int(now.nanos))))\",\"namespace\":\(jsonString(namespace)),"
             + "\"topic\":\(jsonString(TaskEvents.topic(for: M.protoName) ?? M.protoName)),\"event\":{\(fields.joined(separator: ","))}}\n"
         let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { Logger.shared.error("events file \(quote(path)): \(String(cString: strerror(errno)))"); return }

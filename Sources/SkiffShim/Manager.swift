@@ -23,7 +23,8 @@ public enum ShimManager {
         // Options arrive on stdin (an Any); nothing in them changes how we start.
         if isatty(0) == 0 { _ = try? FS.readAll(fd: 0, limit: 1 << 20) }
         let group = ShimAddress.group(bundle: bundle, id: args.id)
-        let path = args.socket.isEmpty
+        let path =
+            args.socket.isEmpty
             ? ShimAddress.socketPath(containerdAddress: args.address, namespace: args.namespace, group: group) : args.socket
         let address = "unix://" + path
         try FS.mkdirAll(FS.dirname(path), mode: 0o711)
@@ -39,7 +40,7 @@ public enum ShimManager {
                     try writeAddress(bundle: bundle, address)
                     return address
                 }
-                unlink(path) // a stale socket of a dead shim
+                unlink(path)  // a stale socket of a dead shim
             }
         }
         guard listener >= 0 else { throw SkiffError.msg("listen \(quote(path)): address in use") }

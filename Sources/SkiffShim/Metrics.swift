@@ -113,7 +113,8 @@ enum CgroupMetrics {
             for line in io.split(separator: "\n") {
                 let f = line.split(separator: " ")
                 guard let dev = f.first?.split(separator: ":"), dev.count == 2,
-                      let major = UInt64(dev[0]), let minor = UInt64(dev[1]) else { continue }
+                    let major = UInt64(dev[0]), let minor = UInt64(dev[1])
+                else { continue }
                 var entry = IOEntry()
                 entry.major = major
                 entry.minor = minor

@@ -13,11 +13,13 @@ enum RootfsMounts {
             for m in mounts {
                 let opts = try MountOptions.parse(m.options, destination: target)
                 if opts.data.contains("loop") {
-                    throw SkiffError.msg("rootfs mount \(quote(m.source)): loop mounts are not supported", hint: "use a snapshotter that gives overlay or bind mounts")
+                    throw SkiffError.msg(
+                        "rootfs mount \(quote(m.source)): loop mounts are not supported", hint: "use a snapshotter that gives overlay or bind mounts")
                 }
                 let dest = m.target.isEmpty ? target : FS.clean(target + "/" + m.target)
                 let type = m.type == "bind" || m.type == "rbind" ? nil : m.type
-                let flags = opts.flags | (m.type == "rbind" ? MountOptions.BIND | MountOptions.REC : 0)
+                let flags =
+                    opts.flags | (m.type == "rbind" ? MountOptions.BIND | MountOptions.REC : 0)
                     | (m.type == "bind" ? MountOptions.BIND : 0)
                 try withContext("rootfs") {
                     let bind = flags & MountOptions.BIND != 0

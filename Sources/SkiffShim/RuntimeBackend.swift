@@ -150,15 +150,17 @@ struct ExternalBackend: RuntimeBackend {
         guard let text = try? FS.readString(bundleOf(id) + "/log.json") else { return nil }
         for line in text.split(separator: "\n").reversed() {
             guard let v = try? JSONParser.parse(Array(line.utf8)), case .string(let level)? = v["level"], level == "error" || level == "fatal",
-                  case .string(let msg)? = v["msg"] else { continue }
+                case .string(let msg)? = v["msg"]
+            else { continue }
             return msg
         }
         return nil
     }
 
     func create(id: String, bundle: String, stdio: [Int32], consoleSocket: Int32?, noPivot: Bool) throws -> pid_t {
-        try runForPid(id, ["create", "--bundle", bundle] + (noPivot ? ["--no-pivot"] : []), pidFile: bundle + "/init.pid",
-                      stdio: stdio, consoleSocket: consoleSocket, dir: bundle)
+        try runForPid(
+            id, ["create", "--bundle", bundle] + (noPivot ? ["--no-pivot"] : []), pidFile: bundle + "/init.pid",
+            stdio: stdio, consoleSocket: consoleSocket, dir: bundle)
     }
 
     /// create/exec: the runtime writes the new process's pid to `pidFile`; with a console socket
@@ -193,8 +195,9 @@ struct ExternalBackend: RuntimeBackend {
         let processFile = dir + "/.exec-\(token).json", pidFile = dir + "/.exec-\(token).pid"
         try FS.writeFileAtomic(processFile, processJSON, mode: 0o600)
         defer { unlink(processFile); unlink(pidFile) }
-        return try runForPid(id, ["exec", "--process", processFile, "--detach"], pidFile: pidFile, stdio: stdio,
-                             consoleSocket: consoleSocket, dir: dir)
+        return try runForPid(
+            id, ["exec", "--process", processFile, "--detach"], pidFile: pidFile, stdio: stdio,
+            consoleSocket: consoleSocket, dir: dir)
     }
 
     func pids(id: String) throws -> [pid_t] {

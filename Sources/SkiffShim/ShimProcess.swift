@@ -130,8 +130,10 @@ final class ShimContainer {
 extension ShimContainer {
     /// A container as Create asks for it (containerd's runc NewContainer): the rootfs mounted,
     /// the init's IO, the runtime's create; on any failure undone in reverse order.
-    static func create(_ r: CreateTaskRequest, bundle: String, backend: RuntimeBackend, noPivot: Bool,
-                       loop: EventLoop, namespace: String) throws -> ShimContainer {
+    static func create(
+        _ r: CreateTaskRequest, bundle: String, backend: RuntimeBackend, noPivot: Bool,
+        loop: EventLoop, namespace: String
+    ) throws -> ShimContainer {
         let initProcess = ShimProcess(id: r.id, execID: "", stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal)
         let c = ShimContainer(id: r.id, bundle: bundle, initProcess: initProcess, rootfs: r.rootfs, backend: backend)
         var undo: [() -> Void] = []
@@ -143,12 +145,14 @@ extension ShimContainer {
                 c.rootfsMounted = true
                 undo.append { RootfsMounts.unmountAll(target) }
             }
-            let io = try ProcessIO.make(loop: loop, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal,
-                                        containerID: r.id, namespace: namespace)
+            let io = try ProcessIO.make(
+                loop: loop, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr, terminal: r.terminal,
+                containerID: r.id, namespace: namespace)
             io.onLoss = TaskService.reportOutputLoss(bundle: bundle, process: r.id)
             undo.append { io.closeAll() }
-            let pid = try backend.create(id: r.id, bundle: bundle, stdio: io.childStdio,
-                                         consoleSocket: r.terminal ? io.consoleTheirs : nil, noPivot: noPivot)
+            let pid = try backend.create(
+                id: r.id, bundle: bundle, stdio: io.childStdio,
+                consoleSocket: r.terminal ? io.consoleTheirs : nil, noPivot: noPivot)
             undo.append { try? backend.delete(id: r.id, force: true) }
             initProcess.pid = pid
             initProcess.io = io

@@ -87,7 +87,8 @@ public final class TaskService {
     }
 
     func unary<Req: ProtoMessage, Resp: ProtoMessage>(
-        _ server: TTRPCServer, _ service: String, _ method: String, _ body: @escaping (Req) throws -> Resp) {
+        _ server: TTRPCServer, _ service: String, _ method: String, _ body: @escaping (Req) throws -> Resp
+    ) {
         server.register(service: service, method: method) { payload, _, reply in
             do {
                 let req = try Req(protoBytes: payload)
@@ -150,9 +151,11 @@ public final class TaskService {
         let noPivot = options.noPivotRoot
         let (backend, root, binary) = try makeBackend(options, bundle: bundle, skipUnavailableCgroups: skip)
         // The `delete` action runs in a fresh process: tell it where the runtime state is.
-        try FS.writeFileAtomic(bundle + "/skiff-shim.json",
-                               Array(("{\"root\":" + jsonString(root) + ",\"binary\":" + jsonString(binary) + ",\"namespace\":"
-                                      + jsonString(namespace) + "}\n").utf8), mode: 0o644)
+        try FS.writeFileAtomic(
+            bundle + "/skiff-shim.json",
+            Array(
+                ("{\"root\":" + jsonString(root) + ",\"binary\":" + jsonString(binary) + ",\"namespace\":"
+                    + jsonString(namespace) + "}\n").utf8), mode: 0o644)
         unlink(ShimContainer.exitFile(bundle: bundle, execID: ""))
 
         let c = try ShimContainer.create(r, bundle: bundle, backend: backend, noPivot: noPivot, loop: loop, namespace: namespace)
@@ -190,13 +193,15 @@ public final class TaskService {
             guard c.initProcess.phase == .running else {
                 throw TTRPCStatus(.failedPrecondition, "cannot start exec \(quote(p.execID)): container \(quote(c.id)) is not running")
             }
-            let io = try ProcessIO.make(loop: loop, stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal,
-                                        containerID: c.id, namespace: namespace)
+            let io = try ProcessIO.make(
+                loop: loop, stdin: p.stdin, stdout: p.stdout, stderr: p.stderr, terminal: p.terminal,
+                containerID: c.id, namespace: namespace)
             io.onLoss = TaskService.reportOutputLoss(bundle: c.bundle, process: p.execID)
             let pid: pid_t
             do {
-                pid = try c.backend.exec(id: c.id, process: p.spec!, processJSON: p.specJSON, stdio: io.childStdio,
-                                         consoleSocket: p.terminal ? io.consoleTheirs : nil)
+                pid = try c.backend.exec(
+                    id: c.id, process: p.spec!, processJSON: p.specJSON, stdio: io.childStdio,
+                    consoleSocket: p.terminal ? io.consoleTheirs : nil)
                 try io.processStarted()
             } catch {
                 io.closeAll()
@@ -276,7 +281,9 @@ public final class TaskService {
         let c = try container(r.id)
         // The exec id names files in the bundle (exec-<id>.exit): containerd's identifier rule.
         guard Identifier.isValid(r.execID) else {
-            throw TTRPCStatus(.invalidArgument, "exec: invalid exec id \(quote(r.execID)): must match [A-Za-z0-9]+([._-][A-Za-z0-9]+)*, at most \(Identifier.maxLength) characters")
+            throw TTRPCStatus(
+                .invalidArgument,
+                "exec: invalid exec id \(quote(r.execID)): must match [A-Za-z0-9]+([._-][A-Za-z0-9]+)*, at most \(Identifier.maxLength) characters")
         }
         guard c.execs[r.execID] == nil else { throw TTRPCStatus(.alreadyExists, "exec process \(quote(r.execID)): already exists") }
         guard c.initProcess.phase != .stopped else {
@@ -412,7 +419,8 @@ public final class TaskService {
         let metrics = CgroupMetrics.read(Cgroup2.fromDirectory(dir), memorySource: &source)
         if source != .cgroup && !c.toldMetricsSource {
             c.toldMetricsSource = true
-            Logger.shared.warn("stats of \(quote(c.id)): memory and pids from \(source.rawValue) (the cgroup v2 hierarchy has no memory or pids controller here)")
+            Logger.shared.warn(
+                "stats of \(quote(c.id)): memory and pids from \(source.rawValue) (the cgroup v2 hierarchy has no memory or pids controller here)")
         }
         resp.stats = ProtoAny(typeURL: Metrics.protoName, value: metrics.protoBytes())
         return resp

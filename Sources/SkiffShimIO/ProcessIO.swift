@@ -35,8 +35,10 @@ final class Pump {
     /// Runs once when the source hit EOF and everything buffered went out.
     var onDone: (() -> Void)?
 
-    init(loop: EventLoop, name: String, src: Int32, sink: Sink, ownsSrc: Bool = true, dropWhenFull: Bool = true,
-         cap: Int = 8 << 20) {
+    init(
+        loop: EventLoop, name: String, src: Int32, sink: Sink, ownsSrc: Bool = true, dropWhenFull: Bool = true,
+        cap: Int = 8 << 20
+    ) {
         self.loop = loop; self.name = name; self.src = src; self.sink = sink
         self.ownsSrc = ownsSrc; self.dropWhenFull = dropWhenFull; self.cap = cap
         // Non-blocking from the start: a pump stopped before its process ran must not block.
@@ -195,8 +197,10 @@ public final class ProcessIO {
     }
 
     /// Opens everything for the process: nothing here blocks (FIFOs are opened reader first).
-    public static func make(loop: EventLoop, stdin: String, stdout: String, stderr: String, terminal: Bool,
-                     containerID: String, namespace: String) throws -> ProcessIO {
+    public static func make(
+        loop: EventLoop, stdin: String, stdout: String, stderr: String, terminal: Bool,
+        containerID: String, namespace: String
+    ) throws -> ProcessIO {
         let io = ProcessIO(loop: loop, terminal: terminal)
         do {
             try io.setup(stdin: stdin, stdout: stdout, stderr: stderr, containerID: containerID, namespace: namespace)
@@ -213,7 +217,10 @@ public final class ProcessIO {
         let out = try withContext("stdout") { try LogTarget.parse(stdout) }
         var err = try withContext("stderr") { try LogTarget.parse(stderr) }
         // file:// and binary:// take both streams (containerd's log URI rule).
-        switch out { case .file, .binary: err = .none; default: break }
+        switch out {
+        case .file, .binary: err = .none;
+        default: break
+        }
 
         var stdio: [Int32] = [-1, -1, -1]
         if !stdin.isEmpty {
@@ -233,7 +240,7 @@ public final class ProcessIO {
             stdio[0] = p.read
             let pump = Pump(loop: loop, name: "stdin", src: stdinFifo, sink: .fd(p.write), dropWhenFull: false, cap: 1 << 20)
             pump.onDone = { close(p.write) }
-            stdinFifo = -1 // the pump owns it now
+            stdinFifo = -1  // the pump owns it now
             stdinPump = pump
         } else {
             stdio[0] = try devNull(O_RDONLY)
@@ -288,8 +295,10 @@ public final class ProcessIO {
         return (.fd(w), { close(w) })
     }
 
-    func makeSink(_ target: LogTarget, name: String, containerID: String, namespace: String,
-                  forTerminal: Bool) throws -> (Sink, () -> Void)? {
+    func makeSink(
+        _ target: LogTarget, name: String, containerID: String, namespace: String,
+        forTerminal: Bool
+    ) throws -> (Sink, () -> Void)? {
         switch target {
         case .fifo(let path): return try fifoSink(path, name: name)
         case .file(let path, let maxSize, let maxFiles):
@@ -305,15 +314,18 @@ public final class ProcessIO {
 
     /// containerd's binary logger protocol: fd 3 = stdout, fd 4 = stderr, fd 5 = a pipe the
     /// logger closes (or writes to) once it is ready; argv = the URI's query as key value pairs.
-    func startLogger(path: String, args: [String: String], stdout: Int32, stderr: Int32, containerID: String,
-                     namespace: String) throws -> pid_t {
+    func startLogger(
+        path: String, args: [String: String], stdout: Int32, stderr: Int32, containerID: String,
+        namespace: String
+    ) throws -> pid_t {
         let ready = try Sys.pipe()
         var argv = [path]
         for (k, v) in args.sorted(by: { $0.key < $1.key }) { argv += [k, v] }
         var env: [String] = []
         var ep = environ
         while let p = ep.pointee { env.append(String(cString: p)); ep += 1 }
-        env = env.filter { !$0.hasPrefix("CONTAINER_ID=") && !$0.hasPrefix("CONTAINER_NAMESPACE=") }
+        env =
+            env.filter { !$0.hasPrefix("CONTAINER_ID=") && !$0.hasPrefix("CONTAINER_NAMESPACE=") }
             + ["CONTAINER_ID=\(containerID)", "CONTAINER_NAMESPACE=\(namespace)"]
         let cargv = CStringArray(argv), cenv = CStringArray(env)
         defer { cargv.free(); cenv.free() }

@@ -38,12 +38,12 @@ public struct MountOptions: Equatable, Sendable {
         "strictatime": (true, STRICTATIME), "nostrictatime": (false, STRICTATIME),
         "lazytime": (true, LAZYTIME), "nolazytime": (false, LAZYTIME), "bind": (true, BIND),
         "rbind": (true, BIND | REC), "nosymfollow": (true, NOSYMFOLLOW), "symfollow": (false, NOSYMFOLLOW),
-        "silent": (true, SILENT), "loud": (false, SILENT), "defaults": (false, 0),
+        "silent": (true, SILENT), "loud": (false, SILENT), "defaults": (false, 0)
     ]
 
     static let propagationTable: [String: UInt] = [
         "private": PRIVATE, "rprivate": PRIVATE | REC, "shared": SHARED, "rshared": SHARED | REC,
-        "slave": SLAVE, "rslave": SLAVE | REC, "unbindable": UNBINDABLE, "runbindable": UNBINDABLE | REC,
+        "slave": SLAVE, "rslave": SLAVE | REC, "unbindable": UNBINDABLE, "runbindable": UNBINDABLE | REC
     ]
 
     // MOUNT_ATTR_* for mount_setattr(2).
@@ -52,7 +52,7 @@ public struct MountOptions: Equatable, Sendable {
         "rnodev": (true, 0x4), "rdev": (false, 0x4), "rnoexec": (true, 0x8), "rexec": (false, 0x8),
         "rnodiratime": (true, 0x80), "rdiratime": (false, 0x80), "rnoatime": (true, 0x10),
         "rstrictatime": (true, 0x20), "rrelatime": (true, 0x00), "rnosymfollow": (true, 0x200000),
-        "rsymfollow": (false, 0x200000),
+        "rsymfollow": (false, 0x200000)
     ]
 
     static let atimeOptions: Set<String> = ["rnoatime", "rstrictatime", "rrelatime"]
@@ -77,11 +77,15 @@ public struct MountOptions: Equatable, Sendable {
                     // One field (MOUNT_ATTR__ATIME): cleared, then set to the mode asked for.
                     m.recursiveSet = (m.recursiveSet & ~0x70) | r.attr
                     m.recursiveClear |= 0x70
-                } else if r.set { m.recursiveSet |= r.attr; m.recursiveClear &= ~r.attr } else { m.recursiveClear |= r.attr; m.recursiveSet &= ~r.attr }
+                } else if r.set {
+                    m.recursiveSet |= r.attr; m.recursiveClear &= ~r.attr
+                } else {
+                    m.recursiveClear |= r.attr; m.recursiveSet &= ~r.attr
+                }
             } else if o == "idmap" || o == "ridmap" {
                 m.idmap = true
             } else if o == "tmpcopyup" {
-                continue // runc extension; not supported, ignored like crun without the feature
+                continue  // runc extension; not supported, ignored like crun without the feature
             } else if o.isEmpty {
                 throw SkiffError.msg("config: mount \(quote(destination)): empty mount option")
             } else {

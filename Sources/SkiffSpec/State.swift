@@ -12,8 +12,10 @@ public struct OCIState: Codable, Sendable {
     /// Skiff extension (state only): the container's cgroup counted OOM kills (memory.events).
     public var oomKilled: Bool?
 
-    public init(ociVersion: String, id: String, status: String, pid: Int32?, bundle: String,
-                rootfs: String? = nil, created: String? = nil, annotations: [String: String]? = nil, owner: String? = nil) {
+    public init(
+        ociVersion: String, id: String, status: String, pid: Int32?, bundle: String,
+        rootfs: String? = nil, created: String? = nil, annotations: [String: String]? = nil, owner: String? = nil
+    ) {
         self.ociVersion = ociVersion; self.id = id; self.status = status; self.pid = pid; self.bundle = bundle
         self.rootfs = rootfs; self.created = created; self.annotations = annotations; self.owner = owner
     }
@@ -74,9 +76,11 @@ public struct ContainerRecord: Codable, Sendable {
     /// from the network namespace kept at `<state>/netns`.
     public var netDevices: [String: String]?
 
-    public init(id: String, ociVersion: String, bundle: String, rootfs: String, pid: Int32, startTime: UInt64,
-                created: String, annotations: [String: String]?, cgroupPath: String?, poststart: [Hook]?,
-                poststop: [Hook]?, started: Bool, ownPidNamespace: Bool) {
+    public init(
+        id: String, ociVersion: String, bundle: String, rootfs: String, pid: Int32, startTime: UInt64,
+        created: String, annotations: [String: String]?, cgroupPath: String?, poststart: [Hook]?,
+        poststop: [Hook]?, started: Bool, ownPidNamespace: Bool
+    ) {
         self.id = id; self.ociVersion = ociVersion; self.bundle = bundle; self.rootfs = rootfs; self.pid = pid
         self.startTime = startTime; self.created = created; self.annotations = annotations; self.cgroupPath = cgroupPath
         self.poststart = poststart; self.poststop = poststop; self.started = started; self.ownPidNamespace = ownPidNamespace

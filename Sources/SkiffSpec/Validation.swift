@@ -13,8 +13,9 @@ public enum Validation {
         if root.path.isEmpty { throw SkiffError.msg("config: root.path is empty") }
         let rootfs = FS.absolute(root.path, base: bundle)
         if !FS.isDirectory(rootfs) {
-            throw SkiffError("rootfs", rootfs, errno: FS.exists(rootfs) ? 20 : 2,
-                             hint: "root.path is resolved against the bundle \(bundle)")
+            throw SkiffError(
+                "rootfs", rootfs, errno: FS.exists(rootfs) ? 20 : 2,
+                hint: "root.path is resolved against the bundle \(bundle)")
         }
         if let p = spec.process { try validateProcess(p) }
         for m in spec.mounts ?? [] {
@@ -23,9 +24,11 @@ public enum Validation {
             _ = try MountOptions.parse(m.options ?? [], destination: m.destination)
         }
         if let hooks = spec.hooks {
-            for (kind, list) in [("prestart", hooks.prestart), ("createRuntime", hooks.createRuntime),
-                                 ("createContainer", hooks.createContainer), ("startContainer", hooks.startContainer),
-                                 ("poststart", hooks.poststart), ("poststop", hooks.poststop)] {
+            for (kind, list) in [
+                ("prestart", hooks.prestart), ("createRuntime", hooks.createRuntime),
+                ("createContainer", hooks.createContainer), ("startContainer", hooks.startContainer),
+                ("poststart", hooks.poststart), ("poststop", hooks.poststop)
+            ] {
                 for h in list ?? [] {
                     try requireAbsolute(h.path, "hooks.\(kind)[].path")
                     if let t = h.timeout, t <= 0 { throw SkiffError.msg("config: hooks.\(kind): timeout must be > 0, got \(t)") }
@@ -65,8 +68,10 @@ public enum Validation {
         try checkID(p.user.gid, "process.user.gid")
         for g in p.user.additionalGids ?? [] { try checkID(g, "process.user.additionalGids") }
         if let caps = p.capabilities {
-            for (set, names) in [("bounding", caps.bounding), ("effective", caps.effective), ("inheritable", caps.inheritable),
-                                 ("permitted", caps.permitted), ("ambient", caps.ambient)] {
+            for (set, names) in [
+                ("bounding", caps.bounding), ("effective", caps.effective), ("inheritable", caps.inheritable),
+                ("permitted", caps.permitted), ("ambient", caps.ambient)
+            ] {
                 for n in names ?? [] where CapabilityNames.number(n) == nil || !n.hasPrefix("CAP_") {
                     throw SkiffError.msg("config: process.capabilities.\(set): unknown capability \(quote(n))")
                 }
@@ -75,8 +80,9 @@ public enum Validation {
         var seen = Set<String>()
         for r in p.rlimits ?? [] {
             guard RlimitNames.all[r.type] != nil else {
-                throw SkiffError.msg("config: process.rlimits: unknown rlimit type \(quote(r.type))",
-                                     hint: "valid types are RLIMIT_NOFILE, RLIMIT_NPROC, ...")
+                throw SkiffError.msg(
+                    "config: process.rlimits: unknown rlimit type \(quote(r.type))",
+                    hint: "valid types are RLIMIT_NOFILE, RLIMIT_NPROC, ...")
             }
             if !seen.insert(r.type).inserted { throw SkiffError.msg("config: process.rlimits: duplicate \(r.type)") }
             if r.soft > r.hard { throw SkiffError.msg("config: process.rlimits: \(r.type) soft limit \(r.soft) exceeds hard limit \(r.hard)") }
@@ -106,8 +112,10 @@ public enum Validation {
             throw SkiffError.msg("config: linux.uidMappings/gidMappings are set but there is no user namespace")
         }
         for (name, maps) in [("uidMappings", l.uidMappings ?? []), ("gidMappings", l.gidMappings ?? [])] {
-            for m in maps where m.size == 0 || UInt64(m.containerID) + UInt64(m.size) > 1 << 32
-                || UInt64(m.hostID) + UInt64(m.size) > 1 << 32 {
+            for m in maps
+            where m.size == 0 || UInt64(m.containerID) + UInt64(m.size) > 1 << 32
+                || UInt64(m.hostID) + UInt64(m.size) > 1 << 32
+            {
                 throw SkiffError.msg("config: linux.\(name): mapping \(m.containerID) \(m.hostID) \(m.size) is empty or runs past 4294967295")
             }
         }
@@ -133,7 +141,8 @@ public enum Validation {
         }
         for p in (l.maskedPaths ?? []) + (l.readonlyPaths ?? []) { try requireAbsolute(p, "linux.maskedPaths/readonlyPaths") }
         if let prop = l.rootfsPropagation, !prop.isEmpty,
-           !["shared", "slave", "private", "unbindable", "rshared", "rslave", "rprivate", "runbindable"].contains(prop) {
+            !["shared", "slave", "private", "unbindable", "rshared", "rslave", "rprivate", "runbindable"].contains(prop)
+        {
             throw SkiffError.msg("config: linux.rootfsPropagation: unknown value \(quote(prop))")
         }
         if let sc = l.seccomp { try validateSeccomp(sc) }
@@ -144,8 +153,10 @@ public enum Validation {
             var names = Set<String>()
             for (host, d) in devs {
                 let inside = d.name ?? host
-                for n in [host, inside] where n.isEmpty || n.utf8.count > 15 || n == "." || n == ".."
-                    || n.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 <= 0x20 || $0 >= 0x7f }) {
+                for n in [host, inside]
+                where n.isEmpty || n.utf8.count > 15 || n == "." || n == ".."
+                    || n.utf8.contains(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 <= 0x20 || $0 >= 0x7f })
+                {
                     throw SkiffError.msg("config: linux.netDevices: invalid interface name \(quote(n))")
                 }
                 if !names.insert(inside).inserted { throw SkiffError.msg("config: linux.netDevices: two devices named \(quote(inside))") }
@@ -155,12 +166,14 @@ public enum Validation {
             // The runtime's mount namespace is inherited (runtime-spec): nothing may be mounted
             // in it for the container; the process is only chroot'ed into the rootfs.
             if !(l.maskedPaths ?? []).isEmpty || !(l.readonlyPaths ?? []).isEmpty {
-                throw SkiffError.msg("unable to restrict sys entries without a private MNT namespace",
-                                     hint: "add a mount namespace, or drop linux.maskedPaths and linux.readonlyPaths")
+                throw SkiffError.msg(
+                    "unable to restrict sys entries without a private MNT namespace",
+                    hint: "add a mount namespace, or drop linux.maskedPaths and linux.readonlyPaths")
             }
             if !(spec.mounts ?? []).isEmpty {
-                throw SkiffError.msg("config: mounts need a private mount namespace (they would be made in the host's)",
-                                     hint: "add {\"type\": \"mount\"} to linux.namespaces, or drop the mounts")
+                throw SkiffError.msg(
+                    "config: mounts need a private mount namespace (they would be made in the host's)",
+                    hint: "add {\"type\": \"mount\"} to linux.namespaces, or drop the mounts")
             }
             if spec.root?.readonly == true {
                 throw SkiffError.msg("config: root.readonly needs a private mount namespace")
@@ -172,8 +185,10 @@ public enum Validation {
         }
     }
 
-    static let ipcSysctls: Set<String> = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-                                          "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]
+    static let ipcSysctls: Set<String> = [
+        "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+        "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"
+    ]
 
     /// Only sysctls that belong to a namespace the container has of its own (runc's rule): a
     /// global one (kernel.core_pattern...) would change the host.
@@ -204,8 +219,9 @@ public enum Validation {
             if k == "kernel.domainname" { return }
             if k == "kernel.hostname" { throw SkiffError.msg("config: sysctl \(quote(key)) is not allowed as it conflicts with the OCI \"hostname\" field") }
         }
-        throw SkiffError.msg("config: sysctl \(quote(key)) is not in a separate kernel namespace",
-                             hint: "it would change the host; only ipc (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*), net.* and kernel.domainname are allowed")
+        throw SkiffError.msg(
+            "config: sysctl \(quote(key)) is not in a separate kernel namespace",
+            hint: "it would change the host; only ipc (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*), net.* and kernel.domainname are allowed")
     }
 
     /// SCMP_ACT_NOTIFY needs an agent to hand the notify fd to, and may not trap what the runtime
@@ -220,8 +236,9 @@ public enum Validation {
             throw SkiffError.msg("config: linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath", hint: "the path of the seccomp agent's socket")
         }
         if notify.contains(where: { $0.names.contains("write") }) {
-            throw SkiffError.msg("config: linux.seccomp: SCMP_ACT_NOTIFY cannot be used for the write syscall",
-                                 hint: "the runtime reports the container's setup with write(2) under the filter")
+            throw SkiffError.msg(
+                "config: linux.seccomp: SCMP_ACT_NOTIFY cannot be used for the write syscall",
+                hint: "the runtime reports the container's setup with write(2) under the filter")
         }
     }
 

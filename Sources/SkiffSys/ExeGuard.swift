@@ -52,7 +52,7 @@ public enum ExeGuard {
             do {
                 let (mount, name) = try overlayView(of: exe)
                 defer { close(mount) }
-                try reexec(path: "/proc/self/fd/\(mount)/\(name)", arguments) // returns only on failure
+                try reexec(path: "/proc/self/fd/\(mount)/\(name)", arguments)  // returns only on failure
             } catch let e as SkiffError {
                 overlayError = e
             }
@@ -93,7 +93,8 @@ public enum ExeGuard {
         let dir = slash == exe.utf8.startIndex ? "/" : String(exe[..<slash])
         let name = String(exe[exe.utf8.index(after: slash)...])
         if !(dir == "/" || dir == "/dev" || dir.hasPrefix("/dev/")),
-           let fd = try? overlay(lower: escapeLayer(dir) + ":/dev") {
+            let fd = try? overlay(lower: escapeLayer(dir) + ":/dev")
+        {
             return (fd, name)
         }
         let tmpfs = try fsContext("tmpfs")

@@ -31,8 +31,10 @@ public enum MountFD {
     }
 
     /// mount_setattr(2) on the mount `fd` is the root of (and its submounts when `recursive`).
-    public static func setAttributes(_ fd: Int32, set: UInt64, clear: UInt64, propagation: UInt64 = 0,
-                                     recursive: Bool, what: String) throws {
+    public static func setAttributes(
+        _ fd: Int32, set: UInt64, clear: UInt64, propagation: UInt64 = 0,
+        recursive: Bool, what: String
+    ) throws {
         if set == 0 && clear == 0 && propagation == 0 { return }
         let flags = SKIFF_AT_EMPTY_PATH | (recursive ? SKIFF_AT_RECURSIVE : 0)
         if skiff_mount_setattr(fd, "", flags, set, clear, propagation, -1) != 0 {
@@ -44,8 +46,10 @@ public enum MountFD {
 
     /// A new filesystem instance, configured like mount(2) would be with `options` as its data
     /// (`key=value` or `flag`), returned as a detached mount with the mount attributes `attrs`.
-    public static func newFilesystem(type: String, source: String?, options: [String], superblockFlags: [String],
-                                     attrs: UInt64, what: String) throws -> Int32 {
+    public static func newFilesystem(
+        type: String, source: String?, options: [String], superblockFlags: [String],
+        attrs: UInt64, what: String
+    ) throws -> Int32 {
         let fs = skiff_fsopen(type)
         if fs < 0 { throw failure("fsopen \(type) for", what) }
         defer { close(fs) }
@@ -100,7 +104,9 @@ public enum MountFD {
         if f & UInt(SKIFF_MS_NOEXEC) != 0 { a |= SKIFF_MOUNT_ATTR_NOEXEC }
         if f & UInt(SKIFF_MS_NODIRATIME) != 0 { a |= SKIFF_MOUNT_ATTR_NODIRATIME }
         if f & UInt(SKIFF_MS_NOSYMFOLLOW) != 0 { a |= SKIFF_MOUNT_ATTR_NOSYMFOLLOW }
-        if f & UInt(SKIFF_MS_NOATIME) != 0 { a |= SKIFF_MOUNT_ATTR_NOATIME } else if f & UInt(SKIFF_MS_STRICTATIME) != 0 {
+        if f & UInt(SKIFF_MS_NOATIME) != 0 {
+            a |= SKIFF_MOUNT_ATTR_NOATIME
+        } else if f & UInt(SKIFF_MS_STRICTATIME) != 0 {
             a |= SKIFF_MOUNT_ATTR_STRICTATIME
         }
         return a

@@ -39,8 +39,9 @@ public struct Netlink {
     public mutating func move(_ name: String, toNamespace netns: Int32, newName: String?) throws {
         var attrs: [(UInt16, [UInt8])] = [(Netlink.IFLA_NET_NS_FD, withUnsafeBytes(of: UInt32(bitPattern: netns).littleEndian, Array.init))]
         if let newName, newName != name { attrs.append((Netlink.IFLA_IFNAME, Array(newName.utf8) + [0])) }
-        try request(index: try Netlink.index(of: name), flags: 0, change: 0, attrs: attrs,
-                    what: "move \(name) to the container's network namespace" + (newName.map { " as \($0)" } ?? ""))
+        try request(
+            index: try Netlink.index(of: name), flags: 0, change: 0, attrs: attrs,
+            what: "move \(name) to the container's network namespace" + (newName.map { " as \($0)" } ?? ""))
     }
 
     mutating func request(index: Int32, flags: UInt32, change: UInt32, attrs: [(UInt16, [UInt8])], what: String) throws {

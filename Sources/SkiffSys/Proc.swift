@@ -112,7 +112,8 @@ public struct IdleTrim {
             let f = line.split(separator: " ", omittingEmptySubsequences: true)
             let range = f.first?.split(separator: "-") ?? []
             guard f.count >= 6, range.count == 2, let lo = UInt(range[0], radix: 16), let hi = UInt(range[1], radix: 16),
-                  hi > lo, f[4] != "0" else { continue }
+                hi > lo, f[4] != "0"
+            else { continue }
             lines.append((lo, hi, f[1], f[3] + " " + f[4]))
         }
         guard let image = lines.first(where: { $0.lo <= anchor && anchor < $0.hi })?.file else { return }
@@ -135,7 +136,8 @@ extension Proc {
         // Fields from 3 (state) on; arg_start..env_end are fields 48-51.
         let f = s[s.index(after: close)...].split(separator: " ")
         guard f.count >= 49, let argStart = UInt(f[45]), let argEnd = UInt(f[46]),
-              let envStart = UInt(f[47]), let envEnd = UInt(f[48]) else { return }
+            let envStart = UInt(f[47]), let envEnd = UInt(f[48])
+        else { return }
         clearenv()
         if envEnd > envStart, let p = UnsafeMutableRawPointer(bitPattern: envStart) { memset(p, 0, Int(envEnd - envStart)) }
         if argEnd > argStart, let p = UnsafeMutableRawPointer(bitPattern: argStart) {
@@ -183,8 +185,11 @@ public struct SeccompAgentWatch {
         let now = Proc.monotonicSeconds()
         if since == nil { since = now }
         if now - since! >= limit {
-            throw SkiffError.msg("\(what): the container process (pid \(pid)) has waited \(Int(limit)) s for the seccomp agent to answer syscall \(nr)",
-                                 hint: "the agent at linux.seccomp.listenerPath does not answer; SCMP_ACT_NOTIFY on a syscall the runtime itself makes before execve needs an agent that answers it")
+            throw SkiffError.msg(
+                "\(what): the container process (pid \(pid)) has waited \(Int(limit)) s for the seccomp agent to answer syscall \(nr)",
+                hint:
+                    "the agent at linux.seccomp.listenerPath does not answer; SCMP_ACT_NOTIFY on a syscall the runtime itself makes before execve needs an agent that answers it"
+            )
         }
     }
 

@@ -20,7 +20,8 @@ public enum ShimAddress {
     /// The group from the bundle's config.json annotations; the container id when there is none.
     public static func group(bundle: String, id: String) -> String {
         guard let bytes = try? FS.readBytes(bundle + "/config.json"), let v = try? JSONParser.parse(bytes),
-              let ann = v["annotations"] else { return id }
+            let ann = v["annotations"]
+        else { return id }
         for key in groupAnnotations {
             if case .string(let g)? = ann[key], !g.isEmpty { return g }
         }

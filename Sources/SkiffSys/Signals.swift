@@ -6,7 +6,7 @@ public enum Signals {
         ("FPE", 8), ("KILL", 9), ("USR1", 10), ("SEGV", 11), ("USR2", 12), ("PIPE", 13), ("ALRM", 14),
         ("TERM", 15), ("STKFLT", 16), ("CHLD", 17), ("CONT", 18), ("STOP", 19), ("TSTP", 20), ("TTIN", 21),
         ("TTOU", 22), ("URG", 23), ("XCPU", 24), ("XFSZ", 25), ("VTALRM", 26), ("PROF", 27), ("WINCH", 28),
-        ("IO", 29), ("POLL", 29), ("PWR", 30), ("SYS", 31),
+        ("IO", 29), ("POLL", 29), ("PWR", 30), ("SYS", 31)
     ]
 
     /// Parses `KILL`, `SIGKILL`, `sigkill`, `9`, `SIGRTMIN+3`.

@@ -41,9 +41,11 @@ public enum Spawn {
     /// does not break us: EPIPE is ignored.
     /// `newProcessGroup`: the child leads a process group of its own (everything it starts can
     /// be killed at once); `started` gets its pid before we wait for it.
-    public static func run(path: String, args: [String], env: [String], stdin: [UInt8],
-                           timeout: Int? = nil, cwd: String? = nil, cwdFd: Int32 = -1, newProcessGroup: Bool = false,
-                           started: (pid_t) -> Void = { _ in }) throws -> SpawnResult {
+    public static func run(
+        path: String, args: [String], env: [String], stdin: [UInt8],
+        timeout: Int? = nil, cwd: String? = nil, cwdFd: Int32 = -1, newProcessGroup: Bool = false,
+        started: (pid_t) -> Void = { _ in }
+    ) throws -> SpawnResult {
         let inPipe = try Sys.pipe()
         let outPipe = try Sys.pipe()
         let errPipe = try Sys.pipe()
@@ -101,11 +103,13 @@ public enum Spawn {
         let deadline = timeout.map { monotonicNanos() + UInt64($0) * 1_000_000_000 }
         var buf = [UInt8](repeating: 0, count: 8192)
         while true {
-            var pfds = [pollfd(fd: outPipe.read, events: Int16(POLLIN), revents: 0),
-                        pollfd(fd: exited ? -1 : pidfd, events: Int16(POLLIN), revents: 0)]
+            var pfds = [
+                pollfd(fd: outPipe.read, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: exited ? -1 : pidfd, events: Int16(POLLIN), revents: 0)
+            ]
             var wait: Int32 = -1
             if exited {
-                wait = 50 // drain what the hook wrote, not what a leftover daemon might
+                wait = 50  // drain what the hook wrote, not what a leftover daemon might
             } else if let deadline {
                 let now = monotonicNanos()
                 if now >= deadline { timedOut = true; break }

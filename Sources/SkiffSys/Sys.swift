@@ -186,7 +186,7 @@ public func nsFlagNames(_ flags: UInt) -> String {
     let table: [(UInt, String)] = [
         (UInt(SKIFF_CLONE_NEWUSER), "user"), (UInt(SKIFF_CLONE_NEWNS), "mount"), (UInt(SKIFF_CLONE_NEWPID), "pid"),
         (UInt(SKIFF_CLONE_NEWUTS), "uts"), (UInt(SKIFF_CLONE_NEWIPC), "ipc"), (UInt(SKIFF_CLONE_NEWNET), "network"),
-        (UInt(SKIFF_CLONE_NEWCGROUP), "cgroup"), (UInt(SKIFF_CLONE_NEWTIME), "time"),
+        (UInt(SKIFF_CLONE_NEWCGROUP), "cgroup"), (UInt(SKIFF_CLONE_NEWTIME), "time")
     ]
     let names = table.filter { flags & $0.0 != 0 }.map(\.1)
     return names.isEmpty ? "none" : names.joined(separator: ",")

@@ -22,16 +22,20 @@ public final class TTRPCClient {
     }
 
     /// One unary call; a non-OK status is thrown as TTRPCStatus.
-    public func call(service: String, method: String, payload: [UInt8], metadata: [String: String] = [:],
-                     timeoutMs: Int32 = 5000) throws -> [UInt8] {
+    public func call(
+        service: String, method: String, payload: [UInt8], metadata: [String: String] = [:],
+        timeoutMs: Int32 = 5000
+    ) throws -> [UInt8] {
         let stream = try send(service: service, method: method, payload: payload, metadata: metadata, timeoutMs: timeoutMs)
         return try receive(stream: stream, timeoutMs: timeoutMs, what: "\(service)/\(method)")
     }
 
     /// Sends a request without waiting; the reply is taken later with `receive` (several calls
     /// can be in flight on one connection, e.g. a Wait and the requests that end it).
-    public func send(service: String, method: String, payload: [UInt8], metadata: [String: String] = [:],
-                     timeoutMs: Int32 = 5000) throws -> UInt32 {
+    public func send(
+        service: String, method: String, payload: [UInt8], metadata: [String: String] = [:],
+        timeoutMs: Int32 = 5000
+    ) throws -> UInt32 {
         var req = TTRPCRequest()
         req.service = service
         req.method = method

@@ -37,7 +37,7 @@ public enum TaskEvents {
             "containerd.events.TaskExit": "/tasks/exit", "containerd.events.TaskDelete": "/tasks/delete",
             "containerd.events.TaskExecAdded": "/tasks/exec-added", "containerd.events.TaskExecStarted": "/tasks/exec-started",
             "containerd.events.TaskOOM": "/tasks/oom", "containerd.events.TaskPaused": "/tasks/paused",
-            "containerd.events.TaskResumed": "/tasks/resumed", "containerd.events.TaskCheckpointed": "/tasks/checkpointed",
+            "containerd.events.TaskResumed": "/tasks/resumed", "containerd.events.TaskCheckpointed": "/tasks/checkpointed"
         ][typeName]
     }
 
@@ -80,8 +80,9 @@ public final class EventPublisher {
         while let next = queue.first {
             do {
                 if client == nil { client = try TTRPCClient.connect(address) }
-                _ = try client!.call(service: TaskEvents.service, method: "Forward", payload: next,
-                                     metadata: ["containerd-namespace-ttrpc": namespace], timeoutMs: 5000)
+                _ = try client!.call(
+                    service: TaskEvents.service, method: "Forward", payload: next,
+                    metadata: ["containerd-namespace-ttrpc": namespace], timeoutMs: 5000)
                 queue.removeFirst()
             } catch {
                 client = nil

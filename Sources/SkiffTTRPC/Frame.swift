@@ -89,17 +89,20 @@ public struct FrameReader {
         }
         guard buffer.count - start - Frame.headerSize >= length else { return nil }
         let dataStart = start + Frame.headerSize
-        let f = Frame(streamID: stream, type: MessageType(rawValue: type) ?? .data, flags: flags,
-                      data: Array(buffer[dataStart..<(dataStart + length)]))
+        let f = Frame(
+            streamID: stream, type: MessageType(rawValue: type) ?? .data, flags: flags,
+            data: Array(buffer[dataStart..<(dataStart + length)]))
         var frame = f
-        frame.type = type // keep unknown types as sent; the server ignores them
+        frame.type = type  // keep unknown types as sent; the server ignores them
         start = dataStart + length
         compact()
         return .frame(frame)
     }
 
     mutating func compact() {
-        if start == buffer.count { buffer.removeAll(keepingCapacity: true); start = 0 } else if start > 65536 {
+        if start == buffer.count {
+            buffer.removeAll(keepingCapacity: true); start = 0
+        } else if start > 65536 {
             buffer.removeFirst(start); start = 0
         }
     }
@@ -108,6 +111,6 @@ public struct FrameReader {
 /// gRPC status codes, as ttrpc carries them in Response.status.code.
 public enum StatusCode: Int32, Sendable {
     case ok = 0, cancelled = 1, unknown = 2, invalidArgument = 3, deadlineExceeded = 4, notFound = 5, alreadyExists = 6,
-         permissionDenied = 7, resourceExhausted = 8, failedPrecondition = 9, aborted = 10, outOfRange = 11,
-         unimplemented = 12, `internal` = 13, unavailable = 14, dataLoss = 15, unauthenticated = 16
+        permissionDenied = 7, resourceExhausted = 8, failedPrecondition = 9, aborted = 10, outOfRange = 11,
+        unimplemented = 12, `internal` = 13, unavailable = 14, dataLoss = 15, unauthenticated = 16
 }

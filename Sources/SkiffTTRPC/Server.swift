@@ -114,10 +114,14 @@ public final class TTRPCServer {
     func handle(_ c: Connection, _ e: FrameEvent) {
         switch e {
         case .oversize(let stream, let length):
-            respond(c, stream, .failure(TTRPCStatus(.resourceExhausted,
-                "message length \(length) exceed maximum message size of \(Frame.maxData)")))
+            respond(
+                c, stream,
+                .failure(
+                    TTRPCStatus(
+                        .resourceExhausted,
+                        "message length \(length) exceed maximum message size of \(Frame.maxData)")))
         case .frame(let f):
-            guard f.type == MessageType.request.rawValue else { return } // unknown types are ignored
+            guard f.type == MessageType.request.rawValue else { return }  // unknown types are ignored
             if f.streamID % 2 == 0 {
                 respond(c, f.streamID, .failure(TTRPCStatus(.invalidArgument, "StreamID must be odd for client initiated streams")))
                 return

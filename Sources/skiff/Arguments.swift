@@ -88,7 +88,9 @@ func parseFlags(_ args: ArraySlice<String>, specs: [FlagSpec], stopAtPositional:
         let key = spec.names[0]
         if spec.takesValue {
             var v: String
-            if let inline { v = inline } else {
+            if let inline {
+                v = inline
+            } else {
                 guard i < args.endIndex else { throw CLIError.usage("flag needs an argument: -\(name)") }
                 v = args[i]
                 i += 1

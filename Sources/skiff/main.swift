@@ -15,7 +15,7 @@ let globalFlags: [FlagSpec] = [
     FlagSpec(["criu"], value: true, "path to the criu binary used for checkpoint and restore (not supported)"),
     FlagSpec(["version", "v"], "print the version"),
     FlagSpec(["help", "h"], "show help"),
-    FlagSpec(["skip-unavailable-cgroups"], "warn instead of failing for limits whose controller the cgroup v2 hierarchy lacks"),
+    FlagSpec(["skip-unavailable-cgroups"], "warn instead of failing for limits whose controller the cgroup v2 hierarchy lacks")
 ]
 
 /// Splits argv at the command: the global flags before it (one or two dashes, `=` or a separate
@@ -27,7 +27,8 @@ func splitGlobalFlags(_ argv: [String]) -> (flags: [String], command: Int) {
         flags.append(argv[i])
         let name = String(argv[i].drop(while: { $0 == "-" }))
         if !name.utf8.contains(UInt8(ascii: "=")), let spec = globalFlags.first(where: { $0.names.contains(name) }),
-           spec.takesValue, i + 1 < argv.count {
+            spec.takesValue, i + 1 < argv.count
+        {
             i += 1
             flags.append(argv[i])
         }
@@ -41,22 +42,26 @@ func splitGlobalFlags(_ argv: [String]) -> (flags: [String], command: Int) {
 /// before the command tables below are built, so that the image we leave has done next to nothing.
 let (globalArgs, commandIndex) = splitGlobalFlags(CommandLine.arguments)
 if commandIndex < CommandLine.arguments.count, case let cmd = CommandLine.arguments[commandIndex],
-   cmd == "create" || cmd == "run" || cmd == "exec" {
+    cmd == "create" || cmd == "run" || cmd == "exec"
+{
     do { _ = try ExeGuard.ensure() } catch {
         FS.writeStderr("\(cmd): \(error)\n")
         exit(1)
     }
 }
 
-
 let createFlags: [FlagSpec] = [
     FlagSpec(["bundle", "b"], value: true, "path to the root of the bundle directory, defaults to the current directory"),
-    FlagSpec(["console-socket"], value: true, "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
+    FlagSpec(
+        ["console-socket"], value: true,
+        "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
     FlagSpec(["pidfd-socket"], value: true, "path to an AF_UNIX socket which will receive a file descriptor referencing the init process"),
     FlagSpec(["pid-file"], value: true, "specify the file to write the process id to"),
     FlagSpec(["no-pivot"], "do not use pivot root to jail process inside rootfs.  This should be used whenever the rootfs is on top of a ramdisk"),
-    FlagSpec(["no-new-keyring"], "do not create a new session keyring for the container.  This will cause the container to inherit the calling processes session key"),
-    FlagSpec(["preserve-fds"], value: true, "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
+    FlagSpec(
+        ["no-new-keyring"], "do not create a new session keyring for the container.  This will cause the container to inherit the calling processes session key"
+    ),
+    FlagSpec(["preserve-fds"], value: true, "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)")
 ]
 
 let formatFlag = FlagSpec(["format", "f"], value: true, "select one of: table or json (default: \"table\")")
@@ -64,91 +69,112 @@ let formatFlag = FlagSpec(["format", "f"], value: true, "select one of: table or
 let commandList: [CommandSpec] = [
     CommandSpec(name: "create", summary: "create a container", usage: "[command options] <container-id>", flags: createFlags),
     CommandSpec(name: "start", summary: "executes the user defined process in a created container", usage: "<container-id>", flags: []),
-    CommandSpec(name: "run", summary: "create and run a container", usage: "[command options] <container-id>", flags: createFlags + [
-        FlagSpec(["detach", "d"], "detach from the container's process"),
-        FlagSpec(["keep"], "do not delete the container after it exits"),
-        FlagSpec(["no-subreaper"], "disable the use of the subreaper used to reap reparented processes"),
-    ]),
+    CommandSpec(
+        name: "run", summary: "create and run a container", usage: "[command options] <container-id>",
+        flags: createFlags + [
+            FlagSpec(["detach", "d"], "detach from the container's process"),
+            FlagSpec(["keep"], "do not delete the container after it exits"),
+            FlagSpec(["no-subreaper"], "disable the use of the subreaper used to reap reparented processes")
+        ]),
     CommandSpec(name: "state", summary: "output the state of a container", usage: "<container-id>", flags: []),
-    CommandSpec(name: "kill", summary: "kill sends the specified signal (default: SIGTERM) to the container's init process",
-                usage: "[command options] <container-id> [signal]",
-                flags: [FlagSpec(["all", "a"], "send the specified signal to all processes inside the container")]),
-    CommandSpec(name: "delete", summary: "delete any resources held by the container often used with detached container",
-                usage: "[command options] <container-id>",
-                flags: [FlagSpec(["force", "f"], "Forcibly deletes the container if it is still running (uses SIGKILL)")]),
-    CommandSpec(name: "list", summary: "lists containers started by skiff with the given root", usage: "[command options]",
-                flags: [formatFlag, FlagSpec(["quiet", "q"], "display only container IDs")]),
-    CommandSpec(name: "spec", summary: "create a new specification file", usage: "[command options]", flags: [
-        FlagSpec(["bundle", "b"], value: true, "path to the root of the bundle directory"),
-        FlagSpec(["rootless"], "generate a configuration for a rootless container"),
-    ]),
+    CommandSpec(
+        name: "kill", summary: "kill sends the specified signal (default: SIGTERM) to the container's init process",
+        usage: "[command options] <container-id> [signal]",
+        flags: [FlagSpec(["all", "a"], "send the specified signal to all processes inside the container")]),
+    CommandSpec(
+        name: "delete", summary: "delete any resources held by the container often used with detached container",
+        usage: "[command options] <container-id>",
+        flags: [FlagSpec(["force", "f"], "Forcibly deletes the container if it is still running (uses SIGKILL)")]),
+    CommandSpec(
+        name: "list", summary: "lists containers started by skiff with the given root", usage: "[command options]",
+        flags: [formatFlag, FlagSpec(["quiet", "q"], "display only container IDs")]),
+    CommandSpec(
+        name: "spec", summary: "create a new specification file", usage: "[command options]",
+        flags: [
+            FlagSpec(["bundle", "b"], value: true, "path to the root of the bundle directory"),
+            FlagSpec(["rootless"], "generate a configuration for a rootless container")
+        ]),
     CommandSpec(name: "features", summary: "show the enabled features", usage: "", flags: []),
-    CommandSpec(name: "exec", summary: "execute new process inside the container",
-                usage: "[command options] <container-id> <command> [command options]  || -p process.json <container-id>", flags: [
-        FlagSpec(["console-socket"], value: true, "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
-        FlagSpec(["pidfd-socket"], value: true, "path to an AF_UNIX socket which will receive a file descriptor referencing the exec process"),
-        FlagSpec(["cwd"], value: true, "current working directory in the container"),
-        FlagSpec(["env", "e"], value: true, repeatable: true, "set environment variables"),
-        FlagSpec(["tty", "t"], "allocate a pseudo-TTY"),
-        FlagSpec(["user", "u"], value: true, "UID (format: <uid>[:<gid>])"),
-        FlagSpec(["additional-gids", "g"], value: true, repeatable: true, "additional gids"),
-        FlagSpec(["process", "p"], value: true, "path to the process.json"),
-        FlagSpec(["detach", "d"], "detach from the container's process"),
-        FlagSpec(["pid-file"], value: true, "specify the file to write the process id to"),
-        FlagSpec(["process-label"], value: true, "set the asm process label for the process commonly used with selinux"),
-        FlagSpec(["apparmor"], value: true, "set the apparmor profile for the process"),
-        FlagSpec(["no-new-privs"], "set the no new privileges value for the process"),
-        FlagSpec(["cap", "c"], value: true, repeatable: true, "add a capability to the bounding set for the process"),
-        FlagSpec(["preserve-fds"], value: true, "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
-        FlagSpec(["cgroup"], value: true, repeatable: true, "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>."),
-        FlagSpec(["ignore-paused"], "allow exec in a paused container"),
-    ], stopsAtPositional: true),
-    CommandSpec(name: "ps", summary: "ps displays the processes running inside a container", usage: "[command options] <container-id> [ps options]",
-                flags: [formatFlag], stopsAtPositional: true),
+    CommandSpec(
+        name: "exec", summary: "execute new process inside the container",
+        usage: "[command options] <container-id> <command> [command options]  || -p process.json <container-id>",
+        flags: [
+            FlagSpec(
+                ["console-socket"], value: true,
+                "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
+            FlagSpec(["pidfd-socket"], value: true, "path to an AF_UNIX socket which will receive a file descriptor referencing the exec process"),
+            FlagSpec(["cwd"], value: true, "current working directory in the container"),
+            FlagSpec(["env", "e"], value: true, repeatable: true, "set environment variables"),
+            FlagSpec(["tty", "t"], "allocate a pseudo-TTY"),
+            FlagSpec(["user", "u"], value: true, "UID (format: <uid>[:<gid>])"),
+            FlagSpec(["additional-gids", "g"], value: true, repeatable: true, "additional gids"),
+            FlagSpec(["process", "p"], value: true, "path to the process.json"),
+            FlagSpec(["detach", "d"], "detach from the container's process"),
+            FlagSpec(["pid-file"], value: true, "specify the file to write the process id to"),
+            FlagSpec(["process-label"], value: true, "set the asm process label for the process commonly used with selinux"),
+            FlagSpec(["apparmor"], value: true, "set the apparmor profile for the process"),
+            FlagSpec(["no-new-privs"], "set the no new privileges value for the process"),
+            FlagSpec(["cap", "c"], value: true, repeatable: true, "add a capability to the bounding set for the process"),
+            FlagSpec(["preserve-fds"], value: true, "Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total) (default: 0)"),
+            FlagSpec(["cgroup"], value: true, repeatable: true, "run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>."),
+            FlagSpec(["ignore-paused"], "allow exec in a paused container")
+        ], stopsAtPositional: true),
+    CommandSpec(
+        name: "ps", summary: "ps displays the processes running inside a container", usage: "[command options] <container-id> [ps options]",
+        flags: [formatFlag], stopsAtPositional: true),
     CommandSpec(name: "pause", summary: "pause suspends all processes inside the container", usage: "<container-id>", flags: []),
     CommandSpec(name: "resume", summary: "resumes all processes that have been previously paused", usage: "<container-id>", flags: []),
-    CommandSpec(name: "events", summary: "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
-                usage: "[command options] <container-id>", flags: [
-        FlagSpec(["interval"], value: true, "set the stats collection interval (default: 5s)"),
-        FlagSpec(["stats"], "display the container's stats then exit"),
-    ]),
-    CommandSpec(name: "update", summary: "update container resource constraints", usage: "[command options] <container-id>", flags: [
-        FlagSpec(["resources", "r"], value: true, "path to the file containing the resources to update or '-' to read from the standard input"),
-    ] + [("blkio-weight", "Specifies per cgroup weight, range is from 10 to 1000 (default: 0)"),
-         ("cpu-period", "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default"),
-         ("cpu-quota", "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period"),
-         ("cpu-burst", "CPU CFS hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for burst a given period"),
-         ("cpu-share", "CPU shares (relative weight vs. other containers)"),
-         ("cpu-rt-period", "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default"),
-         ("cpu-rt-runtime", "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),
-         ("cpuset-cpus", "CPU(s) to use"), ("cpuset-mems", "Memory node(s) to use"),
-         ("memory", "Memory limit (in bytes)"), ("memory-reservation", "Memory reservation or soft_limit (in bytes)"),
-         ("memory-swap", "Total memory usage (memory + swap); set '-1' to enable unlimited swap"),
-         ("cpu-idle", "set cgroup SCHED_IDLE or not, 0: default behavior, 1: SCHED_IDLE"),
-         ("pids-limit", "Maximum number of pids allowed in the container"),
-         ("l3-cache-schema", "The string of Intel RDT/CAT L3 cache schema"), ("mem-bw-schema", "The string of Intel RDT/MBA memory bandwidth schema"),
-         ("kernel-memory", "(obsoleted; do not use)"), ("kernel-memory-tcp", "(obsoleted; do not use)")]
-        .map { FlagSpec([$0.0], value: true, $0.1) }),
+    CommandSpec(
+        name: "events", summary: "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
+        usage: "[command options] <container-id>",
+        flags: [
+            FlagSpec(["interval"], value: true, "set the stats collection interval (default: 5s)"),
+            FlagSpec(["stats"], "display the container's stats then exit")
+        ]),
+    CommandSpec(
+        name: "update", summary: "update container resource constraints", usage: "[command options] <container-id>",
+        flags: [
+            FlagSpec(["resources", "r"], value: true, "path to the file containing the resources to update or '-' to read from the standard input")
+        ]
+            + [
+                ("blkio-weight", "Specifies per cgroup weight, range is from 10 to 1000 (default: 0)"),
+                ("cpu-period", "CPU CFS period to be used for hardcapping (in usecs). 0 to use system default"),
+                ("cpu-quota", "CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period"),
+                ("cpu-burst", "CPU CFS hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for burst a given period"),
+                ("cpu-share", "CPU shares (relative weight vs. other containers)"),
+                ("cpu-rt-period", "CPU realtime period to be used for hardcapping (in usecs). 0 to use system default"),
+                ("cpu-rt-runtime", "CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),
+                ("cpuset-cpus", "CPU(s) to use"), ("cpuset-mems", "Memory node(s) to use"),
+                ("memory", "Memory limit (in bytes)"), ("memory-reservation", "Memory reservation or soft_limit (in bytes)"),
+                ("memory-swap", "Total memory usage (memory + swap); set '-1' to enable unlimited swap"),
+                ("cpu-idle", "set cgroup SCHED_IDLE or not, 0: default behavior, 1: SCHED_IDLE"),
+                ("pids-limit", "Maximum number of pids allowed in the container"),
+                ("l3-cache-schema", "The string of Intel RDT/CAT L3 cache schema"), ("mem-bw-schema", "The string of Intel RDT/MBA memory bandwidth schema"),
+                ("kernel-memory", "(obsoleted; do not use)"), ("kernel-memory-tcp", "(obsoleted; do not use)")
+            ]
+            .map { FlagSpec([$0.0], value: true, $0.1) }),
     // runc's commands skiff has no backend for: they answer with a reason, not "unknown command".
-    CommandSpec(name: "checkpoint", summary: "checkpoint a running container (not supported: skiff has no CRIU support)",
-                usage: "[command options] <container-id>", flags: []),
-    CommandSpec(name: "restore", summary: "restore a container from a previous checkpoint (not supported: skiff has no CRIU support)",
-                usage: "[command options] <container-id>", flags: []),
+    CommandSpec(
+        name: "checkpoint", summary: "checkpoint a running container (not supported: skiff has no CRIU support)",
+        usage: "[command options] <container-id>", flags: []),
+    CommandSpec(
+        name: "restore", summary: "restore a container from a previous checkpoint (not supported: skiff has no CRIU support)",
+        usage: "[command options] <container-id>", flags: [])
 ]
 
 let commands: [String: CommandSpec] = Dictionary(uniqueKeysWithValues: commandList.map { ($0.name, $0) })
 
 let usage: String = {
     var s = """
-    NAME:
-       skiff - an OCI container runtime (runc-compatible command line)
+        NAME:
+           skiff - an OCI container runtime (runc-compatible command line)
 
-    USAGE:
-       skiff [global options] command [command options] [arguments...]
+        USAGE:
+           skiff [global options] command [command options] [arguments...]
 
-    COMMANDS:
+        COMMANDS:
 
-    """
+        """
     let width = commandList.map(\.name.count).max() ?? 0
     for c in commandList { s += "   " + c.name + String(repeating: " ", count: width - c.name.count + 2) + c.summary + "\n" }
     s += "   help" + String(repeating: " ", count: width - 2) + "Shows a list of commands or help for one command\n\nGLOBAL OPTIONS:\n"
@@ -194,8 +220,8 @@ func main() -> Int32 {
     }
     if global.bool("version") {
         // runc's shape: name and version, commit, spec, libseccomp.
-        printOut("skiff version \(SkiffVersion.version)\ncommit: \(SkiffVersion.commit)\nspec: \(SkiffVersion.spec)\n" +
-                 "libseccomp: \(SkiffVersion.libseccomp)\n")
+        printOut(
+            "skiff version \(SkiffVersion.version)\ncommit: \(SkiffVersion.commit)\nspec: \(SkiffVersion.spec)\n" + "libseccomp: \(SkiffVersion.libseccomp)\n")
         return 0
     }
     guard i < argv.count else {

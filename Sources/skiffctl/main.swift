@@ -24,8 +24,10 @@ struct Global: ParsableArguments {
 struct SkiffCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "skiffctl", abstract: "A minimal daemonless container manager over containerd-shim-skiff-v2.",
-        subcommands: [ConfigCommand.self, Namespaces.self, Images.self, Content.self, Snapshots.self, Containers.self, TasksCommand.self,
-                      Run.self, Events.self, DoctorCommand.self, LeasesCommand.self])
+        subcommands: [
+            ConfigCommand.self, Namespaces.self, Images.self, Content.self, Snapshots.self, Containers.self, TasksCommand.self,
+            Run.self, Events.self, DoctorCommand.self, LeasesCommand.self
+        ])
 }
 
 struct ConfigCommand: ParsableCommand {
@@ -37,8 +39,9 @@ struct ConfigCommand: ParsableCommand {
 }
 
 struct Namespaces: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "namespaces", abstract: "Namespaces.", subcommands: [List.self, Create.self, Remove.self],
-                                                    aliases: ["ns"])
+    static let configuration = CommandConfiguration(
+        commandName: "namespaces", abstract: "Namespaces.", subcommands: [List.self, Create.self, Remove.self],
+        aliases: ["ns"])
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls")
         @OptionGroup var g: Global
@@ -58,9 +61,13 @@ struct Namespaces: ParsableCommand {
 }
 
 struct Images: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "images", abstract: "Images.", subcommands: [List.self, Pull.self, Push.self, Import.self, Export.self, Remove.self, Tag.self, Check.self, Mount.self,
-                                                                  Unmount.self, Prune.self],
-                                                    aliases: ["image", "i"])
+    static let configuration = CommandConfiguration(
+        commandName: "images", abstract: "Images.",
+        subcommands: [
+            List.self, Pull.self, Push.self, Import.self, Export.self, Remove.self, Tag.self, Check.self, Mount.self,
+            Unmount.self, Prune.self
+        ],
+        aliases: ["image", "i"])
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls")
         @OptionGroup var g: Global
@@ -191,9 +198,10 @@ struct Images: ParsableCommand {
 }
 
 struct Snapshots: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "snapshots", abstract: "Snapshots.",
-                                                    subcommands: [List.self, Prepare.self, Commit.self, Mounts.self, Remove.self, Prune.self],
-                                                    aliases: ["snapshot"])
+    static let configuration = CommandConfiguration(
+        commandName: "snapshots", abstract: "Snapshots.",
+        subcommands: [List.self, Prepare.self, Commit.self, Mounts.self, Remove.self, Prune.self],
+        aliases: ["snapshot"])
     struct Prepare: ParsableCommand {
         @OptionGroup var g: Global
         @Argument var key: String
@@ -247,8 +255,9 @@ struct Snapshots: ParsableCommand {
 }
 
 struct Content: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "content", abstract: "The content store.",
-                                                    subcommands: [List.self, Get.self, Remove.self, Prune.self])
+    static let configuration = CommandConfiguration(
+        commandName: "content", abstract: "The content store.",
+        subcommands: [List.self, Get.self, Remove.self, Prune.self])
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls")
         @OptionGroup var g: Global
@@ -292,8 +301,9 @@ struct Content: ParsableCommand {
 }
 
 struct LeasesCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "leases", abstract: "Leases: content kept from garbage collection.",
-                                                    subcommands: [List.self, Create.self, Remove.self])
+    static let configuration = CommandConfiguration(
+        commandName: "leases", abstract: "Leases: content kept from garbage collection.",
+        subcommands: [List.self, Create.self, Remove.self])
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls")
         @OptionGroup var g: Global
@@ -392,8 +402,9 @@ struct SpecOptions: ParsableArguments {
 func tasks(_ g: Global) throws -> Tasks { Tasks(try g.store(), shimBinary: shimPath()) }
 
 struct Containers: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "containers", abstract: "Containers.",
-                                                    subcommands: [List.self, Create.self, Info.self, Remove.self], aliases: ["container", "c"])
+    static let configuration = CommandConfiguration(
+        commandName: "containers", abstract: "Containers.",
+        subcommands: [List.self, Create.self, Info.self, Remove.self], aliases: ["container", "c"])
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls")
         @OptionGroup var g: Global
@@ -414,7 +425,8 @@ struct Containers: ParsableCommand {
         @OptionGroup var g: Global
         @Argument var id: String
         func run() throws {
-            let data = try JSONSerialization.data(withJSONObject: try tasks(g).containerInfo(id), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            let data = try JSONSerialization.data(
+                withJSONObject: try tasks(g).containerInfo(id), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         }
     }
@@ -436,9 +448,12 @@ func signalNumber(_ s: String) throws -> UInt32 {
 }
 
 struct TasksCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tasks", abstract: "Tasks (through the shim).",
-                                                    subcommands: [Start.self, List.self, Kill.self, Exec.self, Pause.self, Resume.self,
-                                                                  PS.self, Metrics.self, Remove.self], aliases: ["task", "t"])
+    static let configuration = CommandConfiguration(
+        commandName: "tasks", abstract: "Tasks (through the shim).",
+        subcommands: [
+            Start.self, List.self, Kill.self, Exec.self, Pause.self, Resume.self,
+            PS.self, Metrics.self, Remove.self
+        ], aliases: ["task", "t"])
     struct Start: ParsableCommand {
         @OptionGroup var g: Global
         @Flag(name: .short, help: "Detach.") var detach = false
@@ -606,9 +621,19 @@ func fastRun(_ args: [String]) -> (RunOptions, Bool)? {
         case "-t", "--tty": o.tty = true
         case "--net-host": o.netHost = true
         default:
-            if let v = value("--log-uri", a) { o.logURI = v } else if let v = value("--env", a) { o.env.append(v) }
-            else if let v = value("--cwd", a) { o.cwd = v } else if let v = value("--mount", a) { o.mounts.append(v) } else if let v = value("--user", a) ?? value("-u", a) { o.user = v }
-            else { return nil }
+            if let v = value("--log-uri", a) {
+                o.logURI = v
+            } else if let v = value("--env", a) {
+                o.env.append(v)
+            } else if let v = value("--cwd", a) {
+                o.cwd = v
+            } else if let v = value("--mount", a) {
+                o.mounts.append(v)
+            } else if let v = value("--user", a) ?? value("-u", a) {
+                o.user = v
+            } else {
+                return nil
+            }
         }
         i += 1
     }
@@ -622,8 +647,9 @@ func fastRun(_ args: [String]) -> (RunOptions, Bool)? {
 /// The store from the environment the global options were moved into (or the defaults).
 func storeFromEnvironment() throws -> Store {
     let cfg = try Store.readConfig(env("SKIFF_CONFIG") ?? Store.defaultConfigPath)
-    let s = try Store(root: env("SKIFF_ROOT") ?? cfg["root"] ?? Store.defaultRoot, state: env("SKIFF_STATE") ?? cfg["state"] ?? Store.defaultState,
-                      namespace: env("SKIFF_NAMESPACE") ?? "default")
+    let s = try Store(
+        root: env("SKIFF_ROOT") ?? cfg["root"] ?? Store.defaultRoot, state: env("SKIFF_STATE") ?? cfg["state"] ?? Store.defaultState,
+        namespace: env("SKIFF_NAMESPACE") ?? "default")
     s.snapshotter = cfg["snapshotter"]
     return s
 }

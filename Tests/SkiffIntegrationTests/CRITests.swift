@@ -36,32 +36,38 @@ final class CRITests: ImageTestCase {
         """.write(toFile: work + "/cni/10-skiff-test.conflist", atomically: true, encoding: .utf8)
         try "SkipUnavailableCgroups = true\n".write(toFile: work + "/skiff-runtime.toml", atomically: true, encoding: .utf8)
         let criConfig = """
-        [plugins."io.containerd.grpc.v1.cri"]
-          disable_tcp_service = true
-          # The sandbox's oom_score_adj -998 needs CAP_SYS_RESOURCE, which this host lacks: runc
-          # fails every pod without this (skiff would too).
-          restrict_oom_score_adj = true
-          stream_server_address = "127.0.0.1"
-          stream_server_port = "0"
-          sandbox_image = "\(pauseRef)"
-          enable_selinux = false
-          [plugins."io.containerd.grpc.v1.cri".cni]
-            bin_dir = "/usr/lib/cni"
-            conf_dir = "\(work!)/cni"
-          [plugins."io.containerd.grpc.v1.cri".containerd]
-            default_runtime_name = "runc"
-            [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-              runtime_type = "io.containerd.runc.v2"
-            [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.skiff]
-              runtime_type = "io.containerd.skiff.v2"
-              [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.skiff.options]
-                ConfigPath = "\(work!)/skiff-runtime.toml"
-        """
+            [plugins."io.containerd.grpc.v1.cri"]
+              disable_tcp_service = true
+              # The sandbox's oom_score_adj -998 needs CAP_SYS_RESOURCE, which this host lacks: runc
+              # fails every pod without this (skiff would too).
+              restrict_oom_score_adj = true
+              stream_server_address = "127.0.0.1"
+              stream_server_port = "0"
+              sandbox_image = "\(pauseRef)"
+              enable_selinux = false
+              [plugins."io.containerd.grpc.v1.cri".cni]
+                bin_dir = "/usr/lib/cni"
+                conf_dir = "\(work!)/cni"
+              [plugins."io.containerd.grpc.v1.cri".containerd]
+                default_runtime_name = "runc"
+                [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+                  runtime_type = "io.containerd.runc.v2"
+                [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.skiff]
+                  runtime_type = "io.containerd.skiff.v2"
+                  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.skiff.options]
+                    ConfigPath = "\(work!)/skiff-runtime.toml"
+            """
         containerd = try PrivateContainerd(work: work, extraPath: (Env.shim as NSString).deletingLastPathComponent, cri: criConfig)
         // The pod sandbox image: the test rootfs whose entrypoint is the payload's pause.
         let pauseTar = work + "/pause.tar"
-        XCTAssertEqual(Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", Env.rootfs, pauseTar, pauseRef,
-                                                    "{\"Entrypoint\": [\"/bin/skiff-payload\", \"pause\"], \"Cmd\": []}"]).code, 0)
+        XCTAssertEqual(
+            Cmd.run(
+                "/usr/bin/python3",
+                [
+                    Env.packageRoot + "/fixtures/build-image.py", Env.rootfs, pauseTar, pauseRef,
+                    "{\"Entrypoint\": [\"/bin/skiff-payload\", \"pause\"], \"Cmd\": []}"
+                ]
+            ).code, 0)
         for tar in [pauseTar, image] {
             let r = containerd.ctr(["-n", "k8s.io", "image", "import", tar])
             XCTAssertEqual(r.code, 0, r.stderr)
@@ -85,8 +91,9 @@ final class CRITests: ImageTestCase {
     @discardableResult
     func cri(_ args: [String], stdin: String? = nil, timeout: TimeInterval = 60) -> CmdResult {
         let sock = "unix://" + containerd.sock
-        return Cmd.run(crictl, ["--runtime-endpoint", sock, "--image-endpoint", sock, "--timeout", "30s"] + args,
-                       stdin: stdin, timeout: timeout)
+        return Cmd.run(
+            crictl, ["--runtime-endpoint", sock, "--image-endpoint", sock, "--timeout", "30s"] + args,
+            stdin: stdin, timeout: timeout)
     }
 
     func writeJSON(_ obj: [String: Any], _ name: String) throws -> String {
@@ -98,14 +105,20 @@ final class CRITests: ImageTestCase {
     /// pid: 0 shares one pid namespace in the pod (shareProcessNamespace), 1 gives each
     /// container its own.
     func podConfig(_ name: String, pid: Int = 1) throws -> String {
-        try writeJSON(["metadata": ["name": name, "namespace": "default", "uid": name + "-uid", "attempt": 1],
-                       "log_directory": work + "/logs/" + name,
-                       "linux": ["security_context": ["namespace_options": ["pid": pid]]]], name + "-pod.json")
+        try writeJSON(
+            [
+                "metadata": ["name": name, "namespace": "default", "uid": name + "-uid", "attempt": 1],
+                "log_directory": work + "/logs/" + name,
+                "linux": ["security_context": ["namespace_options": ["pid": pid]]]
+            ], name + "-pod.json")
     }
 
     func containerConfig(_ name: String, _ command: [String], stdin: Bool = false) throws -> String {
-        try writeJSON(["metadata": ["name": name], "image": ["image": ref], "command": command,
-                       "log_path": name + ".log", "stdin": stdin, "linux": [String: Any]()], name + "-ctr.json")
+        try writeJSON(
+            [
+                "metadata": ["name": name], "image": ["image": ref], "command": command,
+                "log_path": name + ".log", "stdin": stdin, "linux": [String: Any]()
+            ], name + "-ctr.json")
     }
 
     func out(_ r: CmdResult) -> String { r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
@@ -130,10 +143,16 @@ final class CRITests: ImageTestCase {
             XCTAssertFalse(pod.isEmpty, "\(handler): runp: \(rp.stderr)")
             if pod.isEmpty { print((try? String(contentsOfFile: work + "/containerd.log", encoding: .utf8))?.suffix(3000) ?? ""); return }
             XCTAssertTrue(out(cri(["inspectp", "-o", "go-template", "--template", "{{.status.state}}", pod])).contains("SANDBOX_READY"))
-            let a = out(cri(["create", pod, try containerConfig("a-" + handler, ["/bin/sh", "-c", "echo started-a; exec sleep 3017"]),
-                             work + "/p-\(handler)-pod.json"]))
-            let b = out(cri(["create", pod, try containerConfig("b-" + handler, ["/bin/sh", "-c", "echo started-b; exec sleep 3017"]),
-                             work + "/p-\(handler)-pod.json"]))
+            let a = out(
+                cri([
+                    "create", pod, try containerConfig("a-" + handler, ["/bin/sh", "-c", "echo started-a; exec sleep 3017"]),
+                    work + "/p-\(handler)-pod.json"
+                ]))
+            let b = out(
+                cri([
+                    "create", pod, try containerConfig("b-" + handler, ["/bin/sh", "-c", "echo started-b; exec sleep 3017"]),
+                    work + "/p-\(handler)-pod.json"
+                ]))
             XCTAssertFalse(a.isEmpty || b.isEmpty, "\(handler): create")
             XCTAssertEqual(cri(["start", a]).code, 0)
             XCTAssertEqual(cri(["start", b]).code, 0)
@@ -158,7 +177,8 @@ final class CRITests: ImageTestCase {
             r = cri(["stats", "-o", "json", a])
             XCTAssertEqual(r.code, 0, r.stderr)
             if let obj = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
-               let stat = (obj["stats"] as? [[String: Any]])?.first {
+                let stat = (obj["stats"] as? [[String: Any]])?.first
+            {
                 let cpu = stat["cpu"] as? [String: Any], mem = stat["memory"] as? [String: Any]
                 XCTAssertNotNil((cpu?["usageCoreNanoSeconds"] as? [String: Any])?["value"], "\(handler): cpu usage: \(r.stdout)")
                 XCTAssertNotNil((mem?["workingSetBytes"] as? [String: Any])?["value"], "\(handler): memory working set: \(r.stdout)")
@@ -170,8 +190,11 @@ final class CRITests: ImageTestCase {
             r = cri(["update", "--cpu-quota", "50000", "--cpu-period", "100000", a])
             notes.append("update: \(r.code)")
             // attach: what the container writes after the attach, until it exits.
-            let att = out(cri(["create", pod, try containerConfig("att-" + handler, ["/bin/sh", "-c", "sleep 1; echo attached-hi; sleep 0.5"]),
-                               work + "/p-\(handler)-pod.json"]))
+            let att = out(
+                cri([
+                    "create", pod, try containerConfig("att-" + handler, ["/bin/sh", "-c", "sleep 1; echo attached-hi; sleep 0.5"]),
+                    work + "/p-\(handler)-pod.json"
+                ]))
             XCTAssertEqual(cri(["start", att]).code, 0)
             XCTAssertTrue(waitState(att, "RUNNING"))
             r = cri(["attach", att], timeout: 30)
@@ -179,36 +202,52 @@ final class CRITests: ImageTestCase {
             XCTAssertTrue(waitState(att, "EXITED"), "\(handler): the attached container read its stdin and exited")
             XCTAssertEqual(cri(["rm", att]).code, 0)
             // port-forward to a port the pod listens on (in its own network namespace).
-            let srv = out(cri(["create", pod, try containerConfig("srv-" + handler, ["/bin/sh", "-c", "exec nc -ll -p 8080 -e /bin/echo pf-ok"]),
-                               work + "/p-\(handler)-pod.json"]))
+            let srv = out(
+                cri([
+                    "create", pod, try containerConfig("srv-" + handler, ["/bin/sh", "-c", "exec nc -ll -p 8080 -e /bin/echo pf-ok"]),
+                    work + "/p-\(handler)-pod.json"
+                ]))
             XCTAssertEqual(cri(["start", srv]).code, 0)
             XCTAssertTrue(waitState(srv, "RUNNING"))
             let port = Int.random(in: 30000...39000)
-            let pf = Background([crictl, "--runtime-endpoint", "unix://" + containerd.sock, "port-forward", pod, "\(port):8080"],
-                                log: work + "/pf-\(handler).log")
+            let pf = Background(
+                [crictl, "--runtime-endpoint", "unix://" + containerd.sock, "port-forward", pod, "\(port):8080"],
+                log: work + "/pf-\(handler).log")
             var answer = ""
             for _ in 0..<100 where answer.isEmpty {
                 usleep(50_000)
-                answer = out(Cmd.run("/usr/bin/python3", ["-c", """
-                    import socket, sys
-                    try:
-                        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2); print(s.recv(100).decode().strip())
-                    except OSError: pass
-                    """, "\(port)"]))
+                answer = out(
+                    Cmd.run(
+                        "/usr/bin/python3",
+                        [
+                            "-c",
+                            """
+                            import socket, sys
+                            try:
+                                s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2); print(s.recv(100).decode().strip())
+                            except OSError: pass
+                            """, "\(port)"
+                        ]))
             }
             pf.stop(SIGTERM)
             notes.append("port-forward: " + answer)
             XCTAssertEqual(cri(["stop", "-t", "1", srv]).code, 0)
             XCTAssertEqual(cri(["rm", srv]).code, 0)
             // A container that exits, then is created again in the same pod (kubelet's restart).
-            let once = out(cri(["create", pod, try containerConfig("once-" + handler, ["/bin/sh", "-c", "echo once; exit 7"]),
-                                work + "/p-\(handler)-pod.json"]))
+            let once = out(
+                cri([
+                    "create", pod, try containerConfig("once-" + handler, ["/bin/sh", "-c", "echo once; exit 7"]),
+                    work + "/p-\(handler)-pod.json"
+                ]))
             XCTAssertEqual(cri(["start", once]).code, 0)
             XCTAssertTrue(waitState(once, "EXITED"), "\(handler): exited")
             notes.append("exit code: " + out(cri(["inspect", "-o", "go-template", "--template", "{{.status.exitCode}}", once])))
             XCTAssertEqual(cri(["rm", once]).code, 0)
-            let again = out(cri(["create", pod, try containerConfig("once-" + handler, ["/bin/sh", "-c", "echo again; exit 0"]),
-                                 work + "/p-\(handler)-pod.json"]))
+            let again = out(
+                cri([
+                    "create", pod, try containerConfig("once-" + handler, ["/bin/sh", "-c", "echo again; exit 0"]),
+                    work + "/p-\(handler)-pod.json"
+                ]))
             XCTAssertEqual(cri(["start", again]).code, 0)
             XCTAssertTrue(waitState(again, "EXITED"))
             notes.append("again: " + out(cri(["logs", again])))
@@ -242,8 +281,11 @@ final class CRITests: ImageTestCase {
             let pod = out(cri(["runp", "--runtime", handler, try podConfig("s-" + handler, pid: 0)]))
             XCTAssertFalse(pod.isEmpty)
             let marker = "sleep 14\(handler == "skiff" ? 1 : 2)"
-            let c = out(cri(["create", pod, try containerConfig("bg-" + handler, ["/bin/sh", "-c", "\(marker)1 & \(marker)2"]),
-                             work + "/s-\(handler)-pod.json"]))
+            let c = out(
+                cri([
+                    "create", pod, try containerConfig("bg-" + handler, ["/bin/sh", "-c", "\(marker)1 & \(marker)2"]),
+                    work + "/s-\(handler)-pod.json"
+                ]))
             XCTAssertEqual(cri(["start", c]).code, 0)
             XCTAssertTrue(waitState(c, "RUNNING"))
             for _ in 0..<100 where Host.processes(mentioning: marker + "1").isEmpty { usleep(20_000) }
@@ -257,7 +299,8 @@ final class CRITests: ImageTestCase {
             XCTAssertEqual(cri(["stopp", pod]).code, 0)
             XCTAssertEqual(cri(["rmp", pod]).code, 0)
         }
-        print("crictl stop -t 2 in a shared-pid pod: " + times.sorted { $0.key < $1.key }.map { "\($0.key) \(Int($0.value * 1000)) ms" }.joined(separator: ", "))
+        print(
+            "crictl stop -t 2 in a shared-pid pod: " + times.sorted { $0.key < $1.key }.map { "\($0.key) \(Int($0.value * 1000)) ms" }.joined(separator: ", "))
         XCTAssertLessThan(times["skiff"]!, max(2 * times["runc"]!, 0.3), "within 2x of runc")
     }
 }

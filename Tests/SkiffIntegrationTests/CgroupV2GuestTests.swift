@@ -13,9 +13,11 @@ final class CgroupV2GuestTests: XCTestCase {
         let script = Env.packageRoot + "/scripts/vm/guest-cgroup-tests.sh"
         // The guest sees the host root read-only but has its own /tmp and /run: share the checkout
         // (binary, rootfs, scripts) when it lives there, as CI's fresh clone may.
-        let candidates = Set([Env.packageRoot, (Env.rootfs as NSString).deletingLastPathComponent, (Env.skiff as NSString).deletingLastPathComponent,
-                             (Env.shim as NSString).deletingLastPathComponent])
-            .filter { $0.hasPrefix("/tmp/") || $0.hasPrefix("/run/") }
+        let candidates = Set([
+            Env.packageRoot, (Env.rootfs as NSString).deletingLastPathComponent, (Env.skiff as NSString).deletingLastPathComponent,
+            (Env.shim as NSString).deletingLastPathComponent
+        ])
+        .filter { $0.hasPrefix("/tmp/") || $0.hasPrefix("/run/") }
         var share: [String] = []
         for dir in candidates.sorted() where !candidates.contains(where: { $0 != dir && dir.hasPrefix($0 + "/") }) {
             share += ["--share", dir]
@@ -28,9 +30,12 @@ final class CgroupV2GuestTests: XCTestCase {
         let failures = r.stdout.split(separator: "\n").filter { $0.hasPrefix("FAIL: ") }
         XCTAssertEqual(failures, [], r.stdout + r.stderr)
         XCTAssertEqual(r.code, 0, r.stdout + r.stderr)
-        for expected in ["pure cgroup v2", "memory.max=", "OOM-killed", "pids.max=10", "cpu.max=", "cpu.weight", "io.max", "update: memory.max",
-                         "update --resources", "events --stats", "OOM kill", "devices eBPF", "state reports oomKilled", "ExeGuard"]
-            + (Env.which("containerd") != nil ? ["shim Stats", "shim OOM"] : []) {
+        for expected in [
+            "pure cgroup v2", "memory.max=", "OOM-killed", "pids.max=10", "cpu.max=", "cpu.weight", "io.max", "update: memory.max",
+            "update --resources", "events --stats", "OOM kill", "devices eBPF", "state reports oomKilled", "ExeGuard"
+        ]
+            + (Env.which("containerd") != nil ? ["shim Stats", "shim OOM"] : [])
+        {
             XCTAssertTrue(passes.contains { $0.contains(expected) }, "missing PASS for \(expected):\n\(r.stdout)")
         }
     }

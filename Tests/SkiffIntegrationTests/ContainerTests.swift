@@ -105,17 +105,21 @@ final class ContainerTests: XCTestCase {
         b.payload("cat", "/proc/self/mountinfo")
         let r = b.run()
         XCTAssertEqual(r.code, 0, r.stderr)
-        for (dest, type) in [("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs"),
-                             ("/dev/mqueue", "mqueue"), ("/sys", "sysfs"), ("/sys/fs/cgroup", "cgroup2")] {
-            XCTAssertTrue(r.stdout.split(separator: "\n").contains { $0.split(separator: " ")[4] == dest && $0.contains(" - \(type) ") },
-                          "\(dest) (\(type)) not mounted:\n\(r.stdout)")
+        for (dest, type) in [
+            ("/proc", "proc"), ("/dev", "tmpfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs"),
+            ("/dev/mqueue", "mqueue"), ("/sys", "sysfs"), ("/sys/fs/cgroup", "cgroup2")
+        ] {
+            XCTAssertTrue(
+                r.stdout.split(separator: "\n").contains { $0.split(separator: " ")[4] == dest && $0.contains(" - \(type) ") },
+                "\(dest) (\(type)) not mounted:\n\(r.stdout)")
         }
     }
 
     func testMaskedAndReadonlyPaths() throws {
-        let masked = try XCTUnwrap(["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"].first {
-            FileManager.default.fileExists(atPath: $0)
-        })
+        let masked = try XCTUnwrap(
+            ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug"].first {
+                FileManager.default.fileExists(atPath: $0)
+            })
         b.payload("cat", masked, "write", "/proc/sys/kernel/hostname", "stat", "/sys/firmware")
         let r = b.run()
         XCTAssertEqual(r.code, 0, r.stderr)
@@ -126,8 +130,9 @@ final class ContainerTests: XCTestCase {
 
     func testDefaultAndConfiguredDevices() {
         b.linux["devices"] = [["type": "c", "path": "/dev/custom0", "major": 1, "minor": 3, "fileMode": 0o600, "uid": 1000, "gid": 1000]]
-        b.payload("stat", "/dev/null", "stat", "/dev/zero", "stat", "/dev/urandom", "stat", "/dev/custom0", "stat", "/dev/fd",
-                  "stat", "/dev/ptmx", "write", "/dev/null")
+        b.payload(
+            "stat", "/dev/null", "stat", "/dev/zero", "stat", "/dev/urandom", "stat", "/dev/custom0", "stat", "/dev/fd",
+            "stat", "/dev/ptmx", "write", "/dev/null")
         let v = b.run().values
         XCTAssertEqual(v["stat./dev/null"], "mode:20666,uid:0,gid:0,rdev:1:3")
         XCTAssertEqual(v["stat./dev/zero"], "mode:20666,uid:0,gid:0,rdev:1:5")
@@ -155,7 +160,7 @@ final class ContainerTests: XCTestCase {
             "effective": ["CAP_KILL"],
             "permitted": ["CAP_KILL", "CAP_CHOWN"],
             "inheritable": ["CAP_KILL"],
-            "ambient": ["CAP_KILL"],
+            "ambient": ["CAP_KILL"]
         ]
         b.payload("caps")
         let v = b.run().values
@@ -168,8 +173,10 @@ final class ContainerTests: XCTestCase {
 
     func testNonRootUserKeepsOnlyAmbientCaps() {
         b.process["user"] = ["uid": 1000, "gid": 1000]
-        b.process["capabilities"] = ["bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL", "CAP_CHOWN"],
-                                     "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]]
+        b.process["capabilities"] = [
+            "bounding": ["CAP_KILL", "CAP_CHOWN"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL", "CAP_CHOWN"],
+            "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL"]
+        ]
         b.payload("caps")
         let v = b.run().values
         XCTAssertEqual(v["capeff"], "0000000000000020")
@@ -223,8 +230,12 @@ final class ContainerTests: XCTestCase {
         b.payload("fds")
         XCTAssertEqual(b.run().values["fds"], "0,1,2")
         try? b.write()
-        let r = Cmd.run("/bin/sh", ["-c", "exec 3</etc/hostname 4</etc/hostname; exec \"$0\" --root \"$1\" run --preserve-fds 1 --bundle \"$2\" c2",
-                                    Env.skiff, b.stateRoot, b.dir])
+        let r = Cmd.run(
+            "/bin/sh",
+            [
+                "-c", "exec 3</etc/hostname 4</etc/hostname; exec \"$0\" --root \"$1\" run --preserve-fds 1 --bundle \"$2\" c2",
+                Env.skiff, b.stateRoot, b.dir
+            ])
         XCTAssertEqual(r.values["fds"], "0,1,2,3", r.stderr)
     }
 
@@ -232,16 +243,24 @@ final class ContainerTests: XCTestCase {
         b.payload("fds", "env")
         try? b.write()
         // LISTEN_PID is the pid skiff runs as ($$, kept by exec), as sd_listen_fds wants it.
-        var r = Cmd.run("/bin/sh", ["-c", "exec 3</etc/hostname; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" --root \"$1\" run --bundle \"$2\" c1",
-                                    Env.skiff, b.stateRoot, b.dir])
+        var r = Cmd.run(
+            "/bin/sh",
+            [
+                "-c", "exec 3</etc/hostname; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$0\" --root \"$1\" run --bundle \"$2\" c1",
+                Env.skiff, b.stateRoot, b.dir
+            ])
         XCTAssertEqual(r.values["fds"], "0,1,2,3", r.stderr)
         XCTAssertTrue(r.stdout.contains("env=LISTEN_FDS=1"))
         XCTAssertTrue(r.stdout.contains("env=LISTEN_PID=1"))
         // Inherited from an activated ancestor (another LISTEN_PID, or none): not ours. The fd
         // here is a host directory, which would let the container walk out to the host's root.
         for pid in ["999999", ""] {
-            r = Cmd.run("/bin/sh", ["-c", "exec 3</etc; LISTEN_FDS=1 LISTEN_PID=\(pid) exec \"$0\" --root \"$1\" run --bundle \"$2\" c2",
-                                    Env.skiff, b.stateRoot, b.dir])
+            r = Cmd.run(
+                "/bin/sh",
+                [
+                    "-c", "exec 3</etc; LISTEN_FDS=1 LISTEN_PID=\(pid) exec \"$0\" --root \"$1\" run --bundle \"$2\" c2",
+                    Env.skiff, b.stateRoot, b.dir
+                ])
             XCTAssertEqual(r.values["fds"], "0,1,2", "LISTEN_PID=\(pid): " + r.stdout + r.stderr)
             XCTAssertFalse(r.stdout.contains("env=LISTEN_FDS"), r.stdout)
         }

@@ -21,8 +21,11 @@ final class DropInTests: ImageTestCase {
 
         // A tty run: containerd's shim passes --console-socket; `script` gives ctr a terminal.
         if let script = Env.which("script") {
-            let cmd = ([ctrBin, "--address", sock, "run", "-t", "--rm", "--runc-binary", Env.skiff, ref, "tty1",
-                        "/bin/skiff-payload", "tty", "exit", "6"]).joined(separator: " ")
+            let cmd =
+                ([
+                    ctrBin, "--address", sock, "run", "-t", "--rm", "--runc-binary", Env.skiff, ref, "tty1",
+                    "/bin/skiff-payload", "tty", "exit", "6"
+                ]).joined(separator: " ")
             r = Cmd.run(script, ["-qec", cmd, "/dev/null"], timeout: 60)
             XCTAssertEqual(r.code, 6, r.stdout + r.stderr)
             XCTAssertTrue(r.stdout.contains("isatty=1"), r.stdout)
@@ -35,22 +38,32 @@ final class DropInTests: ImageTestCase {
         guard let podman = Env.which("podman"), Env.which("conmon") != nil else {
             throw XCTSkip("podman is not installed (apt-get install podman)")
         }
-        let base = ["--root", work + "/proot", "--runroot", work + "/prun", "--storage-driver", "vfs",
-                    "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", Env.skiff,
-                    "--runtime-flag", "skip-unavailable-cgroups"]
+        let base = [
+            "--root", work + "/proot", "--runroot", work + "/prun", "--storage-driver", "vfs",
+            "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--runtime", Env.skiff,
+            "--runtime-flag", "skip-unavailable-cgroups"
+        ]
         // podman (cgroupfs manager) leaves libpod_parent in every hierarchy: removed when empty.
         defer { Cmd.sh("for d in /sys/fs/cgroup/*/libpod_parent; do find \"$d\" -depth -type d -exec rmdir {} \\; ; done 2>/dev/null") }
         var r = Cmd.run(podman, base + ["load", "-i", image], timeout: 120)
         XCTAssertEqual(r.code, 0, r.stderr)
         // This host lacks CAP_SYS_RESOURCE: ask for rlimits below the current hard ones (runc needs the same).
-        r = Cmd.run(podman, base + ["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
-                                    ref, "/bin/skiff-payload", "id", "echo", "from-podman", "exit", "4"], timeout: 120)
+        r = Cmd.run(
+            podman,
+            base + [
+                "run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
+                ref, "/bin/skiff-payload", "id", "echo", "from-podman", "exit", "4"
+            ], timeout: 120)
         XCTAssertEqual(r.code, 4, r.stderr)
         XCTAssertTrue(r.stdout.contains("from-podman"), r.stdout + r.stderr)
         XCTAssertEqual(r.values["uid"], "0")
         // Detached, then exec through conmon (exec --process --detach --pid-file), then stop.
-        r = Cmd.run(podman, base + ["run", "-d", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
-                                    ref, "/bin/sleep", "60"], timeout: 120)
+        r = Cmd.run(
+            podman,
+            base + [
+                "run", "-d", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
+                ref, "/bin/sleep", "60"
+            ], timeout: 120)
         XCTAssertEqual(r.code, 0, r.stderr)
         let cid = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         r = Cmd.run(podman, base + ["exec", cid, "/bin/skiff-payload", "pid", "echo", "exec-ok", "exit", "5"], timeout: 60)

@@ -3,8 +3,10 @@ import XCTest
 
 /// Bad input gets a clear error, a non-zero exit, and leaves nothing behind.
 final class ErrorTests: XCTestCase {
-    func expectFailure(_ name: String, expect: String, edit: (TestBundle) throws -> Void,
-                       command: [String]? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
+    func expectFailure(
+        _ name: String, expect: String, edit: (TestBundle) throws -> Void,
+        command: [String]? = nil, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let b = try TestBundle()
         defer { b.cleanup() }
         b.payload("exit", "0")
@@ -94,7 +96,9 @@ final class ErrorTests: XCTestCase {
         if cur.rlim_max == rlim_t.max { throw XCTSkip("hard limit is unlimited here") }
         // Only a real failure when we lack CAP_SYS_RESOURCE; never raise it for real.
         let check = Cmd.sh("grep CapEff /proc/self/status")
-        if let hex = check.stdout.split(separator: "\t").last, let v = UInt64(hex.trimmingCharacters(in: .whitespacesAndNewlines), radix: 16), v & (1 << 24) != 0 {
+        if let hex = check.stdout.split(separator: "\t").last, let v = UInt64(hex.trimmingCharacters(in: .whitespacesAndNewlines), radix: 16),
+            v & (1 << 24) != 0
+        {
             throw XCTSkip("this host grants CAP_SYS_RESOURCE; raising the hard limit would succeed")
         }
         try expectFailure("rlimit", expect: "setrlimit \"RLIMIT_NOFILE\": operation not permitted") { b in

@@ -85,7 +85,8 @@ final class EscapeTests: XCTestCase {
         try b.write()
         var r = b.rt(["run", "-d", "--bundle", b.dir, "x1"])
         XCTAssertEqual(r.code, 0, r.stderr)
-        r = b.rt(["exec", "x1", "/bin/sh", "-c", "printf '#!/proc/self/exe --log=/tmp/evil.fifo\\n' > /tmp/evil && chmod +x /tmp/evil && mkfifo /tmp/evil.fifo"])
+        r = b.rt(["exec", "x1", "/bin/sh", "-c", "printf '#!/proc/self/exe --log=/tmp/evil.fifo\\n' > /tmp/evil && chmod +x /tmp/evil && mkfifo /tmp/evil.fifo"]
+        )
         XCTAssertEqual(r.code, 0, r.stderr)
         let exec = Background([Env.skiff, "--root", b.stateRoot, "exec", "x1", "/tmp/evil"])
         defer { exec.stop(SIGKILL) }
@@ -93,7 +94,9 @@ final class EscapeTests: XCTestCase {
         for _ in 0..<500 {
             if let p = Host.processes(mentioning: "--log=/tmp/evil.fifo").first(where: { p in
                 (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(p)/cwd")) != nil && p != exec.pid
-            }) { pid = p; break }
+            }) {
+                pid = p; break
+            }
             usleep(10_000)
         }
         XCTAssertGreaterThan(pid, 0, "the script's interpreter (our binary) did not start")
@@ -167,9 +170,11 @@ final class EscapeTests: XCTestCase {
         let b = try TestBundle()
         defer { b.cleanup() }
         b.payload("id")
-        for (field, user) in [("uid", ["uid": 4294967295, "gid": 0]), ("gid", ["uid": 1000, "gid": 4294967295]),
-                              ("additionalGids", ["uid": 1000, "gid": 1000, "additionalGids": [4294967295]] as [String: Any]),
-                              ("uid", ["uid": 2147483648, "gid": 0])] {
+        for (field, user) in [
+            ("uid", ["uid": 4294967295, "gid": 0]), ("gid", ["uid": 1000, "gid": 4294967295]),
+            ("additionalGids", ["uid": 1000, "gid": 1000, "additionalGids": [4294967295]] as [String: Any]),
+            ("uid", ["uid": 2147483648, "gid": 0])
+        ] {
             b.process["user"] = user
             let r = b.run()
             XCTAssertEqual(r.code, 1, "\(user): \(r.stdout)")
@@ -219,12 +224,15 @@ final class EscapeTests: XCTestCase {
         b.config["root"] = ["path": root, "readonly": true]
         b.addMount(["destination": "/vol/a/x", "type": "tmpfs", "source": "racetmp", "options": ["size=1234k"]])
         b.args(["/bin/true"])
-        let swapper = Background(["/usr/bin/python3", "-c", """
+        let swapper = Background([
+            "/usr/bin/python3", "-c",
+            """
             import ctypes, os
             libc = ctypes.CDLL(None, use_errno=True)
             a, b = b"\(root)/vol/a", b"\(root)/vol/b"
             while True: libc.renameat2(-100, a, -100, b, 2)
-            """])
+            """
+        ])
         defer { swapper.stop(SIGKILL) }
         var created = 0, inside = 0
         var refusals: [String: Int] = [:]
@@ -236,7 +244,8 @@ final class EscapeTests: XCTestCase {
             if r.code == 0 {
                 created += 1
                 if let pid = (try? JSONSerialization.jsonObject(with: Data(b.rt(["state", "r\(i)"]).stdout.utf8)) as? [String: Any])?["pid"] as? Int,
-                   let mi = try? String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8), mi.contains("racetmp") {
+                    let mi = try? String(contentsOfFile: "/proc/\(pid)/mountinfo", encoding: .utf8), mi.contains("racetmp")
+                {
                     inside += 1
                 }
                 XCTAssertEqual(b.rt(["delete", "--force", "r\(i)"]).code, 0)
@@ -330,8 +339,10 @@ final class EscapeTests: XCTestCase {
         for fd in fds {
             var st = stat()
             XCTAssertEqual(stat("/proc/\(pid)/fd/\(fd)", &st), 0)
-            XCTAssertNotEqual(st.st_mode & S_IFMT, S_IFDIR, "fd \(fd) of the created init is a directory: " +
-                              ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) ?? "?"))
+            XCTAssertNotEqual(
+                st.st_mode & S_IFMT, S_IFDIR,
+                "fd \(fd) of the created init is a directory: " + ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) ?? "?")
+            )
         }
         XCTAssertEqual(b.rt(["start", "c1"]).code, 0)
         for _ in 0..<100 where b.rt(["state", "c1"]).stdout.contains("\"running\"") { usleep(20_000) }
@@ -355,7 +366,10 @@ final class EscapeTests: XCTestCase {
             var caps = (b.process["capabilities"] as? [String: Any]) ?? [:]
             for set in ["bounding", "effective", "permitted"] { caps[set] = ((caps[set] as? [String]) ?? []) + ["CAP_SYS_ADMIN"] }
             b.process["capabilities"] = caps
-            b.args(["/bin/sh", "-c", "mkdir -p /tmp/p; unshare -U -r -m -p -f --mount-proc=/tmp/p true 2>/dev/null && echo nested-proc-mounted || echo nested-proc-refused; grep -c ' proc ' /proc/self/mountinfo"])
+            b.args([
+                "/bin/sh", "-c",
+                "mkdir -p /tmp/p; unshare -U -r -m -p -f --mount-proc=/tmp/p true 2>/dev/null && echo nested-proc-mounted || echo nested-proc-refused; grep -c ' proc ' /proc/self/mountinfo"
+            ])
             let r = b.rt(["run", "--no-pivot", "--bundle", b.dir, "np1"])
             XCTAssertEqual(r.code, 0, "\(rt): \(r.stderr)")
             XCTAssertTrue(r.stdout.contains("nested-proc-refused"), "\(rt): \(r.stdout)")
@@ -379,8 +393,10 @@ final class EscapeTests: XCTestCase {
         for fd in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? [] {
             var st = stat()
             XCTAssertEqual(stat("/proc/\(pid)/fd/\(fd)", &st), 0)
-            XCTAssertNotEqual(st.st_mode & S_IFMT, S_IFDIR, "fd \(fd) of the created init is a directory: " +
-                              ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) ?? "?"))
+            XCTAssertNotEqual(
+                st.st_mode & S_IFMT, S_IFDIR,
+                "fd \(fd) of the created init is a directory: " + ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) ?? "?")
+            )
         }
         let climb = "for f in /proc/1/fd/*; do (cd $f 2>/dev/null && \(probe.script("exec"))); done; echo done"
         let r = b.rt(["exec", "c1", "/bin/sh", "-c", climb])
@@ -424,8 +440,10 @@ final class EscapeTests: XCTestCase {
         var runtimes = [Env.skiff]
         if let runc = Env.which("runc") { runtimes.append(runc) }
         for rt in runtimes {
-            for (key, value, ok) in [("kernel.core_pattern", "|/tmp/pwn %p", false), ("kernel.printk_ratelimit_burst", "77", false),
-                                     ("net.ipv4.ip_forward", "1", true), ("kernel.shmmni", "4000", true), ("kernel.domainname", "x.test", true)] {
+            for (key, value, ok) in [
+                ("kernel.core_pattern", "|/tmp/pwn %p", false), ("kernel.printk_ratelimit_burst", "77", false),
+                ("net.ipv4.ip_forward", "1", true), ("kernel.shmmni", "4000", true), ("kernel.domainname", "x.test", true)
+            ] {
                 let b = try TestBundle(runtime: rt)
                 defer { b.cleanup() }
                 b.linux["sysctl"] = [key: value]
@@ -447,9 +465,11 @@ final class EscapeTests: XCTestCase {
     /// refuses). A joined namespace of another's takes the sysctl.
     func testSysctlsInAJoinedHostNamespaceAreRefused() throws {
         try Env.requireRoot()
-        let cases = [("network", "net", "net.ipv4.tcp_keepalive_probes", "3", "/proc/sys/net/ipv4/tcp_keepalive_probes"),
-                     ("ipc", "ipc", "kernel.msgmax", "8193", "/proc/sys/kernel/msgmax"),
-                     ("uts", "uts", "kernel.domainname", "pwn.test", "/proc/sys/kernel/domainname")]
+        let cases = [
+            ("network", "net", "net.ipv4.tcp_keepalive_probes", "3", "/proc/sys/net/ipv4/tcp_keepalive_probes"),
+            ("ipc", "ipc", "kernel.msgmax", "8193", "/proc/sys/kernel/msgmax"),
+            ("uts", "uts", "kernel.domainname", "pwn.test", "/proc/sys/kernel/domainname")
+        ]
         for (type, proc, key, value, file) in cases {
             let before = try String(contentsOfFile: file, encoding: .utf8)
             XCTAssertNotEqual(before.trimmingCharacters(in: .whitespacesAndNewlines), value, "pick a value the host does not have")
@@ -498,8 +518,9 @@ final class EscapeTests: XCTestCase {
         XCTAssertNotEqual(r.code, 0)
         XCTAssertTrue(r.stderr.contains("cgroup is not empty"), "runc's warning: \(r.stderr)")
         XCTAssertEqual(try JSONSerialization.jsonObject(with: Data(victim.rt(["state", "v1"]).stdout.utf8)) as? [String: Any] == nil, false)
-        XCTAssertEqual((try JSONSerialization.jsonObject(with: Data(victim.rt(["state", "v1"]).stdout.utf8)) as? [String: Any])?["status"] as? String,
-                       "running", "the other container's process was killed")
+        XCTAssertEqual(
+            (try JSONSerialization.jsonObject(with: Data(victim.rt(["state", "v1"]).stdout.utf8)) as? [String: Any])?["status"] as? String,
+            "running", "the other container's process was killed")
         XCTAssertTrue(FileManager.default.fileExists(atPath: cg + (victim.linux["cgroupsPath"] as! String)))
     }
 
@@ -521,12 +542,15 @@ final class EscapeTests: XCTestCase {
         b.linux["maskedPaths"] = ["/vol/v/secret"]
         b.linux["readonlyPaths"] = ["/vol/v/rosub"]
         b.args(["/bin/sh", "-c", "cat /vol/v/secret 2>/dev/null; touch /vol/v/rosub/w 2>/dev/null && echo WRITABLE; true"])
-        let swapper = Background(["/usr/bin/python3", "-c", """
+        let swapper = Background([
+            "/usr/bin/python3", "-c",
+            """
             import ctypes
             libc = ctypes.CDLL(None, use_errno=True)
             a, b = b"\(vol)/v", b"\(vol)/lnk"
             while True: libc.renameat2(-100, a, -100, b, 2)
-            """])
+            """
+        ])
         defer { swapper.stop(SIGKILL) }
         var ran = 0
         for i in 0..<100 {

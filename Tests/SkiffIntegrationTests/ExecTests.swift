@@ -121,8 +121,10 @@ final class ExecTests: XCTestCase {
     }
 
     func testExecFlagsAndProcessFile() throws {
-        var r = b.rt(["exec", "--user", "1000:1000", "-g", "5", "--cwd", "/tmp", "-e", "A=1", "--no-new-privs", "--cap", "CAP_KILL",
-                      "c1", "/bin/skiff-payload", "id", "cwd", "env", "seccomp", "caps"])
+        var r = b.rt([
+            "exec", "--user", "1000:1000", "-g", "5", "--cwd", "/tmp", "-e", "A=1", "--no-new-privs", "--cap", "CAP_KILL",
+            "c1", "/bin/skiff-payload", "id", "cwd", "env", "seccomp", "caps"
+        ])
         XCTAssertEqual(r.code, 0, r.stderr)
         XCTAssertEqual(r.values["uid"], "1000")
         XCTAssertEqual(r.values["groups"], "5")
@@ -183,8 +185,9 @@ final class ExecTests: XCTestCase {
         for _ in 0..<300 where waitpid(Int32(pids[1]), nil, WNOHANG) == 0 { usleep(10_000) }
         for _ in 0..<300 where pids.contains(where: { kill(Int32($0), 0) == 0 && !isZombie(Int32($0)) }) { usleep(10_000) }
         for pid in pids {
-            XCTAssertTrue(kill(Int32(pid), 0) != 0 || isZombie(Int32(pid)),
-                          "pid \(pid) survived kill --all: \((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "")")
+            XCTAssertTrue(
+                kill(Int32(pid), 0) != 0 || isZombie(Int32(pid)),
+                "pid \(pid) survived kill --all: \((try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? "")")
         }
     }
 

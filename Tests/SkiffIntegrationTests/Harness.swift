@@ -24,7 +24,7 @@ enum Env {
     static var shim: String {
         if let p = ProcessInfo.processInfo.environment["SKIFF_SHIM_BIN"] { return p }
         for c in [".build/debug/containerd-shim-skiff-v2", ".build/release/containerd-shim-skiff-v2"]
-            where FileManager.default.isExecutableFile(atPath: packageRoot + "/" + c) {
+        where FileManager.default.isExecutableFile(atPath: packageRoot + "/" + c) {
             return packageRoot + "/" + c
         }
         return packageRoot + "/.build/debug/containerd-shim-skiff-v2"
@@ -91,8 +91,10 @@ enum Cmd {
     /// through a descriptor the child inherits, so a daemon the command leaves behind (conmon, a
     /// shim, a detached container) would make it wait for the daemon.
     @discardableResult
-    static func run(_ path: String, _ args: [String], stdin: String? = nil, timeout: TimeInterval = 60,
-                    cwd: String? = nil, env: [String: String]? = nil) -> CmdResult {
+    static func run(
+        _ path: String, _ args: [String], stdin: String? = nil, timeout: TimeInterval = 60,
+        cwd: String? = nil, env: [String: String]? = nil
+    ) -> CmdResult {
         let tmp = NSTemporaryDirectory() + "skiff-cmd-\(UUID().uuidString)"
         FileManager.default.createFile(atPath: tmp + ".in", contents: (stdin ?? "").data(using: .utf8))
         defer { for s in [".in", ".out", ".err"] { try? FileManager.default.removeItem(atPath: tmp + s) } }
@@ -230,7 +232,8 @@ final class TestBundle {
         try? FileManager.default.removeItem(atPath: base)
         // Nothing may stay in the cgroup hierarchy either: a leftover fails the test that made it.
         if !cgroupOwnedElsewhere, let root = Host.cgroupRoot, let path = linux["cgroupsPath"] as? String, path.hasPrefix("/skiff-test-"),
-           FileManager.default.fileExists(atPath: root + path) {
+            FileManager.default.fileExists(atPath: root + path)
+        {
             XCTFail("\(testName): the cgroup \(root + path) was left behind (runtime \(runtime))")
             Cmd.run("/bin/sh", ["-c", "find \(root + path) -depth -type d -exec rmdir {} \\;"])
         }
@@ -245,7 +248,8 @@ enum Host {
         try? FileManager.default.removeItem(atPath: "/run/containerd/skiff/" + ns)
         rmdir("/run/containerd/runc/" + ns)
         // Depth first: a pod's shared cgroup (ns/shared-skiff) or a sandbox's keeps ns from going.
-        for h in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] where FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(h)/\(ns)") {
+        for h in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []
+        where FileManager.default.fileExists(atPath: "/sys/fs/cgroup/\(h)/\(ns)") {
             Cmd.run("/bin/sh", ["-c", "find /sys/fs/cgroup/\(h)/\(ns) -depth -type d -exec rmdir {} \\; 2>/dev/null"])
         }
         rmdir("/sys/fs/cgroup/" + ns)
@@ -263,7 +267,8 @@ enum Host {
     /// Alive and not a zombie.
     static func processAlive(_ pid: pid_t) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
+            let close = stat.lastIndex(of: ")")
+        else { return false }
         let state = stat[stat.index(close, offsetBy: 2)]
         return state != "Z" && state != "X"
     }
@@ -314,20 +319,21 @@ final class PrivateContainerd {
         binary = containerd
         ctrBinary = ctr
         let config = """
-        version = 2
-        root = "\(work)/root"
-        state = "\(work)/state"
-        [grpc]
-          address = "\(work)/c.sock"
-        [ttrpc]
-          address = "\(work)/c.sock.ttrpc"
-        [metrics]
-          address = ""
+            version = 2
+            root = "\(work)/root"
+            state = "\(work)/state"
+            [grpc]
+              address = "\(work)/c.sock"
+            [ttrpc]
+              address = "\(work)/c.sock.ttrpc"
+            [metrics]
+              address = ""
 
-        """ + (cri ?? """
-        [plugins."io.containerd.grpc.v1.cri"]
-          disable_tcp_service = true
-        """)
+            """
+            + (cri ?? """
+                [plugins."io.containerd.grpc.v1.cri"]
+                  disable_tcp_service = true
+                """)
         try config.write(toFile: work + "/config.toml", atomically: true, encoding: .utf8)
         try start()
     }
@@ -365,8 +371,10 @@ final class PrivateContainerd {
 
     /// The detached task commands, as a user runs them: run -d, ls, exec (its exit code and
     /// output), ps, pause/resume, metrics, kill -9, delete (reporting 137), container delete.
-    func checkDetachedTask(_ ns: [String], runtime: [String], image: String, metrics: Bool,
-                           file: StaticString = #filePath, line: UInt = #line) {
+    func checkDetachedTask(
+        _ ns: [String], runtime: [String], image: String, metrics: Bool,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         func ctr(_ a: [String]) -> CmdResult { self.ctr(ns + a) }
         func waitFor(_ what: String) -> Bool {
             for _ in 0..<100 where !ctr(["task", "ls"]).stdout.contains(what) { usleep(50_000) }
@@ -531,8 +539,9 @@ final class TestUser {
     /// Runs a command as this user (no supplementary groups, no capabilities).
     @discardableResult
     func run(_ path: String, _ args: [String], cwd: String? = nil) -> CmdResult {
-        Cmd.run(Env.which("setpriv")!, ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--inh-caps=-all", path] + args,
-                cwd: cwd, env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/"])
+        Cmd.run(
+            Env.which("setpriv")!, ["--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--inh-caps=-all", path] + args,
+            cwd: cwd, env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/"])
     }
 
     func sh(_ script: String) -> CmdResult { run("/bin/sh", ["-c", script]) }
@@ -556,7 +565,8 @@ extension Host {
     static func processes(owner uid: uid_t) -> [pid_t] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid_t($0) }.filter { pid in
             guard let st = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-                  let line = st.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return false }
+                let line = st.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") })
+            else { return false }
             return line.split(separator: "\t").dropFirst().first.map { uid_t($0) == uid } ?? false
         }
     }

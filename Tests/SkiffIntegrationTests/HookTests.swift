@@ -38,7 +38,7 @@ final class HookTests: XCTestCase {
         b.config["hooks"] = [
             "prestart": [hook("prestart")], "createRuntime": [hook("createRuntime")],
             "createContainer": [hook("createContainer")], "startContainer": [hook("startContainer", inContainer: true)],
-            "poststart": [hook("poststart")], "poststop": [hook("poststop")],
+            "poststart": [hook("poststart")], "poststop": [hook("poststop")]
         ]
         b.payload("sleep", "0.3")
         b.config["annotations"] = ["org.test.k": "v"]

@@ -24,7 +24,7 @@ final class LoadTests: ImageTestCase {
         let b = try TestBundle()
         defer { b.cleanup() }
         b.args(["/bin/sleep", "60"])
-        b.linux["cgroupsPath"] = nil // the default: one cgroup per container id
+        b.linux["cgroupsPath"] = nil  // the default: one cgroup per container id
         try b.write()
         let prefix = "ld" + UUID().uuidString.prefix(6).lowercased()
         let failures = Failures()
@@ -41,9 +41,10 @@ final class LoadTests: ImageTestCase {
         }
         XCTAssertEqual(failures.list, [])
         XCTAssertEqual(leftovers(prefix, stateRoot: b.stateRoot), [])
-        XCTAssertTrue(Host.processes(mentioning: "sleep 60").filter { pid in
-            ((try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)) ?? "").contains(prefix)
-        }.isEmpty)
+        XCTAssertTrue(
+            Host.processes(mentioning: "sleep 60").filter { pid in
+                ((try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)) ?? "").contains(prefix)
+            }.isEmpty)
     }
 
     /// 1,000 creates that fail (500 in validation, 500 inside the init) leave nothing behind.
@@ -81,7 +82,8 @@ final class LoadTests: ImageTestCase {
         for _ in 0..<3 { dir.deleteLastPathComponent() }
         let corpus = dir.path + "/fixtures/fuzz/spec", examples = dir.path + "/runtime-spec/examples"
         // The fuzzer's seeds (runtime-spec/examples) too: the mutants are nearly all refused.
-        let files = try FileManager.default.contentsOfDirectory(atPath: corpus).sorted().map { corpus + "/" + $0 }
+        let files =
+            try FileManager.default.contentsOfDirectory(atPath: corpus).sorted().map { corpus + "/" + $0 }
             + FileManager.default.contentsOfDirectory(atPath: examples).sorted().map { examples + "/" + $0 }
         XCTAssertGreaterThan(files.count, 100)
         let b = try TestBundle()
@@ -133,8 +135,9 @@ final class LoadTests: ImageTestCase {
         let failures = Failures()
         let e = env
         concurrently(100) { i in
-            let r = Cmd.run(base[0], Array(base.dropFirst()) + ["run", "--rm", "skiff/busybox:test", "m\(i)", "/bin/sh", "-c", "exit \(i % 7)"],
-                            timeout: 120, env: e)
+            let r = Cmd.run(
+                base[0], Array(base.dropFirst()) + ["run", "--rm", "skiff/busybox:test", "m\(i)", "/bin/sh", "-c", "exit \(i % 7)"],
+                timeout: 120, env: e)
             if r.code != Int32(i % 7) { failures.add("run \(i): exit \(r.code) \(r.stderr)") }
         }
         XCTAssertEqual(failures.list, [])

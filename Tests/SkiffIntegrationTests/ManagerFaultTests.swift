@@ -90,9 +90,10 @@ final class ManagerFaultTests: ImageTestCase {
         var killed = 0
         for i in 0..<15 {
             let id = "k\(i)"
-            let run = Background(skiffctlArgv + ["run", "-d", "skiff/busybox:test", id, "/bin/sleep", "60"],
-                                 env: ProcessInfo.processInfo.environment.merging(["PATH": (Env.shim as NSString).deletingLastPathComponent + ":/usr/bin:/bin"]) { $1 },
-                                 log: work + "/run-\(i).log")
+            let run = Background(
+                skiffctlArgv + ["run", "-d", "skiff/busybox:test", id, "/bin/sleep", "60"],
+                env: ProcessInfo.processInfo.environment.merging(["PATH": (Env.shim as NSString).deletingLastPathComponent + ":/usr/bin:/bin"]) { $1 },
+                log: work + "/run-\(i).log")
             var shim: pid_t?
             for _ in 0..<3000 where shim == nil { shim = shimDaemons(id).first; if shim == nil { usleep(1000) } }
             if let shim { kill(shim, SIGKILL); killed += 1 }
@@ -209,8 +210,10 @@ final class ManagerFaultTests: ImageTestCase {
 
     /// What is not an image, or far too much, fails with a sentence naming it.
     func testHostileImagesAreExplained() throws {
-        for (mode, expect) in [("bad-config", "read image config"), ("nested-index", "nested indexes are not supported"),
-                               ("huge-manifest", "larger than the 4 MiB allowed")] {
+        for (mode, expect) in [
+            ("bad-config", "read image config"), ("nested-index", "nested indexes are not supported"),
+            ("huge-manifest", "larger than the 4 MiB allowed")
+        ] {
             let h = try registry(mode)
             let r = ctl(["-n", mode, "images", "pull", "--plain-http", "\(h)/skiff/busybox:latest"])
             XCTAssertNotEqual(r.code, 0, mode)
@@ -305,18 +308,25 @@ final class ManagerFaultTests: ImageTestCase {
     /// --index-name keeps the index.
     func testImportOfATagOnlyArchive() throws {
         let tagged = work + "/tagged.tar"
-        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", """
-            import json, sys, tarfile, io
-            src, dst = sys.argv[1], sys.argv[2]
-            with tarfile.open(src) as t, tarfile.open(dst, "w") as o:
-                for m in t.getmembers():
-                    data = t.extractfile(m).read()
-                    if m.name == "index.json":
-                        idx = json.loads(data)
-                        idx["manifests"][0]["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
-                        data = json.dumps(idx).encode(); m.size = len(data)
-                    o.addfile(m, io.BytesIO(data))
-            """, image, tagged]).code, 0)
+        XCTAssertEqual(
+            Cmd.run(
+                "/usr/bin/python3",
+                [
+                    "-c",
+                    """
+                    import json, sys, tarfile, io
+                    src, dst = sys.argv[1], sys.argv[2]
+                    with tarfile.open(src) as t, tarfile.open(dst, "w") as o:
+                        for m in t.getmembers():
+                            data = t.extractfile(m).read()
+                            if m.name == "index.json":
+                                idx = json.loads(data)
+                                idx["manifests"][0]["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
+                                data = json.dumps(idx).encode(); m.size = len(data)
+                            o.addfile(m, io.BytesIO(data))
+                    """, image, tagged
+                ]
+            ).code, 0)
         var r = ctl(["images", "import", tagged])
         XCTAssertNotEqual(r.code, 0)
         XCTAssertTrue(r.stderr.contains("only by the tag \"latest\"") && r.stderr.contains("--base-name"), r.stderr)
@@ -334,8 +344,10 @@ final class ManagerFaultTests: ImageTestCase {
         XCTAssertEqual(Cmd.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", full]).code, 0)
         defer { Cmd.run("/bin/umount", ["-l", full]) }
         XCTAssertEqual(ctl(["images", "import", image]).code, 0)
-        var r = ctl(["run", "-d", "--log-uri", "file://\(full)/out.log", "skiff/busybox:test", "l1",
-                     "/bin/sh", "-c", "yes 0123456789012345678901234567890123456789 | head -c 400000; sleep 60"])
+        var r = ctl([
+            "run", "-d", "--log-uri", "file://\(full)/out.log", "skiff/busybox:test", "l1",
+            "/bin/sh", "-c", "yes 0123456789012345678901234567890123456789 | head -c 400000; sleep 60"
+        ])
         XCTAssertEqual(r.code, 0, r.stderr)
         for _ in 0..<200 where !ctl(["tasks", "ls"]).stderr.contains("bytes lost") { usleep(20_000) }
         r = ctl(["tasks", "ls"])

@@ -47,12 +47,12 @@ final class ParityTests: XCTestCase {
     /// capabilities, no_new_privs, seccomp, rlimits, umask, ids, cgroup, oom score, loopback.
     func testDefaultContainerLooksTheSame() throws {
         let script = """
-        cut -d' ' -f4- /proc/self/mountinfo | sed 's/ shared:[0-9]*//; s/ master:[0-9]*//'
-        find /dev | sort | while read f; do stat -c '%n %F %a %u %g %t %T %N' "$f"; done
-        grep -E '^(Cap|NoNewPrivs|Seccomp|Uid|Gid|Groups)' /proc/self/status
-        ulimit -a; umask; hostname; id; cat /proc/self/cgroup /proc/self/oom_score_adj
-        ip -o link | cut -d' ' -f2,3
-        """
+            cut -d' ' -f4- /proc/self/mountinfo | sed 's/ shared:[0-9]*//; s/ master:[0-9]*//'
+            find /dev | sort | while read f; do stat -c '%n %F %a %u %g %t %T %N' "$f"; done
+            grep -E '^(Cap|NoNewPrivs|Seccomp|Uid|Gid|Groups)' /proc/self/status
+            ulimit -a; umask; hostname; id; cat /proc/self/cgroup /proc/self/oom_score_adj
+            ip -o link | cut -d' ' -f2,3
+            """
         assertSame(try runBoth { $0.args(["/bin/sh", "-c", script]) }, "default container")
     }
 
@@ -65,7 +65,10 @@ final class ParityTests: XCTestCase {
                 if m["destination"] as? String == "/dev" { m["options"] = (m["options"] as? [String] ?? []) + ["ro"] }
                 return m
             }
-            b.args(["/bin/sh", "-c", "cut -d' ' -f4- /proc/self/mountinfo | sed 's/ shared:[0-9]*//; s/ master:[0-9]*//'; ls /dev /dev/pts; touch /dev/x 2>&1 | cut -d: -f3"])
+            b.args([
+                "/bin/sh", "-c",
+                "cut -d' ' -f4- /proc/self/mountinfo | sed 's/ shared:[0-9]*//; s/ master:[0-9]*//'; ls /dev /dev/pts; touch /dev/x 2>&1 | cut -d: -f3"
+            ])
         }
         assertSame(p, "read-only /dev")
         XCTAssertEqual(p.skiff.code, 0, p.skiff.stderr)
@@ -78,7 +81,9 @@ final class ParityTests: XCTestCase {
         // The root mount's optional fields (shared:N, master:N, unbindable), numbers dropped.
         let show = ["/bin/sh", "-c", "awk '$5 == \"/\"' /proc/self/mountinfo | cut -d' ' -f7- | sed 's/[0-9][0-9]*//g'"]
         for prop in ["slave", "rslave", "private", "rprivate"] {
-            let p = try runBoth { b in b.linux["rootfsPropagation"] = prop; b.args(show) }
+            let p = try runBoth { b in
+                b.linux["rootfsPropagation"] = prop; b.args(show)
+            }
             assertSame(p, "rootfsPropagation \(prop)")
             XCTAssertEqual(p.skiff.code, 0, "\(prop): \(p.skiff.stderr)")
         }
@@ -86,12 +91,16 @@ final class ParityTests: XCTestCase {
         // pivot_root and never applies the request afterwards); the spec asks for a shared root,
         // which is what Kubernetes' Bidirectional propagation builds on. skiff's root is shared.
         for prop in ["shared", "rshared"] {
-            let p = try runBoth { b in b.linux["rootfsPropagation"] = prop; b.args(show) }
+            let p = try runBoth { b in
+                b.linux["rootfsPropagation"] = prop; b.args(show)
+            }
             XCTAssertEqual([p.skiff.code, p.runc.code], [0, 0], p.skiff.stderr + p.runc.stderr)
             XCTAssertTrue(p.skiff.stdout.hasPrefix("shared:"), p.skiff.stdout)
             XCTAssertFalse(p.runc.stdout.hasPrefix("shared:"), p.runc.stdout)
         }
-        let s = try bundle(Env.skiff) { b in b.linux["rootfsPropagation"] = "unbindable"; b.args(show) }.run("u1")
+        let s = try bundle(Env.skiff) { b in
+            b.linux["rootfsPropagation"] = "unbindable"; b.args(show)
+        }.run("u1")
         XCTAssertEqual(s.code, 0, s.stderr)
         XCTAssertTrue(s.stdout.contains("unbindable"), s.stdout)
     }
@@ -102,7 +111,9 @@ final class ParityTests: XCTestCase {
         let vol = NSTemporaryDirectory() + "skiff-rro-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: vol + "/sub", withIntermediateDirectories: true)
         XCTAssertEqual(Cmd.run("/bin/mount", ["-t", "tmpfs", "tmpfs", vol + "/sub"]).code, 0)
-        cleanups.append { Cmd.run("/bin/umount", ["-l", vol + "/sub"]); try? FileManager.default.removeItem(atPath: vol) }
+        cleanups.append {
+            Cmd.run("/bin/umount", ["-l", vol + "/sub"]); try? FileManager.default.removeItem(atPath: vol)
+        }
         for opt in ["ro", "rro"] {
             let p = try runBoth { b in
                 b.addMount(["destination": "/mnt", "type": "bind", "source": vol, "options": ["rbind", opt]])
@@ -195,13 +206,17 @@ final class ParityTests: XCTestCase {
         var errors: [Bool] = []
         for rt in [Env.skiff, runc!] {
             let b = try bundle(rt) { b in
-                b.linux["seccomp"] = ["defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
-                                      "syscalls": [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"]]]
+                b.linux["seccomp"] = [
+                    "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                    "syscalls": [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"]]
+                ]
                 b.addMount(["destination": "/tmp", "type": "tmpfs", "source": "tmpfs"])
                 let out = b.base + "/out"
                 try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 b.addMount(["destination": "/out", "type": "bind", "source": out, "options": ["rbind", "rw"]])
-                b.config["hooks"] = ["startContainer": [["path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/by-hook 2>/out/err; r=$?; echo $r > /out/rc; exit $r"]]]]
+                b.config["hooks"] = [
+                    "startContainer": [["path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/by-hook 2>/out/err; r=$?; echo $r > /out/rc; exit $r"]]]
+                ]
                 b.args(["/bin/true"])
             }
             let c = b.rt(["create", "--bundle", b.dir, "s1"])
@@ -225,10 +240,18 @@ final class ParityTests: XCTestCase {
     /// access letters (ignored with a warning).
     func testSeccompAndDeviceRulesRuncAccepts() throws {
         let p = try runBoth { b in
-            b.linux["seccomp"] = ["defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
-                                  "syscalls": [["names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
-                                                "args": [["index": 0, "value": 8, "op": "SCMP_CMP_EQ"],
-                                                         ["index": 0, "value": 4294967295, "op": "SCMP_CMP_EQ"]]]]]
+            b.linux["seccomp"] = [
+                "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [
+                    [
+                        "names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                        "args": [
+                            ["index": 0, "value": 8, "op": "SCMP_CMP_EQ"],
+                            ["index": 0, "value": 4294967295, "op": "SCMP_CMP_EQ"]
+                        ]
+                    ]
+                ]
+            ]
             b.linux["resources"] = ["devices": [["allow": false, "access": "rwa"], ["allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"]]]
             b.args(["/bin/sh", "-c", "linux64 true && echo zero-ok; linux32 true 2>/dev/null || echo eight-denied"])
         }
@@ -382,8 +405,10 @@ final class ParityTests: XCTestCase {
         XCTAssertTrue(b.rt(["exec", "--cgroup", "../x", "c1", "/bin/true"]).stderr.contains("not a sub cgroup path"))
         XCTAssertTrue(b.rt(["exec", "--cgroup", "nope", "c1", "/bin/true"]).stderr.contains("no such file or directory"))
         XCTAssertEqual(b.rt(["kill", "c1", "KILL"]).code, 0)
-        for _ in 0..<100 where FileManager.default.fileExists(atPath: cg + "/sub/cgroup.procs")
-            && !((try? String(contentsOfFile: cg + "/cgroup.procs", encoding: .utf8)) ?? "").isEmpty { usleep(10_000) }
+        for _ in 0..<100
+        where FileManager.default.fileExists(atPath: cg + "/sub/cgroup.procs")
+            && !((try? String(contentsOfFile: cg + "/cgroup.procs", encoding: .utf8)) ?? "").isEmpty
+        { usleep(10_000) }
         rmdir(cg + "/sub")
     }
 

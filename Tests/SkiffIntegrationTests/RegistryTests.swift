@@ -10,8 +10,10 @@ final class RegistryTests: ImageTestCase {
 
     /// A docker-registry serving the test's storage on 127.0.0.1:`port` (config `<name>.yml`),
     /// optionally with deletes, an `auth:` and an `http.tls:` section; returns once it answers (or gave up).
-    func serveRegistry(_ binary: String, _ name: String, port: Int, deletable: Bool = false, auth: String? = nil,
-                       tls: String? = nil, log: String? = nil) throws -> Background {
+    func serveRegistry(
+        _ binary: String, _ name: String, port: Int, deletable: Bool = false, auth: String? = nil,
+        tls: String? = nil, log: String? = nil
+    ) throws -> Background {
         func indent(_ yaml: String, _ by: String) -> String {
             yaml.split(separator: "\n").map { by + $0 }.joined(separator: "\n") + "\n"
         }
@@ -50,8 +52,12 @@ final class RegistryTests: ImageTestCase {
         }
         XCTAssertNotNil(registry, "docker-registry did not start")
         for (tag, format) in [("oci", "oci"), ("v2s2", "v2s2")] {
-            let r = Cmd.run("/usr/bin/skopeo", ["copy", "--format", format, "--dest-tls-verify=false", "oci-archive:" + image,
-                                                "docker://\(host)/skiff/busybox:\(tag)"], timeout: 60)
+            let r = Cmd.run(
+                "/usr/bin/skopeo",
+                [
+                    "copy", "--format", format, "--dest-tls-verify=false", "oci-archive:" + image,
+                    "docker://\(host)/skiff/busybox:\(tag)"
+                ], timeout: 60)
             XCTAssertEqual(r.code, 0, r.stderr)
         }
     }
@@ -92,8 +98,14 @@ final class RegistryTests: ImageTestCase {
         // A multi-layer image with deletions, pushed with skopeo, pulled and run.
         let layered = work + "/layers.tar"
         XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", SkiffctlTests.layeredImage, image, layered]).code, 0)
-        XCTAssertEqual(Cmd.run("/usr/bin/skopeo", ["copy", "--dest-tls-verify=false", "oci-archive:" + layered,
-                                                   "docker://\(host)/skiff/layers:1"], timeout: 60).code, 0)
+        XCTAssertEqual(
+            Cmd.run(
+                "/usr/bin/skopeo",
+                [
+                    "copy", "--dest-tls-verify=false", "oci-archive:" + layered,
+                    "docker://\(host)/skiff/layers:1"
+                ], timeout: 60
+            ).code, 0)
         XCTAssertEqual(ctl(["images", "pull", "\(host)/skiff/layers:1"]).code, 0)
         r = ctl(["run", "--rm", "\(host)/skiff/layers:1", "l1", "/bin/sh", "-c", "echo a: $(ls /a); echo d: $(ls /d)"])
         XCTAssertTrue(r.stdout.contains("a: keep\n") && r.stdout.contains("d: new\n"), r.stdout + r.stderr)
@@ -153,11 +165,13 @@ final class RegistryTests: ImageTestCase {
         guard hash.code == 0, hash.stdout.hasPrefix("$2") else { throw XCTSkip("no bcrypt in python's crypt here") }
         try "skiff:\(hash.stdout.trimmingCharacters(in: .whitespacesAndNewlines))\n".write(toFile: work + "/htpasswd", atomically: true, encoding: .utf8)
         let authPort = port + 1
-        let daemon = try serveRegistry(Env.which("docker-registry")!, "auth", port: authPort, auth: """
-            htpasswd:
-              realm: skiff-test
-              path: \(work!)/htpasswd
-            """)
+        let daemon = try serveRegistry(
+            Env.which("docker-registry")!, "auth", port: authPort,
+            auth: """
+                htpasswd:
+                  realm: skiff-test
+                  path: \(work!)/htpasswd
+                """)
         defer { daemon.stop() }
         let ref = "127.0.0.1:\(authPort)/skiff/busybox:oci"
         var r = ctl(["images", "pull", ref])
@@ -184,36 +198,36 @@ final class RegistryTests: ImageTestCase {
     func testBearerTokenFlow() throws {
         let proxyPort = port + 2
         let py = """
-        import http.server, json, sys, urllib.request, urllib.error
-        upstream, port = sys.argv[1], int(sys.argv[2])
-        TOKEN = "tok-123"
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_GET(self): self.any()
-            def do_HEAD(self): self.any()
-            def any(self):
-                if self.headers.get("X-Skiff-Test") != "yes":
-                    self.send_response(403); self.send_header("Content-Length", "0"); self.end_headers(); return
-                if self.path.startswith("/token"):
-                    ok = "service=fake" in self.path and "scope=repository" in self.path
-                    body = json.dumps({"token": TOKEN if ok else "bad"}).encode()
-                    self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body); return
-                if self.headers.get("Authorization") != "Bearer " + TOKEN:
-                    self.send_response(401)
-                    self.send_header("WWW-Authenticate", 'Bearer realm="http://127.0.0.1:%d/token",service="fake",scope="repository:skiff/busybox:pull"' % port)
-                    self.send_header("Content-Length", "0"); self.end_headers(); return
-                hdrs = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "range")}
-                try:
-                    with urllib.request.urlopen(urllib.request.Request(upstream + self.path, method=self.command, headers=hdrs)) as r:
-                        data = r.read() if self.command != "HEAD" else b""
-                        self.send_response(r.status)
-                        for k, v in r.headers.items():
-                            if k.lower() in ("content-type", "docker-content-digest", "content-length", "content-range"): self.send_header(k, v)
-                        self.end_headers(); self.wfile.write(data)
-                except urllib.error.HTTPError as e:
-                    self.send_response(e.code); self.send_header("Content-Length", "0"); self.end_headers()
-            def log_message(self, *a): pass
-        http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
-        """
+            import http.server, json, sys, urllib.request, urllib.error
+            upstream, port = sys.argv[1], int(sys.argv[2])
+            TOKEN = "tok-123"
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self): self.any()
+                def do_HEAD(self): self.any()
+                def any(self):
+                    if self.headers.get("X-Skiff-Test") != "yes":
+                        self.send_response(403); self.send_header("Content-Length", "0"); self.end_headers(); return
+                    if self.path.startswith("/token"):
+                        ok = "service=fake" in self.path and "scope=repository" in self.path
+                        body = json.dumps({"token": TOKEN if ok else "bad"}).encode()
+                        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body); return
+                    if self.headers.get("Authorization") != "Bearer " + TOKEN:
+                        self.send_response(401)
+                        self.send_header("WWW-Authenticate", 'Bearer realm="http://127.0.0.1:%d/token",service="fake",scope="repository:skiff/busybox:pull"' % port)
+                        self.send_header("Content-Length", "0"); self.end_headers(); return
+                    hdrs = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "range")}
+                    try:
+                        with urllib.request.urlopen(urllib.request.Request(upstream + self.path, method=self.command, headers=hdrs)) as r:
+                            data = r.read() if self.command != "HEAD" else b""
+                            self.send_response(r.status)
+                            for k, v in r.headers.items():
+                                if k.lower() in ("content-type", "docker-content-digest", "content-length", "content-range"): self.send_header(k, v)
+                            self.end_headers(); self.wfile.write(data)
+                    except urllib.error.HTTPError as e:
+                        self.send_response(e.code); self.send_header("Content-Length", "0"); self.end_headers()
+                def log_message(self, *a): pass
+            http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+            """
         let proxy = Background(["/usr/bin/python3", "-c", py, "http://\(host)", String(proxyPort)])
         defer { proxy.stop() }
         proxy.waitForHTTP("http://127.0.0.1:\(proxyPort)/v2/")
@@ -237,14 +251,20 @@ final class RegistryTests: ImageTestCase {
     /// hosts.toml's `ca`, or with --skip-verify.
     func testTLSWithCAAndSkipVerify() throws {
         guard let openssl = Env.which("openssl") else { throw XCTSkip("openssl is not installed") }
-        var r = Cmd.run(openssl, ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", work + "/key.pem", "-out", work + "/cert.pem",
-                                  "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        var r = Cmd.run(
+            openssl,
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", work + "/key.pem", "-out", work + "/cert.pem",
+                "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"
+            ])
         XCTAssertEqual(r.code, 0, r.stderr)
         let tlsPort = port + 3
-        let daemon = try serveRegistry(Env.which("docker-registry")!, "tls", port: tlsPort, tls: """
-            certificate: \(work!)/cert.pem
-            key: \(work!)/key.pem
-            """)
+        let daemon = try serveRegistry(
+            Env.which("docker-registry")!, "tls", port: tlsPort,
+            tls: """
+                certificate: \(work!)/cert.pem
+                key: \(work!)/key.pem
+                """)
         defer { daemon.stop() }
         // The name "tls.invalid" is served by the https registry (hosts.toml); first without trust.
         let certs = work + "/certs.d/tls.invalid"
@@ -269,7 +289,7 @@ final class RegistryTests: ImageTestCase {
         }
         let hex = String(biggest.0.split(separator: "/")[1])
         let data = try Data(contentsOf: URL(fileURLWithPath: blobs + "/" + biggest.0))
-        XCTAssertEqual(ctl(["ns", "ls"]).code, 0) // creates the store
+        XCTAssertEqual(ctl(["ns", "ls"]).code, 0)  // creates the store
         try data.prefix(data.count / 3).write(to: URL(fileURLWithPath: work + "/root/content/ingest/pull-" + hex))
         let r = ctl(["images", "pull", "\(host)/skiff/busybox:oci"])
         XCTAssertEqual(r.code, 0, r.stderr)
@@ -315,34 +335,34 @@ final class RegistryTests: ImageTestCase {
     /// Pushes an OCI index with a linux/amd64 and a linux/arm64 manifest (the same layer).
     func pushIndex() throws {
         let py = """
-        import json, sys, tarfile, hashlib, io
-        src, dst = sys.argv[1], sys.argv[2]
-        t = tarfile.open(src)
-        blobs = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
-        index = json.loads(blobs["index.json"])
-        man_d = index["manifests"][0]["digest"]
-        man = json.loads(blobs["blobs/sha256/" + man_d[7:]])
-        cfg = json.loads(blobs["blobs/sha256/" + man["config"]["digest"][7:]])
-        cfg["architecture"] = "arm64"
-        cfg_b = json.dumps(cfg).encode(); cfg_d = "sha256:" + hashlib.sha256(cfg_b).hexdigest()
-        man2 = dict(man); man2["config"] = {"mediaType": man["config"]["mediaType"], "digest": cfg_d, "size": len(cfg_b)}
-        man2_b = json.dumps(man2).encode(); man2_d = "sha256:" + hashlib.sha256(man2_b).hexdigest()
-        idx = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
-            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": man_d, "size": index["manifests"][0]["size"],
-             "platform": {"architecture": "amd64", "os": "linux"}},
-            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": man2_d, "size": len(man2_b),
-             "platform": {"architecture": "arm64", "os": "linux"}}]}
-        idx_b = json.dumps(idx).encode(); idx_d = "sha256:" + hashlib.sha256(idx_b).hexdigest()
-        out = tarfile.open(dst, "w")
-        def add(n, b):
-            i = tarfile.TarInfo(n); i.size = len(b); out.addfile(i, io.BytesIO(b))
-        add("oci-layout", blobs["oci-layout"])
-        add("index.json", json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": idx["mediaType"], "digest": idx_d, "size": len(idx_b)}]}).encode())
-        for n, b in blobs.items():
-            if n.startswith("blobs/"): add(n, b)
-        for b in (cfg_b, man2_b, idx_b): add("blobs/sha256/" + hashlib.sha256(b).hexdigest(), b)
-        out.close()
-        """
+            import json, sys, tarfile, hashlib, io
+            src, dst = sys.argv[1], sys.argv[2]
+            t = tarfile.open(src)
+            blobs = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+            index = json.loads(blobs["index.json"])
+            man_d = index["manifests"][0]["digest"]
+            man = json.loads(blobs["blobs/sha256/" + man_d[7:]])
+            cfg = json.loads(blobs["blobs/sha256/" + man["config"]["digest"][7:]])
+            cfg["architecture"] = "arm64"
+            cfg_b = json.dumps(cfg).encode(); cfg_d = "sha256:" + hashlib.sha256(cfg_b).hexdigest()
+            man2 = dict(man); man2["config"] = {"mediaType": man["config"]["mediaType"], "digest": cfg_d, "size": len(cfg_b)}
+            man2_b = json.dumps(man2).encode(); man2_d = "sha256:" + hashlib.sha256(man2_b).hexdigest()
+            idx = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": man_d, "size": index["manifests"][0]["size"],
+                 "platform": {"architecture": "amd64", "os": "linux"}},
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": man2_d, "size": len(man2_b),
+                 "platform": {"architecture": "arm64", "os": "linux"}}]}
+            idx_b = json.dumps(idx).encode(); idx_d = "sha256:" + hashlib.sha256(idx_b).hexdigest()
+            out = tarfile.open(dst, "w")
+            def add(n, b):
+                i = tarfile.TarInfo(n); i.size = len(b); out.addfile(i, io.BytesIO(b))
+            add("oci-layout", blobs["oci-layout"])
+            add("index.json", json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": idx["mediaType"], "digest": idx_d, "size": len(idx_b)}]}).encode())
+            for n, b in blobs.items():
+                if n.startswith("blobs/"): add(n, b)
+            for b in (cfg_b, man2_b, idx_b): add("blobs/sha256/" + hashlib.sha256(b).hexdigest(), b)
+            out.close()
+            """
         let multi = work + "/multi.tar"
         XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", py, image, multi]).code, 0)
         let r = Cmd.run("/usr/bin/skopeo", ["copy", "--all", "--dest-tls-verify=false", "oci-archive:" + multi, "docker://\(host)/skiff/multi:1"], timeout: 60)
@@ -359,8 +379,11 @@ extension RegistryTests {
         XCTAssertEqual(Cmd.run("/bin/dd", ["if=/dev/urandom", "of=\(root)/big.bin", "bs=1M", "count=32"]).code, 0)
         let tar = work + "/big.tar"
         XCTAssertEqual(Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", root, tar, "docker.io/skiff/big:1"]).code, 0)
-        XCTAssertEqual(Cmd.run("/usr/bin/skopeo", ["copy", "--dest-tls-verify=false", "oci-archive:" + tar, "docker://\(host)/skiff/big:1"],
-                               timeout: 120).code, 0)
+        XCTAssertEqual(
+            Cmd.run(
+                "/usr/bin/skopeo", ["copy", "--dest-tls-verify=false", "oci-archive:" + tar, "docker://\(host)/skiff/big:1"],
+                timeout: 120
+            ).code, 0)
         return "\(host)/skiff/big:1"
     }
 

@@ -23,8 +23,14 @@ final class RootlessTests: XCTestCase {
         XCTAssertEqual(r.code, 0, r.stderr)
         guard let pw = getpwnam(user) else { throw XCTSkip("useradd made no user: \(r.stderr)") }
         gid = pw.pointee.pw_gid
-        XCTAssertEqual(Cmd.run(Env.which("usermod")!, ["--add-subuids", "\(subStart)-\(subStart + 65535)",
-                                                       "--add-subgids", "\(subStart)-\(subStart + 65535)", user]).code, 0)
+        XCTAssertEqual(
+            Cmd.run(
+                Env.which("usermod")!,
+                [
+                    "--add-subuids", "\(subStart)-\(subStart + 65535)",
+                    "--add-subgids", "\(subStart)-\(subStart + 65535)", user
+                ]
+            ).code, 0)
         home = "/tmp/skiff-rl-" + UUID().uuidString.prefix(8).lowercased()
         for d in [home, home + "/xdg", home + "/bundle"] {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
@@ -46,9 +52,12 @@ final class RootlessTests: XCTestCase {
     /// A command as the user, with its own XDG_RUNTIME_DIR; `cgroup`: started inside that cgroup.
     @discardableResult
     func asUser(_ argv: [String], cgroup: String? = nil, timeout: TimeInterval = 60) -> CmdResult {
-        let drop = ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "/usr/bin/env", "-i",
-                    "XDG_RUNTIME_DIR=\(home)/xdg", "HOME=\(home)", "USER=\(user)",
-                    "PATH=\((Env.shim as NSString).deletingLastPathComponent):/usr/sbin:/usr/bin:/sbin:/bin"] + argv
+        let drop =
+            [
+                "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "/usr/bin/env", "-i",
+                "XDG_RUNTIME_DIR=\(home)/xdg", "HOME=\(home)", "USER=\(user)",
+                "PATH=\((Env.shim as NSString).deletingLastPathComponent):/usr/sbin:/usr/bin:/sbin:/bin"
+            ] + argv
         if let cgroup {
             let quoted = drop.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
             return Cmd.run("/bin/sh", ["-c", "echo $$ > \(cgroup)/cgroup.procs && exec \(quoted)"], timeout: timeout, cwd: home + "/bundle")
@@ -116,7 +125,9 @@ final class RootlessTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("rootless without a delegated cgroup"), r.stderr)
         XCTAssertEqual(asUser([Env.skiff, "kill", "--all", "r2", "KILL"]).code, 0)
         for _ in 0..<100 where !asUser([Env.skiff, "state", "r2"]).stdout.contains("\"stopped\"") { usleep(20_000) }
-        XCTAssertTrue((Host.processes(mentioning: "sleep 3061") + Host.processes(mentioning: "sleep 3062")).filter { Host.processAlive($0) }.isEmpty, "--all took the exec'd process too")
+        XCTAssertTrue(
+            (Host.processes(mentioning: "sleep 3061") + Host.processes(mentioning: "sleep 3062")).filter { Host.processAlive($0) }.isEmpty,
+            "--all took the exec'd process too")
         XCTAssertEqual(asUser([Env.skiff, "delete", "r2"]).code, 0)
         XCTAssertEqual(asUser([Env.skiff, "list", "-q"]).stdout, "")
 
@@ -254,11 +265,16 @@ final class RootlessTests: XCTestCase {
           address = "\(sock)"
         """.write(toFile: home + "/containerd.toml", atomically: true, encoding: .utf8)
         let shimDir = (Env.shim as NSString).deletingLastPathComponent
-        let drop = ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "/usr/bin/env", "-i",
-                    "XDG_RUNTIME_DIR=\(home)/xdg", "HOME=\(home)", "USER=\(user)", "PATH=\(shimDir):/usr/sbin:/usr/bin:/sbin:/bin"]
-        let kit = Background(drop + ["rootlesskit", "--net=host", "--copy-up=/etc", "--copy-up=/run", "--state-dir=\(home)/xdg/rootlesskit",
-                                     "/bin/sh", "-c", "rm -f /run/containerd; mkdir -p /run/containerd; exec containerd -c \(home)/containerd.toml"],
-                             log: home + "/containerd.log")
+        let drop = [
+            "/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "/usr/bin/env", "-i",
+            "XDG_RUNTIME_DIR=\(home)/xdg", "HOME=\(home)", "USER=\(user)", "PATH=\(shimDir):/usr/sbin:/usr/bin:/sbin:/bin"
+        ]
+        let kit = Background(
+            drop + [
+                "rootlesskit", "--net=host", "--copy-up=/etc", "--copy-up=/run", "--state-dir=\(home)/xdg/rootlesskit",
+                "/bin/sh", "-c", "rm -f /run/containerd; mkdir -p /run/containerd; exec containerd -c \(home)/containerd.toml"
+            ],
+            log: home + "/containerd.log")
         defer { kit.stop(SIGTERM) }
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: sock) { usleep(25_000) }
         let child = try String(contentsOfFile: home + "/xdg/rootlesskit/child_pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -268,8 +284,10 @@ final class RootlessTests: XCTestCase {
         }
         var r = ctr(["image", "import", image])
         XCTAssertEqual(r.code, 0, r.stderr)
-        r = ctr(["run", "--rm", "--runtime", "io.containerd.skiff.v2", "docker.io/skiff/busybox:test", "rk1",
-                 "/bin/sh", "-c", "echo in-rootless-containerd $(id -u) $(cat /proc/self/uid_map); exit 3"])
+        r = ctr([
+            "run", "--rm", "--runtime", "io.containerd.skiff.v2", "docker.io/skiff/busybox:test", "rk1",
+            "/bin/sh", "-c", "echo in-rootless-containerd $(id -u) $(cat /proc/self/uid_map); exit 3"
+        ])
         XCTAssertEqual(r.code, 3, r.stderr + ((try? String(contentsOfFile: home + "/containerd.log", encoding: .utf8))?.suffix(2000) ?? ""))
         XCTAssertTrue(r.stdout.hasPrefix("in-rootless-containerd 0 0 \(uid) 1"), r.stdout)
         r = ctr(["run", "-d", "--runtime", "io.containerd.skiff.v2", "docker.io/skiff/busybox:test", "rk2", "/bin/sleep", "3069"])

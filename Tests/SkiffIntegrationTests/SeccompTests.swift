@@ -53,10 +53,16 @@ final class SeccompTests: XCTestCase {
 
     func testArgumentConditions() {
         // write(2, ...) fails with EBADF-like errno 9; write(1, ...) passes.
-        profile([["names": ["write"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9,
-                  "args": [["index": 0, "value": 2, "op": "SCMP_CMP_EQ"]]],
-                 ["names": ["dup3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
-                  "args": [["index": 2, "value": 0, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"]]]])
+        profile([
+            [
+                "names": ["write"], "action": "SCMP_ACT_ERRNO", "errnoRet": 9,
+                "args": [["index": 0, "value": 2, "op": "SCMP_CMP_EQ"]]
+            ],
+            [
+                "names": ["dup3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                "args": [["index": 2, "value": 0, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"]]
+            ]
+        ])
         b.payload("stderr", "hidden", "echo", "visible")
         let r = b.run()
         XCTAssertEqual(r.code, 0)
@@ -66,9 +72,11 @@ final class SeccompTests: XCTestCase {
 
     func testDefaultErrnoProfileWithAllowList() {
         // A deny-by-default profile: only what the payload and the runtime's last steps need.
-        let allow = ["read", "write", "exit", "exit_group", "execve", "brk", "mmap", "munmap", "arch_prctl", "set_tid_address",
-                     "set_robust_list", "rseq", "prlimit64", "mprotect", "uname", "readlink", "getrandom", "close", "close_range",
-                     "fstat", "newfstatat", "ioctl", "rt_sigaction", "rt_sigprocmask", "getpid", "getppid", "openat", "futex"]
+        let allow = [
+            "read", "write", "exit", "exit_group", "execve", "brk", "mmap", "munmap", "arch_prctl", "set_tid_address",
+            "set_robust_list", "rseq", "prlimit64", "mprotect", "uname", "readlink", "getrandom", "close", "close_range",
+            "fstat", "newfstatat", "ioctl", "rt_sigaction", "rt_sigprocmask", "getpid", "getppid", "openat", "futex"
+        ]
         profile([["names": allow, "action": "SCMP_ACT_ALLOW"]], defaultAction: "SCMP_ACT_ERRNO")
         b.process["noNewPrivileges"] = true
         b.payload("pid", "hostname", "write", "/tmp/nope")
@@ -81,8 +89,9 @@ final class SeccompTests: XCTestCase {
         let sock = b.base + "/agent.sock"
         let lfd = try Sys.listenUnix(sock, backlog: 4)
         defer { close(lfd) }
-        profile([["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"]],
-                extra: ["listenerPath": sock, "listenerMetadata": "meta-1"])
+        profile(
+            [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"]],
+            extra: ["listenerPath": sock, "listenerMetadata": "meta-1"])
         b.process["noNewPrivileges"] = true
         b.args(["/bin/sh", "-c", "mkdir /tmp/x; echo mkdir-returned; sleep 30"])
         XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "c1"]).code, 0)
@@ -101,7 +110,7 @@ final class SeccompTests: XCTestCase {
         // The notification is pending on the fd.
         var np = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         XCTAssertEqual(poll(&np, 1, 5000), 1, "the blocked mkdir is waiting for the agent")
-        close(fd) // no agent: the kernel fails the syscall and the container goes on
+        close(fd)  // no agent: the kernel fails the syscall and the container goes on
 
         // An exec'd process gets the same filter, SCMP_ACT_NOTIFY included, and its notify fd
         // reaches the agent too (before, its mkdir was never seen by the agent).
@@ -128,13 +137,16 @@ final class SeccompTests: XCTestCase {
     /// runtime on its one thread, every container it serves would have hung with them).
     func testAnAgentThatNeverAnswersFailsCreateAndStartInTime() throws {
         let sock = b.base + "/agent.sock"
-        let agent = Background(["/usr/bin/python3", "-c", """
+        let agent = Background([
+            "/usr/bin/python3", "-c",
+            """
             import socket, sys
             s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
             held = []
             while True:
                 c, _ = s.accept(); held.append((c, socket.recv_fds(c, 65536, 4)))
-            """, sock])
+            """, sock
+        ])
         defer { agent.stop(SIGKILL) }
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: sock) { usleep(20_000) }
         var env = ProcessInfo.processInfo.environment
@@ -164,7 +176,9 @@ final class SeccompTests: XCTestCase {
     /// execve. exec used to wait for it without end.
     func testAnAgentThatNeverAnswersFailsExecInTime() throws {
         let sock = b.base + "/agent.sock"
-        let agent = Background(["/usr/bin/python3", "-c", """
+        let agent = Background([
+            "/usr/bin/python3", "-c",
+            """
             import fcntl, socket, struct, sys, threading
             RECV, SEND = 0xc0502100, 0xc0182101  # SECCOMP_IOCTL_NOTIF_RECV / _SEND
             def answer(fd):
@@ -177,7 +191,8 @@ final class SeccompTests: XCTestCase {
             while True:
                 c, _ = s.accept(); _, fds, _, _ = socket.recv_fds(c, 65536, 4); held.append((c, fds))
                 if len(held) == 1: threading.Thread(target=answer, args=(fds[0],), daemon=True).start()
-            """, sock])
+            """, sock
+        ])
         defer { agent.stop(SIGKILL) }
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: sock) { usleep(20_000) }
         profile([["names": ["execve"], "action": "SCMP_ACT_NOTIFY"]], extra: ["listenerPath": sock])
@@ -202,7 +217,7 @@ final class SeccompTests: XCTestCase {
         for (rules, extra, expect) in [
             ([["names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"]], [String: Any](), "needs a listenerPath"),
             ([["names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"]], ["listenerPath": ""], "needs a listenerPath"),
-            ([["names": ["write", "mkdir"], "action": "SCMP_ACT_NOTIFY"]], ["listenerPath": "/tmp/x.sock"], "cannot be used for the write syscall"),
+            ([["names": ["write", "mkdir"], "action": "SCMP_ACT_NOTIFY"]], ["listenerPath": "/tmp/x.sock"], "cannot be used for the write syscall")
         ] as [([[String: Any]], [String: Any], String)] {
             profile(rules, extra: extra)
             b.payload("exit", "0")
@@ -218,8 +233,12 @@ final class SeccompTests: XCTestCase {
     /// Two conditions on one argument: libseccomp refuses them in one rule, runc adds each as a
     /// rule of its own (ORed). personality(0xffffffff) and personality(8) both fail; 0 works.
     func testTwoConditionsOnOneArgumentAreORed() {
-        profile([["names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
-                  "args": [["index": 0, "value": 8, "op": "SCMP_CMP_EQ"], ["index": 0, "value": 4294967295, "op": "SCMP_CMP_EQ"]]]])
+        profile([
+            [
+                "names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+                "args": [["index": 0, "value": 8, "op": "SCMP_CMP_EQ"], ["index": 0, "value": 4294967295, "op": "SCMP_CMP_EQ"]]
+            ]
+        ])
         b.args(["/bin/sh", "-c", "linux64 true && echo zero-ok; linux32 true 2>/dev/null || echo eight-denied"])
         let r = b.run()
         XCTAssertEqual(r.code, 0, r.stderr)

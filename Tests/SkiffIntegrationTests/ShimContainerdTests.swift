@@ -42,8 +42,10 @@ final class ShimContainerdTests: ImageTestCase {
 
         // A terminal: `script` gives ctr one; the shim makes the pty and copies it.
         if let script = Env.which("script") {
-            let cmd = [containerd.ctrBinary, "--address", containerd.sock, "-n", ns, "run", "-t", "--rm", "--runtime", Env.shim, ref, "t1",
-                       "/bin/skiff-payload", "tty", "exit", "6"].joined(separator: " ")
+            let cmd = [
+                containerd.ctrBinary, "--address", containerd.sock, "-n", ns, "run", "-t", "--rm", "--runtime", Env.shim, ref, "t1",
+                "/bin/skiff-payload", "tty", "exit", "6"
+            ].joined(separator: " ")
             r = Cmd.run(script, ["-qec", cmd, "/dev/null"], timeout: 60)
             XCTAssertEqual(r.code, 6, r.stdout + r.stderr)
             XCTAssertTrue(r.stdout.contains("isatty=1"), r.stdout)
@@ -51,8 +53,10 @@ final class ShimContainerdTests: ImageTestCase {
 
         // file:// log: both streams appended to the file, the exit code still reported.
         let log = work + "/logs/l1.log"
-        r = ctr(["run", "--rm", "--runtime", Env.shim, "--log-uri", "file://" + log, ref, "l1",
-                 "/bin/sh", "-c", "echo out-line; echo err-line >&2; exit 2"])
+        r = ctr([
+            "run", "--rm", "--runtime", Env.shim, "--log-uri", "file://" + log, ref, "l1",
+            "/bin/sh", "-c", "echo out-line; echo err-line >&2; exit 2"
+        ])
         XCTAssertEqual(r.code, 2, r.stderr)
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         XCTAssertTrue(text.contains("out-line") && text.contains("err-line"), text)
@@ -61,12 +65,16 @@ final class ShimContainerdTests: ImageTestCase {
         let logger = work + "/logger.sh"
         try "#!/bin/sh\nexec 5>&-\ncat <&3 >> \"$2.out\" & cat <&4 >> \"$2.err\"; wait\n".write(toFile: logger, atomically: true, encoding: .utf8)
         chmod(logger, 0o755)
-        r = ctr(["run", "--rm", "--runtime", Env.shim, "--log-uri", "binary://\(logger)?file=\(work!)/blog", ref, "b1",
-                 "/bin/sh", "-c", "echo bin-out; echo bin-err >&2"])
+        r = ctr([
+            "run", "--rm", "--runtime", Env.shim, "--log-uri", "binary://\(logger)?file=\(work!)/blog", ref, "b1",
+            "/bin/sh", "-c", "echo bin-out; echo bin-err >&2"
+        ])
         XCTAssertEqual(r.code, 0, r.stderr)
         var got = ""
         for _ in 0..<100 {
-            got = ((try? String(contentsOfFile: work + "/blog.out", encoding: .utf8)) ?? "") + ((try? String(contentsOfFile: work + "/blog.err", encoding: .utf8)) ?? "")
+            got =
+                ((try? String(contentsOfFile: work + "/blog.out", encoding: .utf8)) ?? "")
+                + ((try? String(contentsOfFile: work + "/blog.err", encoding: .utf8)) ?? "")
             if got.contains("bin-out") && got.contains("bin-err") { break }
             usleep(20_000)
         }
@@ -123,16 +131,20 @@ final class ShimContainerdTests: ImageTestCase {
     func testStoppingAContainerThatSharesItsPidNamespace() throws {
         var r = ctr(["run", "-d", "--runtime", Env.shim, ref, "pod", "/bin/sleep", "300"])
         XCTAssertEqual(r.code, 0, r.stderr)
-        let podPid = try XCTUnwrap(ctr(["task", "ls"]).stdout.split(separator: "\n").first { $0.hasPrefix("pod") }
-            .flatMap { Int($0.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) })
+        let podPid = try XCTUnwrap(
+            ctr(["task", "ls"]).stdout.split(separator: "\n").first { $0.hasPrefix("pod") }
+                .flatMap { Int($0.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) })
         var runtimes = [("skiff", ["--runtime", Env.shim])]
         if Env.which("containerd-shim-runc-v2") != nil && Env.which("runc") != nil { runtimes.append(("runc", ["--runtime", "io.containerd.runc.v2"])) }
         var stopTimes: [String: Double] = [:]
         for (name, runtime) in runtimes {
             let id = "shared-" + name
             let marker = "sleep 12\(name == "skiff" ? 1 : 2)"
-            r = ctr(["run", "-d"] + runtime + ["--with-ns", "pid:/proc/\(podPid)/ns/pid", ref, id,
-                                               "/bin/sh", "-c", "\(marker)3 & \(marker)4"])
+            r = ctr(
+                ["run", "-d"] + runtime + [
+                    "--with-ns", "pid:/proc/\(podPid)/ns/pid", ref, id,
+                    "/bin/sh", "-c", "\(marker)3 & \(marker)4"
+                ])
             XCTAssertEqual(r.code, 0, "\(name): \(r.stderr)")
             XCTAssertTrue(waitFor(id, in: ["task", "ls"]))
             for _ in 0..<100 where Host.processes(mentioning: marker + "3").isEmpty { usleep(20_000) }
@@ -151,7 +163,9 @@ final class ShimContainerdTests: ImageTestCase {
             XCTAssertEqual(ctr(["task", "delete", id]).code, 0)
             XCTAssertEqual(ctr(["container", "delete", id]).code, 0)
         }
-        print("stop of a container sharing its pid namespace: " + stopTimes.sorted { $0.key < $1.key }.map { "\($0.key) \(Int($0.value * 1000)) ms" }.joined(separator: ", "))
+        print(
+            "stop of a container sharing its pid namespace: "
+                + stopTimes.sorted { $0.key < $1.key }.map { "\($0.key) \(Int($0.value * 1000)) ms" }.joined(separator: ", "))
         XCTAssertLessThan(stopTimes["skiff"] ?? 99, max(2 * (stopTimes["runc"] ?? 0.25), 0.5), "within 2x of runc's stop time")
         XCTAssertEqual(ctr(["task", "kill", "-s", "KILL", "pod"]).code, 0)
         XCTAssertTrue(waitFor("STOPPED", in: ["task", "ls"]))

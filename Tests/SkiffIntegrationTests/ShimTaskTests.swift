@@ -29,8 +29,12 @@ final class ShimTaskTests: XCTestCase {
     func startShim(namespace: String = "skiff-test") throws -> (address: String, client: TTRPCClient) {
         var env = ProcessInfo.processInfo.environment
         env["TTRPC_ADDRESS"] = events.path
-        let r = Cmd.run(Env.shim, ["-namespace", namespace, "-address", bundle.base + "/containerd.sock", "-publish-binary", "/bin/true",
-                                   "-id", "c1", "start"], timeout: 10, cwd: bundle.dir, env: env)
+        let r = Cmd.run(
+            Env.shim,
+            [
+                "-namespace", namespace, "-address", bundle.base + "/containerd.sock", "-publish-binary", "/bin/true",
+                "-id", "c1", "start"
+            ], timeout: 10, cwd: bundle.dir, env: env)
         XCTAssertEqual(r.code, 0, r.stderr)
         let address = r.stdout
         XCTAssertTrue(address.hasPrefix("unix:///run/containerd/s/"), address)
@@ -79,8 +83,9 @@ final class ShimTaskTests: XCTestCase {
         let connected: ConnectResponse = try call(c, "Connect", connectReq)
         XCTAssertEqual(connected.taskPid, created.pid)
         XCTAssertGreaterThan(connected.shimPid, 0)
-        XCTAssertEqual(try String(contentsOfFile: "/proc/\(connected.shimPid)/status", encoding: .utf8)
-            .split(separator: "\n").first { $0.hasPrefix("Threads:") }?.split(separator: "\t").last, "1", "one thread")
+        XCTAssertEqual(
+            try String(contentsOfFile: "/proc/\(connected.shimPid)/status", encoding: .utf8)
+                .split(separator: "\n").first { $0.hasPrefix("Threads:") }?.split(separator: "\t").last, "1", "one thread")
         // The daemon runs from a read-only overlayfs view of its binary (ExeGuard): the containers
         // it starts cannot reopen it for writing through /proc/PID/exe (EROFS, not ETXTBSY).
         let exe = open("/proc/\(connected.shimPid)/exe", oPath | O_CLOEXEC)
@@ -166,8 +171,12 @@ final class ShimTaskTests: XCTestCase {
         let deleted: DeleteResponse = try call(c, "Delete", del)
         XCTAssertEqual(deleted.exitStatus, 7)
         XCTAssertFalse(FileManager.default.fileExists(atPath: bundle.stateRoot + "/skiff-test/c1"), "runtime state removed")
-        XCTAssertEqual(events.topics(), ["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
-                                         "/tasks/exit", "/tasks/exit", "/tasks/delete"])
+        XCTAssertEqual(
+            events.topics(),
+            [
+                "/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
+                "/tasks/exit", "/tasks/exit", "/tasks/delete"
+            ])
         let exits = events.received.filter { $0.topic == "/tasks/exit" }.compactMap { try? TaskExit(protoBytes: $0.event) }
         XCTAssertEqual(exits.map(\.id), ["e1", "c1"], "TaskExit.id is the exec id, or the container id for the init")
         XCTAssertEqual(exits.map(\.exitStatus), [3, 7])
@@ -181,8 +190,12 @@ final class ShimTaskTests: XCTestCase {
         XCTAssertNotEqual(kill(pid_t(connected.shimPid), 0), 0, "shim exited")
 
         // containerd then runs `delete`: idempotent, reports the recorded exit.
-        let d = Cmd.run(Env.shim, ["-namespace", "skiff-test", "-address", bundle.base + "/containerd.sock", "-id", "c1",
-                                   "-bundle", bundle.dir, "delete"], timeout: 10, cwd: bundle.dir)
+        let d = Cmd.run(
+            Env.shim,
+            [
+                "-namespace", "skiff-test", "-address", bundle.base + "/containerd.sock", "-id", "c1",
+                "-bundle", bundle.dir, "delete"
+            ], timeout: 10, cwd: bundle.dir)
         XCTAssertEqual(d.code, 0, d.stderr)
         let resp = try DeleteResponse(protoBytes: Array(d.stdoutBytes))
         XCTAssertEqual(resp.exitStatus, 7)
@@ -257,8 +270,9 @@ final class ShimTaskTests: XCTestCase {
         let (address, c) = try startShim()
         var env = ProcessInfo.processInfo.environment
         env["TTRPC_ADDRESS"] = events.path
-        let r = Cmd.run(Env.shim, ["-namespace", "skiff-test", "-address", bundle.base + "/containerd.sock", "-id", "c2", "start"],
-                        timeout: 10, cwd: second, env: env)
+        let r = Cmd.run(
+            Env.shim, ["-namespace", "skiff-test", "-address", bundle.base + "/containerd.sock", "-id", "c2", "start"],
+            timeout: 10, cwd: second, env: env)
         XCTAssertEqual(r.code, 0, r.stderr)
         XCTAssertEqual(r.stdout, address, "same group, same shim")
         XCTAssertEqual(try String(contentsOfFile: second + "/address", encoding: .utf8), address)
@@ -311,7 +325,8 @@ final class ShimTaskTests: XCTestCase {
             var exec = ExecProcessRequest()
             exec.id = "c1"; exec.execID = "x\(i)"
             let process = try JSONSerialization.data(withJSONObject: [
-                "args": ["/bin/sh", "-c", probe.script("exec-\(i)")], "cwd": cwd, "env": ["PATH=/bin"], "user": ["uid": 0, "gid": 0]])
+                "args": ["/bin/sh", "-c", probe.script("exec-\(i)")], "cwd": cwd, "env": ["PATH=/bin"], "user": ["uid": 0, "gid": 0]
+            ])
             exec.spec = ProtoAny(typeURL: "types.containerd.io/opencontainers/runtime-spec/1/Process", value: Array(process))
             let _: ProtoEmpty = try call(c, "Exec", exec)
             var start = StartRequest(); start.id = "c1"; start.execID = "x\(i)"
@@ -323,8 +338,9 @@ final class ShimTaskTests: XCTestCase {
         for bad in ["../escaped", "a/b", "", ".x", String(repeating: "e", count: 77)] {
             var exec = ExecProcessRequest()
             exec.id = "c1"; exec.execID = bad
-            exec.spec = ProtoAny(typeURL: "types.containerd.io/opencontainers/runtime-spec/1/Process",
-                                 value: Array(#"{"args":["/bin/true"],"cwd":"/","user":{"uid":0,"gid":0}}"#.utf8))
+            exec.spec = ProtoAny(
+                typeURL: "types.containerd.io/opencontainers/runtime-spec/1/Process",
+                value: Array(#"{"args":["/bin/true"],"cwd":"/","user":{"uid":0,"gid":0}}"#.utf8))
             XCTAssertThrowsError(try call(c, "Exec", exec) as ProtoEmpty, bad) { XCTAssertEqual(($0 as? TTRPCStatus)?.code, .invalidArgument) }
         }
         usleep(100_000)
@@ -380,8 +396,12 @@ final class ShimTaskTests: XCTestCase {
         let shimPid = (try call(c, "Connect", ConnectRequest()) as ConnectResponse).shimPid
         kill(pid_t(shimPid), SIGKILL)
         XCTAssertEqual(kill(pid_t(created.pid), 0), 0, "the container outlives its shim")
-        let d = Cmd.run(Env.shim, ["-namespace", "skiff-test", "-address", bundle.base + "/containerd.sock", "-id", "c1",
-                                   "-bundle", bundle.dir, "delete"], timeout: 20, cwd: bundle.dir)
+        let d = Cmd.run(
+            Env.shim,
+            [
+                "-namespace", "skiff-test", "-address", bundle.base + "/containerd.sock", "-id", "c1",
+                "-bundle", bundle.dir, "delete"
+            ], timeout: 20, cwd: bundle.dir)
         XCTAssertEqual(d.code, 0, d.stderr)
         let resp = try DeleteResponse(protoBytes: Array(d.stdoutBytes))
         XCTAssertEqual(resp.exitStatus, 137)
@@ -428,8 +448,10 @@ final class EventsReceiver: @unchecked Sendable {
         server.register(service: "containerd.services.events.ttrpc.v1.Events", method: "Forward") { [unowned self] payload, md, reply in
             if let f = try? ForwardRequest(protoBytes: payload), let env = f.envelope {
                 self.lock.lock()
-                self.list.append(Received(topic: env.topic, namespace: md["containerd-namespace-ttrpc"] ?? env.namespace,
-                                          event: env.event?.value ?? []))
+                self.list.append(
+                    Received(
+                        topic: env.topic, namespace: md["containerd-namespace-ttrpc"] ?? env.namespace,
+                        event: env.event?.value ?? []))
                 self.lock.unlock()
                 reply(.success([]))
             } else {

@@ -42,16 +42,19 @@ final class SkiffctlTests: ImageTestCase {
             r = Cmd.run(script, ["-qec", (base + ["t1", "/bin/skiff-payload", "tty", "exit", "6"]).joined(separator: " "), "/dev/null"], env: env)
             XCTAssertEqual(r.code, 6, r.stdout + r.stderr)
             XCTAssertTrue(r.stdout.contains("isatty=1"), r.stdout)
-            r = Cmd.run(script, ["-qec", (base + ["t2", "/bin/sh"]).joined(separator: " "), "/dev/null"],
-                        stdin: "echo typed-$((6*7))\nexit 4\n", env: env)
+            r = Cmd.run(
+                script, ["-qec", (base + ["t2", "/bin/sh"]).joined(separator: " "), "/dev/null"],
+                stdin: "echo typed-$((6*7))\nexit 4\n", env: env)
             XCTAssertTrue(r.stdout.contains("typed-42"), r.stdout)
             XCTAssertEqual(r.code, 4, r.stdout)
         }
         // A bind mount from the host, read-only.
         try FileManager.default.createDirectory(atPath: work + "/shared", withIntermediateDirectories: true)
         try "from-host".write(toFile: work + "/shared/f", atomically: true, encoding: .utf8)
-        r = ctl(["run", "--rm", "--mount", "type=bind,src=\(work!)/shared,dst=/mnt/shared,options=rbind:ro", "skiff/busybox:test", "m1",
-                 "/bin/sh", "-c", "cat /mnt/shared/f; touch /mnt/shared/x 2>/dev/null || echo read-only"])
+        r = ctl([
+            "run", "--rm", "--mount", "type=bind,src=\(work!)/shared,dst=/mnt/shared,options=rbind:ro", "skiff/busybox:test", "m1",
+            "/bin/sh", "-c", "cat /mnt/shared/f; touch /mnt/shared/x 2>/dev/null || echo read-only"
+        ])
         XCTAssertEqual(r.code, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("from-host") && r.stdout.contains("read-only"), r.stdout)
         r = ctl(["run", "--rm", "--mount", "type=bind,src=/nonexistent,dst=/x", "skiff/busybox:test", "m2", "/bin/true"])
@@ -98,8 +101,10 @@ final class SkiffctlTests: ImageTestCase {
         if let script = Env.which("script") {
             var env = ProcessInfo.processInfo.environment
             env["PATH"] = (Env.shim as NSString).deletingLastPathComponent + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-            let cmd = [Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "tasks", "exec", "-t", "d1",
-                       "/bin/skiff-payload", "tty", "exit", "3"].joined(separator: " ")
+            let cmd = [
+                Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "tasks", "exec", "-t", "d1",
+                "/bin/skiff-payload", "tty", "exit", "3"
+            ].joined(separator: " ")
             r = Cmd.run(script, ["-qec", cmd, "/dev/null"], env: env)
             XCTAssertEqual(r.code, 3, r.stdout)
             XCTAssertTrue(r.stdout.contains("isatty=1"), r.stdout)
@@ -143,8 +148,10 @@ final class SkiffctlTests: ImageTestCase {
             XCTAssertNotEqual(r.code, 0, "run --cwd \(cwd): \(r.stdout)")
             XCTAssertEqual(probe.leaks(r.stdout), [], "run --cwd \(cwd)")
         }
-        for (n, config) in [("wd", #"{"WorkingDir": "/proc/self/fd/17"}"#), ("user", #"{"User": "4294967295"}"#),
-                            ("group", #"{"User": "0:4294967295"}"#)] {
+        for (n, config) in [
+            ("wd", #"{"WorkingDir": "/proc/self/fd/17"}"#), ("user", #"{"User": "4294967295"}"#),
+            ("group", #"{"User": "0:4294967295"}"#)
+        ] {
             let tar = work + "/\(n).tar", ref = "docker.io/skiff/hostile-\(n):test"
             XCTAssertEqual(Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", Env.rootfs, tar, ref, config]).code, 0)
             XCTAssertEqual(ctl(["images", "import", tar]).code, 0)
@@ -176,8 +183,11 @@ final class SkiffctlTests: ImageTestCase {
             XCTAssertTrue(r.stderr.contains("invalid exec id"), r.stderr)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/state/default/x-stdout"))
-        let first = Background([Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "tasks", "exec", "--exec-id", "same",
-                                "d1", "/bin/sh", "-c", "sleep 1; echo first-output; exit 5"], log: work + "/first.log")
+        let first = Background(
+            [
+                Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "tasks", "exec", "--exec-id", "same",
+                "d1", "/bin/sh", "-c", "sleep 1; echo first-output; exit 5"
+            ], log: work + "/first.log")
         for _ in 0..<100 where !FileManager.default.fileExists(atPath: work + "/state/default/d1/same-stdout") { usleep(10_000) }
         let second = ctl(["tasks", "exec", "--exec-id", "same", "d1", "/bin/echo", "second"])
         XCTAssertNotEqual(second.code, 0)
@@ -201,8 +211,9 @@ final class SkiffctlTests: ImageTestCase {
     func testStoreIsClosedToOtherLocalUsers() throws {
         let user = try TestUser()
         for d in ["root/snapshots", "root/content/blobs/sha256", "root/content/ingest", "state"] {
-            try FileManager.default.createDirectory(atPath: work + "/" + d, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o755])
+            try FileManager.default.createDirectory(
+                atPath: work + "/" + d, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o755])
         }
         chmod(work, 0o755)
         XCTAssertEqual(ctl(["images", "import", image]).code, 0)
@@ -218,8 +229,10 @@ final class SkiffctlTests: ImageTestCase {
         let snapshots = (try? FileManager.default.contentsOfDirectory(atPath: work + "/root/snapshots")) ?? []
         XCTAssertFalse(snapshots.isEmpty)
         var attempts = snapshots.map { "\(work!)/root/snapshots/\($0)/fs/bin/skiff-payload-suid id" }
-        attempts += ["\(work!)/state/default/d1/rootfs/bin/skiff-payload-suid id", "cat \(work!)/state/default/d1/config.json",
-                     "cat \(work!)/root/meta.db", "ls \(work!)/root/content/blobs/sha256", "ls \(work!)/state/runtime"]
+        attempts += [
+            "\(work!)/state/default/d1/rootfs/bin/skiff-payload-suid id", "cat \(work!)/state/default/d1/config.json",
+            "cat \(work!)/root/meta.db", "ls \(work!)/root/content/blobs/sha256", "ls \(work!)/state/runtime"
+        ]
         for a in attempts {
             let r = user.sh(a)
             XCTAssertNotEqual(r.code, 0, "as \(user.name): \(a) succeeded: \(r.stdout)")
@@ -307,8 +320,9 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertEqual(ctl(["containers", "rm", "d1"]).code, 0)
 
         // Snapshots by hand: prepare on the image's layer, write, commit, prepare on top, mount.
-        let layer = String(ctl(["snapshots", "ls"]).stdout.split(separator: "\n").dropFirst().first { $0.hasSuffix("committed") }!
-            .split(separator: "\t")[0])
+        let layer = String(
+            ctl(["snapshots", "ls"]).stdout.split(separator: "\n").dropFirst().first { $0.hasSuffix("committed") }!
+                .split(separator: "\t")[0])
         XCTAssertEqual(ctl(["snapshots", "prepare", "work1", layer]).code, 0)
         var mnt1 = ctl(["snapshots", "mounts", work + "/m1", "work1"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertTrue(mnt1.hasPrefix("mount -t overlay overlay \(work!)/m1 -o "), mnt1)
@@ -348,41 +362,41 @@ final class SkiffctlTests: ImageTestCase {
     /// Writes an OCI archive: the fixture image plus a layer with /a/{keep,gone} and /d/old, and one
     /// that deletes /a/gone (whiteout) and makes /d opaque with /d/new.   args: SRC DST
     static let layeredImage = """
-    import gzip, hashlib, io, json, sys, tarfile
-    src, dst = sys.argv[1], sys.argv[2]
-    t = tarfile.open(src)
-    blobs = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
-    idx = json.loads(blobs["index.json"]); man = json.loads(blobs["blobs/sha256/" + idx["manifests"][0]["digest"][7:]])
-    cfg = json.loads(blobs["blobs/sha256/" + man["config"]["digest"][7:]])
-    dg = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
-    def layer(entries):
-        raw = io.BytesIO()
-        with tarfile.open(fileobj=raw, mode="w") as l:
-            for name, data in entries:
-                i = tarfile.TarInfo(name)
-                if data is None: i.type = tarfile.DIRTYPE; i.mode = 0o755; l.addfile(i)
-                else: i.size = len(data); l.addfile(i, io.BytesIO(data))
-        return raw.getvalue()
-    l1 = layer([("a", None), ("a/keep", b"k"), ("a/gone", b"g"), ("d", None), ("d/old", b"o")])
-    l2 = layer([("a/.wh.gone", b""), ("d", None), ("d/.wh..wh..opq", b""), ("d/new", b"n")])
-    extra = {}
-    for raw in (l1, l2):
-        z = gzip.compress(raw, mtime=0); extra[dg(z)] = z
-        man["layers"].append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": dg(z), "size": len(z)})
-        cfg["rootfs"]["diff_ids"].append(dg(raw))
-    cb = json.dumps(cfg).encode(); extra[dg(cb)] = cb
-    man["config"] = {"mediaType": man["config"]["mediaType"], "digest": dg(cb), "size": len(cb)}
-    mb = json.dumps(man).encode(); extra[dg(mb)] = mb
-    idx["manifests"][0].update({"digest": dg(mb), "size": len(mb), "annotations": {"io.containerd.image.name": "docker.io/skiff/layers:1"}})
-    out = tarfile.open(dst, "w")
-    def add(n, b):
-        i = tarfile.TarInfo(n); i.size = len(b); out.addfile(i, io.BytesIO(b))
-    add("oci-layout", blobs["oci-layout"]); add("index.json", json.dumps(idx).encode())
-    for n, b in blobs.items():
-        if n.startswith("blobs/"): add(n, b)
-    for d, b in extra.items(): add("blobs/sha256/" + d[7:], b)
-    out.close()
-    """
+        import gzip, hashlib, io, json, sys, tarfile
+        src, dst = sys.argv[1], sys.argv[2]
+        t = tarfile.open(src)
+        blobs = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+        idx = json.loads(blobs["index.json"]); man = json.loads(blobs["blobs/sha256/" + idx["manifests"][0]["digest"][7:]])
+        cfg = json.loads(blobs["blobs/sha256/" + man["config"]["digest"][7:]])
+        dg = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
+        def layer(entries):
+            raw = io.BytesIO()
+            with tarfile.open(fileobj=raw, mode="w") as l:
+                for name, data in entries:
+                    i = tarfile.TarInfo(name)
+                    if data is None: i.type = tarfile.DIRTYPE; i.mode = 0o755; l.addfile(i)
+                    else: i.size = len(data); l.addfile(i, io.BytesIO(data))
+            return raw.getvalue()
+        l1 = layer([("a", None), ("a/keep", b"k"), ("a/gone", b"g"), ("d", None), ("d/old", b"o")])
+        l2 = layer([("a/.wh.gone", b""), ("d", None), ("d/.wh..wh..opq", b""), ("d/new", b"n")])
+        extra = {}
+        for raw in (l1, l2):
+            z = gzip.compress(raw, mtime=0); extra[dg(z)] = z
+            man["layers"].append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": dg(z), "size": len(z)})
+            cfg["rootfs"]["diff_ids"].append(dg(raw))
+        cb = json.dumps(cfg).encode(); extra[dg(cb)] = cb
+        man["config"] = {"mediaType": man["config"]["mediaType"], "digest": dg(cb), "size": len(cb)}
+        mb = json.dumps(man).encode(); extra[dg(mb)] = mb
+        idx["manifests"][0].update({"digest": dg(mb), "size": len(mb), "annotations": {"io.containerd.image.name": "docker.io/skiff/layers:1"}})
+        out = tarfile.open(dst, "w")
+        def add(n, b):
+            i = tarfile.TarInfo(n); i.size = len(b); out.addfile(i, io.BytesIO(b))
+        add("oci-layout", blobs["oci-layout"]); add("index.json", json.dumps(idx).encode())
+        for n, b in blobs.items():
+            if n.startswith("blobs/"): add(n, b)
+        for d, b in extra.items(): add("blobs/sha256/" + d[7:], b)
+        out.close()
+        """
 
     /// Whiteouts and opaque directories across layers, with the overlayfs snapshotter and with the
     /// native (copying) one.
@@ -454,29 +468,34 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertEqual(sctl(["-n", "nat", "run", "--rm", "skiff/busybox:test", "m0", "/bin/true"], "native").code, 0)
         // Back to v3's layout, as a store of the previous release has it.
         let downgrade = """
-        import sqlite3, sys
-        db = sqlite3.connect(sys.argv[1])
-        db.executescript("CREATE TABLE old(namespace TEXT NOT NULL, key TEXT NOT NULL, id INTEGER NOT NULL UNIQUE, parent TEXT, "
-            "kind TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY(namespace, key)); "
-            "INSERT INTO old SELECT namespace, CASE snapshotter WHEN 'native' THEN 'native:' || key ELSE key END, id, "
-            "CASE WHEN snapshotter = 'native' AND parent IS NOT NULL THEN 'native:' || parent ELSE parent END, kind, created FROM snapshots; "
-            "DROP TABLE snapshots; ALTER TABLE old RENAME TO snapshots; PRAGMA user_version=3;")
-        db.commit()
-        print(db.execute("SELECT count(*) FROM snapshots WHERE key LIKE 'native:%'").fetchone()[0])
-        """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.executescript("CREATE TABLE old(namespace TEXT NOT NULL, key TEXT NOT NULL, id INTEGER NOT NULL UNIQUE, parent TEXT, "
+                "kind TEXT NOT NULL, created TEXT NOT NULL, PRIMARY KEY(namespace, key)); "
+                "INSERT INTO old SELECT namespace, CASE snapshotter WHEN 'native' THEN 'native:' || key ELSE key END, id, "
+                "CASE WHEN snapshotter = 'native' AND parent IS NOT NULL THEN 'native:' || parent ELSE parent END, kind, created FROM snapshots; "
+                "DROP TABLE snapshots; ALTER TABLE old RENAME TO snapshots; PRAGMA user_version=3;")
+            db.commit()
+            print(db.execute("SELECT count(*) FROM snapshots WHERE key LIKE 'native:%'").fetchone()[0])
+            """
         let d = Cmd.run("/usr/bin/python3", ["-c", downgrade, work + "/root/meta.db"])
         XCTAssertEqual(d.code, 0, d.stderr)
         XCTAssertNotEqual(d.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "0", "the native snapshots have prefixed keys again")
 
         XCTAssertEqual(sctl(["run", "--rm", "skiff/busybox:test", "m1", "/bin/sh", "-c", "echo overlay-ok"], "overlayfs").stdout, "overlay-ok\n")
         XCTAssertEqual(sctl(["-n", "nat", "run", "--rm", "skiff/busybox:test", "m1", "/bin/sh", "-c", "echo native-ok"], "native").stdout, "native-ok\n")
-        let check = Cmd.run("/usr/bin/python3", ["-c", """
-            import sqlite3, sys
-            db = sqlite3.connect(sys.argv[1])
-            print(db.execute("PRAGMA user_version").fetchone()[0],
-                  db.execute("SELECT count(*) FROM snapshots WHERE key LIKE 'native:%' OR parent LIKE 'native:%'").fetchone()[0],
-                  sorted(set(r[0] for r in db.execute("SELECT snapshotter FROM snapshots"))))
-            """, work + "/root/meta.db"])
+        let check = Cmd.run(
+            "/usr/bin/python3",
+            [
+                "-c",
+                """
+                import sqlite3, sys
+                db = sqlite3.connect(sys.argv[1])
+                print(db.execute("PRAGMA user_version").fetchone()[0],
+                      db.execute("SELECT count(*) FROM snapshots WHERE key LIKE 'native:%' OR parent LIKE 'native:%'").fetchone()[0],
+                      sorted(set(r[0] for r in db.execute("SELECT snapshotter FROM snapshots"))))
+                """, work + "/root/meta.db"
+            ])
         XCTAssertEqual(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "4 0 ['native', 'overlayfs']", check.stderr)
         // Only the committed layer is left in each: run --rm took its active snapshot.
         XCTAssertEqual(sctl(["snapshots", "ls"], "overlayfs").stdout.split(separator: "\n").count, 2)
@@ -487,29 +506,29 @@ final class SkiffctlTests: ImageTestCase {
     func testZstdLayer() throws {
         guard Env.which("zstd") != nil else { throw XCTSkip("zstd is not installed (apt-get install zstd)") }
         let py = """
-        import hashlib, io, json, subprocess, sys, tarfile
-        src, dst, corrupt = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-        t = tarfile.open(src)
-        blobs = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
-        idx = json.loads(blobs["index.json"]); md = idx["manifests"][0]["digest"][7:]
-        man = json.loads(blobs["blobs/sha256/" + md])
-        import gzip
-        raw = gzip.decompress(blobs["blobs/sha256/" + man["layers"][0]["digest"][7:]])
-        z = subprocess.run(["zstd", "-q", "-c"], input=raw, capture_output=True, check=True).stdout
-        if corrupt: z = z[:len(z) // 2] + bytes([z[len(z) // 2] ^ 0xff]) + z[len(z) // 2 + 1:]
-        dg = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
-        man["layers"] = [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": dg(z), "size": len(z)}]
-        mb = json.dumps(man).encode()
-        idx["manifests"][0].update({"digest": dg(mb), "size": len(mb)})
-        idx["manifests"][0]["annotations"] = {"io.containerd.image.name": "docker.io/skiff/zstd:" + ("bad" if corrupt else "1")}
-        out = tarfile.open(dst, "w")
-        def add(n, b):
-            i = tarfile.TarInfo(n); i.size = len(b); out.addfile(i, io.BytesIO(b))
-        add("oci-layout", blobs["oci-layout"]); add("index.json", json.dumps(idx).encode())
-        add("blobs/sha256/" + man["config"]["digest"][7:], blobs["blobs/sha256/" + man["config"]["digest"][7:]])
-        add("blobs/sha256/" + dg(z)[7:], z); add("blobs/sha256/" + dg(mb)[7:], mb)
-        out.close()
-        """
+            import hashlib, io, json, subprocess, sys, tarfile
+            src, dst, corrupt = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+            t = tarfile.open(src)
+            blobs = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+            idx = json.loads(blobs["index.json"]); md = idx["manifests"][0]["digest"][7:]
+            man = json.loads(blobs["blobs/sha256/" + md])
+            import gzip
+            raw = gzip.decompress(blobs["blobs/sha256/" + man["layers"][0]["digest"][7:]])
+            z = subprocess.run(["zstd", "-q", "-c"], input=raw, capture_output=True, check=True).stdout
+            if corrupt: z = z[:len(z) // 2] + bytes([z[len(z) // 2] ^ 0xff]) + z[len(z) // 2 + 1:]
+            dg = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
+            man["layers"] = [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": dg(z), "size": len(z)}]
+            mb = json.dumps(man).encode()
+            idx["manifests"][0].update({"digest": dg(mb), "size": len(mb)})
+            idx["manifests"][0]["annotations"] = {"io.containerd.image.name": "docker.io/skiff/zstd:" + ("bad" if corrupt else "1")}
+            out = tarfile.open(dst, "w")
+            def add(n, b):
+                i = tarfile.TarInfo(n); i.size = len(b); out.addfile(i, io.BytesIO(b))
+            add("oci-layout", blobs["oci-layout"]); add("index.json", json.dumps(idx).encode())
+            add("blobs/sha256/" + man["config"]["digest"][7:], blobs["blobs/sha256/" + man["config"]["digest"][7:]])
+            add("blobs/sha256/" + dg(z)[7:], z); add("blobs/sha256/" + dg(mb)[7:], mb)
+            out.close()
+            """
         // The bad one in its own namespace: with the same diff ID, a layer unpacked once is shared.
         for (corrupt, file, ns) in [("0", work + "/zstd.tar", "default"), ("1", work + "/zstd-bad.tar", "bad")] {
             XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", py, image, file, corrupt]).code, 0)
@@ -556,10 +575,12 @@ final class SkiffctlTests: ImageTestCase {
         let evil = work + "/evil.tar"
         // Also a GNU base-256 uid of 2^40 (skiffctl died of SIGILL on it) and whiteouts of "."
         // and ".." (".wh..." removed the snapshot's own directory).
-        for (kind, message) in [("symlink", "symlink"), ("dotdot", "escapes"), ("hardlink-up", "escapes"), ("hardlink-abs", "lacks"),
-                                ("bigid", "uid field 1099511627776 is out of range"), ("wh-dot", "is not a file name"),
-                                ("wh-dotdot", "is not a file name"), ("nul-name", "holds a NUL byte"),
-                                ("nul-link", "holds a NUL byte")] {
+        for (kind, message) in [
+            ("symlink", "symlink"), ("dotdot", "escapes"), ("hardlink-up", "escapes"), ("hardlink-abs", "lacks"),
+            ("bigid", "uid field 1099511627776 is out of range"), ("wh-dot", "is not a file name"),
+            ("wh-dotdot", "is not a file name"), ("nul-name", "holds a NUL byte"),
+            ("nul-link", "holds a NUL byte")
+        ] {
             XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", Self.evilImage, evil, kind]).code, 0)
             XCTAssertEqual(ctl(["-n", "evil-" + kind, "images", "import", evil]).code, 0)
             r = ctl(["-n", "evil-" + kind, "run", "--rm", "evil/escape:1", "e1", "/bin/true"])
@@ -595,64 +616,64 @@ final class SkiffctlTests: ImageTestCase {
     /// Flips a byte of the largest blob (the layer) in an OCI archive.
     func corruptArchive(from: String, to: String) throws {
         let py = """
-        import sys, tarfile, io
-        src, dst = sys.argv[1], sys.argv[2]
-        with tarfile.open(src) as t, tarfile.open(dst, "w") as o:
-            members = t.getmembers()
-            big = max(members, key=lambda m: m.size)
-            for m in members:
-                data = t.extractfile(m).read() if m.isfile() else None
-                if m is big: data = data[:-1] + bytes([data[-1] ^ 1])
-                o.addfile(m, io.BytesIO(data) if data is not None else None)
-        """
+            import sys, tarfile, io
+            src, dst = sys.argv[1], sys.argv[2]
+            with tarfile.open(src) as t, tarfile.open(dst, "w") as o:
+                members = t.getmembers()
+                big = max(members, key=lambda m: m.size)
+                for m in members:
+                    data = t.extractfile(m).read() if m.isfile() else None
+                    if m is big: data = data[:-1] + bytes([data[-1] ^ 1])
+                    o.addfile(m, io.BytesIO(data) if data is not None else None)
+            """
         XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", py, from, to]).code, 0)
     }
 
     /// An image whose layer tries one way out of its directory (argv[2]): a write through a
     /// symlink `link -> /tmp`, a `../escaped` name, or a hard link to `../../etc/passwd` or `/etc/passwd`.
     static let evilImage = """
-    import gzip, hashlib, io, json, sys, tarfile
-    raw = io.BytesIO()
-    kind = sys.argv[2]
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT if kind == "bigid" else tarfile.PAX_FORMAT) as t:
-        d = b"x"
-        if kind == "bigid":
-            i = tarfile.TarInfo("f"); i.size = 1; i.uid = 2 ** 40; t.addfile(i, io.BytesIO(d))
-        elif kind in ("nul-name", "nul-link"):
-            # pax records can carry a NUL: "..\\0x" passed the checks as a name and was ".." to rename(2)
-            i = tarfile.TarInfo("x"); i.type = tarfile.SYMTYPE if kind == "nul-link" else tarfile.REGTYPE
-            i.pax_headers = {"linkpath": "../\\0ok"} if kind == "nul-link" else {"path": "..\\0x"}
-            if kind == "nul-link": i.linkname = "ok"
-            t.addfile(i, io.BytesIO(b""))
-        elif kind in ("wh-dot", "wh-dotdot"):
-            i = tarfile.TarInfo("keep"); i.size = 1; t.addfile(i, io.BytesIO(d))
-            i = tarfile.TarInfo(".wh.." if kind == "wh-dot" else ".wh..."); t.addfile(i, io.BytesIO(b""))
-        elif kind == "symlink":
-            i = tarfile.TarInfo("link"); i.type = tarfile.SYMTYPE; i.linkname = "/tmp"; t.addfile(i)
-            i = tarfile.TarInfo("link/x"); i.size = 1; t.addfile(i, io.BytesIO(d))
-        elif kind == "dotdot":
-            i = tarfile.TarInfo("../escaped"); i.size = 1; t.addfile(i, io.BytesIO(d))
-        elif kind == "hardlink-through-symlink":
-            i = tarfile.TarInfo("hl"); i.type = tarfile.SYMTYPE; i.linkname = sys.argv[3]; t.addfile(i)
-            i = tarfile.TarInfo("stolen"); i.type = tarfile.LNKTYPE; i.linkname = "hl/canary"; i.mode = 0o4777; i.uid = 1234; i.gid = 1234; t.addfile(i)
-        elif kind == "hardlink-to-symlink":
-            i = tarfile.TarInfo("s2"); i.type = tarfile.SYMTYPE; i.linkname = sys.argv[3]; t.addfile(i)
-            i = tarfile.TarInfo("h2"); i.type = tarfile.LNKTYPE; i.linkname = "s2"; i.mode = 0o6777; i.uid = 1234; i.gid = 1234; t.addfile(i)
-        else:
-            i = tarfile.TarInfo("hl"); i.type = tarfile.LNKTYPE
-            i.linkname = "../../etc/passwd" if kind == "hardlink-up" else "/etc/passwd"; t.addfile(i)
-    layer_tar = raw.getvalue(); layer = gzip.compress(layer_tar, mtime=0)
-    def dg(b): return "sha256:" + hashlib.sha256(b).hexdigest()
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
-                         "rootfs": {"type": "layers", "diff_ids": [dg(layer_tar)]}}).encode()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": dg(config), "size": len(config)},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": dg(layer), "size": len(layer)}]}).encode()
-    index = json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": dg(manifest), "size": len(manifest), "annotations": {"io.containerd.image.name": "docker.io/evil/escape:1"}}]}).encode()
-    with tarfile.open(sys.argv[1], "w") as t:
-        for name, data in [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)] + \\
-                [("blobs/sha256/" + dg(b)[7:], b) for b in (layer, config, manifest)]:
-            i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
-    """
+        import gzip, hashlib, io, json, sys, tarfile
+        raw = io.BytesIO()
+        kind = sys.argv[2]
+        with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT if kind == "bigid" else tarfile.PAX_FORMAT) as t:
+            d = b"x"
+            if kind == "bigid":
+                i = tarfile.TarInfo("f"); i.size = 1; i.uid = 2 ** 40; t.addfile(i, io.BytesIO(d))
+            elif kind in ("nul-name", "nul-link"):
+                # pax records can carry a NUL: "..\\0x" passed the checks as a name and was ".." to rename(2)
+                i = tarfile.TarInfo("x"); i.type = tarfile.SYMTYPE if kind == "nul-link" else tarfile.REGTYPE
+                i.pax_headers = {"linkpath": "../\\0ok"} if kind == "nul-link" else {"path": "..\\0x"}
+                if kind == "nul-link": i.linkname = "ok"
+                t.addfile(i, io.BytesIO(b""))
+            elif kind in ("wh-dot", "wh-dotdot"):
+                i = tarfile.TarInfo("keep"); i.size = 1; t.addfile(i, io.BytesIO(d))
+                i = tarfile.TarInfo(".wh.." if kind == "wh-dot" else ".wh..."); t.addfile(i, io.BytesIO(b""))
+            elif kind == "symlink":
+                i = tarfile.TarInfo("link"); i.type = tarfile.SYMTYPE; i.linkname = "/tmp"; t.addfile(i)
+                i = tarfile.TarInfo("link/x"); i.size = 1; t.addfile(i, io.BytesIO(d))
+            elif kind == "dotdot":
+                i = tarfile.TarInfo("../escaped"); i.size = 1; t.addfile(i, io.BytesIO(d))
+            elif kind == "hardlink-through-symlink":
+                i = tarfile.TarInfo("hl"); i.type = tarfile.SYMTYPE; i.linkname = sys.argv[3]; t.addfile(i)
+                i = tarfile.TarInfo("stolen"); i.type = tarfile.LNKTYPE; i.linkname = "hl/canary"; i.mode = 0o4777; i.uid = 1234; i.gid = 1234; t.addfile(i)
+            elif kind == "hardlink-to-symlink":
+                i = tarfile.TarInfo("s2"); i.type = tarfile.SYMTYPE; i.linkname = sys.argv[3]; t.addfile(i)
+                i = tarfile.TarInfo("h2"); i.type = tarfile.LNKTYPE; i.linkname = "s2"; i.mode = 0o6777; i.uid = 1234; i.gid = 1234; t.addfile(i)
+            else:
+                i = tarfile.TarInfo("hl"); i.type = tarfile.LNKTYPE
+                i.linkname = "../../etc/passwd" if kind == "hardlink-up" else "/etc/passwd"; t.addfile(i)
+        layer_tar = raw.getvalue(); layer = gzip.compress(layer_tar, mtime=0)
+        def dg(b): return "sha256:" + hashlib.sha256(b).hexdigest()
+        config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/true"]},
+                             "rootfs": {"type": "layers", "diff_ids": [dg(layer_tar)]}}).encode()
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": dg(config), "size": len(config)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": dg(layer), "size": len(layer)}]}).encode()
+        index = json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": dg(manifest), "size": len(manifest), "annotations": {"io.containerd.image.name": "docker.io/evil/escape:1"}}]}).encode()
+        with tarfile.open(sys.argv[1], "w") as t:
+            for name, data in [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index)] + \\
+                    [("blobs/sha256/" + dg(b)[7:], b) for b in (layer, config, manifest)]:
+                i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))
+        """
 }

@@ -69,6 +69,6 @@ final class FuzzCorpusTests: XCTestCase {
         octal(block.reduce(0) { $0 + Int($1) }, 148, 7)
         var bytes = block + Array("1 x\n".utf8) + [UInt8](repeating: 0, count: 508) + [UInt8](repeating: 0, count: 1024)
         bytes = Array(bytes)
-        FuzzEntry.tarAndImageJSON(bytes) // must return, not trap
+        FuzzEntry.tarAndImageJSON(bytes)  // must return, not trap
     }
 }

@@ -7,10 +7,12 @@ final class LogTests: XCTestCase {
         XCTAssertEqual(try LogTarget.parse(""), .none)
         XCTAssertEqual(try LogTarget.parse("/run/containerd/fifo/1-stdout"), .fifo("/run/containerd/fifo/1-stdout"))
         XCTAssertEqual(try LogTarget.parse("file:///var/log/c1.log"), .file(path: "/var/log/c1.log", maxSize: nil, maxFiles: 1))
-        XCTAssertEqual(try LogTarget.parse("file:///var/log/my%20c.log?maxsize=1024&maxfiles=3"),
-                       .file(path: "/var/log/my c.log", maxSize: 1024, maxFiles: 3))
-        XCTAssertEqual(try LogTarget.parse("binary:///usr/bin/logger?tag=web&level=info"),
-                       .binary(path: "/usr/bin/logger", args: ["tag": "web", "level": "info"]))
+        XCTAssertEqual(
+            try LogTarget.parse("file:///var/log/my%20c.log?maxsize=1024&maxfiles=3"),
+            .file(path: "/var/log/my c.log", maxSize: 1024, maxFiles: 3))
+        XCTAssertEqual(
+            try LogTarget.parse("binary:///usr/bin/logger?tag=web&level=info"),
+            .binary(path: "/usr/bin/logger", args: ["tag": "web", "level": "info"]))
         for bad in ["file://relative/x", "ftp:///x", "file:///x?maxsize=0", "file:///x?maxfiles=0", "file:///x?maxsize=abc"] {
             XCTAssertThrowsError(try LogTarget.parse(bad), bad)
         }
@@ -21,7 +23,7 @@ final class LogTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let log = try RotatingLog(path: dir + "/c.log", maxSize: 100, maxFiles: 3)
-        for i in 0..<30 { try log.write(Array(String(format: "line %03d\n", i).utf8)) } // 9 bytes each
+        for i in 0..<30 { try log.write(Array(String(format: "line %03d\n", i).utf8)) }  // 9 bytes each
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
         XCTAssertEqual(files, ["c.log", "c.log.1", "c.log.2"])
         for f in files {

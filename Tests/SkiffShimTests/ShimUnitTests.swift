@@ -14,7 +14,7 @@ final class ShimUnitTests: XCTestCase {
             (.msg(.invalid, "bad config"), .invalidArgument), (.msg(.unsupported, "no CRIU"), .unimplemented),
             (SkiffError("open", "/x", errno: EACCES), .permissionDenied),
             // Text alone means nothing: a message that reads "does not exist" but has no kind.
-            (.msg("container \"c\" does not exist"), .unknown),
+            (.msg("container \"c\" does not exist"), .unknown)
         ]
         for (e, code) in cases {
             XCTAssertEqual(TaskService.status(e).code, code, "\(e)")
@@ -25,8 +25,10 @@ final class ShimUnitTests: XCTestCase {
     }
 
     func testArgumentsAsContainerdWritesThem() throws {
-        let start = try ShimArguments.parse(["-namespace", "k8s.io", "-address", "/run/containerd/containerd.sock",
-                                             "-publish-binary", "/usr/bin/containerd", "-id", "abc", "-debug", "start"])
+        let start = try ShimArguments.parse([
+            "-namespace", "k8s.io", "-address", "/run/containerd/containerd.sock",
+            "-publish-binary", "/usr/bin/containerd", "-id", "abc", "-debug", "start"
+        ])
         XCTAssertEqual(start.namespace, "k8s.io")
         XCTAssertEqual(start.address, "/run/containerd/containerd.sock")
         XCTAssertEqual(start.publishBinary, "/usr/bin/containerd")
@@ -51,8 +53,9 @@ final class ShimUnitTests: XCTestCase {
 
     func testSHA256KnownVectors() {
         XCTAssertEqual(SHA256.hex([UInt8]()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        XCTAssertEqual(SHA256.hex([UInt8](repeating: UInt8(ascii: "a"), count: 1000)),
-                       "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+        XCTAssertEqual(
+            SHA256.hex([UInt8](repeating: UInt8(ascii: "a"), count: 1000)),
+            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
         // Incremental updates give the same digest as one.
         var h = SHA256()
         for chunk in stride(from: 0, to: 1000, by: 37) { h.update([UInt8](repeating: UInt8(ascii: "a"), count: min(37, 1000 - chunk))) }
@@ -61,8 +64,9 @@ final class ShimUnitTests: XCTestCase {
 
     func testSocketAddressFollowsContainerdsConvention() throws {
         // sha256("/run/containerd/containerd.sock/default/c1"), as containerd-shim-runc-v2 computes it.
-        XCTAssertEqual(ShimAddress.socketPath(containerdAddress: "/run/containerd/containerd.sock", namespace: "default", group: "c1"),
-                       "/run/containerd/s/d25aa4ef11a84e954e74a5bcff06557d0b6ea8d0c00243896f29826694bbd888")
+        XCTAssertEqual(
+            ShimAddress.socketPath(containerdAddress: "/run/containerd/containerd.sock", namespace: "default", group: "c1"),
+            "/run/containerd/s/d25aa4ef11a84e954e74a5bcff06557d0b6ea8d0c00243896f29826694bbd888")
         XCTAssertLessThanOrEqual(ShimAddress.socketPath(containerdAddress: "/x", namespace: "n", group: "g").utf8.count, 106)
         // Grouping: a pod's containers share the sandbox's shim.
         let dir = "/tmp/skiff-shimunit-\(getpid())"

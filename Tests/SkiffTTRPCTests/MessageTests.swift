@@ -46,9 +46,9 @@ final class MessageTests: XCTestCase {
         exit.containerID = "c1"
         exit.id = "c1"
         exit.exitStatus = 137
-        exit.exitedAt = Google_Protobuf_Timestamp(seconds: -62135596800, nanos: 0) // Go's zero time
+        exit.exitedAt = Google_Protobuf_Timestamp(seconds: -62135596800, nanos: 0)  // Go's zero time
         var any = Google_Protobuf_Any()
-        any.typeURL = "containerd.events.TaskExit" // containerd 1.6 resolves bare names only
+        any.typeURL = "containerd.events.TaskExit"  // containerd 1.6 resolves bare names only
         any.value = try exit.serializedBytes()
         var env = Containerd_Events_Envelope()
         env.topic = "/tasks/exit"

@@ -89,10 +89,10 @@ final class ServerTests: XCTestCase {
         try send(1, method: "Fail")
         try send(3, service: "nope.Svc", method: "X")
         try send(5, method: "Nope")
-        try send(6, method: "Echo")                   // even stream id
+        try send(6, method: "Echo")  // even stream id
         try send(7, method: "Echo")
-        try send(7, method: "Echo")                   // re-used stream id: answered on 7 again
-        try sendRaw(try Frame(streamID: 9, type: .request, data: [0xff, 0xff, 0xff]).encoded()) // not a Request
+        try send(7, method: "Echo")  // re-used stream id: answered on 7 again
+        try sendRaw(try Frame(streamID: 9, type: .request, data: [0xff, 0xff, 0xff]).encoded())  // not a Request
         var r = try responses(6)
         XCTAssertEqual(r[1]?.status.code, StatusCode.notFound.rawValue)
         XCTAssertEqual(r[1]?.status.message, "no such thing")
@@ -127,7 +127,7 @@ final class ServerTests: XCTestCase {
         client = -1
         for _ in 0..<10 { loop.runOnce(timeoutMs: 5) }
         XCTAssertTrue(disconnected)
-        pendingWait?(.success([1])) // must not crash or write to a dead fd
+        pendingWait?(.success([1]))  // must not crash or write to a dead fd
     }
 }
 
@@ -148,8 +148,10 @@ final class ClientTests: XCTestCase {
         defer { background.stop() }
 
         let client = try TTRPCClient.connect("unix://" + path)
-        XCTAssertEqual(try client.call(service: "containerd.services.events.ttrpc.v1.Events", method: "Forward", payload: [],
-                                       metadata: ["containerd-namespace-ttrpc": "default"]), [])
+        XCTAssertEqual(
+            try client.call(
+                service: "containerd.services.events.ttrpc.v1.Events", method: "Forward", payload: [],
+                metadata: ["containerd-namespace-ttrpc": "default"]), [])
         XCTAssertThrowsError(try client.call(service: "s", method: "Boom", payload: [])) { e in
             XCTAssertEqual(e as? TTRPCStatus, TTRPCStatus(.failedPrecondition, "boom"))
         }

@@ -137,8 +137,8 @@ final class WireTests: XCTestCase {
         g.id = "c1"
         g.annotations = ["a": "1", "b": "2"]
         var bytes: [UInt8] = try g.serializedBytes()
-        bytes += [0xf8, 0x06, 0x01] // field 111, varint 1
-        bytes += [0x9a, 0x06, 0x02, 0x41, 0x42] // field 99, bytes "AB"
+        bytes += [0xf8, 0x06, 0x01]  // field 111, varint 1
+        bytes += [0x9a, 0x06, 0x02, 0x41, 0x42]  // field 99, bytes "AB"
         let u = try UpdateTaskRequest(protoBytes: bytes)
         XCTAssertEqual(u.id, "c1")
         XCTAssertEqual(u.annotations, ["a": "1", "b": "2"])
@@ -149,7 +149,7 @@ final class WireTests: XCTestCase {
         XCTAssertThrowsError(try StateRequest(protoBytes: [0x08] + [UInt8](repeating: 0xff, count: 11))) { XCTAssertEqual($0 as? ProtoError, .badVarint) }
         XCTAssertThrowsError(try StateRequest(protoBytes: [0x08, 0x01])) { XCTAssertEqual($0 as? ProtoError, .badWireType(field: 1, wire: 0)) }
         XCTAssertThrowsError(try StateRequest(protoBytes: [0x0f])) { XCTAssertEqual($0 as? ProtoError, .badWireType(field: 1, wire: 7)) }
-        XCTAssertThrowsError(try StateRequest(protoBytes: [0x00])) // field 0 does not exist
+        XCTAssertThrowsError(try StateRequest(protoBytes: [0x00]))  // field 0 does not exist
         XCTAssertThrowsError(try StateRequest(protoBytes: [0x0a, 0x02, 0xc3, 0x28])) { XCTAssertEqual($0 as? ProtoError, .badUTF8(field: 1)) }
         // Random bytes: errors or values, never a crash.
         var rng = SystemRandomNumberGenerator()

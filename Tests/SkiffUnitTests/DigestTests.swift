@@ -34,7 +34,8 @@ final class DigestTests: XCTestCase {
 /// The one TOML reader behind config.toml and hosts.toml.
 final class TOMLTests: XCTestCase {
     func testConfigAndHostsDocuments() throws {
-        let doc = try TOML.parse("""
+        let doc = try TOML.parse(
+            """
             root = "/r" # comment
             flag = true
             [host."https://m.example:5000"]

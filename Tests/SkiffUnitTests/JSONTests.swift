@@ -14,8 +14,9 @@ final class JSONTests: XCTestCase {
     }
 
     func testRoundTripKeepsFieldOrderAndExactNumbers() throws {
-        let s = Sample(name: "é \"q\" \n", big: .max, neg: .min, flag: nil, list: [1, -2], map: ["b": "2", "a": "1"],
-                       nested: [Sample(name: "n", big: 0, neg: 0, flag: true, list: [], map: [:], nested: nil)])
+        let s = Sample(
+            name: "é \"q\" \n", big: .max, neg: .min, flag: nil, list: [1, -2], map: ["b": "2", "a": "1"],
+            nested: [Sample(name: "n", big: 0, neg: 0, flag: true, list: [], map: [:], nested: nil)])
         let text = try JSONCoder.encode(s)
         XCTAssertTrue(text.hasPrefix(#"{"name":"é \"q\" \n","big":18446744073709551615,"neg":-9223372036854775808,"list""#), text)
         XCTAssertTrue(text.contains(#""map":{"a":"1","b":"2"}"#), "dictionaries are sorted: \(text)")

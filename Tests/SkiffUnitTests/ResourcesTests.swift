@@ -7,16 +7,17 @@ final class ResourcesTests: XCTestCase {
     func decode(_ json: String) throws -> Resources { try JSON.decode(Resources.self, from: Array(json.utf8), what: "r") }
 
     func testPlanMapsV1StyleResourcesToV2Files() throws {
-        let r = try decode(#"""
-        {"memory":{"limit":104857600,"reservation":52428800,"swap":209715200},
-         "cpu":{"shares":1024,"quota":20000,"period":100000,"cpus":"0-1","mems":"0","burst":1000},
-         "pids":{"limit":64},
-         "blockIO":{"weight":500,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1048576}],
-                    "throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":100}]},
-         "hugepageLimits":[{"pageSize":"2MB","limit":0}],
-         "rdma":{"mlx5_0":{"hcaHandles":3,"hcaObjects":100}},
-         "unified":{"memory.high":"90000000"}}
-        """#)
+        let r = try decode(
+            #"""
+            {"memory":{"limit":104857600,"reservation":52428800,"swap":209715200},
+             "cpu":{"shares":1024,"quota":20000,"period":100000,"cpus":"0-1","mems":"0","burst":1000},
+             "pids":{"limit":64},
+             "blockIO":{"weight":500,"throttleReadBpsDevice":[{"major":8,"minor":0,"rate":1048576}],
+                        "throttleWriteIOPSDevice":[{"major":8,"minor":0,"rate":100}]},
+             "hugepageLimits":[{"pageSize":"2MB","limit":0}],
+             "rdma":{"mlx5_0":{"hcaHandles":3,"hcaObjects":100}},
+             "unified":{"memory.high":"90000000"}}
+            """#)
         let (w, warnings) = try CgroupResources.plan(r)
         let byFile = Dictionary(w.map { ($0.file + ($0.file == "io.max" ? "#" + $0.value : ""), $0.value) }, uniquingKeysWith: { a, _ in a })
         XCTAssertEqual(byFile["memory.max"], "104857600")
@@ -63,7 +64,7 @@ final class ResourcesTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: mp) }
         try "cpu io\n".write(toFile: mp + "/cgroup.controllers", atomically: true, encoding: .utf8)
         try "".write(toFile: mp + "/cgroup.subtree_control", atomically: true, encoding: .utf8)
-        try "max 100000".write(toFile: mp + "/c/cpu.max", atomically: true, encoding: .utf8) // cgroupfs has the file
+        try "max 100000".write(toFile: mp + "/c/cpu.max", atomically: true, encoding: .utf8)  // cgroupfs has the file
         let cg = Cgroup2(mountpoint: mp, path: "/c")
         let r = try decode(#"{"memory":{"limit":1048576},"cpu":{"quota":1000,"period":10000}}"#)
         XCTAssertThrowsError(try cg.apply(r, skipUnavailable: false) { _ in }) { e in
@@ -83,9 +84,12 @@ final class DeviceFilterTests: XCTestCase {
     func testRulesOrderAndDefaults() throws {
         // A node in linux.devices is created, not allowed (runc); redefining a default path drops
         // that default's rule.
-        let rules = try DeviceFilter.rules(resources: [DeviceRule(allow: false, type: nil, major: nil, minor: nil, access: "rwm")],
-                                           devices: [Device(type: "b", path: "/dev/sdz", major: 8, minor: 0, fileMode: nil, uid: nil, gid: nil),
-                                                     Device(type: "c", path: "/dev/null", major: 1, minor: 7, fileMode: nil, uid: nil, gid: nil)])
+        let rules = try DeviceFilter.rules(
+            resources: [DeviceRule(allow: false, type: nil, major: nil, minor: nil, access: "rwm")],
+            devices: [
+                Device(type: "b", path: "/dev/sdz", major: 8, minor: 0, fileMode: nil, uid: nil, gid: nil),
+                Device(type: "c", path: "/dev/null", major: 1, minor: 7, fileMode: nil, uid: nil, gid: nil)
+            ])
         XCTAssertEqual(rules.first, DeviceRuleSpec(allow: false, type: "a", major: -1, minor: -1, access: "rwm"))
         XCTAssertFalse(rules.contains { $0.type == "b" && $0.major == 8 }, "creating /dev/sdz grants nothing")
         XCTAssertFalse(rules.contains { $0.major == 1 && $0.minor == 3 }, "the default /dev/null rule goes with the redefined node")
@@ -100,8 +104,10 @@ final class DeviceFilterTests: XCTestCase {
     }
 
     func testProgramShapeAndJumpsStayInside() {
-        let rules = [DeviceRuleSpec(allow: false, type: "a", major: -1, minor: -1, access: "rwm"),
-                     DeviceRuleSpec(allow: true, type: "c", major: 1, minor: 3, access: "rw")]
+        let rules = [
+            DeviceRuleSpec(allow: false, type: "a", major: -1, minor: -1, access: "rwm"),
+            DeviceRuleSpec(allow: true, type: "c", major: 1, minor: 3, access: "rw")
+        ]
         let p = DeviceFilter.program(rules)
         // 6 loads, rule 2 (3 checks + 3 access + 2), rule 1 unconditional (2) and nothing after it.
         XCTAssertEqual(p.count, 6 + 8 + 2)

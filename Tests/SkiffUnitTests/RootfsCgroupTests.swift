@@ -75,9 +75,9 @@ final class SecurePathTests: XCTestCase {
 final class CgroupTests: XCTestCase {
     func testMountpointFromMountinfo() {
         let mi = """
-        31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-        41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-        """
+            31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+            41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+            """
         XCTAssertEqual(Cgroup2.findMountpoint(mountinfo: mi), "/sys/fs/cgroup/unified")
         XCTAssertEqual(Cgroup2.findMountpoint(mountinfo: "29 1 0:26 / /sys/fs/cgroup rw shared:4 - cgroup2 cgroup2 rw,nsdelegate"), "/sys/fs/cgroup")
         XCTAssertNil(Cgroup2.findMountpoint(mountinfo: "1 2 0:1 / / rw - ext4 /dev/vda rw"))
@@ -87,8 +87,9 @@ final class CgroupTests: XCTestCase {
         XCTAssertEqual(try Cgroup2.resolve(cgroupsPath: "/a/b", id: "x", systemd: false, own: "/user.slice"), "/a/b")
         XCTAssertEqual(try Cgroup2.resolve(cgroupsPath: "a/b", id: "x", systemd: false, own: "/user.slice"), "/user.slice/a/b")
         XCTAssertEqual(try Cgroup2.resolve(cgroupsPath: nil, id: "x", systemd: false, own: "/"), "/x")
-        XCTAssertEqual(try Cgroup2.resolve(cgroupsPath: "machine-web.slice:docker:abc", id: "x", systemd: true, own: "/"),
-                       "/machine.slice/machine-web.slice/docker-abc.scope")
+        XCTAssertEqual(
+            try Cgroup2.resolve(cgroupsPath: "machine-web.slice:docker:abc", id: "x", systemd: true, own: "/"),
+            "/machine.slice/machine-web.slice/docker-abc.scope")
         XCTAssertThrowsError(try Cgroup2.resolve(cgroupsPath: "/..", id: "x", systemd: false, own: "/"))
         XCTAssertThrowsError(try Cgroup2.resolve(cgroupsPath: "a:b:c", id: "x", systemd: false, own: "/"))
         XCTAssertEqual(Cgroup2.ownPath(procSelfCgroup: "9:pids:/\n0::/user.slice/s.scope\n"), "/user.slice/s.scope")
@@ -234,9 +235,11 @@ final class RootfsSeamTests: XCTestCase {
         try "s".write(toFile: rootfs + "/etc/secret", atomically: true, encoding: .utf8)
         var spec = Spec()
         spec.root = Root(path: rootfs, readonly: true)
-        spec.mounts = [Mount(destination: "/proc", type: "proc", source: "proc", options: ["nosuid"]),
-                       Mount(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["mode=755"]),
-                       Mount(destination: "/data", type: "bind", source: data, options: ["rbind", "ro"])]
+        spec.mounts = [
+            Mount(destination: "/proc", type: "proc", source: "proc", options: ["nosuid"]),
+            Mount(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["mode=755"]),
+            Mount(destination: "/data", type: "bind", source: data, options: ["rbind", "ro"])
+        ]
         var linux = Linux()
         linux.maskedPaths = ["/etc/secret", "/proc/missing"]
         linux.readonlyPaths = ["/proc/sys"]
@@ -248,7 +251,8 @@ final class RootfsSeamTests: XCTestCase {
         // The rootfs bound onto itself first, then the config's mounts in their order, each on
         // the directory resolved inside the rootfs.
         let attaches = rec.log.filter { $0.hasPrefix("attach") }
-        XCTAssertEqual(Array(attaches.prefix(4)), ["attach \(rootfs) on /", "attach /proc on /proc", "attach /dev on /dev", "attach /data on /data"], "\(rec.log)")
+        XCTAssertEqual(
+            Array(attaches.prefix(4)), ["attach \(rootfs) on /", "attach /proc on /proc", "attach /dev on /dev", "attach /data on /data"], "\(rec.log)")
         XCTAssertTrue(rec.log.first?.hasPrefix("mount / flags=") == true, "propagation of / first (rslave): \(rec.log)")
         XCTAssertTrue(rec.log.contains("new proc /proc"), "\(rec.log)")
         XCTAssertTrue(rec.log.contains("new tmpfs /dev mode=755"), "\(rec.log)")

@@ -16,7 +16,8 @@ final class SpecTests: XCTestCase {
         try JSON.decode(Spec.self, from: Array(json.utf8), what: "config")
     }
 
-    let minimal = #"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","user":{"uid":0,"gid":0},"args":["sh"]},"linux":{"namespaces":[{"type":"mount"}]}}"#
+    let minimal =
+        #"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","user":{"uid":0,"gid":0},"args":["sh"]},"linux":{"namespaces":[{"type":"mount"}]}}"#
 
     func testMinimalConfigValidates() throws {
         let s = try decode(minimal)
@@ -64,7 +65,7 @@ final class SpecTests: XCTestCase {
             (#""linux":{"devices":[{"type":"c","path":"/dev/x"}]}"#, "major and minor are required"),
             (#""linux":{"devices":[{"type":"q","path":"/dev/x","major":1,"minor":1}]}"#, "unknown type"),
             (#""linux":{"rootfsPropagation":"sideways"}"#, "rootfsPropagation"),
-            (#""hooks":{"poststop":[{"path":"/bin/true","timeout":0}]}"#, "timeout must be > 0"),
+            (#""hooks":{"poststop":[{"path":"/bin/true","timeout":0}]}"#, "timeout must be > 0")
         ]
         for (fragment, expected) in cases {
             let s = try decode(#"{"ociVersion":"1.0.0","root":{"path":"rootfs"},"# + fragment + "}")
@@ -97,10 +98,11 @@ final class SpecTests: XCTestCase {
     }
 
     func testStateRecordRoundTrip() throws {
-        let r = ContainerRecord(id: "c", ociVersion: "1.0.0", bundle: "/b", rootfs: "/b/rootfs", pid: 42, startTime: 7,
-                                created: "2026-01-01T00:00:00Z", annotations: ["a": "b"], cgroupPath: "/sys/fs/cgroup/c",
-                                poststart: nil, poststop: [Hook(path: "/bin/true", args: nil, env: nil, timeout: 3)],
-                                started: true, ownPidNamespace: true)
+        let r = ContainerRecord(
+            id: "c", ociVersion: "1.0.0", bundle: "/b", rootfs: "/b/rootfs", pid: 42, startTime: 7,
+            created: "2026-01-01T00:00:00Z", annotations: ["a": "b"], cgroupPath: "/sys/fs/cgroup/c",
+            poststart: nil, poststop: [Hook(path: "/bin/true", args: nil, env: nil, timeout: 3)],
+            started: true, ownPidNamespace: true)
         let back = try JSON.decode(ContainerRecord.self, from: JSON.encode(r), what: "state")
         XCTAssertEqual(back.pid, 42)
         XCTAssertEqual(back.poststop?.first?.timeout, 3)

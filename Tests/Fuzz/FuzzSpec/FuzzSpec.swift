@@ -18,14 +18,14 @@ public func fuzzSpec(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 #if FUZZING
-/// SwiftPM names an executable's entry point `<module>_main`: libFuzzer's driver takes it.
-@_cdecl("FuzzSpec_main")
-func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    fuzzDriverMain(argc, argv, fuzzSpec)
-}
+    /// SwiftPM names an executable's entry point `<module>_main`: libFuzzer's driver takes it.
+    @_cdecl("FuzzSpec_main")
+    func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+        fuzzDriverMain(argc, argv, fuzzSpec)
+    }
 #else
-@main
-enum FuzzSpecReplay {
-    static func main() { replayFiles(fuzzSpec) }
-}
+    @main
+    enum FuzzSpecReplay {
+        static func main() { replayFiles(fuzzSpec) }
+    }
 #endif

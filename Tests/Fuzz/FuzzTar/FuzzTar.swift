@@ -10,14 +10,14 @@ public func fuzzTar(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 #if FUZZING
-/// SwiftPM names an executable's entry point `<module>_main`: libFuzzer's driver takes it.
-@_cdecl("FuzzTar_main")
-func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    fuzzDriverMain(argc, argv, fuzzTar)
-}
+    /// SwiftPM names an executable's entry point `<module>_main`: libFuzzer's driver takes it.
+    @_cdecl("FuzzTar_main")
+    func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+        fuzzDriverMain(argc, argv, fuzzTar)
+    }
 #else
-@main
-enum FuzzTarReplay {
-    static func main() { replayFiles(fuzzTar) }
-}
+    @main
+    enum FuzzTarReplay {
+        static func main() { replayFiles(fuzzTar) }
+    }
 #endif

@@ -26,14 +26,14 @@ public func fuzzWire(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 }
 
 #if FUZZING
-/// SwiftPM names an executable's entry point `<module>_main`: libFuzzer's driver takes it.
-@_cdecl("FuzzWire_main")
-func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
-    fuzzDriverMain(argc, argv, fuzzWire)
-}
+    /// SwiftPM names an executable's entry point `<module>_main`: libFuzzer's driver takes it.
+    @_cdecl("FuzzWire_main")
+    func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+        fuzzDriverMain(argc, argv, fuzzWire)
+    }
 #else
-@main
-enum FuzzWireReplay {
-    static func main() { replayFiles(fuzzWire) }
-}
+    @main
+    enum FuzzWireReplay {
+        static func main() { replayFiles(fuzzWire) }
+    }
 #endif
