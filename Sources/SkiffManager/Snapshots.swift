@@ -16,7 +16,7 @@ public struct Snapshotter {
     var dir: String { store.root + "/snapshots" }
     /// Directory and lock names of native snapshots start with "native-" (kept from the stores
     /// that had it in the key).
-    var pathPrefix: String { kind == .native ? "native:" : "" }
+    var pathPrefix: String { kind == .native ? "native-" : "" }
 
     public init(_ store: Store, kind: Kind? = nil) {
         self.store = store
@@ -126,7 +126,7 @@ public struct Snapshotter {
     func lockLayer(_ chainID: String) throws -> Int32 {
         let dir = self.dir + "/.locks"
         if access(dir, F_OK) != 0 { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        let path = dir + "/" + pathPrefix.replacingOccurrences(of: ":", with: "-") + chainID.replacingOccurrences(of: ":", with: "-")
+        let path = dir + "/" + pathPrefix + chainID.replacingOccurrences(of: ":", with: "-")
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0 { throw ManagerError("lock layer", path, String(cString: strerror(errno))) }
         while flock(fd, LOCK_EX) != 0 {
@@ -137,7 +137,7 @@ public struct Snapshotter {
 
     /// True while another command holds the layer's unpack lock (its pending snapshot is live).
     func busy(_ key: String) -> Bool {
-        let path = dir + "/.locks/" + pathPrefix.replacingOccurrences(of: ":", with: "-") + key.replacingOccurrences(of: ":", with: "-")
+        let path = dir + "/.locks/" + pathPrefix + key.replacingOccurrences(of: ":", with: "-")
         let fd = open(path, O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }

@@ -89,11 +89,12 @@ extension Runtime {
         chmod(store.fifo(id), 0o622)
 
         // cgroup
+        let rootless = self.rootless ?? Rootless.decide("auto")
         if let mp = Cgroup2.hostMountpoint() {
             let own = Cgroup2.ownPath(procSelfCgroup: (try? FS.readString("/proc/self/cgroup")) ?? "")
             let path = try Cgroup2.resolve(cgroupsPath: spec.linux?.cgroupsPath, id: id, systemd: systemdCgroup, own: own)
             let cg = Cgroup2(mountpoint: mp, path: path)
-            if let top = try createCgroup(cg, spec: spec) {
+            if let top = try createCgroup(cg, spec: spec, rootless: rootless) {
                 cleanup.cgroup = (cg, top.created)
                 plan.cgroup = cg
                 plan.cgroupFd = Glibc.open(cg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -266,14 +267,10 @@ extension Runtime {
 
     /// Makes the container's cgroup; nil when rootless and nothing was delegated: runc goes on without a cgroup then, unless
     /// the config asks for limits.
-    func createCgroup(_ cg: Cgroup2, spec: Spec) throws -> CreatedCgroup? {
+    func createCgroup(_ cg: Cgroup2, spec: Spec, rootless: Bool) throws -> CreatedCgroup? {
         let top: String?
         do { top = try cg.create() } catch let e as SkiffError where rootless && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
-            let controllers = (try? FS.readString(cg.mountpoint + "/cgroup.controllers")) ?? ""
-            guard
-                !Rootless.asksForResources(
-                    spec.linux?.resources, available: Set(controllers.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)))
-            else {
+            guard !Rootless.asksForResources(spec.linux?.resources, available: cg.availableControllers()) else {
                 throw SkiffError(
                     "create cgroup", cg.directory, errno: e.errno ?? EACCES,
                     hint:

@@ -57,7 +57,7 @@ public enum Rootless {
             try FS.writeFile(path, text, flags: O_WRONLY)
             return
         }
-        guard let tool = findInPath(helper) else {
+        guard let tool = FS.which(helper, path: (getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin") + ":/usr/sbin:/usr/bin") else {
             throw SkiffError(
                 "write \(file)", path, errno: EPERM,
                 hint:
@@ -71,14 +71,6 @@ public enum Rootless {
                 "\(helper) \(args.dropFirst().joined(separator: " ")): \(r.outputText.isEmpty ? "exit status \(r.status)" : r.outputText)",
                 hint: "the ranges must be in /etc/sub\(file.hasPrefix("uid") ? "uid" : "gid") for your user")
         }
-    }
-
-    static func findInPath(_ name: String) -> String? {
-        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/bin:/bin"
-        for dir in (path + ":/usr/sbin:/usr/bin").split(separator: ":") where access("\(dir)/\(name)", X_OK) == 0 {
-            return "\(dir)/\(name)"
-        }
-        return nil
     }
 
     /// Whether the config asks for a limit a controller of this hierarchy would enforce (runc's

@@ -11,8 +11,9 @@ public struct Runtime {
     public var skipUnavailableCgroups = false
     /// runc's rootless mode (`--rootless`, auto when not root): a cgroup only where one was
     /// delegated, no device program (it needs CAP_SYS_ADMIN on the host; a user namespace
-    /// cannot create device nodes anyway).
-    public var rootless = false
+    /// cannot create device nodes anyway). nil: auto, decided by the create that needs it (the
+    /// other verbs never ask, so they do not read /proc/self/uid_map).
+    public var rootless: Bool?
 
     public init(root: String) { store = StateStore(root: root) }
 

@@ -91,9 +91,7 @@ struct ExternalBackend: RuntimeBackend {
     /// An absolute path, or a name looked up on PATH (as go-runc's exec does).
     static func resolve(_ name: String) -> String? {
         if name.hasPrefix("/") { return access(name, X_OK) == 0 ? name : nil }
-        let path = getenv("PATH").map { String(cString: $0) } ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        for dir in path.split(separator: ":") where access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }
-        return nil
+        return FS.which(name, path: getenv("PATH").map { String(cString: $0) } ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
     }
 
     func global(_ id: String) -> [String] {

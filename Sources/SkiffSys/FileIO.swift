@@ -160,6 +160,12 @@ public enum FS {
         }
     }
 
+    /// The first executable `name` in the directories of `path` (a PATH-style list).
+    public static func which(_ name: String, path: String) -> String? {
+        for dir in path.split(separator: ":") where access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }
+        return nil
+    }
+
     public static func readlink(_ path: String) -> String? {
         var buf = [CChar](repeating: 0, count: 4097)
         let n = Glibc.readlink(path, &buf, 4096)

@@ -5,12 +5,15 @@ public enum Proc {
     /// Field 22 of /proc/PID/stat (start time in clock ticks) and the state letter: identifies a
     /// process across pid reuse.
     public static func stat(_ pid: pid_t) -> (state: Character, startTime: UInt64)? {
-        guard let s = try? FS.readString("/proc/\(pid)/stat") else { return nil }
-        // comm may contain spaces and parentheses: split after the last ')'.
-        guard let close = s.lastIndex(of: ")") else { return nil }
-        let rest = s[s.index(after: close)...].split(separator: " ")
-        guard rest.count > 19, let st = rest[0].first, let start = UInt64(rest[19]) else { return nil }
+        guard let rest = statFields(pid), rest.count > 19, let st = rest[0].first, let start = UInt64(rest[19]) else { return nil }
         return (st, start)
+    }
+
+    /// The fields of /proc/PID/stat after comm (field 3 on: state, ppid, ...). comm may contain
+    /// spaces and parentheses: split after the last ')'.
+    static func statFields(_ pid: pid_t) -> [Substring]? {
+        guard let s = try? FS.readString("/proc/\(pid)/stat"), let close = s.lastIndex(of: ")") else { return nil }
+        return s[s.index(after: close)...].split(separator: " ")
     }
 
     /// True when `pid` is alive (not a zombie) and is the same process that was started at `startTime`.
@@ -26,8 +29,7 @@ public enum Proc {
     public static func selfAndDescendants(_ pid: pid_t) -> [pid_t] {
         var parent: [pid_t: pid_t] = [:]
         for name in (try? FS.listDirectory("/proc")) ?? [] {
-            guard let p = pid_t(name), let s = try? FS.readString("/proc/\(p)/stat"), let close = s.lastIndex(of: ")") else { continue }
-            let rest = s[s.index(after: close)...].split(separator: " ")
+            guard let p = pid_t(name), let rest = statFields(p) else { continue }
             if rest.count > 1, let pp = pid_t(rest[1]) { parent[p] = pp }
         }
         guard parent[pid] != nil else { return [] }
@@ -43,11 +45,7 @@ public enum Proc {
     /// Every process in the pid namespace `pid` is in (read from /proc/N/ns/pid; processes the
     /// caller may not inspect are not seen), `pid` first.
     public static func inPidNamespace(of pid: pid_t) -> [pid_t] {
-        func ns(_ p: pid_t) -> String? {
-            var buf = [CChar](repeating: 0, count: 64)
-            let n = readlink("/proc/\(p)/ns/pid", &buf, buf.count - 1)
-            return n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : nil
-        }
+        func ns(_ p: pid_t) -> String? { FS.readlink("/proc/\(p)/ns/pid") }
         guard let mine = ns(pid) else { return [] }
         let others = ((try? FS.listDirectory("/proc")) ?? []).compactMap { pid_t($0) }.filter { $0 != pid && ns($0) == mine }
         return [pid] + others.sorted()

@@ -242,7 +242,7 @@ func main() -> Int32 {
     }
 
     var rt = Runtime(root: global.string("root") ?? Rootless.defaultStateRoot())
-    rt.rootless = Rootless.decide(global.string("rootless") ?? "auto")
+    rt.rootless = global.string("rootless").flatMap { $0 == "auto" ? nil : $0 == "true" }
     rt.systemdCgroup = global.bool("systemd-cgroup")
     // Also from the environment: containerd's runc shim and conmon pass no extra global flags.
     rt.skipUnavailableCgroups = global.bool("skip-unavailable-cgroups") || getenv("SKIFF_CGROUPS_SKIP_UNAVAILABLE").map { String(cString: $0) == "1" } == true

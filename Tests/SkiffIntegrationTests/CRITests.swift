@@ -118,11 +118,16 @@ final class CRITests: ImageTestCase {
             ], name + "-pod.json")
     }
 
-    func containerConfig(_ name: String, _ command: [String], stdin: Bool = false) throws -> String {
+    /// A container of `command` created in the pod (its config written next to the pod's).
+    func create(in pod: String, podName: String, _ name: String, _ command: [String]) throws -> String {
+        out(cri(["create", pod, try containerConfig(name, command), work + "/" + podName + "-pod.json"]))
+    }
+
+    func containerConfig(_ name: String, _ command: [String]) throws -> String {
         try writeJSON(
             [
                 "metadata": ["name": name], "image": ["image": ref], "command": command,
-                "log_path": name + ".log", "stdin": stdin, "linux": [String: Any]()
+                "log_path": name + ".log", "stdin": false, "linux": [String: Any]()
             ], name + "-ctr.json")
     }
 
@@ -148,16 +153,8 @@ final class CRITests: ImageTestCase {
             XCTAssertFalse(pod.isEmpty, "\(handler): runp: \(rp.stderr)")
             if pod.isEmpty { print((try? String(contentsOfFile: work + "/containerd.log", encoding: .utf8))?.suffix(3000) ?? ""); return }
             XCTAssertTrue(out(cri(["inspectp", "-o", "go-template", "--template", "{{.status.state}}", pod])).contains("SANDBOX_READY"))
-            let a = out(
-                cri([
-                    "create", pod, try containerConfig("a-" + handler, ["/bin/sh", "-c", "echo started-a; exec sleep 3017"]),
-                    work + "/p-\(handler)-pod.json"
-                ]))
-            let b = out(
-                cri([
-                    "create", pod, try containerConfig("b-" + handler, ["/bin/sh", "-c", "echo started-b; exec sleep 3017"]),
-                    work + "/p-\(handler)-pod.json"
-                ]))
+            let a = try create(in: pod, podName: "p-" + handler, "a-" + handler, ["/bin/sh", "-c", "echo started-a; exec sleep 3017"])
+            let b = try create(in: pod, podName: "p-" + handler, "b-" + handler, ["/bin/sh", "-c", "echo started-b; exec sleep 3017"])
             XCTAssertFalse(a.isEmpty || b.isEmpty, "\(handler): create")
             XCTAssertEqual(cri(["start", a]).code, 0)
             XCTAssertEqual(cri(["start", b]).code, 0)
@@ -195,23 +192,15 @@ final class CRITests: ImageTestCase {
             r = cri(["update", "--cpu-quota", "50000", "--cpu-period", "100000", a])
             notes.append("update: \(r.code)")
             // attach: what the container writes after the attach, until it exits.
-            let att = out(
-                cri([
-                    "create", pod, try containerConfig("att-" + handler, ["/bin/sh", "-c", "sleep 1; echo attached-hi; sleep 0.5"]),
-                    work + "/p-\(handler)-pod.json"
-                ]))
+            let att = try create(in: pod, podName: "p-" + handler, "att-" + handler, ["/bin/sh", "-c", "sleep 1; echo attached-hi; sleep 0.5"])
             XCTAssertEqual(cri(["start", att]).code, 0)
             XCTAssertTrue(waitState(att, "RUNNING"))
             r = cri(["attach", att], timeout: 30)
             notes.append("attach: \(r.code) \(out(r))")
-            XCTAssertTrue(waitState(att, "EXITED"), "\(handler): the attached container read its stdin and exited")
+            XCTAssertTrue(waitState(att, "EXITED"), "\(handler): the attached container exited")
             XCTAssertEqual(cri(["rm", att]).code, 0)
             // port-forward to a port the pod listens on (in its own network namespace).
-            let srv = out(
-                cri([
-                    "create", pod, try containerConfig("srv-" + handler, ["/bin/sh", "-c", "exec nc -ll -p 8080 -e /bin/echo pf-ok"]),
-                    work + "/p-\(handler)-pod.json"
-                ]))
+            let srv = try create(in: pod, podName: "p-" + handler, "srv-" + handler, ["/bin/sh", "-c", "exec nc -ll -p 8080 -e /bin/echo pf-ok"])
             XCTAssertEqual(cri(["start", srv]).code, 0)
             XCTAssertTrue(waitState(srv, "RUNNING"))
             let port = Int.random(in: 30000...39000)
@@ -239,20 +228,12 @@ final class CRITests: ImageTestCase {
             XCTAssertEqual(cri(["stop", "-t", "1", srv]).code, 0)
             XCTAssertEqual(cri(["rm", srv]).code, 0)
             // A container that exits, then is created again in the same pod (kubelet's restart).
-            let once = out(
-                cri([
-                    "create", pod, try containerConfig("once-" + handler, ["/bin/sh", "-c", "echo once; exit 7"]),
-                    work + "/p-\(handler)-pod.json"
-                ]))
+            let once = try create(in: pod, podName: "p-" + handler, "once-" + handler, ["/bin/sh", "-c", "echo once; exit 7"])
             XCTAssertEqual(cri(["start", once]).code, 0)
             XCTAssertTrue(waitState(once, "EXITED"), "\(handler): exited")
             notes.append("exit code: " + out(cri(["inspect", "-o", "go-template", "--template", "{{.status.exitCode}}", once])))
             XCTAssertEqual(cri(["rm", once]).code, 0)
-            let again = out(
-                cri([
-                    "create", pod, try containerConfig("once-" + handler, ["/bin/sh", "-c", "echo again; exit 0"]),
-                    work + "/p-\(handler)-pod.json"
-                ]))
+            let again = try create(in: pod, podName: "p-" + handler, "once-" + handler, ["/bin/sh", "-c", "echo again; exit 0"])
             XCTAssertEqual(cri(["start", again]).code, 0)
             XCTAssertTrue(waitState(again, "EXITED"))
             notes.append("again: " + out(cri(["logs", again])))
@@ -286,11 +267,7 @@ final class CRITests: ImageTestCase {
             let pod = out(cri(["runp", "--runtime", handler, try podConfig("s-" + handler, pid: 0)]))
             XCTAssertFalse(pod.isEmpty)
             let marker = "sleep 14\(handler == "skiff" ? 1 : 2)"
-            let c = out(
-                cri([
-                    "create", pod, try containerConfig("bg-" + handler, ["/bin/sh", "-c", "\(marker)1 & \(marker)2"]),
-                    work + "/s-\(handler)-pod.json"
-                ]))
+            let c = try create(in: pod, podName: "s-" + handler, "bg-" + handler, ["/bin/sh", "-c", "\(marker)1 & \(marker)2"])
             XCTAssertEqual(cri(["start", c]).code, 0)
             XCTAssertTrue(waitState(c, "RUNNING"))
             for _ in 0..<100 where Host.processes(mentioning: marker + "1").isEmpty { usleep(20_000) }

@@ -208,6 +208,11 @@ final class TestBundle {
     @discardableResult
     func rt(_ args: [String], stdin: String? = nil, timeout: TimeInterval = 60, extraGlobal: [String] = []) -> CmdResult {
         if !keepConfigFile { try? write() }
+        return runtimeCommand(args, stdin: stdin, timeout: timeout, extraGlobal: extraGlobal)
+    }
+
+    /// The runtime with this bundle's private root, in the cgroup view the bundle asks for.
+    func runtimeCommand(_ args: [String], stdin: String? = nil, timeout: TimeInterval = 60, extraGlobal: [String] = []) -> CmdResult {
         let argv = [runtime, "--root", stateRoot] + extraGlobal + args
         if pureCgroupV2View, let (exe, wrapped) = Host.inPureCgroupV2View(argv) {
             return Cmd.run(exe, wrapped, stdin: stdin, timeout: timeout, cwd: dir)
@@ -222,13 +227,8 @@ final class TestBundle {
     /// Force-deletes whatever is left and removes the temp dir. Returns leftovers found before removal.
     func cleanup() {
         // In the view the containers were made in: the recorded cgroup paths are that view's.
-        func inView(_ args: [String]) -> CmdResult {
-            let argv = [runtime, "--root", stateRoot] + args
-            if pureCgroupV2View, let (exe, wrapped) = Host.inPureCgroupV2View(argv) { return Cmd.run(exe, wrapped) }
-            return Cmd.run(argv[0], Array(argv.dropFirst()))
-        }
-        let list = inView(["list", "-q"]).stdout.split(separator: "\n")
-        for id in list { inView(["delete", "--force", String(id)]) }
+        let list = runtimeCommand(["list", "-q"]).stdout.split(separator: "\n")
+        for id in list { runtimeCommand(["delete", "--force", String(id)]) }
         try? FileManager.default.removeItem(atPath: base)
         // Nothing may stay in the cgroup hierarchy either: a leftover fails the test that made it.
         if !cgroupOwnedElsewhere, let root = Host.cgroupRoot, let path = linux["cgroupsPath"] as? String, path.hasPrefix("/skiff-test-"),
