@@ -1,5 +1,6 @@
 import Foundation
 import SkiffSys
+import SkiffSpec
 import SkiffRuntime
 
 /// `doctor`: what a crash (of skiffctl, a shim, the machine) can leave inconsistent, and the
@@ -101,15 +102,22 @@ public struct Doctor {
         return out
     }
 
-    /// Running shims started for this store and namespace: (pid, container id).
+    /// Running shims started for this store and namespace: (pid, container id). A command line
+    /// is anyone's to write: only processes of our own uid count, and only ids that are ids
+    /// (a "../.." id would name a bundle outside the state directory for the fix to act on).
     func shimProcesses() -> [(pid_t, String)] {
         var out: [(pid_t, String)] = []
         for p in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = pid_t(p), let d = FileManager.default.contents(atPath: "/proc/\(p)/cmdline") else { continue }
+            var st = stat()
+            guard let pid = pid_t(p), stat("/proc/\(p)", &st) == 0, st.st_uid == geteuid(),
+                let d = FileManager.default.contents(atPath: "/proc/\(p)/cmdline")
+            else { continue }
             let argv = d.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             guard argv.first?.hasSuffix("containerd-shim-skiff-v2") == true, argv.last != "start", argv.last != "delete" else { continue }
             func value(_ flag: String) -> String? { argv.firstIndex(of: flag).flatMap { $0 + 1 < argv.count ? argv[$0 + 1] : nil } }
-            guard value("-address") == store.state + "/skiffctl", value("-namespace") == store.namespace, let id = value("-id") else { continue }
+            guard value("-address") == store.state + "/skiffctl", value("-namespace") == store.namespace, let id = value("-id"),
+                Identifier.isValid(id)
+            else { continue }
             out.append((pid, id))
         }
         return out.sorted { $0.1 < $1.1 }

@@ -2,6 +2,7 @@ import Foundation
 import SkiffSys
 import SkiffSpec
 import SkiffRuntime
+import SkiffCgroups
 import SkiffTTRPC
 import SkiffWire
 
@@ -66,6 +67,8 @@ public struct Tasks {
     /// Undoes a task that failed to start or whose shim died: through the shim when it answers,
     /// else the shim's `delete` action force-deletes the container in the runtime.
     func rollbackTask(_ id: String) {
+        // Every path below is made from the id: never from one that could leave the state dir.
+        guard Identifier.isValid(id) else { return }
         let socket = String(shimAddress(id).dropFirst("unix://".count))
         do { try deleteTask(id, force: true) } catch {
             try? shimDeleteAction(id)
@@ -80,17 +83,7 @@ public struct Tasks {
         }) ?? true {
             unlink(socket)
         }
-        if let mp = Tasks.cgroup2Mountpoint() { rmdir(mp + "/" + store.namespace + "/" + id) }
-    }
-
-    /// Where cgroup2 is mounted (a pure v2 host's /sys/fs/cgroup or a hybrid one's unified).
-    static func cgroup2Mountpoint() -> String? {
-        guard let mi = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
-        for line in mi.split(separator: "\n") {
-            let f = line.split(separator: " ")
-            if let dash = f.firstIndex(of: "-"), dash + 1 < f.count, f[dash + 1] == "cgroup2" { return String(f[4]) }
-        }
-        return nil
+        if let mp = Cgroup2.hostMountpoint() { rmdir(mp + "/" + store.namespace + "/" + id) }
     }
 
     func call<R: ProtoMessage>(_ c: TTRPCClient, _ method: String, _ req: some ProtoMessage, timeoutMs: Int32 = 60_000) throws -> R {

@@ -289,7 +289,11 @@ struct LayerApplier {
             }
             if lchown(path, uid_t(h.uid), gid_t(h.gid)) != 0 { throw sysError("chown", path) }
             if case .symlink = h.kind {} else { chmod(path, mode_t(h.mode & 0o7777)) }
-            for (k, v) in h.xattrs { _ = v.withUnsafeBytes { skiff_lsetxattr(path, k, $0.baseAddress, $0.count) } }
+            // overlayfs control xattrs are the snapshotter's to write (opaque comes from .wh..wh..opq):
+            // a layer's own redirect or metacopy would make the mount show files from elsewhere.
+            for (k, v) in h.xattrs where !k.hasPrefix("trusted.overlay.") && !k.hasPrefix("user.overlay.") {
+                _ = v.withUnsafeBytes { skiff_lsetxattr(path, k, $0.baseAddress, $0.count) }
+            }
             var times = [timespec(tv_sec: h.mtime, tv_nsec: 0), timespec(tv_sec: h.mtime, tv_nsec: 0)]
             _ = utimensat(AT_FDCWD, path, &times, AT_SYMLINK_NOFOLLOW)
         }

@@ -45,6 +45,18 @@ public enum UserSession {
 
     static func runInSession() throws -> Int32 {
         let uid = getuid(), gid = getgid()
+        // State and shim sockets live in $XDG_RUNTIME_DIR: it must be the user's own. Without it
+        // they would be a guessable /tmp path another user could make first and listen in.
+        guard let xdg = env("XDG_RUNTIME_DIR"), xdg.hasPrefix("/") else {
+            throw ManagerError(
+                "rootless", "XDG_RUNTIME_DIR", "not set", hint: "a login session (pam_systemd) sets it; else point it at a directory only you can write")
+        }
+        var st = stat()
+        guard stat(xdg, &st) == 0, st.st_uid == uid, st.st_mode & 0o022 == 0 else {
+            throw ManagerError(
+                "rootless", xdg, "XDG_RUNTIME_DIR is not a directory of yours that only you can write",
+                hint: "chmod 700 it, or set XDG_RUNTIME_DIR to one that is")
+        }
         let name = getpwuid(uid).map { String(cString: $0.pointee.pw_name) } ?? "\(uid)"
         guard let subuid = subordinate("/etc/subuid", name: name, id: uid) else {
             throw ManagerError(
@@ -54,10 +66,8 @@ public enum UserSession {
         guard let subgid = subordinate("/etc/subgid", name: name, id: gid) else {
             throw ManagerError("rootless", "/etc/subgid", "no subordinate gids for \(name)", hint: "usermod --add-subgids 100000-165535 \(name)")
         }
-        func tool(_ name: String) -> String? {
-            ["/usr/bin/" + name, "/usr/sbin/" + name].first { FileManager.default.isExecutableFile(atPath: $0) }
-        }
-        let newuidmap = tool("newuidmap"), newgidmap = tool("newgidmap")
+        // The setuid helpers from the system's directories, whatever PATH says.
+        let newuidmap = FS.which("newuidmap", path: "/usr/bin:/usr/sbin"), newgidmap = FS.which("newgidmap", path: "/usr/bin:/usr/sbin")
         guard let newuidmap, let newgidmap else {
             throw ManagerError("rootless", "newuidmap", "not installed", hint: "apt install uidmap")
         }

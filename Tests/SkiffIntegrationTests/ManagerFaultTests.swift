@@ -121,6 +121,27 @@ final class ManagerFaultTests: ImageTestCase {
         XCTAssertTrue(ctl(["doctor"]).stdout.contains("no problems found"), ctl(["doctor"]).stdout)
     }
 
+    /// A process of another user that calls itself our shim (`-id ../../x`) is not one: doctor
+    /// used to trust any command line, and its fix ran the shim's delete as root on a bundle the
+    /// other user made (running that user's "runtime" as root).
+    func testDoctorIgnoresShimLookalikesOfOtherUsers() throws {
+        XCTAssertEqual(ctl(["doctor"]).code, 0)
+        let evil = work + "/evil"
+        try FileManager.default.createDirectory(atPath: evil + "/b", withIntermediateDirectories: true)
+        try "{\"root\":\"\(evil)/rt\",\"binary\":\"/bin/touch\"}".write(toFile: evil + "/b/skiff-shim.json", atomically: true, encoding: .utf8)
+        let id = "../../../../../../.." + evil + "/b"
+        let fake = Background([
+            "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/bash", "-c",
+            "exec -a \(evil)/containerd-shim-skiff-v2 python3 -c 'import time; time.sleep(3083)' -namespace default -address \(work!)/state/skiffctl -id \(id)"
+        ])
+        defer { fake.stop(SIGKILL) }
+        for _ in 0..<100 where Host.processes(mentioning: "time.sleep(3083)").isEmpty { usleep(10_000) }
+        XCTAssertFalse(Host.processes(mentioning: "time.sleep(3083)").isEmpty, "the lookalike runs")
+        let r = ctl(["doctor", "--fix"])
+        XCTAssertFalse(r.stdout.contains("shim-without-record"), r.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: evil + "/b/log.json"), "nothing ran on the other user's bundle")
+    }
+
     /// A shim whose last container was deleted behind its back (skiff delete --force on the
     /// runtime's state) exits instead of running forever.
     func testOrphanedShimExits() throws {

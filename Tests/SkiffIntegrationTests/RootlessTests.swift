@@ -316,7 +316,22 @@ final class RootlessTests: XCTestCase {
         XCTAssertEqual(Cmd.run("/usr/bin/python3", [Env.packageRoot + "/fixtures/build-image.py", Env.rootfs + ":" + layer, image]).code, 0)
         chmod(image, 0o644)
         let ctl = [Env.skiffctl]
-        var r = asUser(ctl + ["images", "import", image])
+        // No XDG_RUNTIME_DIR: refused (its state would be a guessable /tmp path another user
+        // could create first and listen in), and so is one that others can write.
+        var r = Cmd.run(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "/usr/bin/env", "-i", "HOME=\(home)",
+                "PATH=/usr/bin:/bin", Env.skiffctl, "images", "ls"
+            ])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("XDG_RUNTIME_DIR"), r.stderr)
+        chmod(home + "/xdg", 0o777)
+        r = asUser(ctl + ["images", "ls"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("only you can write"), r.stderr)
+        chmod(home + "/xdg", 0o700)
+        r = asUser(ctl + ["images", "import", image])
         XCTAssertEqual(r.code, 0, r.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: home + "/.local/share/skiff/meta.db"), "the user's store")
         r = asUser(ctl + ["run", "--rm", "docker.io/skiff/busybox:test", "u1", "/bin/sh", "-c", "echo $(id -u) $(stat -c %u /data/f); exit 4"])

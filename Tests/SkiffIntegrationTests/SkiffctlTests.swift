@@ -590,6 +590,16 @@ final class SkiffctlTests: ImageTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/escaped"))
 
+        // A layer's own overlayfs control xattrs (redirect, metacopy) are not written: the
+        // mount would follow them to files the directory does not hold. Other xattrs are.
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", Self.evilImage, evil, "overlay-xattr"]).code, 0)
+        XCTAssertEqual(ctl(["-n", "evil-ovl", "images", "import", evil]).code, 0)
+        ctl(["-n", "evil-ovl", "run", "--rm", "evil/escape:1", "e1", "/bin/true"])  // unpacks (the image has no /bin/true)
+        let pub = Cmd.run("/usr/bin/find", [work + "/root/snapshots", "-name", "pub", "-type", "d"]).stdout.split(separator: "\n").first.map(String.init) ?? ""
+        XCTAssertFalse(pub.isEmpty)
+        let xattrs = Cmd.run("/usr/bin/python3", ["-c", "import os,sys; print(sorted(os.listxattr(sys.argv[1])))", pub])
+        XCTAssertEqual(xattrs.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "['user.keep']", xattrs.stderr)
+
         // Hard links that reach the host: one whose target path goes through a symlink out of
         // the layer (link(2) followed it and the entry's chown/chmod then made a host file
         // setuid 1234), one to a symlink whose target is a host file (chmod followed it).
@@ -639,6 +649,10 @@ final class SkiffctlTests: ImageTestCase {
             d = b"x"
             if kind == "bigid":
                 i = tarfile.TarInfo("f"); i.size = 1; i.uid = 2 ** 40; t.addfile(i, io.BytesIO(d))
+            elif kind == "overlay-xattr":
+                i = tarfile.TarInfo("pub"); i.type = tarfile.DIRTYPE; i.mode = 0o755
+                i.pax_headers = {"SCHILY.xattr.trusted.overlay.redirect": "/secret", "SCHILY.xattr.user.overlay.metacopy": "", "SCHILY.xattr.user.keep": "k"}
+                t.addfile(i)
             elif kind in ("nul-name", "nul-link"):
                 # pax records can carry a NUL: "..\\0x" passed the checks as a name and was ".." to rename(2)
                 i = tarfile.TarInfo("x"); i.type = tarfile.SYMTYPE if kind == "nul-link" else tarfile.REGTYPE
