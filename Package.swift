@@ -69,9 +69,10 @@ let package = Package(
         // Test-only code lives under Tests/: the fuzz entry points and the swift-protobuf
         // reference messages SkiffWire is checked against.
         .target(name: "FuzzSupport", dependencies: ["SkiffSys"], path: "Tests/Fuzz/FuzzSupport"),
-        .executableTarget(name: "FuzzSpec", dependencies: ["SkiffSpec", "FuzzSupport"], path: "Tests/Fuzz/FuzzSpec"),
-        .executableTarget(name: "FuzzWire", dependencies: ["SkiffWire", "SkiffTTRPC", "FuzzSupport"], path: "Tests/Fuzz/FuzzWire"),
-        .executableTarget(name: "FuzzTar", dependencies: ["SkiffManager", "FuzzSupport"], path: "Tests/Fuzz/FuzzTar"),
+        .target(name: "FuzzTargets", dependencies: ["SkiffSpec", "SkiffWire", "SkiffTTRPC", "SkiffManager"], path: "Tests/Fuzz/FuzzTargets"),
+        .executableTarget(name: "FuzzSpec", dependencies: ["FuzzTargets", "FuzzSupport"], path: "Tests/Fuzz/FuzzSpec"),
+        .executableTarget(name: "FuzzWire", dependencies: ["FuzzTargets", "FuzzSupport"], path: "Tests/Fuzz/FuzzWire"),
+        .executableTarget(name: "FuzzTar", dependencies: ["FuzzTargets", "FuzzSupport"], path: "Tests/Fuzz/FuzzTar"),
         .target(name: "SkiffProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 path: "Tests/Support/SkiffProto", exclude: ["proto"]),
 
@@ -83,7 +84,7 @@ let package = Package(
                                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffShimTests", dependencies: ["SkiffShim", "SkiffShimIO", "SkiffSys", "SkiffWire", "SkiffSpec", "SkiffTTRPC",
-                                                       "SkiffManager"],
+                                                       "SkiffManager", "FuzzTargets"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffIntegrationTests", dependencies: ["SkiffSys", "CSkiffSys", "SkiffTTRPC", "SkiffEventLoop", "SkiffWire"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),

@@ -165,7 +165,7 @@ public struct Unpacker {
 /// Applies one layer tar to a directory, overlay style: `.wh.NAME` becomes a whiteout device,
 /// `.wh..wh..opq` an opaque directory. Nothing is written outside `root`: `..` and absolute
 /// names are cleaned, and a path that goes through a symlink is refused.
-struct LayerApplier {
+package struct LayerApplier {
     /// overlayfs reads trusted.overlay.* as root; in a user namespace (rootless, mounted with
     /// `userxattr`) user.overlay.*.
     static var overlayXattrPrefix: String { UserSession.active ? "user.overlay." : "trusted.overlay." }
@@ -174,7 +174,7 @@ struct LayerApplier {
     /// Native snapshots hold merged trees: a whiteout removes, an opaque marker empties.
     var native = false
 
-    static func clean(_ name: String) throws -> String {
+    package static func clean(_ name: String) throws -> String {
         var parts: [Substring] = []
         for p in name.split(separator: "/") {
             if p == "." || p.isEmpty { continue }

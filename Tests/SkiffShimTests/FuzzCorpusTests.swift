@@ -3,6 +3,7 @@ import SkiffSpec
 import SkiffWire
 import SkiffTTRPC
 import SkiffManager
+import FuzzTargets
 
 /// The fuzzers' corpora (fixtures/fuzz, grown by scripts/fuzz.sh) replayed through the same
 /// parsers without instrumentation, so an input that once crashed stays fixed; and the two crashes
@@ -22,38 +23,16 @@ final class FuzzCorpusTests: XCTestCase {
     }
 
     func testSpecCorpus() throws {
-        var decoded = 0
-        for bytes in try corpus("spec") {
-            if let spec = try? JSON.decode(Spec.self, from: bytes, what: "corpus") {
-                decoded += 1
-                _ = try? Validation.validate(spec, bundle: "/nonexistent-bundle")
-                _ = try? JSON.encode(spec)
-            }
-            if let process = try? JSON.decode(SkiffSpec.Process.self, from: bytes, what: "corpus") {  // as process.json
-                _ = try? Validation.validateProcess(process)
-            }
-        }
+        let decoded = try corpus("spec").filter { FuzzTargets.spec($0) }.count
         XCTAssertGreaterThan(decoded, 0)
     }
 
     func testWireCorpus() throws {
-        for bytes in try corpus("wire") {
-            var reader = FrameReader()
-            reader.append(bytes)
-            var n = 0
-            while let e = reader.next(), n < 64 {
-                n += 1
-                if case .frame(let f) = e, let req = try? TTRPCRequest(protoBytes: f.data) {
-                    _ = try? CreateTaskRequest(protoBytes: req.payload)
-                    _ = try? ExecProcessRequest(protoBytes: req.payload)
-                }
-            }
-            _ = try? Metrics(protoBytes: bytes)
-        }
+        for bytes in try corpus("wire") { FuzzTargets.wire(bytes) }
     }
 
     func testTarCorpus() throws {
-        for bytes in try corpus("tar") { FuzzEntry.tarAndImageJSON(bytes) }
+        for bytes in try corpus("tar") { FuzzTargets.tar(bytes) }
     }
 
     func testCrashesTheFuzzersFound() throws {
@@ -69,6 +48,6 @@ final class FuzzCorpusTests: XCTestCase {
         octal(block.reduce(0) { $0 + Int($1) }, 148, 7)
         var bytes = block + Array("1 x\n".utf8) + [UInt8](repeating: 0, count: 508) + [UInt8](repeating: 0, count: 1024)
         bytes = Array(bytes)
-        FuzzEntry.tarAndImageJSON(bytes)  // must return, not trap
+        FuzzTargets.tar(bytes)  // must return, not trap
     }
 }

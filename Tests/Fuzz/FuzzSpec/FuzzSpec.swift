@@ -1,19 +1,12 @@
-import SkiffSpec
 import FuzzSupport
+import FuzzTargets
 
 /// libFuzzer target (scripts/fuzz.sh): config.json bytes through the decoder and validation,
 /// and the same bytes as an `exec --process` process.json. Any input may be rejected; none may
 /// crash.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSpec(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
-    if let spec = try? JSON.decode(Spec.self, from: bytes, what: "fuzz") {
-        _ = try? Validation.validate(spec, bundle: "/nonexistent-bundle")
-        _ = try? JSON.encode(spec)
-    }
-    if let process = try? JSON.decode(SkiffSpec.Process.self, from: bytes, what: "fuzz") {
-        _ = try? Validation.validateProcess(process)
-    }
+    FuzzTargets.spec(Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
 }
 

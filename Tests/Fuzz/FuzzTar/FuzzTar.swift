@@ -1,11 +1,11 @@
-import SkiffManager
 import FuzzSupport
+import FuzzTargets
 
 /// libFuzzer target (scripts/fuzz.sh): bytes as a tar stream (ustar, GNU long names, pax) and as
 /// image JSON documents; reading only, nothing is written.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzTar(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    FuzzEntry.tarAndImageJSON(Array(UnsafeBufferPointer(start: data, count: size)))
+    FuzzTargets.tar(Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
 }
 
