@@ -61,7 +61,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
         .target(name: "SkiffManager",
-                dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffCgroups", "SkiffRuntime", "SkiffTTRPC", "SkiffWire", "CSQLite", "CZlib", "CZstd"]),
+                dependencies: ["SkiffSys", "CSkiffSys", "SkiffJSON", "SkiffSpec", "SkiffCgroups", "SkiffRuntime", "SkiffTTRPC", "SkiffWire", "CSQLite", "CZlib", "CZstd"]),
         .executableTarget(name: "skiffctl",
                           dependencies: ["SkiffManager", "SkiffTTRPC", "SkiffSys", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // libFuzzer targets: built only by scripts/fuzz.sh (with -sanitize=fuzzer); their

@@ -1,10 +1,29 @@
 /// Codable over JSONValue: enough for the OCI model (structs, optionals, arrays, string-keyed
 /// dictionaries, integers of every width, Bool, String, floating point).
-public enum JSONDecodeError: Error {
+public enum JSONDecodeError: Error, CustomStringConvertible {
     case missing(path: [String])
     case wrongType(path: [String], expected: String, found: String)
     case syntax(JSONSyntaxError)
     case invalid(path: [String], message: String)
+
+    /// What is wrong, naming the field by its path (`process.args[0]`); callers put the document's
+    /// name in front.
+    public var description: String {
+        switch self {
+        case .syntax(let s): return "malformed JSON: \(s)"
+        case .missing(let p): return "missing field \(JSONDecodeError.field(p))"
+        case .wrongType(let p, let expected, let found): return "field \(JSONDecodeError.field(p)) has the wrong type (expected \(expected), found \(found))"
+        case .invalid(let p, let m): return "field \(JSONDecodeError.field(p)): \(m)"
+        }
+    }
+
+    static func field(_ p: [String]) -> String {
+        var s = ""
+        for c in p { s += (c.hasPrefix("[") || s.isEmpty) ? c : "." + c }
+        var out = ""
+        JSONValue.escape(s, into: &out)
+        return out
+    }
 }
 
 struct Key: CodingKey {

@@ -28,6 +28,12 @@ public enum JSONValue: Equatable, Sendable {
         return nil
     }
 
+    /// The value if it is a string (untyped documents: tokens, credentials, media types).
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
     var kind: String {
         switch self {
         case .null: return "null"

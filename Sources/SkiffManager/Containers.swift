@@ -1,7 +1,7 @@
 import Foundation
+import SkiffJSON
 import SkiffSys
 import SkiffSpec
-import SkiffRuntime
 
 /// A container's record (containerd's core/containers Container): the image it came from, the
 /// snapshot its rootfs is (key and snapshotter), the runtime, and the OCI spec as stored.
@@ -197,13 +197,15 @@ extension Tasks {
         try records.delete(id)
     }
 
-    public func containerInfo(_ id: String) throws -> [String: Any] {
+    /// `containers info`: the record as ctr prints it (the spec as stored, not re-encoded).
+    public func containerInfo(_ id: String) throws -> JSONValue {
         guard let c = try ContainerStore(store).get(id) else { throw ManagerError("container", id, "not found") }
-        let spec = (try? JSONSerialization.jsonObject(with: Data(c.spec))) ?? [:]
-        return [
-            "ID": c.id, "Image": c.image, "SnapshotKey": c.snapshotKey, "Snapshotter": c.snapshotter,
-            "Runtime": ["Name": c.runtime], "Spec": spec, "CreatedAt": c.created
-        ]
+        let spec = (try? JSONParser.parse(c.spec)) ?? .object([])
+        return .object([
+            ("ID", .string(c.id)), ("Image", .string(c.image)), ("Runtime", .object([("Name", .string(c.runtime))])),
+            ("Snapshotter", .string(c.snapshotter)), ("SnapshotKey", .string(c.snapshotKey)), ("CreatedAt", .string(c.created)),
+            ("Spec", spec)
+        ])
     }
 
     public func containers() throws -> [(id: String, image: String, runtime: String)] {

@@ -83,7 +83,7 @@ extension ImageStore {
         }
         guard let manifestJSON else { return nil }
         struct Entry: Decodable { var Config: String; var RepoTags: [String]?; var Layers: [String] }
-        let entries = try JSONDecoder().decode([Entry].self, from: Data(manifestJSON))
+        let entries = try decodeJSON([Entry].self, manifestJSON, what: "manifest.json", path)
         var names: [String] = []
         for e in entries {
             guard let config = files[e.Config] else { throw ManagerError("import", path, "manifest.json names \(e.Config), which the archive lacks") }
@@ -95,9 +95,7 @@ extension ImageStore {
                 schemaVersion: 2, mediaType: MediaType.dockerManifest,
                 config: Descriptor(mediaType: "application/vnd.docker.container.image.v1+json", digest: config.digest, size: config.size),
                 layers: layers)
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            let bytes = [UInt8](try enc.encode(manifest))
+            let bytes = try encodeJSON(manifest)
             let digest = Digest.of(bytes)
             try content.write(bytes, expected: digest)
             for tag in e.RepoTags ?? [] {
@@ -121,12 +119,10 @@ extension ImageStore {
             for b in try blobs(of: image.target).present { blobSet[b.digest] = b }
         }
         let index = ImageIndex(schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: manifests)
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var w = try TarWriter(path: path)
         do {
             try w.add("oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8))
-            try w.add("index.json", [UInt8](try enc.encode(index)))
+            try w.add("index.json", try encodeJSON(index))
             for digest in blobSet.keys.sorted() { try w.add("blobs/sha256/" + digest.dropFirst(7), try content.read(digest)) }
             try w.finish()
         } catch {
@@ -165,9 +161,7 @@ extension ImageStore {
                 for prefix in ["docker.io/library/", "docker.io/"] where tag.hasPrefix(prefix) { tag = String(tag.dropFirst(prefix.count)); break }
                 entries.append(Entry(Config: configName, RepoTags: [tag], Layers: layers))
             }
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.withoutEscapingSlashes]
-            try w.add("manifest.json", [UInt8](try enc.encode(entries)))
+            try w.add("manifest.json", try encodeJSON(entries))
             try w.finish()
         } catch {
             w.abandon()

@@ -1,4 +1,5 @@
 import Foundation
+import SkiffJSON
 import SkiffSys
 
 public struct ImageRecord {
@@ -121,7 +122,7 @@ extension ImageStore {
         let size = present.reduce(0) { $0 + $1.size }
         var platforms: [String] = []
         if MediaType.isIndex(image.target.mediaType), let b = try? content.read(image.target.digest),
-            let idx = try? JSONDecoder().decode(ImageIndex.self, from: Data(b))
+            let idx = try? JSONCoder.decode(ImageIndex.self, from: b)
         {
             platforms = idx.manifests.compactMap { $0.platform.map { $0.os + "/" + $0.architecture + ($0.variant.map { "/" + $0 } ?? "") } }
         } else if let m = try? manifest(for: image.target), let c = try? config(m) {

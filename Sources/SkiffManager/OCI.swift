@@ -1,4 +1,5 @@
 import Foundation
+import SkiffJSON
 import SkiffSys
 
 /// OCI image-spec documents (Docker v2s2 media types read the same way).
@@ -53,18 +54,12 @@ public enum MediaType {
 }
 
 /// JSON of an image (index, manifest, config) decoded, or an error that names the object and
-/// says what is wrong with it instead of Foundation's DecodingError dump.
+/// says what is wrong with it. The manager's one JSON path is SkiffJSON's (as the runtime's and the
+/// shim's): Codable types through JSONCoder, untyped documents as JSONValue.
 func decodeJSON<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], what: String, _ object: String) throws -> T {
-    do { return try JSONDecoder().decode(type, from: Data(bytes)) } catch let e as DecodingError {
-        let cause: String
-        switch e {
-        case .dataCorrupted(let c) where c.codingPath.isEmpty: cause = "not valid JSON"
-        case .dataCorrupted(let c): cause = "bad value at \(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
-        case .keyNotFound(let k, let c): cause = "missing field \((c.codingPath + [k]).map(\.stringValue).joined(separator: "."))"
-        case .typeMismatch(_, let c), .valueNotFound(_, let c):
-            cause = "field \(c.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type"
-        @unknown default: cause = "cannot be decoded"
-        }
-        throw ManagerError("read \(what)", object, cause)
-    }
+    do { return try JSONCoder.decode(type, from: bytes) } catch let e as JSONDecodeError { throw ManagerError("read \(what)", object, "\(e)") }
 }
+
+/// Encodes for the store and for archives: compact, keys in declaration order (digests of what
+/// skiffctl writes depend on it, so it never varies).
+func encodeJSON<T: Encodable>(_ value: T) throws -> [UInt8] { Array(try JSONCoder.encode(value).utf8) }

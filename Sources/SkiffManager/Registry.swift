@@ -1,4 +1,5 @@
 import Foundation
+import SkiffJSON
 import SkiffSys
 
 /// Options for talking to a registry.
@@ -199,8 +200,8 @@ public final class RegistryClient {
             req.headers["Authorization"] = "Basic " + Data("\(c.user):\(c.password)".utf8).base64EncodedString()
         }
         let resp = try send(req)
-        guard resp.status == 200, let obj = try? JSONSerialization.jsonObject(with: resp.body) as? [String: Any],
-            let t = (obj["token"] ?? obj["access_token"]) as? String
+        guard resp.status == 200, let obj = try? JSONParser.parse([UInt8](resp.body)),
+            let t = (obj["token"] ?? obj["access_token"])?.stringValue
         else {
             throw ManagerError("registry \(host)", realm, "token request failed (HTTP \(resp.status))")
         }
@@ -227,10 +228,8 @@ public final class RegistryClient {
             throw ManagerError("pull", reference, "the registry sent a manifest with digest \(digest)")
         }
         var media = resp.headers["content-type"]?.split(separator: ";").first.map(String.init) ?? ""
-        if media.isEmpty || media == "application/json",
-            let obj = try? JSONSerialization.jsonObject(with: resp.body) as? [String: Any]
-        {
-            media = (obj["mediaType"] as? String) ?? (obj["manifests"] != nil ? MediaType.ociIndex : MediaType.ociManifest)
+        if media.isEmpty || media == "application/json", let obj = try? JSONParser.parse(bytes) {
+            media = obj["mediaType"]?.stringValue ?? (obj["manifests"] != nil ? MediaType.ociIndex : MediaType.ociManifest)
         }
         return (Descriptor(mediaType: media, digest: digest, size: bytes.count), bytes)
     }
@@ -455,10 +454,10 @@ extension ImageStore {
         func pushManifest(_ d: Descriptor, as tag: String) throws {
             let bytes = try content.read(d.digest)
             if MediaType.isIndex(d.mediaType) {
-                let index = try JSONDecoder().decode(ImageIndex.self, from: Data(bytes))
+                let index = try decodeJSON(ImageIndex.self, bytes, what: "index", d.digest)
                 for m in index.manifests where content.exists(m.digest) { try pushManifest(m, as: m.digest) }
             } else {
-                let m = try JSONDecoder().decode(ImageManifest.self, from: Data(bytes))
+                let m = try decodeJSON(ImageManifest.self, bytes, what: "manifest", d.digest)
                 for b in [m.config] + m.layers { try client.pushBlob(b.digest, try content.read(b.digest)) }
             }
             try client.pushManifest(tag, mediaType: d.mediaType, bytes)

@@ -425,9 +425,7 @@ struct Containers: ParsableCommand {
         @OptionGroup var g: Global
         @Argument var id: String
         func run() throws {
-            let data = try JSONSerialization.data(
-                withJSONObject: try tasks(g).containerInfo(id), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
+            print(try tasks(g).containerInfo(id).serialized(indent: 2))
         }
     }
     struct Remove: ParsableCommand {

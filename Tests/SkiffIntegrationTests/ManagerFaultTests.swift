@@ -305,7 +305,7 @@ final class ManagerFaultTests: ImageTestCase {
 
         r = ctl(["containers", "create", "skiff/busybox:test", "n1"], env: ["SKIFF_SNAPSHOTTER": "native"])
         XCTAssertEqual(r.code, 0, r.stderr)
-        XCTAssertTrue(ctl(["containers", "info", "n1"]).stdout.contains("\"Snapshotter\" : \"native\""), ctl(["containers", "info", "n1"]).stdout)
+        XCTAssertTrue(ctl(["containers", "info", "n1"]).stdout.contains("\"Snapshotter\": \"native\""), ctl(["containers", "info", "n1"]).stdout)
         XCTAssertEqual(ctl(["containers", "rm", "n1"]).code, 0)
 
         // The store on a read-only filesystem: images ls answers, a pull says why it cannot.

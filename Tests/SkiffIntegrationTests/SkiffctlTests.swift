@@ -123,7 +123,7 @@ final class SkiffctlTests: ImageTestCase {
 
         // create, then start attached: the exit code comes back; info shows the spec.
         XCTAssertEqual(ctl(["containers", "create", "--env", "X=1", "skiff/busybox:test", "c2", "/bin/sh", "-c", "echo later $X; exit 9"]).code, 0)
-        XCTAssertTrue(ctl(["containers", "info", "c2"]).stdout.contains("\"Image\" : \"docker.io/skiff/busybox:test\""))
+        XCTAssertTrue(ctl(["containers", "info", "c2"]).stdout.contains("\"Image\": \"docker.io/skiff/busybox:test\""))
         r = ctl(["tasks", "start", "c2"])
         XCTAssertEqual(r.code, 9, r.stderr)
         XCTAssertTrue(r.stdout.contains("later 1"), r.stdout)
