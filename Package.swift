@@ -37,11 +37,13 @@ let package = Package(
         .target(name: "SkiffSeccomp", dependencies: ["SkiffSys", "SkiffSpec", "CSeccomp"],
                 linkerSettings: [.linkedLibrary(":libseccomp.a")]),
         .target(name: "SkiffRootfs", dependencies: ["SkiffSys", "SkiffSpec", "CSkiffSys"]),
+        // The runtime's state directory (records, locks, status): shared with skiffctl.
+        .target(name: "SkiffState", dependencies: ["SkiffSys", "SkiffSpec", "SkiffCgroups"]),
         .target(name: "SkiffRuntime",
-                dependencies: ["SkiffSys", "SkiffSpec", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffSeccomp", "SkiffJSON", "CSkiffSys"]),
+                dependencies: ["SkiffSys", "SkiffSpec", "SkiffState", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffSeccomp", "SkiffJSON", "CSkiffSys"]),
         // Swift 5 mode: in Swift 6 top-level code is main-actor isolated, and its executor checks
         // pull the concurrency runtime into every command (measured: ~250 KB more resident text).
-        .executableTarget(name: "skiff", dependencies: ["SkiffRuntime"], swiftSettings: [.swiftLanguageMode(.v5)]),
+        .executableTarget(name: "skiff", dependencies: ["SkiffRuntime", "SkiffState"], swiftSettings: [.swiftLanguageMode(.v5)]),
 
         // containerd-shim-skiff-v2 building blocks: ttrpc, messages, log targets.
         .target(name: "SkiffWire"),
@@ -61,7 +63,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
         .target(name: "SkiffManager",
-                dependencies: ["SkiffSys", "CSkiffSys", "SkiffJSON", "SkiffSpec", "SkiffCgroups", "SkiffRuntime", "SkiffTTRPC", "SkiffWire", "CSQLite", "CZlib", "CZstd"]),
+                dependencies: ["SkiffSys", "CSkiffSys", "SkiffJSON", "SkiffSpec", "SkiffCgroups", "SkiffState", "SkiffTTRPC", "SkiffWire", "CSQLite", "CZlib", "CZstd"]),
         .executableTarget(name: "skiffctl",
                           dependencies: ["SkiffManager", "SkiffTTRPC", "SkiffSys", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // libFuzzer targets: built only by scripts/fuzz.sh (with -sanitize=fuzzer); their
@@ -77,7 +79,7 @@ let package = Package(
                 path: "Tests/Support/SkiffProto", exclude: ["proto"]),
 
         .testTarget(name: "SkiffUnitTests",
-                    dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffRuntime", "SkiffJSON",
+                    dependencies: ["SkiffSpec", "SkiffSys", "SkiffRootfs", "SkiffCgroups", "SkiffCaps", "SkiffState", "SkiffRuntime", "SkiffJSON",
                                    "SkiffManager"],
                     swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "SkiffTTRPCTests", dependencies: ["SkiffTTRPC", "SkiffEventLoop", "SkiffWire", "SkiffProto", "SkiffSys", "CSkiffSys",

@@ -8,6 +8,9 @@ public struct Cgroup2: Sendable, Equatable {
     /// Path inside the hierarchy, starting with "/".
     public let path: String
 
+    /// A handle for an absolute cgroup directory recorded in state.
+    public static func at(_ dir: String) -> Cgroup2 { Cgroup2(mountpoint: dir, path: "/") }
+
     public init(mountpoint: String, path: String) {
         self.mountpoint = mountpoint
         self.path = FS.clean(path)

@@ -1,7 +1,8 @@
 import Foundation
+import SkiffJSON
 import SkiffSys
 import SkiffSpec
-import SkiffRuntime
+import SkiffState
 
 /// `doctor`: what a crash (of skiffctl, a shim, the machine) can leave inconsistent, and the
 /// repair for each: shims without a record, records whose shim is gone, snapshots without an
@@ -49,14 +50,14 @@ public struct Doctor {
         }
         // What the runtime and the shims hold that no record names (a failed command used to drop
         // records under live tasks): found in the runtime's state and among running shims.
-        let runtime = Runtime(root: tasks.runtimeRoot + "/" + store.namespace)
+        let runtime = StateStore(root: tasks.runtimeRoot + "/" + store.namespace)
         var reported = Set(out.map(\.object))
-        for id in runtime.store.ids().sorted() where !records.contains(id) && !reported.contains(id) {
+        for id in runtime.ids().sorted() where !records.contains(id) && !reported.contains(id) {
             reported.insert(id)
             out.append(
                 Finding(kind: "container-without-record", object: id, detail: "the runtime holds a container skiffctl has no record of") {
                     tasks.rollbackTask(id)
-                    try? runtime.delete(id: id, force: true)
+                    if runtime.exists(id) { try tasks.shimDeleteOrphan(id) }
                 })
         }
         for (pid, id) in shimProcesses() where !records.contains(id) && !reported.contains(id) {
@@ -131,6 +132,28 @@ public struct Doctor {
 extension Tasks {
     /// What containerd does for a dead shim: the shim binary's `delete` action (force-deletes the
     /// container in the runtime, unmounts its rootfs).
+    /// A container in skiffctl's runtime root that no bundle names: the shim's `delete` action
+    /// force-deletes it (skiffctl reaches the runtime only through the shim, as containerd does),
+    /// from a scratch bundle that says where the runtime state is, as the shim's Create would.
+    func shimDeleteOrphan(_ id: String) throws {
+        guard Identifier.isValid(id) else {
+            throw ManagerError("delete container", id, "not an id skiffctl makes", hint: "skiff --root \(runtimeRoot)/\(store.namespace) delete -f ID")
+        }
+        let scratch = store.state + "/doctor-" + id
+        try? FileManager.default.removeItem(atPath: scratch)
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let options: JSONValue = .object([("root", .string(runtimeRoot + "/" + store.namespace)), ("namespace", .string(store.namespace))])
+        try options.serialized().write(toFile: scratch + "/skiff-shim.json", atomically: true, encoding: .utf8)
+        let r = try Spawn.run(
+            path: shimBinary,
+            args: [shimBinary, "-namespace", store.namespace, "-address", store.state + "/skiffctl", "-id", id, "-bundle", scratch, "delete"],
+            env: shimEnvironment, stdin: [], timeout: 30, cwd: scratch)
+        if StateStore(root: runtimeRoot + "/" + store.namespace).exists(id) {
+            throw ManagerError("delete container", id, "the shim's delete action left it: \(r.outputText)")
+        }
+    }
+
     func shimDeleteAction(_ id: String) throws {
         let dir = FileManager.default.fileExists(atPath: bundle(id)) ? bundle(id) : "/"
         _ = try Spawn.run(

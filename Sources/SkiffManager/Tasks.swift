@@ -1,7 +1,7 @@
 import Foundation
 import SkiffSys
 import SkiffSpec
-import SkiffRuntime
+import SkiffState
 import SkiffCgroups
 import SkiffTTRPC
 import SkiffWire
@@ -59,9 +59,9 @@ public struct Tasks {
     /// id that is not stopped (a shim killed under it leaves that behind).
     public func taskAlive(_ id: String) -> Bool {
         if (try? state(id)) != nil { return true }
-        let rt = Runtime(root: runtimeRoot + "/" + store.namespace)
-        guard let r = try? rt.store.load(id) else { return false }
-        return rt.status(of: r) != .stopped
+        let runtime = StateStore(root: runtimeRoot + "/" + store.namespace)
+        guard let r = try? runtime.load(id) else { return false }
+        return runtime.status(of: r) != .stopped
     }
 
     /// Undoes a task that failed to start or whose shim died: through the shim when it answers,

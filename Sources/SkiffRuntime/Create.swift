@@ -2,6 +2,7 @@ import Glibc
 import CSkiffSys
 import SkiffSys
 import SkiffSpec
+import SkiffState
 import SkiffCgroups
 import SkiffSeccomp
 

@@ -1,20 +1,11 @@
 import Glibc
 import SkiffSys
 import SkiffSpec
+import SkiffState
 import SkiffCgroups
 
 extension Runtime {
-    public func status(of r: ContainerRecord) -> ContainerStatus {
-        if let creator = r.creatorPid {
-            // A create that died midway leaves a container that is not coming: stopped.
-            return Proc.isAlive(creator, startTime: r.creatorStartTime ?? 0) ? .creating : .stopped
-        }
-        if r.pid == 0 { return .creating }
-        if !Proc.isAlive(r.pid, startTime: r.startTime) { return .stopped }
-        if FS.exists(store.fifo(r.id)) && !r.started { return .created }
-        if let dir = r.cgroupPath, Cgroup2.at(dir).isFrozen() { return .paused }
-        return .running
-    }
+    public func status(of r: ContainerRecord) -> ContainerStatus { store.status(of: r) }
 
     public func ociState(_ r: ContainerRecord) -> OCIState {
         let st = status(of: r)
@@ -169,9 +160,4 @@ extension Runtime {
             return ociState(r)
         }
     }
-}
-
-extension Cgroup2 {
-    /// A handle for an absolute cgroup directory recorded in state.
-    static func at(_ dir: String) -> Cgroup2 { Cgroup2(mountpoint: dir, path: "/") }
 }

@@ -2,6 +2,7 @@ import Glibc
 import CSkiffSys
 import SkiffSys
 import SkiffSpec
+import SkiffState
 
 /// linux.netDevices (runtime-spec 1.2): host interfaces moved into the container's network
 /// namespace at create (renamed when asked) and moved back, with their host names, at delete.

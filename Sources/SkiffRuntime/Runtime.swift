@@ -1,6 +1,7 @@
 import Glibc
 import SkiffSys
 import SkiffSpec
+import SkiffState
 
 /// The runtime as a library: one value per state root, used by the `skiff` CLI and in-process
 /// by the shim. Its verbs live in a file each (Create, Lifecycle, Exec, Control, Run).

@@ -1,6 +1,7 @@
 import Glibc
 import SkiffSys
 import SkiffSpec
+import SkiffState
 import SkiffRuntime
 
 // A thin CLI over SkiffRuntime with runc's command-line surface. Synchronous, single-threaded.

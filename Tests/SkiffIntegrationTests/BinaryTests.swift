@@ -51,4 +51,28 @@ final class BinaryTests: XCTestCase {
             XCTAssertGreaterThan(foundationSymbols(Env.skiffctl), 0, "the check finds Foundation where it is linked")
         }
     }
+
+    /// skiffctl reaches the runtime only through the shim (as containerd does): it links the
+    /// runtime's state directory reader (SkiffState), not the runtime itself, nor libcap and
+    /// libseccomp. The shim, which runs the runtime in-process, is the positive control.
+    func testSkiffctlDoesNotLinkTheRuntime() throws {
+        guard let nm = Env.which("nm") else { throw XCTSkip("binutils (nm) not installed") }
+        guard FileManager.default.isExecutableFile(atPath: Env.skiffctl) else { throw XCTSkip("skiffctl not built (\(Env.skiffctl))") }
+        func runtimeSymbols(_ binary: String) -> (runtime: Int, seccomp: Int, cap: Int) {
+            let r = Cmd.run(nm, [binary])
+            XCTAssertEqual(r.code, 0, r.stderr)
+            let lines = r.stdout.split(separator: "\n")
+            return (
+                lines.filter { $0.contains("12SkiffRuntime") }.count, lines.filter { $0.hasSuffix(" seccomp_init") }.count,
+                lines.filter { $0.hasSuffix(" cap_get_proc") || $0.hasSuffix(" capset") }.count
+            )
+        }
+        let ctl = runtimeSymbols(Env.skiffctl)
+        XCTAssertEqual(ctl.runtime, 0, "skiffctl links SkiffRuntime")
+        XCTAssertEqual(ctl.seccomp, 0, "skiffctl links libseccomp")
+        XCTAssertEqual(ctl.cap, 0, "skiffctl links libcap")
+        let shim = runtimeSymbols(Env.shim)
+        XCTAssertGreaterThan(shim.runtime, 0, "the check finds SkiffRuntime where it is linked")
+        XCTAssertGreaterThan(shim.seccomp, 0, "the check finds libseccomp where it is linked")
+    }
 }

@@ -5,6 +5,7 @@ import SkiffSys
 @testable import SkiffCgroups
 @testable import SkiffRuntime
 import SkiffSpec
+import SkiffState
 
 /// Path resolution and cgroup logic against temp dirs: no root, no mounts.
 final class SecurePathTests: XCTestCase {

@@ -1,7 +1,10 @@
 import Glibc
 import SkiffSys
 import SkiffSpec
+import SkiffCgroups
 
+/// The runtime's state directory, its own module so that skiffctl can tell whether a container
+/// the runtime holds is alive without linking the runtime (libcap, libseccomp, the init).
 /// `<root>/<id>/` holds `state.json` (written atomically) and, while created, `exec.fifo`.
 /// Operations that change a container take an exclusive flock on its directory.
 public struct StateStore {
@@ -25,7 +28,7 @@ public struct StateStore {
 
     /// The state root is the caller's alone (0700, as runc's): it names every container's
     /// bundle and holds their configs.
-    func ensureRoot() throws {
+    package func ensureRoot() throws {
         if root == "/" { throw SkiffError.msg("--root must not be /") }
         if let st = FS.fileStat(root) {
             if st.st_mode & 0o777 != 0o700 { chmod(root, 0o700) }
@@ -57,14 +60,14 @@ public struct StateStore {
     /// The record of a create still at work (see ContainerRecord.creatorPid). Its own file, so that
     /// state.json is first written once the container exists: replacing a file by rename makes
     /// ext4 flush the new one (auto_da_alloc), ~0.4 ms each time here.
-    func creatingFile(_ id: String) -> String { dir(id) + "/creating.json" }
+    package func creatingFile(_ id: String) -> String { dir(id) + "/creating.json" }
 
-    func saveCreating(_ r: ContainerRecord) throws {
+    package func saveCreating(_ r: ContainerRecord) throws {
         try FS.writeFileAtomic(creatingFile(r.id), try JSON.encode(r))
     }
 
     /// The final record of `create`; the provisional one goes.
-    func saveCreated(_ r: ContainerRecord) throws {
+    package func saveCreated(_ r: ContainerRecord) throws {
         try save(r)
         unlink(creatingFile(r.id))
     }
@@ -98,4 +101,19 @@ public struct StateStore {
 
 public enum ContainerStatus: String, Sendable {
     case creating, created, running, paused, stopped
+}
+
+extension StateStore {
+    /// What a record's processes and files say now (runc's status rules).
+    public func status(of r: ContainerRecord) -> ContainerStatus {
+        if let creator = r.creatorPid {
+            // A create that died midway leaves a container that is not coming: stopped.
+            return Proc.isAlive(creator, startTime: r.creatorStartTime ?? 0) ? .creating : .stopped
+        }
+        if r.pid == 0 { return .creating }
+        if !Proc.isAlive(r.pid, startTime: r.startTime) { return .stopped }
+        if FS.exists(fifo(r.id)) && !r.started { return .created }
+        if let dir = r.cgroupPath, Cgroup2.at(dir).isFrozen() { return .paused }
+        return .running
+    }
 }
