@@ -264,7 +264,9 @@ extension JSONValue {
         out += "\n" + String(repeating: " ", count: indent * level)
     }
 
-    public static func escape(_ s: String, into out: inout String) {
+    /// `s` as a JSON string literal; `goStyle` writes the control characters without a short form
+    /// as `\xNN` (Go's strconv.Quote) instead of `\u00NN`.
+    public static func escape(_ s: String, into out: inout String, goStyle: Bool = false) {
         out += "\""
         for c in s.unicodeScalars {
             switch c {
@@ -276,7 +278,7 @@ extension JSONValue {
             default:
                 if c.value < 0x20 {
                     let h = String(c.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
+                    out += (goStyle ? "\\x" : "\\u00") + (h.count == 1 ? "0" : "") + h
                 } else {
                     out.unicodeScalars.append(c)
                 }

@@ -427,21 +427,6 @@ public struct Rootfs {
         }
     }
 
-    func unescapeMountinfo(_ s: String) -> String {
-        guard s.contains("\\") else { return s }
-        var out: [UInt8] = []
-        let b = Array(s.utf8)
-        var i = 0
-        while i < b.count {
-            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
-                out.append(v); i += 4
-            } else {
-                out.append(b[i]); i += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     /// A read-only /dev and root, then read-only and masked paths: runc's order (a mask over a
     /// read-only /dev is itself read-only). Runs after pivot_root; paths are resolved inside the new root.
     public func finalize() throws {

@@ -390,18 +390,14 @@ public final class TaskService {
     func pause(_ r: PauseRequest) throws -> ProtoEmpty {
         let c = try container(r.id)
         try c.backend.pause(id: c.id)
-        var ev = TaskPaused()
-        ev.containerID = c.id
-        publisher.publish(ev)
+        publisher.publish(TaskPaused.with { $0.containerID = c.id })
         return ProtoEmpty()
     }
 
     func resume(_ r: ResumeRequest) throws -> ProtoEmpty {
         let c = try container(r.id)
         try c.backend.resume(id: c.id)
-        var ev = TaskResumed()
-        ev.containerID = c.id
-        publisher.publish(ev)
+        publisher.publish(TaskResumed.with { $0.containerID = c.id })
         return ProtoEmpty()
     }
 

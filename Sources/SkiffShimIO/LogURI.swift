@@ -44,20 +44,7 @@ public enum LogTarget: Equatable, Sendable {
         }
     }
 
-    static func percentDecode(_ s: String) -> String {
-        guard s.contains("%") else { return s }
-        var out: [UInt8] = []
-        let b = Array(s.utf8)
-        var i = 0
-        while i < b.count {
-            if b[i] == UInt8(ascii: "%"), i + 2 < b.count, let v = UInt8(String(decoding: b[(i + 1)...(i + 2)], as: UTF8.self), radix: 16) {
-                out.append(v); i += 3
-            } else {
-                out.append(b[i]); i += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func percentDecode(_ s: String) -> String { decodeEscapes(s, marker: UInt8(ascii: "%"), digits: 2, radix: 16) }
 }
 
 extension StringProtocol {

@@ -1,3 +1,4 @@
+import SkiffJSON
 import Glibc
 
 /// The one error type of the runtime path. It renders as crun/runc-style text:
@@ -79,19 +80,12 @@ public func errnoText(_ e: Int32) -> String {
     return s
 }
 
+/// A string quoted as Go's %q does (runc's messages use it): JSON's escapes, but `\xNN` for the
+/// control characters without a short form.
 public func quote(_ s: String) -> String {
-    var out = "\""
-    for c in s.unicodeScalars {
-        switch c {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default:
-            if c.value < 0x20 { out += "\\x" + String(c.value, radix: 16) } else { out.unicodeScalars.append(c) }
-        }
-    }
-    return out + "\""
+    var out = ""
+    JSONValue.escape(s, into: &out, goStyle: true)
+    return out
 }
 
 /// Wraps any error thrown by `body` with a context prefix.

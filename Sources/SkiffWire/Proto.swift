@@ -37,6 +37,13 @@ extension ProtoMessage {
         while let (field, value) = try r.next() { try decode(field: field, value) }
     }
 
+    /// A message built in one expression (swift-protobuf's spelling): `TaskPaused.with { $0.containerID = id }`.
+    public static func with(_ build: (inout Self) -> Void) -> Self {
+        var m = Self()
+        build(&m)
+        return m
+    }
+
     public func protoBytes() -> [UInt8] {
         var w = ProtoWriter()
         encode(to: &w)
@@ -110,6 +117,16 @@ public struct ProtoReader {
         }
     }
 
+    /// A fixed32/fixed64 field's value (little-endian on the wire).
+    mutating func littleEndian<T: FixedWidthInteger & UnsignedInteger>(_: T.Type) throws -> T {
+        let n = T.bitWidth / 8
+        guard data.endIndex - i >= n else { throw ProtoError.truncated }
+        var v: T = 0
+        for k in 0..<n { v |= T(data[i + k]) << (8 * k) }
+        i += n
+        return v
+    }
+
     public mutating func next() throws -> (Int, ProtoValue)? {
         guard i < data.endIndex else { return nil }
         let key = try varint()
@@ -117,24 +134,14 @@ public struct ProtoReader {
         guard field > 0 else { throw ProtoError.badWireType(field: field, wire: Int(key & 7)) }
         switch key & 7 {
         case 0: return (field, .varint(try varint()))
-        case 1:
-            guard data.endIndex - i >= 8 else { throw ProtoError.truncated }
-            var v: UInt64 = 0
-            for k in 0..<8 { v |= UInt64(data[i + k]) << (8 * UInt64(k)) }
-            i += 8
-            return (field, .fixed64(v))
+        case 1: return (field, .fixed64(try littleEndian(UInt64.self)))
         case 2:
             let n = try varint()
             guard n <= UInt64(data.endIndex - i) else { throw ProtoError.truncated }
             let s = data[i..<(i + Int(n))]
             i += Int(n)
             return (field, .bytes(s, field: field))
-        case 5:
-            guard data.endIndex - i >= 4 else { throw ProtoError.truncated }
-            var v: UInt32 = 0
-            for k in 0..<4 { v |= UInt32(data[i + k]) << (8 * UInt32(k)) }
-            i += 4
-            return (field, .fixed32(v))
+        case 5: return (field, .fixed32(try littleEndian(UInt32.self)))
         default:
             throw ProtoError.badWireType(field: field, wire: Int(key & 7))
         }
