@@ -14,13 +14,7 @@ final class CRITests: ImageTestCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        // The development VM keeps crictl 1.26 in ../shared/tools (next to the checkout, and at
-        // /work/shared for a clone made elsewhere); a host with cri-tools has it on PATH.
-        let candidates = [
-            ProcessInfo.processInfo.environment["SKIFF_CRICTL"], Env.packageRoot + "/../shared/tools/crictl",
-            "/work/shared/tools/crictl", Env.which("crictl")
-        ]
-        guard let c = candidates.compactMap({ $0 }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        guard let c = Env.crictl else {
             throw XCTSkip("crictl not found (../shared/tools/crictl, SKIFF_CRICTL or PATH)")
         }
         crictl = c

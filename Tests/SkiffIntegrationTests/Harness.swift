@@ -52,6 +52,15 @@ enum Env {
     }()
     nonisolated(unsafe) static var rootfsProblem: String?
 
+    /// crictl 1.26: SKIFF_CRICTL, the development VM's ../shared/tools (next to the checkout, and
+    /// at /work/shared for a clone made elsewhere), or on PATH (a host with cri-tools).
+    static var crictl: String? {
+        let candidates = [
+            ProcessInfo.processInfo.environment["SKIFF_CRICTL"], packageRoot + "/../shared/tools/crictl", "/work/shared/tools/crictl", which("crictl")
+        ]
+        return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
     static func which(_ name: String) -> String? {
         for dir in ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"] {
             let p = dir + "/" + name
