@@ -91,11 +91,21 @@ extension Runtime {
 
         // cgroup
         let rootless = self.rootless ?? Rootless.decide("auto")
+        // With the systemd driver: the process that holds the new scope until the init is in it.
+        var scopeHolder: ScopeHolder?
+        defer { scopeHolder?.release() }
         if let mp = Cgroup2.hostMountpoint() {
             let own = Cgroup2.ownPath(procSelfCgroup: (try? FS.readString("/proc/self/cgroup")) ?? "")
             let path = try Cgroup2.resolve(cgroupsPath: spec.linux?.cgroupsPath, id: id, systemd: systemdCgroup, own: own)
             let cg = Cgroup2(mountpoint: mp, path: path)
-            if let top = try createCgroup(cg, spec: spec, rootless: rootless) {
+            if systemdCgroup && !rootless {
+                if Systemd.isRunning {
+                    record.systemdUnit = try startScope(cg, id: id, spec: spec, cleanup: &cleanup, holder: &scopeHolder)
+                } else {
+                    Logger.shared.warn("systemd is not running: \(cg.directory) is made as systemd would name it, without a unit (cgroupfs)")
+                }
+            }
+            if let top = try createCgroup(cg, spec: spec, rootless: rootless, madeBySystemd: record.systemdUnit != nil) {
                 cleanup.cgroup = (cg, top.created)
                 plan.cgroup = cg
                 plan.cgroupFd = Glibc.open(cg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -178,6 +188,7 @@ extension Runtime {
             close(pidChild)
         }
         cleanup.initPid = initPid
+        scopeHolder?.release()  // the init holds the scope now
         Logger.shared.debug("create \(quote(id)): init is pid \(initPid) (\(nsFlagNames(plan.cloneFlags)) namespaces)")
         record.pid = initPid
         record.startTime = Proc.stat(initPid)?.startTime ?? 0
@@ -268,7 +279,12 @@ extension Runtime {
 
     /// Makes the container's cgroup; nil when rootless and nothing was delegated: runc goes on without a cgroup then, unless
     /// the config asks for limits.
-    func createCgroup(_ cg: Cgroup2, spec: Spec, rootless: Bool) throws -> CreatedCgroup? {
+    func createCgroup(_ cg: Cgroup2, spec: Spec, rootless: Bool, madeBySystemd: Bool = false) throws -> CreatedCgroup? {
+        // systemd made the scope's directory for us: ours to empty and remove like one we made.
+        if madeBySystemd {
+            guard cg.exists else { throw SkiffError("create cgroup", cg.directory, errno: ENOENT, hint: "systemd started the scope elsewhere") }
+            return CreatedCgroup(created: cg.directory)
+        }
         let top: String?
         do { top = try cg.create() } catch let e as SkiffError where rootless && [EACCES, EPERM, EROFS].contains(e.errno ?? 0) {
             guard !Rootless.asksForResources(spec.linux?.resources, available: cg.availableControllers()) else {
@@ -292,6 +308,22 @@ extension Runtime {
         return CreatedCgroup(created: top)
     }
 
+    /// Asks systemd for the container's scope (runc's systemd manager): a transient unit whose
+    /// first process is a holder we fork (a scope cannot start empty, and the runtime itself, or
+    /// the shim it runs in, must not enter the container's cgroup). The init is then cloned
+    /// into the scope's directory and the holder lets go.
+    func startScope(_ cg: Cgroup2, id: String, spec: Spec, cleanup: inout CreateCleanup, holder: inout ScopeHolder?) throws -> String {
+        guard let (unit, slice) = Systemd.unit(cgroupsPath: spec.linux?.cgroupsPath, id: id) else {
+            throw SkiffError.msg("cgroupsPath \(quote(spec.linux?.cgroupsPath ?? "")) is not slice:prefix:name", hint: "required with --systemd-cgroup")
+        }
+        let h = try ScopeHolder.start()
+        holder = h
+        try Systemd.startScope(unit, slice: slice, pid: h.pid, description: "skiff container \(id)", resources: spec.linux?.resources)
+        cleanup.systemdUnit = unit
+        Logger.shared.debug("create \(quote(id)): systemd scope \(unit) in \(slice)")
+        return unit
+    }
+
     func writeIDMaps(pid: pid_t, linux: Linux) throws {
         try Rootless.writeIDMaps(pid: pid, uid: linux.uidMappings ?? [], gid: linux.gidMappings ?? [])
     }
@@ -310,12 +342,41 @@ extension Runtime {
 /// The cgroup create made: `created` is the topmost directory it had to make (nil: it existed).
 struct CreatedCgroup { let created: String? }
 
+/// A child that only waits: the first process of a systemd scope until the init joins it.
+/// Killed then; it dies with us too (PR_SET_PDEATHSIG), so a create killed midway leaves no holder.
+final class ScopeHolder {
+    var pid: pid_t
+
+    init(pid: pid_t) { self.pid = pid }
+
+    static func start() throws -> ScopeHolder {
+        let parent = getpid()
+        let pid = fork()
+        if pid < 0 { throw SkiffError.sys("fork", "scope holder") }
+        if pid == 0 {
+            _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
+            if getppid() != parent { _exit(0) }
+            while true { pause() }
+        }
+        return ScopeHolder(pid: pid)
+    }
+
+    func release() {
+        guard pid > 0 else { return }
+        kill(pid, SIGKILL)
+        _ = Sys.wait(pid)
+        pid = 0
+    }
+}
+
 /// Undoes a half-done create: kills the init, removes the cgroup and the state dir.
 struct CreateCleanup {
     let store: StateStore
     let id: String
     var initPid: pid_t = 0
     var cgroup: (Cgroup2, String?)?
+    /// A systemd scope started for the container, stopped on failure.
+    var systemdUnit: String?
     /// linux.netDevices moved in so far (host name → container name), moved back on failure.
     var netDevices: [String: String]?
     var armed = true
@@ -331,6 +392,7 @@ struct CreateCleanup {
             kill(initPid, SIGKILL)
             _ = Sys.wait(initPid)
         }
+        if let unit = systemdUnit { try? Systemd.stopUnit(unit) }
         // A cgroup that was there before is not ours to empty or remove.
         if let (cg, top) = cgroup, top != nil { try? cg.remove(createdTop: top, killRemaining: true) }
         try? store.remove(id)

@@ -44,7 +44,7 @@ public struct Features: Codable {
             linux: LinuxF(
                 namespaces: NamespaceKind.allCases.map(\.rawValue),
                 capabilities: CapabilityNames.all,
-                cgroup: Cgroup(v1: false, v2: true, systemd: false, systemdUser: false, rdma: false),
+                cgroup: Cgroup(v1: false, v2: true, systemd: true, systemdUser: false, rdma: false),
                 seccomp: SeccompF(
                     enabled: true, actions: SeccompFilter.actions, operators: SeccompFilter.operators.keys.sorted(),
                     archs: SeccompFilter.archs, knownFlags: SeccompFilter.flags, supportedFlags: SeccompFilter.flags),

@@ -136,6 +136,10 @@ extension Runtime {
 
     func destroy(_ r: ContainerRecord) throws {
         if let moved = r.netDevices { NetDevices.moveOut(moved, store: store, id: r.id) }
+        if let unit = r.systemdUnit {
+            // systemd removes a scope once it is empty; one still active is stopped (its cgroup goes with it).
+            do { try Systemd.stopUnit(unit) } catch { Logger.shared.warn("delete \(quote(r.id)): stop \(unit): \(error)") }
+        }
         if let dir = r.cgroupPath {
             let cg = Cgroup2.at(dir)
             // A cgroup that existed before the container (shared, given by cgroupsPath) is left

@@ -43,8 +43,10 @@ public final class TaskService {
 
     public var isEmpty: Bool { containers.isEmpty }
 
-    func inProcess(root: String, skipUnavailableCgroups: Bool? = nil) -> InProcessBackend {
+    func inProcess(root: String, skipUnavailableCgroups: Bool? = nil, systemdCgroup: Bool = false) -> InProcessBackend {
         var rt = Runtime(root: root)
+        // SystemdCgroup in the runc options: cgroupsPath is slice:prefix:name, a systemd scope.
+        rt.systemdCgroup = systemdCgroup
         rt.skipUnavailableCgroups = skipUnavailableCgroups ?? self.skipUnavailableCgroups
         // As runc's --rootless auto under the runc shim: a containerd in rootlesskit is root of a
         // user namespace, with cgroups only where delegated.
@@ -264,7 +266,7 @@ public final class TaskService {
         let wantsExternal = !o.binaryName.isEmpty && FS.basename(o.binaryName) != "skiff"
         if !wantsExternal {
             let root = o.root.isEmpty ? runtimeRoot : FS.clean(o.root + "/" + namespace)
-            return (inProcess(root: root, skipUnavailableCgroups: skipUnavailableCgroups), root, "")
+            return (inProcess(root: root, skipUnavailableCgroups: skipUnavailableCgroups, systemdCgroup: o.systemdCgroup), root, "")
         }
         guard let binary = ExternalBackend.resolve(o.binaryName) else {
             throw SkiffError("runtime binary", o.binaryName, errno: ENOENT, hint: "BinaryName must be an absolute path or a name on PATH")

@@ -65,6 +65,9 @@ public struct ContainerRecord: Codable, Sendable {
     /// Paths of namespaces for `exec` (host view), captured at create time.
     public var namespacePaths: [String: String]?
     public var useSystemdCgroup: Bool?
+    /// The transient scope systemd made for the container (`--systemd-cgroup` with systemd
+    /// running): stopped on delete.
+    public var systemdUnit: String?
     /// Topmost cgroup directory that create made (removed with the leaf).
     public var cgroupCreatedTop: String?
     /// The `create` process (pid and /proc start time), set while it is still at work: the record

@@ -23,7 +23,7 @@ final class CgroupV2GuestTests: XCTestCase {
             share += ["--share", dir]
         }
         let r = Cmd.run(
-            "/bin/bash", [vm, "--timeout", "400"] + share + ["--", "/bin/sh", script, Env.skiff, Env.rootfs, Env.shim, Env.crictl ?? ""], timeout: 500)
+            "/bin/bash", [vm, "--timeout", "600"] + share + ["--", "/bin/sh", script, Env.skiff, Env.rootfs, Env.shim, Env.crictl ?? ""], timeout: 700)
         if r.code == 125 && !r.stdout.contains("PASS") {
             throw XCTSkip("the cgroup v2 guest could not boot here: \(r.stderr.suffix(600))")
         }
@@ -39,6 +39,12 @@ final class CgroupV2GuestTests: XCTestCase {
             // Kubernetes' view: crictl through containerd's CRI plugin, a container over its memory limit.
             + (Env.which("containerd") != nil && Env.which("runc") != nil && Env.crictl != nil
                 ? ["CRI OOMKilled (runc handler)", "CRI OOMKilled (skiff handler)"] : [])
+            // The systemd cgroup driver: without systemd (cgroupfs, a warning), then with systemd
+            // running in the guest: a transient scope through D-Bus, from skiff, from the shim
+            // (SystemdCgroup), and runc's scope for the same config.
+            + ["systemd driver without systemd", "skiff-sd1.scope through D-Bus", "delete stops the scope"]
+            + (Env.which("containerd") != nil ? ["systemd driver through the shim (SystemdCgroup)", "the scope is gone after task delete"] : [])
+            + (Env.which("runc") != nil ? ["runc makes the same unit"] : [])
         {
             XCTAssertTrue(passes.contains { $0.contains(expected) }, "missing PASS for \(expected):\n\(r.stdout)")
         }

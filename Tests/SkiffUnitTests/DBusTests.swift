@@ -1,0 +1,74 @@
+import Foundation
+import XCTest
+import SkiffSys
+import SkiffCgroups
+
+/// The D-Bus client behind the systemd cgroup driver, against a real message bus (a private
+/// dbus-daemon of the test's own): authentication, Hello, calls with arguments of every type the
+/// driver sends, an error reply, and a signal read while waiting. systemd itself is exercised in
+/// the cgroup v2 guest (CgroupV2GuestTests), where it can run.
+final class DBusTests: XCTestCase {
+    func testCallsErrorsAndSignalsAgainstADBusDaemon() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/dbus-daemon") else { throw XCTSkip("dbus-daemon not installed (apt-get install dbus)") }
+        let dir = NSTemporaryDirectory() + "/skiff-dbus-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let sock = dir + "/bus"
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: "/usr/bin/dbus-daemon")
+        daemon.arguments = ["--session", "--nofork", "--nopidfile", "--address=unix:path=" + sock]
+        try daemon.run()
+        defer { daemon.terminate(); daemon.waitUntilExit() }
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: sock) { usleep(10_000) }
+
+        let c = try DBusConnection(path: sock, bus: true)
+        // A method with a string answer, and one whose arguments are the driver's kinds of value.
+        let id = try c.call(path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", member: "GetId", destination: "org.freedesktop.DBus")
+        XCTAssertEqual(id.first?.text?.count, 32, "\(id)")
+        let owner = try c.call(
+            path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", member: "NameHasOwner", destination: "org.freedesktop.DBus",
+            [.string("org.freedesktop.DBus")])
+        XCTAssertEqual(owner.first.flatMap { if case .bool(let b) = $0 { return b } else { return nil } }, true)
+        // An error reply names the method, the error and its text.
+        XCTAssertThrowsError(
+            try c.call(path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", member: "NoSuchMethod", destination: "org.freedesktop.DBus")
+        ) { error in
+            XCTAssertTrue("\(error)".contains("NoSuchMethod") && "\(error)".contains("org.freedesktop.DBus.Error.UnknownMethod"), "\(error)")
+        }
+        // The bus checks a(sv) and variants of b, t, au and s against the signature we send:
+        // a malformed one would be refused (or the connection dropped).
+        let props = DBusValue.array(
+            element: "(sv)",
+            [
+                .structure([.string("Delegate"), .variant(.bool(true))]), .structure([.string("MemoryMax"), .variant(.uint64(31_457_280))]),
+                .structure([.string("PIDs"), .variant(.array(element: "u", [.uint32(1)]))]),
+                .structure([.string("Slice"), .variant(.string("system.slice"))])
+            ])
+        XCTAssertThrowsError(
+            try c.call(
+                path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", member: "UpdateActivationEnvironment", destination: "org.freedesktop.DBus",
+                [props])
+        ) { error in
+            // The bus read the whole message and answered for the method (a wrong signature), not the framing.
+            XCTAssertTrue("\(error)".contains("org.freedesktop.DBus.Error.InvalidArgs"), "\(error)")
+        }
+        // A signal that arrives while we wait: NameOwnerChanged for a name we take.
+        try c.call(
+            path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", member: "AddMatch", destination: "org.freedesktop.DBus",
+            [.string("type='signal',member='NameOwnerChanged',arg0='org.skiff.Test'")])
+        try c.call(
+            path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", member: "RequestName", destination: "org.freedesktop.DBus",
+            [.string("org.skiff.Test"), .uint32(0)])
+        let sig = try c.waitSignal(member: "NameOwnerChanged", timeoutMs: 5000) { $0.body.first?.text == "org.skiff.Test" }
+        XCTAssertEqual(sig.body.count, 3)
+    }
+
+    /// runc's mapping of cgroupsPath onto unit and slice, and of limits onto unit properties.
+    func testSystemdUnitNamesAndProperties() {
+        XCTAssertTrue(Systemd.unit(cgroupsPath: "system.slice:skiff:sd1", id: "x")! == ("skiff-sd1.scope", "system.slice"))
+        XCTAssertTrue(Systemd.unit(cgroupsPath: ":cri-containerd:abc", id: "x")! == ("cri-containerd-abc.scope", "system.slice"))
+        XCTAssertTrue(Systemd.unit(cgroupsPath: "kubepods.slice::pod1.slice", id: "x")! == ("pod1.slice", "kubepods.slice"))
+        XCTAssertTrue(Systemd.unit(cgroupsPath: nil, id: "c1")! == ("skiff-c1.scope", "system.slice"))
+        XCTAssertNil(Systemd.unit(cgroupsPath: "/a/b", id: "x"))
+    }
+}
