@@ -79,7 +79,7 @@ extension Runtime {
             id: id, ociVersion: spec.ociVersion, bundle: bundle, rootfs: plan.rootfs, pid: 0,
             startTime: 0, created: rfc3339Now(), annotations: spec.annotations, cgroupPath: nil,
             poststart: spec.hooks?.poststart, poststop: spec.hooks?.poststop, started: false,
-            ownPidNamespace: plan.hasPidNamespace)
+            ownPidNamespace: plan.createsPidNamespace)
         record.useSystemdCgroup = systemdCgroup ? true : nil
 
         // A record from the cgroup on, so that a create killed midway (kill -9, a crash, a hook

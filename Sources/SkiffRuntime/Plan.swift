@@ -18,7 +18,9 @@ struct InitPlan {
     var newUserNamespace: Bool { cloneFlags & UInt(SKIFF_CLONE_NEWUSER) != 0 }
     var newTimeNamespace = false
     var hasMountNamespace = false
-    var hasPidNamespace = false
+    /// A pid namespace of its own (the init is its pid 1), not one joined by path: only then does
+    /// the kernel take the container's other processes down with the init (runc's IsPrivate).
+    var createsPidNamespace = false
     var hasCgroupNamespace = false
     var cgroup: Cgroup2?
     var noPivot = false
@@ -75,7 +77,6 @@ struct InitPlan {
             let flag = InitPlan.nsFlags[ns.type]!
             switch ns.type {
             case "mount": hasMountNamespace = true
-            case "pid": hasPidNamespace = true
             case "cgroup": hasCgroupNamespace = true
             default: break
             }
@@ -90,11 +91,11 @@ struct InitPlan {
                 } else {
                     otherJoins.insert((flag, path), at: 0)
                 }
-                if ns.type == "pid" { hasPidNamespace = true }
             } else if ns.type == "time" {
                 newTimeNamespace = true
             } else {
                 cloneFlags |= flag
+                if ns.type == "pid" { createsPidNamespace = true }
             }
         }
         if let u = userJoin { joins.append(u) }

@@ -60,7 +60,8 @@ public struct ContainerRecord: Codable, Sendable {
     public var poststop: [Hook]?
     /// True once `start` succeeded (the exec barrier was passed).
     public var started: Bool
-    /// Whether the container has its own pid namespace (kill semantics).
+    /// Whether the container created its own pid namespace (kill semantics); one joined by path
+    /// does not count: the init is not its pid 1.
     public var ownPidNamespace: Bool
     /// Paths of namespaces for `exec` (host view), captured at create time.
     public var namespacePaths: [String: String]?

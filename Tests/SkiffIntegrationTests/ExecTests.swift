@@ -219,6 +219,31 @@ final class ExecTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: Host.cgroupRoot! + cgroup), "the cgroup is gone")
     }
 
+    /// A container that joined another's pid namespace is not its pid 1: `kill KILL` reaches
+    /// every process in its cgroup (runc signals them all when the pid namespace is not private),
+    /// and delete leaves no cgroup. Before, the record called a joined namespace "own": the
+    /// init died alone, its children lived on, and delete left the busy cgroup behind.
+    func testKillOfAContainerInAJoinedPidNamespaceTakesItsChildren() throws {
+        guard let root = Host.cgroupRoot else { throw XCTSkip("no cgroup2 mount") }
+        let initPid = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(b.rt(["state", "c1"]).stdout.utf8)) as? [String: Any])?["pid"] as? Int)
+        let n = try TestBundle()
+        defer { n.cleanup() }
+        n.addNamespace("pid", path: "/proc/\(initPid)/ns/pid")
+        n.args(["/bin/sh", "-c", "sleep 1531 & sleep 1532 & wait"])
+        XCTAssertEqual(n.rt(["run", "-d", "--bundle", n.dir, "j1"]).code, 0)
+        for _ in 0..<100 where Host.processes(mentioning: "sleep 1532").isEmpty { usleep(20_000) }
+        XCTAssertEqual(Host.processes(mentioning: "sleep 153").count, 3, "the init (sh) and its two children")
+        XCTAssertEqual(n.rt(["kill", "j1", "KILL"]).code, 0)
+        let alive = { Host.processes(mentioning: "sleep 153").filter { !self.isZombie($0) } }
+        for _ in 0..<100 where !alive().isEmpty { usleep(20_000) }
+        XCTAssertEqual(alive(), [], "kill KILL of a container without a pid namespace of its own reached all its processes")
+        let cgroup = try XCTUnwrap(n.linux["cgroupsPath"] as? String)
+        for _ in 0..<100 where !(n.rt(["state", "j1"]).stdout.contains("\"stopped\"")) { usleep(20_000) }
+        let r = n.rt(["delete", "j1"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + cgroup), "the cgroup is gone")
+    }
+
     func testEventsStats() throws {
         guard Host.cgroupRoot != nil else { throw XCTSkip("no cgroup2 mount") }
         let r = b.rt(["events", "--stats", "c1"])
