@@ -70,5 +70,13 @@ final class DBusTests: XCTestCase {
         XCTAssertTrue(Systemd.unit(cgroupsPath: "kubepods.slice::pod1.slice", id: "x")! == ("pod1.slice", "kubepods.slice"))
         XCTAssertTrue(Systemd.unit(cgroupsPath: nil, id: "c1")! == ("skiff-c1.scope", "system.slice"))
         XCTAssertNil(Systemd.unit(cgroupsPath: "/a/b", id: "x"))
+        // The cgroup directory the same cgroupsPath names, and what is refused: these become path
+        // components and D-Bus arguments.
+        func path(_ p: String) throws -> String { try Cgroup2.resolve(cgroupsPath: p, id: "x", systemd: true, own: "/") }
+        XCTAssertEqual(try path("system.slice:skiff:sd1"), "/system.slice/skiff-sd1.scope")
+        XCTAssertEqual(try path("kubepods-burstable.slice:cri-containerd:abc"), "/kubepods.slice/kubepods-burstable.slice/cri-containerd-abc.scope")
+        for bad in ["system.slice:../..:x", "../../tmp.slice:p:n", "system.slice:p:../n", "a/b.slice:p:n", "system.slice:p:", "notaslice:p:n", "a:b"] {
+            XCTAssertThrowsError(try path(bad), bad)
+        }
     }
 }
