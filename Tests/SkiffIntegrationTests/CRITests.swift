@@ -252,6 +252,49 @@ final class CRITests: ImageTestCase {
         XCTAssertTrue(Host.processes(mentioning: "sleep 3017").isEmpty, "the pods' processes are gone")
     }
 
+    /// Kubernetes' `mountPropagation: Bidirectional` (what the CRI validation suite's propagation
+    /// spec checks, and what failed with "pivot_root: invalid argument" before issue 12): a
+    /// privileged container mounts a tmpfs under a bidirectional volume, and the host sees it; the
+    /// same on the runc and the skiff handler.
+    func testBidirectionalMountPropagationIsTheSameOnSkiffAndRunc() throws {
+        for handler in ["runc", "skiff"] {
+            // containerd requires the host path to be on a shared mount.
+            let hostDir = work + "/bi-" + handler
+            try FileManager.default.createDirectory(atPath: hostDir + "/sub", withIntermediateDirectories: true)
+            XCTAssertEqual(Cmd.run("/bin/mount", ["--bind", hostDir, hostDir]).code, 0)
+            XCTAssertEqual(Cmd.run("/bin/mount", ["--make-shared", hostDir]).code, 0)
+            defer { Cmd.run("/bin/umount", ["-R", "-l", hostDir]) }
+            let podJSON = try writeJSON(
+                [
+                    "metadata": ["name": "bi-" + handler, "namespace": "default", "uid": "bi-\(handler)-uid", "attempt": 1],
+                    "log_directory": work + "/logs/bi-" + handler,
+                    "linux": ["security_context": ["privileged": true, "namespace_options": ["pid": 1]]]
+                ], "bi-\(handler)-pod.json")
+            let pod = out(cri(["runp", "--runtime", handler, podJSON]))
+            XCTAssertFalse(pod.isEmpty, "\(handler): runp")
+            let ctrJSON = try writeJSON(
+                [
+                    "metadata": ["name": "bi-" + handler], "image": ["image": ref],
+                    "command": ["/bin/sh", "-c", "mount -t tmpfs skiffbi-\(handler) /mnt/bi/sub && echo mounted; exec sleep 3019"],
+                    "log_path": "bi-\(handler).log", "mounts": [["container_path": "/mnt/bi", "host_path": hostDir, "propagation": 2]],
+                    "linux": ["security_context": ["privileged": true]]
+                ], "bi-\(handler)-ctr.json")
+            let c = out(cri(["create", pod, ctrJSON, podJSON]))
+            XCTAssertFalse(c.isEmpty, "\(handler): create")
+            XCTAssertEqual(cri(["start", c]).code, 0, "\(handler): start")
+            var seen = false
+            for _ in 0..<100 where !seen {
+                seen = ((try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? "").contains(" skiffbi-\(handler) ")
+                if !seen { usleep(50_000) }
+            }
+            XCTAssertTrue(seen, "\(handler): the container's mount under the Bidirectional volume reached the host; logs: \(out(cri(["logs", c])))")
+            cri(["stop", "-t", "0", c])
+            cri(["rm", c])
+            cri(["stopp", pod])
+            cri(["rmp", pod])
+        }
+    }
+
     /// Issue 18 through the node path: a pod sharing one pid namespace, a container whose init
     /// leaves a background child; `crictl stop -t 2` on both handlers. skiff must be within 2x of
     /// runc's stop time and leave nothing alive.
