@@ -34,28 +34,9 @@ final class CRITests: ImageTestCase {
            "ipam": {"type": "host-local", "dataDir": "\(work!)/cni-ipam", "ranges": [[{"subnet": "10.\(octet).\(octet2).0/24"}]]}}]}
         """.write(toFile: work + "/cni/10-skiff-test.conflist", atomically: true, encoding: .utf8)
         try "SkipUnavailableCgroups = true\n".write(toFile: work + "/skiff-runtime.toml", atomically: true, encoding: .utf8)
-        let criConfig = """
-            [plugins."io.containerd.grpc.v1.cri"]
-              disable_tcp_service = true
-              # The sandbox's oom_score_adj -998 needs CAP_SYS_RESOURCE, which this host lacks: runc
-              # fails every pod without this (skiff would too).
-              restrict_oom_score_adj = true
-              stream_server_address = "127.0.0.1"
-              stream_server_port = "0"
-              sandbox_image = "\(pauseRef)"
-              enable_selinux = false
-              [plugins."io.containerd.grpc.v1.cri".cni]
-                bin_dir = "/usr/lib/cni"
-                conf_dir = "\(work!)/cni"
-              [plugins."io.containerd.grpc.v1.cri".containerd]
-                default_runtime_name = "runc"
-                [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-                  runtime_type = "io.containerd.runc.v2"
-                [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.skiff]
-                  runtime_type = "io.containerd.skiff.v2"
-                  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.skiff.options]
-                    ConfigPath = "\(work!)/skiff-runtime.toml"
-            """
+        let criConfig = try String(contentsOfFile: Env.packageRoot + "/fixtures/containerd-cri.toml", encoding: .utf8)
+            .replacingOccurrences(of: "@PAUSE@", with: pauseRef).replacingOccurrences(of: "@CNI_CONF_DIR@", with: work + "/cni")
+            .replacingOccurrences(of: "@SKIFF_RUNTIME_CONFIG@", with: work + "/skiff-runtime.toml")
         containerd = try PrivateContainerd(work: work, extraPath: (Env.shim as NSString).deletingLastPathComponent, cri: criConfig)
         // The pod sandbox image: the test rootfs whose entrypoint is the payload's pause.
         let pauseTar = work + "/pause.tar"
