@@ -77,11 +77,15 @@ public struct Cgroup2: Sendable, Equatable {
                     "cgroupsPath \(quote(p)): \(quote(part)) is not a systemd unit name", hint: "slice:prefix:name, e.g. system.slice:skiff:web")
             }
             let slice = parts[0].isEmpty ? "system.slice" : parts[0]
-            guard slice.hasSuffix(".slice"), !parts[2].isEmpty else {
+            // systemd's slice names: dash-separated parents, none empty (`a--b.slice` is not one);
+            // `-.slice` is the root slice.
+            guard slice.hasSuffix(".slice"), !parts[2].isEmpty,
+                slice == "-.slice" || !slice.dropLast(6).split(separator: "-", omittingEmptySubsequences: false).contains("")
+            else {
                 throw SkiffError.msg("cgroupsPath \(quote(p)) is not slice:prefix:name", hint: "the slice ends in .slice and the name is not empty")
             }
             if parts[2].hasSuffix(".slice") { return "/" + expandSlice(parts[2]) }  // a slice's name holds its parents
-            return "/" + expandSlice(slice) + "/" + (parts[1].isEmpty ? parts[2] : "\(parts[1])-\(parts[2])") + ".scope"
+            return FS.clean("/" + expandSlice(slice) + "/" + (parts[1].isEmpty ? parts[2] : "\(parts[1])-\(parts[2])") + ".scope")
         }
         if p.isEmpty { return "/" + id }
         if p.contains(":") && !p.hasPrefix("/") {
@@ -95,7 +99,8 @@ public struct Cgroup2: Sendable, Equatable {
 
     /// `a-b-c.slice` → `a.slice/a-b.slice/a-b-c.slice` (systemd's nesting rule).
     static func expandSlice(_ slice: String) -> String {
-        guard slice.hasSuffix(".slice"), slice != "-.slice" else { return slice }
+        if slice == "-.slice" { return "" }  // the root slice is the hierarchy's root
+        guard slice.hasSuffix(".slice") else { return slice }
         let name = slice.dropLast(6)
         var out: [String] = []
         var prefix = ""

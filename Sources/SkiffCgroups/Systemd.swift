@@ -46,20 +46,28 @@ public enum Systemd {
 
     /// Starts `unit` as a transient scope holding `pid`, in `slice`, delegated, with the limits
     /// systemd knows as properties (so a daemon-reload does not reset what the runtime then
-    /// writes into the cgroup), and waits for systemd's job to finish.
-    public static func startScope(_ unit: String, slice: String, pid: pid_t, description: String, resources: Resources?) throws {
+    /// writes into the cgroup), and waits for systemd's job to finish. `started` is called once
+    /// systemd has taken the unit (ours to stop from then on, even if its job fails); a refused
+    /// start (the unit exists) is not ours.
+    public static func startScope(
+        _ unit: String, slice: String, pid: pid_t, description: String, properties limits: [(String, DBusValue)], started: () -> Void
+    ) throws {
         let c = try connect()
         try subscribe(c)
         var props: [(String, DBusValue)] = [
             ("Description", .string(description)), ("Slice", .string(slice)), ("Delegate", .bool(true)),
             ("PIDs", .array(element: "u", [.uint32(UInt32(pid))])), ("DefaultDependencies", .bool(false)),
-            ("MemoryAccounting", .bool(true)), ("CPUAccounting", .bool(true)), ("IOAccounting", .bool(true)), ("TasksAccounting", .bool(true))
+            ("MemoryAccounting", .bool(true)), ("CPUAccounting", .bool(true)), ("IOAccounting", .bool(true)), ("TasksAccounting", .bool(true)),
+            // A scope that failed (its init OOM-killed, say) is unloaded like a stopped one, so the
+            // same id can be created again.
+            ("CollectMode", .string("inactive-or-failed"))
         ]
-        props += resourceProperties(resources)
+        props += limits
         let properties = DBusValue.array(element: "(sv)", props.map { .structure([.string($0.0), .variant($0.1)]) })
         let reply = try c.call(
             path: manager, interface: managerInterface, member: "StartTransientUnit",
             [.string(unit), .string("replace"), properties, .array(element: "(sa(sv))", [])])
+        started()
         try waitForJob(c, reply.first?.text, unit: unit, what: "start")
     }
 
@@ -97,8 +105,10 @@ public enum Systemd {
         }
     }
 
-    /// runc's mapping of OCI limits onto systemd properties (cgroup v2).
-    static func resourceProperties(_ r: Resources?) -> [(String, DBusValue)] {
+    /// runc's mapping of OCI limits onto systemd properties (cgroup v2). Built before anything is
+    /// started; values past what systemd takes are clamped (the config is untrusted, and a trap
+    /// here would take the shim down with every container it serves).
+    public static func resourceProperties(_ r: Resources?) -> [(String, DBusValue)] {
         guard let r else { return [] }
         var out: [(String, DBusValue)] = []
         if let limit = r.memory?.limit { out.append(("MemoryMax", .uint64(limit < 0 ? UInt64.max : UInt64(limit)))) }
@@ -110,8 +120,9 @@ public enum Systemd {
         if let quota = r.cpu?.quota, quota > 0 {
             let period = r.cpu?.period ?? 100_000
             // systemd takes the quota per second, in whole 10 ms steps (runc rounds up).
-            var perSec = UInt64(quota) * 1_000_000 / max(period, 1)
-            if perSec % 10_000 != 0 { perSec = (perSec / 10_000 + 1) * 10_000 }
+            let (scaled, overflow) = UInt64(quota).multipliedReportingOverflow(by: 1_000_000)
+            var perSec = overflow ? UInt64.max : scaled / max(period, 1)
+            if perSec % 10_000 != 0 && perSec <= UInt64.max - 10_000 { perSec = (perSec / 10_000 + 1) * 10_000 }
             out.append(("CPUQuotaPerSecUSec", .uint64(perSec)))
         }
         return out

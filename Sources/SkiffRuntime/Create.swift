@@ -316,10 +316,10 @@ extension Runtime {
         guard let (unit, slice) = Systemd.unit(cgroupsPath: spec.linux?.cgroupsPath, id: id) else {
             throw SkiffError.msg("cgroupsPath \(quote(spec.linux?.cgroupsPath ?? "")) is not slice:prefix:name", hint: "required with --systemd-cgroup")
         }
+        let limits = Systemd.resourceProperties(spec.linux?.resources)
         let h = try ScopeHolder.start()
         holder = h
-        try Systemd.startScope(unit, slice: slice, pid: h.pid, description: "skiff container \(id)", resources: spec.linux?.resources)
-        cleanup.systemdUnit = unit
+        try Systemd.startScope(unit, slice: slice, pid: h.pid, description: "skiff container \(id)", properties: limits) { cleanup.systemdUnit = unit }
         Logger.shared.debug("create \(quote(id)): systemd scope \(unit) in \(slice)")
         return unit
     }
@@ -354,6 +354,8 @@ final class ScopeHolder {
         let pid = fork()
         if pid < 0 { throw SkiffError.sys("fork", "scope holder") }
         if pid == 0 {
+            // Nothing of ours stays open in it (in the shim: other containers' pipes, ttrpc).
+            _ = skiff_close_range(0, UInt32.max, 0)
             _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
             if getppid() != parent { _exit(0) }
             while true { pause() }

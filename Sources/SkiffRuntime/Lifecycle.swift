@@ -136,10 +136,6 @@ extension Runtime {
 
     func destroy(_ r: ContainerRecord) throws {
         if let moved = r.netDevices { NetDevices.moveOut(moved, store: store, id: r.id) }
-        if let unit = r.systemdUnit {
-            // systemd removes a scope once it is empty; one still active is stopped (its cgroup goes with it).
-            do { try Systemd.stopUnit(unit) } catch { Logger.shared.warn("delete \(quote(r.id)): stop \(unit): \(error)") }
-        }
         if let dir = r.cgroupPath {
             let cg = Cgroup2.at(dir)
             // A cgroup that existed before the container (shared, given by cgroupsPath) is left
@@ -151,6 +147,11 @@ extension Runtime {
                 // Still busy: another container shares the path. Leave it, like runc.
                 Logger.shared.warn("delete \(quote(r.id)): \(error)")
             }
+        }
+        if let unit = r.systemdUnit {
+            // After what was left is killed (a stop would SIGTERM it and wait systemd's stop
+            // timeout); systemd unloads an empty scope itself, this stops one still loaded.
+            do { try Systemd.stopUnit(unit) } catch { Logger.shared.warn("delete \(quote(r.id)): stop \(unit): \(error)") }
         }
         try store.remove(r.id)
         Logger.shared.debug("delete \(quote(r.id)): state and cgroup removed")

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import SkiffSys
 import SkiffCgroups
+import SkiffSpec
 
 /// The D-Bus client behind the systemd cgroup driver, against a real message bus (a private
 /// dbus-daemon of the test's own): authentication, Hello, calls with arguments of every type the
@@ -63,6 +64,55 @@ final class DBusTests: XCTestCase {
         XCTAssertEqual(sig.body.count, 3)
     }
 
+    /// A peer that accepts and never answers, at authentication or after it, fails the call in
+    /// the time given (it used to block in read(2) forever, holding the container's lock).
+    func testAPeerThatNeverAnswersTimesOut() throws {
+        let dir = NSTemporaryDirectory() + "/skiff-dbus-mute-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for mode in ["mute", "auth-only"] {
+            let sock = dir + "/" + mode
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            server.arguments = [
+                "-c",
+                """
+                import socket, sys, time
+                s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)
+                c, _ = s.accept()
+                if sys.argv[2] == "auth-only":
+                    c.recv(4096); c.sendall(b"OK 0123456789abcdef0123456789abcdef\\r\\n")
+                time.sleep(30)
+                """,
+                sock, mode
+            ]
+            try server.run()
+            defer { server.terminate(); server.waitUntilExit() }
+            for _ in 0..<200 where !FileManager.default.fileExists(atPath: sock) { usleep(10_000) }
+            let t0 = Date()
+            XCTAssertThrowsError(
+                try {
+                    let c = try DBusConnection(path: sock, bus: false, timeoutMs: 500)
+                    try c.call(path: "/org/freedesktop/systemd1", interface: "org.freedesktop.systemd1.Manager", member: "Subscribe", timeoutMs: 500)
+                }()
+            ) { error in XCTAssertTrue("\(error)".contains("timed out") || "\(error)".contains("in time"), "\(mode): \(error)") }
+            XCTAssertLessThan(Date().timeIntervalSince(t0), 5, "\(mode): the timeout fired")
+        }
+    }
+
+    /// Limits from an untrusted config never trap (the shim runs create in-process).
+    func testHugeLimitsAreClampedNotTrapped() {
+        var r = Resources()
+        r.cpu = CPU()
+        r.cpu?.quota = 20_000_000_000_000
+        r.cpu?.period = 1
+        r.memory = Memory()
+        r.memory?.limit = Int64.max
+        let props = Systemd.resourceProperties(r)
+        XCTAssertEqual(props.first { $0.0 == "CPUQuotaPerSecUSec" }?.1.number, UInt64.max)
+        XCTAssertEqual(props.first { $0.0 == "MemoryMax" }?.1.number, UInt64(Int64.max))
+    }
+
     /// runc's mapping of cgroupsPath onto unit and slice, and of limits onto unit properties.
     func testSystemdUnitNamesAndProperties() {
         XCTAssertTrue(Systemd.unit(cgroupsPath: "system.slice:skiff:sd1", id: "x")! == ("skiff-sd1.scope", "system.slice"))
@@ -75,7 +125,11 @@ final class DBusTests: XCTestCase {
         func path(_ p: String) throws -> String { try Cgroup2.resolve(cgroupsPath: p, id: "x", systemd: true, own: "/") }
         XCTAssertEqual(try path("system.slice:skiff:sd1"), "/system.slice/skiff-sd1.scope")
         XCTAssertEqual(try path("kubepods-burstable.slice:cri-containerd:abc"), "/kubepods.slice/kubepods-burstable.slice/cri-containerd-abc.scope")
-        for bad in ["system.slice:../..:x", "../../tmp.slice:p:n", "system.slice:p:../n", "a/b.slice:p:n", "system.slice:p:", "notaslice:p:n", "a:b"] {
+        XCTAssertEqual(try path("-.slice:p:n"), "/p-n.scope")
+        for bad in [
+            "a--b.slice:p:n", "-a.slice:p:n", "a-.slice:p:n", "system.slice:../..:x", "../../tmp.slice:p:n", "system.slice:p:../n", "a/b.slice:p:n",
+            "system.slice:p:", "notaslice:p:n", "a:b"
+        ] {
             XCTAssertThrowsError(try path(bad), bad)
         }
     }
