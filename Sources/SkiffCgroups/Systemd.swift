@@ -85,6 +85,14 @@ public enum Systemd {
         try waitForJob(c, reply.first?.text, unit: unit, what: "stop")
     }
 
+    /// Changes a live unit's properties (runtime only, as runc's update does).
+    public static func setProperties(_ unit: String, _ props: [(String, DBusValue)]) throws {
+        let c = try connect()
+        try c.call(
+            path: manager, interface: managerInterface, member: "SetUnitProperties",
+            [.string(unit), .bool(true), .array(element: "(sv)", props.map { .structure([.string($0.0), .variant($0.1)]) })])
+    }
+
     /// JobRemoved comes only to subscribers (and, on a bus, to those who asked for it).
     static func subscribe(_ c: DBusConnection) throws {
         if c.viaBus {

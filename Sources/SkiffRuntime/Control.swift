@@ -56,6 +56,12 @@ extension Runtime {
         let r = try store.load(id)
         if status(of: r) == .stopped { throw SkiffError.msg("cannot update container \(quote(id)): it is stopped") }
         guard let dir = r.cgroupPath else { throw SkiffError.msg("update: container \(quote(id)) has no cgroup") }
+        // The unit first (runc's order): systemd writes what it knows, then the files; a
+        // daemon-reload later re-applies the unit's values, which are then the new ones.
+        if let unit = r.systemdUnit {
+            let props = Systemd.resourceProperties(resources)
+            if !props.isEmpty { try Systemd.setProperties(unit, props) }
+        }
         try Cgroup2.fromDirectory(dir).apply(resources, skipUnavailable: skipUnavailableCgroups) { Logger.shared.warn($0) }
     }
 

@@ -42,7 +42,10 @@ final class CgroupV2GuestTests: XCTestCase {
             // The systemd cgroup driver: without systemd (cgroupfs, a warning), then with systemd
             // running in the guest: a transient scope through D-Bus, from skiff, from the shim
             // (SystemdCgroup), and runc's scope for the same config.
-            + ["systemd driver without systemd", "skiff-sd1.scope through D-Bus", "delete stops the scope", "OOM-killed scope's id is created again"]
+            + [
+                "systemd driver without systemd", "skiff-sd1.scope through D-Bus", "delete stops the scope", "OOM-killed scope's id is created again",
+                "update sets the unit's MemoryMax"
+            ]
             + (Env.which("containerd") != nil ? ["systemd driver through the shim (SystemdCgroup)", "the scope is gone after task delete"] : [])
             + (Env.which("runc") != nil ? ["runc makes the same unit"] : [])
         {
