@@ -64,28 +64,9 @@ public struct Cgroup2: Sendable, Equatable {
     public static func resolve(cgroupsPath: String?, id: String, systemd: Bool, own: String) throws -> String {
         let p = cgroupsPath ?? ""
         if systemd {
-            if p.isEmpty { return "/system.slice/skiff-\(id).scope" }
-            let parts = p.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 3 else {
-                throw SkiffError.msg("cgroupsPath \(quote(p)) is not slice:prefix:name", hint: "required with --systemd-cgroup")
-            }
-            // Unit names only (systemd's characters, no `/`, `..` or an empty name): these become
-            // path components and D-Bus arguments (runc checks the same).
-            let unitChars = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\@")
-            for part in parts where !part.allSatisfy(unitChars.contains) || part.hasPrefix(".") {
-                throw SkiffError.msg(
-                    "cgroupsPath \(quote(p)): \(quote(part)) is not a systemd unit name", hint: "slice:prefix:name, e.g. system.slice:skiff:web")
-            }
-            let slice = parts[0].isEmpty ? "system.slice" : parts[0]
-            // systemd's slice names: dash-separated parents, none empty (`a--b.slice` is not one);
-            // `-.slice` is the root slice.
-            guard slice.hasSuffix(".slice"), !parts[2].isEmpty,
-                slice == "-.slice" || !slice.dropLast(6).split(separator: "-", omittingEmptySubsequences: false).contains("")
-            else {
-                throw SkiffError.msg("cgroupsPath \(quote(p)) is not slice:prefix:name", hint: "the slice ends in .slice and the name is not empty")
-            }
-            if parts[2].hasSuffix(".slice") { return "/" + expandSlice(parts[2]) }  // a slice's name holds its parents
-            return FS.clean("/" + expandSlice(slice) + "/" + (parts[1].isEmpty ? parts[2] : "\(parts[1])-\(parts[2])") + ".scope")
+            let (unit, slice) = try Systemd.unit(cgroupsPath: cgroupsPath, id: id)
+            if unit.hasSuffix(".slice") { return "/" + expandSlice(unit) }  // a slice's name holds its parents
+            return FS.clean("/" + expandSlice(slice) + "/" + unit)
         }
         if p.isEmpty { return "/" + id }
         if p.contains(":") && !p.hasPrefix("/") {

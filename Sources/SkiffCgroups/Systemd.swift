@@ -34,14 +34,33 @@ public enum Systemd {
     }
 
     /// The unit and slice a `slice:prefix:name` cgroupsPath names (runc's rules: an empty slice is
-    /// system.slice; `prefix-name.scope`, or the name itself when it is a slice).
-    public static func unit(cgroupsPath: String?, id: String) -> (unit: String, slice: String)? {
+    /// system.slice; `prefix-name.scope`, or the name itself when it is a slice). Each part must be
+    /// a unit name (systemd's characters, no `/`, no leading dot, a slice of non-empty
+    /// dash-separated parents): they become path components and D-Bus arguments.
+    public static func unit(cgroupsPath: String?, id: String) throws -> (unit: String, slice: String) {
         guard let p = cgroupsPath, !p.isEmpty else { return ("skiff-\(id).scope", "system.slice") }
         let parts = p.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 3 else { return nil }
+        guard parts.count == 3 else {
+            throw SkiffError.msg("cgroupsPath \(quote(p)) is not slice:prefix:name", hint: "required with --systemd-cgroup")
+        }
+        let unitChars = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\@")
+        for part in parts where !part.allSatisfy(unitChars.contains) || part.hasPrefix(".") {
+            throw SkiffError.msg("cgroupsPath \(quote(p)): \(quote(part)) is not a systemd unit name", hint: "slice:prefix:name, e.g. system.slice:skiff:web")
+        }
         let slice = parts[0].isEmpty ? "system.slice" : parts[0]
+        // `a--b.slice` is not a slice name; `-.slice` is the root slice.
+        guard slice.hasSuffix(".slice"), !parts[2].isEmpty,
+            slice == "-.slice" || !slice.dropLast(6).split(separator: "-", omittingEmptySubsequences: false).contains("")
+        else {
+            throw SkiffError.msg("cgroupsPath \(quote(p)) is not slice:prefix:name", hint: "the slice ends in .slice and the name is not empty")
+        }
         if parts[2].hasSuffix(".slice") { return (parts[2], slice) }
         return ((parts[1].isEmpty ? parts[2] : "\(parts[1])-\(parts[2])") + ".scope", slice)
+    }
+
+    /// A unit property list, `a(sv)`.
+    static func propertyArray(_ props: [(String, DBusValue)]) -> DBusValue {
+        .array(element: "(sv)", props.map { .structure([.string($0.0), .variant($0.1)]) })
     }
 
     /// Starts `unit` as a transient scope holding `pid`, in `slice`, delegated, with the limits
@@ -63,10 +82,9 @@ public enum Systemd {
             ("CollectMode", .string("inactive-or-failed"))
         ]
         props += limits
-        let properties = DBusValue.array(element: "(sv)", props.map { .structure([.string($0.0), .variant($0.1)]) })
         let reply = try c.call(
             path: manager, interface: managerInterface, member: "StartTransientUnit",
-            [.string(unit), .string("replace"), properties, .array(element: "(sa(sv))", [])])
+            [.string(unit), .string("replace"), propertyArray(props), .array(element: "(sa(sv))", [])])
         started()
         try waitForJob(c, reply.first?.text, unit: unit, what: "start")
     }
@@ -90,7 +108,7 @@ public enum Systemd {
         let c = try connect()
         try c.call(
             path: manager, interface: managerInterface, member: "SetUnitProperties",
-            [.string(unit), .bool(true), .array(element: "(sv)", props.map { .structure([.string($0.0), .variant($0.1)]) })])
+            [.string(unit), .bool(true), propertyArray(props)])
     }
 
     /// JobRemoved comes only to subscribers (and, on a bus, to those who asked for it).

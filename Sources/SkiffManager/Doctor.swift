@@ -130,8 +130,6 @@ public struct Doctor {
 }
 
 extension Tasks {
-    /// What containerd does for a dead shim: the shim binary's `delete` action (force-deletes the
-    /// container in the runtime, unmounts its rootfs).
     /// A container in skiffctl's runtime root that no bundle names: the shim's `delete` action
     /// force-deletes it (skiffctl reaches the runtime only through the shim, as containerd does),
     /// from a scratch bundle that says where the runtime state is, as the shim's Create would.
@@ -145,23 +143,24 @@ extension Tasks {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let options: JSONValue = .object([("root", .string(runtimeRoot + "/" + store.namespace)), ("namespace", .string(store.namespace))])
         try options.serialized().write(toFile: scratch + "/skiff-shim.json", atomically: true, encoding: .utf8)
-        let r = try Spawn.run(
-            path: shimBinary,
-            args: [shimBinary, "-namespace", store.namespace, "-address", store.state + "/skiffctl", "-id", id, "-bundle", scratch, "delete"],
-            env: shimEnvironment, stdin: [], timeout: 30, cwd: scratch)
+        let output = try shimDeleteAction(id, bundle: scratch)
         if StateStore(root: runtimeRoot + "/" + store.namespace).exists(id) {
-            throw ManagerError("delete container", id, "the shim's delete action left it: \(r.outputText)")
+            throw ManagerError("delete container", id, "the shim's delete action left it: \(output)")
         }
     }
 
-    func shimDeleteAction(_ id: String) throws {
-        let dir = FileManager.default.fileExists(atPath: bundle(id)) ? bundle(id) : "/"
-        _ = try Spawn.run(
+    /// What containerd does for a dead shim: the shim binary's `delete` action (force-deletes the
+    /// container in the runtime, unmounts its rootfs), from the container's bundle or `bundle`.
+    /// Returns what the action printed.
+    @discardableResult
+    func shimDeleteAction(_ id: String, bundle given: String? = nil) throws -> String {
+        let dir = given ?? bundle(id)
+        let cwd = FileManager.default.fileExists(atPath: dir) ? dir : "/"
+        let r = try Spawn.run(
             path: shimBinary,
-            args: [
-                shimBinary, "-namespace", store.namespace, "-address", store.state + "/skiffctl", "-id", id,
-                "-bundle", bundle(id), "delete"
-            ], env: shimEnvironment, stdin: [], timeout: 30, cwd: dir)
-        unmountAll(bundle(id) + "/rootfs")
+            args: [shimBinary, "-namespace", store.namespace, "-address", store.state + "/skiffctl", "-id", id, "-bundle", dir, "delete"],
+            env: shimEnvironment, stdin: [], timeout: 30, cwd: cwd)
+        unmountAll(dir + "/rootfs")
+        return r.outputText
     }
 }

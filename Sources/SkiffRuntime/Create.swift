@@ -100,7 +100,7 @@ extension Runtime {
             let cg = Cgroup2(mountpoint: mp, path: path)
             if systemdCgroup && !rootless {
                 if Systemd.isRunning {
-                    record.systemdUnit = try startScope(cg, id: id, spec: spec, cleanup: &cleanup, holder: &scopeHolder)
+                    record.systemdUnit = try startScope(id: id, spec: spec, cleanup: &cleanup, holder: &scopeHolder)
                 } else {
                     Logger.shared.warn("systemd is not running: \(cg.directory) is made as systemd would name it, without a unit (cgroupfs)")
                 }
@@ -312,10 +312,8 @@ extension Runtime {
     /// first process is a holder we fork (a scope cannot start empty, and the runtime itself, or
     /// the shim it runs in, must not enter the container's cgroup). The init is then cloned
     /// into the scope's directory and the holder lets go.
-    func startScope(_ cg: Cgroup2, id: String, spec: Spec, cleanup: inout CreateCleanup, holder: inout ScopeHolder?) throws -> String {
-        guard let (unit, slice) = Systemd.unit(cgroupsPath: spec.linux?.cgroupsPath, id: id) else {
-            throw SkiffError.msg("cgroupsPath \(quote(spec.linux?.cgroupsPath ?? "")) is not slice:prefix:name", hint: "required with --systemd-cgroup")
-        }
+    func startScope(id: String, spec: Spec, cleanup: inout CreateCleanup, holder: inout ScopeHolder?) throws -> String {
+        let (unit, slice) = try Systemd.unit(cgroupsPath: spec.linux?.cgroupsPath, id: id)
         let limits = Systemd.resourceProperties(spec.linux?.resources)
         let h = try ScopeHolder.start()
         holder = h
@@ -394,9 +392,10 @@ struct CreateCleanup {
             kill(initPid, SIGKILL)
             _ = Sys.wait(initPid)
         }
-        if let unit = systemdUnit { try? Systemd.stopUnit(unit) }
         // A cgroup that was there before is not ours to empty or remove.
         if let (cg, top) = cgroup, top != nil { try? cg.remove(createdTop: top, killRemaining: true) }
+        // After the kill, as delete does (a stop would SIGTERM what is left and wait).
+        if let unit = systemdUnit { try? Systemd.stopUnit(unit) }
         try? store.remove(id)
     }
 }

@@ -31,13 +31,7 @@ public indirect enum DBusValue {
     }
 
     /// Alignment of the type's start in the wire format.
-    var alignment: Int {
-        switch self {
-        case .byte, .signature, .variant: return 1
-        case .uint64, .structure: return 8
-        default: return 4
-        }
-    }
+    var alignment: Int { DBusValue.alignment(ofSignature: signature) }
 
     public var text: String? {
         switch self {
@@ -118,14 +112,18 @@ struct DBusReader {
         if i > bytes.count { throw DBusError.malformed }
     }
 
-    mutating func u32() throws -> UInt32 {
-        try align(4)
-        guard i + 4 <= bytes.count else { throw DBusError.malformed }
-        var v: UInt32 = 0
-        for k in 0..<4 { v |= UInt32(bytes[i + k]) << (8 * UInt32(k)) }
-        i += 4
+    /// A little-endian integer at its natural alignment.
+    mutating func integer<T: FixedWidthInteger & UnsignedInteger>(_: T.Type) throws -> T {
+        let n = T.bitWidth / 8
+        try align(n)
+        guard i + n <= bytes.count else { throw DBusError.malformed }
+        var v: T = 0
+        for k in 0..<n { v |= T(bytes[i + k]) << (8 * k) }
+        i += n
         return v
     }
+
+    mutating func u32() throws -> UInt32 { try integer(UInt32.self) }
 
     mutating func string(lengthBytes: Int) throws -> String {
         let n: Int
@@ -151,13 +149,7 @@ struct DBusReader {
             return .byte(bytes[i - 1])
         case "b": return .bool(try u32() != 0)
         case "u": return .uint32(try u32())
-        case "t":
-            try align(8)
-            guard i + 8 <= bytes.count else { throw DBusError.malformed }
-            var v: UInt64 = 0
-            for k in 0..<8 { v |= UInt64(bytes[i + k]) << (8 * UInt64(k)) }
-            i += 8
-            return .uint64(v)
+        case "t": return .uint64(try integer(UInt64.self))
         case "s": return .string(try string(lengthBytes: 4))
         case "o": return .objectPath(try string(lengthBytes: 4))
         case "g": return .signature(try string(lengthBytes: 1))

@@ -114,12 +114,12 @@ final class DBusTests: XCTestCase {
     }
 
     /// runc's mapping of cgroupsPath onto unit and slice, and of limits onto unit properties.
-    func testSystemdUnitNamesAndProperties() {
-        XCTAssertTrue(Systemd.unit(cgroupsPath: "system.slice:skiff:sd1", id: "x")! == ("skiff-sd1.scope", "system.slice"))
-        XCTAssertTrue(Systemd.unit(cgroupsPath: ":cri-containerd:abc", id: "x")! == ("cri-containerd-abc.scope", "system.slice"))
-        XCTAssertTrue(Systemd.unit(cgroupsPath: "kubepods.slice::pod1.slice", id: "x")! == ("pod1.slice", "kubepods.slice"))
-        XCTAssertTrue(Systemd.unit(cgroupsPath: nil, id: "c1")! == ("skiff-c1.scope", "system.slice"))
-        XCTAssertNil(Systemd.unit(cgroupsPath: "/a/b", id: "x"))
+    func testSystemdUnitNamesAndProperties() throws {
+        XCTAssertTrue(try Systemd.unit(cgroupsPath: "system.slice:skiff:sd1", id: "x") == ("skiff-sd1.scope", "system.slice"))
+        XCTAssertTrue(try Systemd.unit(cgroupsPath: ":cri-containerd:abc", id: "x") == ("cri-containerd-abc.scope", "system.slice"))
+        XCTAssertTrue(try Systemd.unit(cgroupsPath: "kubepods.slice::pod1.slice", id: "x") == ("pod1.slice", "kubepods.slice"))
+        XCTAssertTrue(try Systemd.unit(cgroupsPath: nil, id: "c1") == ("skiff-c1.scope", "system.slice"))
+        XCTAssertThrowsError(try Systemd.unit(cgroupsPath: "/a/b", id: "x"))
         // The cgroup directory the same cgroupsPath names, and what is refused: these become path
         // components and D-Bus arguments.
         func path(_ p: String) throws -> String { try Cgroup2.resolve(cgroupsPath: p, id: "x", systemd: true, own: "/") }
