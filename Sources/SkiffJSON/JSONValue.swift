@@ -28,6 +28,11 @@ public enum JSONValue: Equatable, Sendable {
         return nil
     }
 
+    var isNull: Bool {
+        if case .null = self { return true }
+        return false
+    }
+
     /// The value if it is a string (untyped documents: tokens, credentials, media types).
     public var stringValue: String? {
         if case .string(let s) = self { return s }

@@ -43,5 +43,31 @@ final class JSONTests: XCTestCase {
         XCTAssertThrowsError(try JSON.decode(Sample.self, from: Array(#"{"name":"x","big":1,"neg":1,"list":["a"],"map":{}}"#.utf8), what: "t")) { e in
             XCTAssertTrue("\(e)".contains("list[0]"), "\(e)")
         }
+        // Paths through nested objects and arrays, missing fields, and null where a value must be.
+        let deep = #"{"name":"x","big":1,"neg":1,"list":[],"map":{},"nested":[{"name":"y","big":1,"neg":1,"list":[],"map":{"k":7}}]}"#
+        XCTAssertThrowsError(try JSON.decode(Sample.self, from: Array(deep.utf8), what: "t")) { e in
+            XCTAssertTrue("\(e)".contains("field \"nested[0].map.k\" has the wrong type (expected a string, found a number)"), "\(e)")
+        }
+        XCTAssertThrowsError(try JSON.decode(Sample.self, from: Array(#"{"name":"x","big":1,"neg":1,"map":{}}"#.utf8), what: "t")) { e in
+            XCTAssertTrue("\(e)".contains("missing field \"list\""), "\(e)")
+        }
+        XCTAssertThrowsError(try JSON.decode(Sample.self, from: Array(#"{"name":null,"big":1,"neg":1,"list":[],"map":{}}"#.utf8), what: "t")) { e in
+            XCTAssertTrue("\(e)".contains("field \"name\""), "\(e)")
+        }
+    }
+
+    /// Members are found by a search in small objects and through an index in large ones; a key
+    /// given twice means its last value either way (as Go's decoder reads it), and null means absent.
+    func testMemberLookupSmallAndLargeObjects() throws {
+        for extra in [0, 40] {
+            var members = (0..<extra).map { "\"pad\($0)\":\($0)" }
+            members += [#""name":"first""#, #""big":1"#, #""neg":-1"#, #""list":[3]"#, #""map":{"a":"1"}"#, #""flag":null"#, #""name":"last""#]
+            let v = try JSONCoder.decode(Sample.self, from: Array(("{" + members.joined(separator: ",") + "}").utf8))
+            XCTAssertEqual(v, Sample(name: "last", big: 1, neg: -1, flag: nil, list: [3], map: ["a": "1"], nested: nil), "\(extra) extra members")
+        }
+        let many = (0..<100).map { "\"k\($0)\":\"v\($0)\"" }.joined(separator: ",")
+        let map = try JSONCoder.decode([String: String].self, from: Array(("{" + many + "}").utf8))
+        XCTAssertEqual(map.count, 100)
+        XCTAssertEqual(map["k99"], "v99")
     }
 }
