@@ -64,15 +64,26 @@ public func rfc3339Now() -> String {
 }
 
 public func rfc3339(_ ts: timespec) -> String {
-    var t = ts.tv_sec
-    var tmv = tm()
-    gmtime_r(&t, &tmv)
-    func pad(_ v: Int32, _ w: Int) -> String {
+    // The civil date of a day count (Hinnant's days-to-civil), not gmtime_r: glibc's reads
+    // /etc/localtime on its first call even for UTC.
+    let secs = Int(ts.tv_sec)
+    let days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
+    let daySecs = secs - days * 86400
+    let z = days + 719_468
+    let era = (z >= 0 ? z : z - 146_096) / 146_097
+    let doe = z - era * 146_097
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+    let mp = (5 * doy + 2) / 153
+    let day = doy - (153 * mp + 2) / 5 + 1
+    let month = mp < 10 ? mp + 3 : mp - 9
+    let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+    func pad(_ v: Int, _ w: Int) -> String {
         let s = String(v)
         return String(repeating: "0", count: max(0, w - s.count)) + s
     }
-    var s = "\(pad(tmv.tm_year + 1900, 4))-\(pad(tmv.tm_mon + 1, 2))-\(pad(tmv.tm_mday, 2))T"
-    s += "\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2))"
+    var s = "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T"
+    s += "\(pad(daySecs / 3600, 2)):\(pad(daySecs / 60 % 60, 2)):\(pad(daySecs % 60, 2))"
     var ns = String(ts.tv_nsec)
     ns = String(repeating: "0", count: 9 - ns.count) + ns
     while ns.hasSuffix("0") { ns.removeLast() }

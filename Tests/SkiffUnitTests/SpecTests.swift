@@ -148,6 +148,20 @@ final class SysTests: XCTestCase {
     func testRFC3339() {
         XCTAssertEqual(rfc3339(timespec(tv_sec: 0, tv_nsec: 0)), "1970-01-01T00:00:00Z")
         XCTAssertEqual(rfc3339(timespec(tv_sec: 1_700_000_000, tv_nsec: 120_000_000)), "2023-11-14T22:13:20.12Z")
+        // The date arithmetic agrees with gmtime_r around leap days, century years and before 1970.
+        var seconds: [Int] = [-1, -86_400, -2_208_988_800, 951_782_399, 951_782_400, 4_107_542_399, 4_107_542_400, 253_402_300_799]
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<2000 {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            seconds.append(Int(x % 20_000_000_000) - 5_000_000_000)
+        }
+        for sec in seconds {
+            var t = sec
+            var tmv = tm()
+            gmtime_r(&t, &tmv)
+            let want = String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec)
+            XCTAssertEqual(rfc3339(timespec(tv_sec: sec, tv_nsec: 0)), want, "\(sec)")
+        }
     }
 
     func testCleanAndAbsolute() {
