@@ -22,6 +22,9 @@ public struct CreateOptions {
     public var stdio: [Int32]?
     /// The bundle's config as `run` already read and validated it (read once per command).
     var loaded: LoadedSpec?
+    /// `run` starts the container itself: its start barrier is an anonymous pipe whose read end
+    /// `run` keeps, so no exec.fifo is made, opened and removed (see StartBarrier).
+    var pipeBarrier = false
     public init(bundle: String) { self.bundle = bundle }
 }
 
@@ -40,6 +43,18 @@ extension Runtime {
     /// Creates the container. Returns the init's host pid.
     @discardableResult
     public func create(id: String, options: CreateOptions) throws -> pid_t {
+        try createContainer(id: id, options: options).pid
+    }
+
+    /// What `create` made: the init, the record it saved, and with `pipeBarrier` the read end of
+    /// the start barrier (the caller's to close).
+    struct Created {
+        var pid: pid_t
+        var record: ContainerRecord
+        var barrier: Int32
+    }
+
+    func createContainer(id: String, options: CreateOptions) throws -> Created {
         try StateStore.validateID(id)
         let bundle = FS.absolute(options.bundle)
         let loaded = try options.loaded ?? Runtime.load(bundle: bundle)
@@ -86,8 +101,10 @@ extension Runtime {
         // that hangs) leaves a container `delete` can take down: its cgroup, later its init.
         record.creatorPid = getpid()
         record.creatorStartTime = Proc.stat(getpid())?.startTime
-        if mkfifo(store.fifo(id), 0o622) != 0 { throw SkiffError.sys("mkfifo", store.fifo(id)) }
-        chmod(store.fifo(id), 0o622)
+        if !options.pipeBarrier {
+            if mkfifo(store.fifo(id), 0o622) != 0 { throw SkiffError.sys("mkfifo", store.fifo(id)) }
+            chmod(store.fifo(id), 0o622)
+        }
 
         // cgroup
         let rootless = self.rootless ?? Rootless.decide("auto")
@@ -142,8 +159,17 @@ extension Runtime {
         defer { if plan.cgroupFd >= 0 { close(plan.cgroupFd) } }
         // Both ends of exec.fifo in one fd (O_RDWR never blocks on a FIFO): the init's start
         // barrier needs no path, no /proc and no directory of the host (see StartBarrier).
-        plan.fifoFd = try FS.open(store.fifo(id), O_RDWR | O_CLOEXEC)
+        var barrier: Int32 = -1
+        if options.pipeBarrier {
+            let p = try Sys.pipe()
+            plan.fifoFd = p.write
+            barrier = p.read
+        } else {
+            plan.fifoFd = try FS.open(store.fifo(id), O_RDWR | O_CLOEXEC)
+        }
         defer { close(plan.fifoFd) }
+        var barrierHandedOver = false
+        defer { if barrier >= 0 && !barrierHandedOver { close(barrier) } }
         let (parentEnd, childEnd) = try Sys.socketpair()
         defer { close(parentEnd) }
         plan.syncFd = childEnd
@@ -239,7 +265,8 @@ extension Runtime {
         try store.saveCreated(record)
         if let pf = options.pidFile { try writePidFile(FS.absolute(pf), pid: initPid) }
         cleanup.disarm()
-        return initPid
+        barrierHandedOver = true
+        return Created(pid: initPid, record: record, barrier: barrier)
     }
 
     /// runc's rules: a tty needs a console socket when the runtime detaches, and a console socket

@@ -27,7 +27,7 @@ extension Runtime {
     public func start(id: String) throws {
         let lock = try store.lock(id)
         defer { close(lock) }
-        var r = try store.load(id)
+        let r = try store.load(id)
         switch status(of: r) {
         case .created: break
         case .stopped: throw SkiffError.msg("cannot start a container that has stopped")
@@ -40,6 +40,14 @@ extension Runtime {
         }
         let fd = try FS.open(store.fifo(id), O_RDONLY | O_NONBLOCK)
         defer { close(fd) }
+        try passBarrier(r, fd, fifo: true)
+    }
+
+    /// Reads the start barrier (`fd`: exec.fifo, or the pipe of a container `run` made) until
+    /// the init has exec'd, then runs the poststart hooks. The caller holds the lock.
+    func passBarrier(_ record: ContainerRecord, _ fd: Int32, fifo: Bool) throws {
+        var r = record
+        let id = r.id
         var data: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)
         var sawWriter = false
@@ -47,7 +55,7 @@ extension Runtime {
         while true {
             var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let n = poll(&pfd, 1, 100)
-            if n < 0 && errno != EINTR { throw SkiffError.sys("poll", store.fifo(id)) }
+            if n < 0 && errno != EINTR { throw SkiffError.sys("poll", fifo ? store.fifo(id) : "the start barrier") }
             if n <= 0 {
                 if !Proc.isAlive(r.pid, startTime: r.startTime) {
                     throw SkiffError.msg("cannot start container \(quote(id)): its init process died")
@@ -60,11 +68,16 @@ extension Runtime {
             if got < 0 && (errno == EAGAIN || errno == EINTR) { continue }
             if got == 0 && (sawWriter || pfd.revents & Int16(POLLHUP) != 0) { break }
         }
-        unlink(store.fifo(id))
+        if fifo { unlink(store.fifo(id)) }
         if let e = StartBarrier.outcome(data, id: id) { throw e }
-        r.started = true
         Logger.shared.debug("start \(quote(id)): init pid \(r.pid) passed the start barrier")
-        try store.save(r)
+        // `started` tells a created container from a running one while exec.fifo exists; one
+        // `run` made never had a FIFO (status: running as soon as its init lives), so its state
+        // is not written again.
+        if fifo {
+            r.started = true
+            try store.save(r)
+        }
         let st = OCIState(
             ociVersion: r.ociVersion, id: id, status: "running", pid: r.pid, bundle: r.bundle,
             annotations: r.annotations)

@@ -11,12 +11,15 @@ extension Runtime {
     /// returns the container's exit code and deletes the container unless `keep`.
     public func run(id: String, options: CreateOptions, detach: Bool, keep: Bool) throws -> Int32 {
         if detach {
-            try create(id: id, options: options)
-            do { try start(id: id) } catch { try? delete(id: id, force: true); throw error }
+            var opts = options
+            opts.pipeBarrier = true
+            let made = try createContainer(id: id, options: opts)
+            do { try startCreated(made) } catch { try? delete(id: id, force: true); throw error }
             return 0
         }
         var opts = options
         opts.foreground = true
+        opts.pipeBarrier = true
         let loaded = try Runtime.load(bundle: FS.absolute(options.bundle))
         opts.loaded = loaded
         let spec = loaded.spec
@@ -26,27 +29,46 @@ extension Runtime {
             consoleEnds = try Sys.socketpair(seqpacket: false)
             opts.consoleSocketFd = consoleEnds!.1
         }
-        let pid: pid_t
+        let made: Created
         do {
-            pid = try create(id: id, options: opts)
+            made = try createContainer(id: id, options: opts)
         } catch {
             if let c = consoleEnds { close(c.0); close(c.1) }
             throw error
         }
+        let pid = made.pid
         var master: Int32 = -1
         if let c = consoleEnds {
             close(c.1)
             defer { close(c.0) }
-            do { master = try Sys.recvFd(c.0).fd } catch { try? delete(id: id, force: true); throw error }
+            do { master = try Sys.recvFd(c.0).fd } catch { close(made.barrier); try? delete(id: id, force: true); throw error }
         }
         forwardSignals(to: pid)
-        do { try start(id: id) } catch {
+        do { try startCreated(made) } catch {
             try? delete(id: id, force: true)
             throw error
         }
         let status = waitForeground(pid: pid, master: master)
-        if !keep { try? delete(id: id, force: true) }
+        if !keep { try? deleteReaped(made.record) }
         return exitCode(fromWaitStatus: status)
+    }
+
+    /// `start` of a container this process just made with a pipe barrier: under the lock, from
+    /// the record create saved (no second read of the state), closing the barrier.
+    func startCreated(_ made: Created) throws {
+        defer { close(made.barrier) }
+        let lock = try store.lock(made.record.id)
+        defer { close(lock) }
+        try passBarrier(made.record, made.barrier, fifo: false)
+    }
+
+    /// The foreground `run`'s delete once it has reaped the init: from the record it made (no
+    /// second read of the state), under the lock; nothing if someone deleted it meanwhile.
+    func deleteReaped(_ r: ContainerRecord) throws {
+        let lock = try store.lock(r.id)
+        defer { close(lock) }
+        guard FS.exists(store.stateFile(r.id)) else { return }
+        try destroy(r)
     }
 
     /// Signals the runtime receives go to `pid` (the foreground container or exec'd process).

@@ -103,6 +103,14 @@ final class HookTests: XCTestCase {
         XCTAssertEqual(r.code, 1)
         XCTAssertTrue(r.stderr.contains("startContainer hook #0"), r.stderr)
         XCTAssertEqual(b.rt(["delete", "--force", "c1"]).code, 0)
+        // `run` (its start barrier is a pipe, not exec.fifo) reports the same error, in the
+        // foreground and detached, and leaves no container behind.
+        for detach in [false, true] {
+            let rr = b.rt(["run"] + (detach ? ["--detach"] : []) + ["--bundle", b.dir, "r1"])
+            XCTAssertEqual(rr.code, 1, "detach \(detach)")
+            XCTAssertTrue(rr.stderr.contains("startContainer hook #0"), rr.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/r1"), "detach \(detach)")
+        }
     }
 
     func testHookLeavingADaemonBehindDoesNotHang() {

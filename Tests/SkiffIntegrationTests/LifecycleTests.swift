@@ -168,6 +168,12 @@ final class LifecycleTests: XCTestCase {
         b.payload("sleep", "0.2", "exit", "7")
         XCTAssertEqual(b.rt(["run", "--detach", "--bundle", b.dir, "d1"]).code, 0)
         XCTAssertEqual(try state(b, "d1")["status"] as? String, "running")
+        // run starts the container itself, through a pipe: no exec.fifo was ever made, and the
+        // container is not startable again.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: b.stateRoot + "/d1").sorted(), ["config.json", "state.json"])
+        let again = b.rt(["start", "d1"])
+        XCTAssertNotEqual(again.code, 0)
+        XCTAssertTrue(again.stderr.contains("cannot start an already running container"), again.stderr)
         try waitFor { (try? self.state(b, "d1")["status"] as? String) == "stopped" }
         XCTAssertEqual(b.rt(["delete", "d1"]).code, 0)
         // --keep leaves a stopped container behind.
