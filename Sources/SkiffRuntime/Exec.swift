@@ -30,10 +30,10 @@ extension Runtime {
     /// as in runc), so the stored config is decoded once.
     public func exec(id: String, makeOptions: (Process) throws -> ExecOptions) throws -> Int32 {
         let r = try store.load(id)
-        let spec = try store.spec(id)
-        guard let template = spec.process else { throw SkiffError.msg("container \(quote(id)) has no process config") }
+        let config = try store.execConfig(id)
+        guard let template = config.process else { throw SkiffError.msg("container \(quote(id)) has no process config") }
         let options = try makeOptions(template)
-        let (pid, master) = try launchExec(r, spec: spec, options: options)
+        let (pid, master) = try launchExec(r, config: config, options: options)
         if options.detach { return 0 }
         return exitCode(fromWaitStatus: waitForeground(pid: pid, master: master))
     }
@@ -42,10 +42,10 @@ extension Runtime {
     public func execDetached(id: String, options: ExecOptions) throws -> pid_t {
         var o = options
         o.detach = true
-        return try launchExec(try store.load(id), spec: try store.spec(id), options: o).pid
+        return try launchExec(try store.load(id), config: try store.execConfig(id), options: o).pid
     }
 
-    func launchExec(_ r: ContainerRecord, spec: Spec, options: ExecOptions) throws -> (pid: pid_t, master: Int32) {
+    func launchExec(_ r: ContainerRecord, config: ExecConfig, options: ExecOptions) throws -> (pid: pid_t, master: Int32) {
         switch status(of: r) {
         case .stopped: throw SkiffError.msg("cannot exec in a stopped container")
         case .creating: throw SkiffError.msg("cannot exec in a container that is being created")
@@ -64,7 +64,7 @@ extension Runtime {
 
         // The init's namespaces, user first and mount last (paths resolve before we switch root).
         var joins: [(UInt, String)] = []
-        for ns in spec.linux?.namespaces ?? [] {
+        for ns in config.linux?.namespaces ?? [] {
             guard let kind = NamespaceKind(rawValue: ns.type), let flag = InitPlan.nsFlags[ns.type] else { continue }
             let path = "/proc/\(r.pid)/ns/\(kind.procName)"
             if kind == .user {
@@ -99,14 +99,14 @@ extension Runtime {
         let stdio = options.stdio
         // The container's filter, SCMP_ACT_NOTIFY included: the exec'd process's notify fd goes
         // to the agent as the init's did.
-        let filter = try spec.linux?.seccomp.map { try SeccompFilter($0) }
+        let filter = try config.linux?.seccomp.map { try SeccompFilter($0) }
 
         let s1 = fork()
         if s1 < 0 { close(childEnd); throw SkiffError.sys("fork") }
         if s1 == 0 {
             close(parentEnd)
             if let stdio, !Sys.installStdio(stdio) { _exit(1) }
-            let hasMountNamespace = spec.linux?.namespaces?.contains { $0.type == "mount" } ?? false
+            let hasMountNamespace = config.linux?.namespaces?.contains { $0.type == "mount" } ?? false
             ExecProcess.stageOne(
                 ExecPlan(
                     joins: joins, cgroupFd: cgroupFd, cgroupDir: cgroupDir, syncFd: childEnd, consoleFd: consoleFd,
@@ -141,7 +141,7 @@ extension Runtime {
                 case .seccompFd(let remote):
                     var st = ociState(r)
                     st.pid = pid
-                    try SeccompAgent.handOff(remoteFd: remote, of: pid, seccomp: spec.linux!.seccomp!, state: st)
+                    try SeccompAgent.handOff(remoteFd: remote, of: pid, seccomp: config.linux!.seccomp!, state: st)
                     try sync.send(.seccompDone)
                     agentWatch = SeccompAgentWatch(pid: pid)
                 case .error(let e): throw e

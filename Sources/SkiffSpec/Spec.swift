@@ -129,6 +129,19 @@ public struct IDMapping: Codable, Sendable, Equatable {
     }
 }
 
+/// What `exec` reads of a container's stored config: the process (the template of an exec
+/// without --process), the namespaces it joins and the seccomp filter it runs under. Decoding
+/// only these skips the mounts, hooks and resources a whole config carries.
+public struct ExecConfig: Decodable, Sendable {
+    public var process: Process?
+    public var linux: ExecLinux?
+
+    public struct ExecLinux: Decodable, Sendable {
+        public var namespaces: [Namespace]?
+        public var seccomp: Seccomp?
+    }
+}
+
 public struct Namespace: Codable, Sendable {
     public var type: String
     public var path: String?

@@ -72,9 +72,9 @@ public struct StateStore {
         unlink(creatingFile(r.id))
     }
 
-    /// The config the container was created with.
-    public func spec(_ id: String) throws -> Spec {
-        try JSON.decode(Spec.self, from: try FS.readBytes(dir(id) + "/config.json"), what: "config of \(quote(id))")
+    /// The parts of the config the container was created with that `exec` needs.
+    public func execConfig(_ id: String) throws -> ExecConfig {
+        try JSON.decode(ExecConfig.self, from: try FS.readBytes(dir(id) + "/config.json"), what: "config of \(quote(id))")
     }
 
     public func save(_ r: ContainerRecord) throws {
