@@ -259,7 +259,9 @@ extension Runtime {
         }
 
         // exec reads the config from here: later edits of the bundle's config.json have no effect.
-        try FS.writeFileAtomic(store.dir(id) + "/config.json", loaded.bytes)
+        // Written once into the new directory before state.json says the container exists, so
+        // no reader can see it half written: no temporary file and rename.
+        try FS.writeNewFile(store.dir(id) + "/config.json", loaded.bytes)
         record.creatorPid = nil
         record.creatorStartTime = nil
         try store.saveCreated(record)

@@ -149,6 +149,37 @@ public enum FS {
         return names.sorted()
     }
 
+    /// The names of the directories in `path`, from the entries' types where the filesystem
+    /// reports them (cgroupfs, tmpfs, ext4 do) and lstat otherwise; symlinks are not followed.
+    public static func subdirectories(_ path: String) -> [String] {
+        guard let d = opendir(path) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) { p in
+                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name == "." || name == ".." { continue }
+            let type = e.pointee.d_type
+            if type == UInt8(DT_DIR) || (type == UInt8(DT_UNKNOWN) && linkStat(path + "/" + name).map { $0.st_mode & S_IFMT == S_IFDIR } == true) {
+                names.append(name)
+            }
+        }
+        return names
+    }
+
+    /// Creates `path` (never there before, never replaced: no temporary file and rename) and
+    /// writes `bytes`; a failed write removes it.
+    public static func writeNewFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws {
+        let fd = try open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
+        do {
+            try writeAll(fd: fd, bytes)
+            close(fd)
+        } catch var e as SkiffError {
+            close(fd); unlink(path); e.object = path; throw e
+        }
+    }
+
     /// rm -rf without following symlinks; stays on one filesystem level per call.
     public static func removeAll(_ path: String) throws {
         guard let st = linkStat(path) else { return }
@@ -185,6 +216,7 @@ public enum FS {
     }
 
     public static func clean(_ p: String) -> String {
+        if isClean(p) { return p }
         var out: [Substring] = []
         for c in p.split(separator: "/") {
             if c == "." { continue }
@@ -192,6 +224,34 @@ public enum FS {
             out.append(c)
         }
         return "/" + out.joined(separator: "/")
+    }
+
+    /// Already what `clean` returns: absolute, no empty, `.` or `..` component, no trailing
+    /// slash. Most paths are, and checking the bytes is far cheaper than splitting.
+    static func isClean(_ p: String) -> Bool {
+        var prev: UInt8 = 0
+        var dots = 0  // length of the component so far while it is only dots; -1 once it is not
+        var first = true
+        for b in p.utf8 {
+            if first {
+                if b != UInt8(ascii: "/") { return false }
+                first = false
+                prev = b
+                continue
+            }
+            if b == UInt8(ascii: "/") {
+                if prev == UInt8(ascii: "/") || dots == 1 || dots == 2 { return false }
+                dots = 0
+            } else if b == UInt8(ascii: ".") {
+                if dots >= 0 { dots += 1 }
+            } else {
+                dots = -1
+            }
+            prev = b
+        }
+        if first { return false }
+        if p.utf8.count == 1 { return true }  // "/"
+        return prev != UInt8(ascii: "/") && dots != 1 && dots != 2
     }
 
     public static func dirname(_ p: String) -> String {
