@@ -80,8 +80,8 @@ public struct Rootfs {
         // Find the mount containing rootfs and make it private if it is shared.
         guard let mi = try? FS.readString("/proc/self/mountinfo") else { return }
         var best: (String, Bool)? = nil
-        for line in mi.split(separator: "\n") {
-            let f = line.split(separator: " ")
+        for line in splitASCII(mi, UInt8(ascii: "\n")) {
+            let f = splitASCII(line, UInt8(ascii: " "))
             guard f.count > 6 else { continue }
             let mp = String(f[4])
             guard rootfs == mp || rootfs.hasPrefix(mp == "/" ? "/" : mp + "/") else { continue }

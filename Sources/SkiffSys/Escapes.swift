@@ -20,3 +20,12 @@ public func decodeEscapes(_ s: String, marker: UInt8, digits: Int, radix: Int) -
 
 /// A mount point or root field of /proc/self/mountinfo as the path it names.
 public func unescapeMountinfo(_ s: String) -> String { decodeEscapes(s, marker: UInt8(ascii: "\\"), digits: 3, radix: 8) }
+
+/// The pieces of `s` between `separator` bytes, empty ones dropped (as `split` does). Split on
+/// UTF-8 bytes: String's own split compares Characters, whose grapheme breaking made parsing
+/// /proc's ASCII-separated files a visible share of a command's CPU.
+public func splitASCII(_ s: Substring, _ separator: UInt8) -> [Substring] {
+    s.utf8.split(separator: separator).map { Substring($0) }
+}
+
+public func splitASCII(_ s: String, _ separator: UInt8) -> [Substring] { splitASCII(s[...], separator) }

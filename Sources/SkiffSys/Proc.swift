@@ -12,8 +12,8 @@ public enum Proc {
     /// The fields of /proc/PID/stat after comm (field 3 on: state, ppid, ...). comm may contain
     /// spaces and parentheses: split after the last ')'.
     static func statFields(_ pid: pid_t) -> [Substring]? {
-        guard let s = try? FS.readString("/proc/\(pid)/stat"), let close = s.lastIndex(of: ")") else { return nil }
-        return s[s.index(after: close)...].split(separator: " ")
+        guard let s = try? FS.readString("/proc/\(pid)/stat"), let close = s.utf8.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        return splitASCII(s[s.utf8.index(after: close)...], UInt8(ascii: " "))
     }
 
     /// True when `pid` is alive (not a zombie) and is the same process that was started at `startTime`.
@@ -141,9 +141,9 @@ extension Proc {
     /// becomes "skiff init", as runc's init is "runc init". Strings already copied by Swift
     /// (CommandLine.arguments) are unaffected; getenv finds nothing afterwards.
     public static func scrubEnvironmentAndCommandLine() {
-        guard let s = try? FS.readString("/proc/self/stat"), let close = s.lastIndex(of: ")") else { return }
+        guard let s = try? FS.readString("/proc/self/stat"), let close = s.utf8.lastIndex(of: UInt8(ascii: ")")) else { return }
         // Fields from 3 (state) on; arg_start..env_end are fields 48-51.
-        let f = s[s.index(after: close)...].split(separator: " ")
+        let f = splitASCII(s[s.utf8.index(after: close)...], UInt8(ascii: " "))
         guard f.count >= 49, let argStart = UInt(f[45]), let argEnd = UInt(f[46]),
             let envStart = UInt(f[47]), let envEnd = UInt(f[48])
         else { return }

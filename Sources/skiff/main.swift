@@ -165,7 +165,8 @@ let commandList: [CommandSpec] = [
 
 let commands: [String: CommandSpec] = Dictionary(uniqueKeysWithValues: commandList.map { ($0.name, $0) })
 
-let usage: String = {
+/// The top-level help (made only when printed).
+func usageText() -> String {
     var s = """
         NAME:
            skiff - an OCI container runtime (runc-compatible command line)
@@ -182,7 +183,7 @@ let usage: String = {
     let fw = globalFlags.map(\.usage.count).max() ?? 0
     for f in globalFlags { s += "   " + f.usage + String(repeating: " ", count: fw - f.usage.count + 2) + f.help + "\n" }
     return s
-}()
+}
 
 func printOut(_ s: String) { FS.writeStdout(s) }
 
@@ -226,14 +227,14 @@ func main() -> Int32 {
         return 0
     }
     guard i < argv.count else {
-        printOut(usage)
+        printOut(usageText())
         return 0
     }
     let cmd = argv[i]
     let rest = argv[(i + 1)...]
     guard let spec = commands[cmd] else {
         if cmd == "help" {
-            if let name = rest.first, let c = commands[name] { printOut(c.helpText) } else { printOut(usage) }
+            if let name = rest.first, let c = commands[name] { printOut(c.helpText) } else { printOut(usageText()) }
             return 0
         }
         fail("unknown command \(quote(cmd)); see `skiff --help`")

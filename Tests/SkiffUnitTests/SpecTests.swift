@@ -1,7 +1,7 @@
 import XCTest
 import Foundation
 @testable import SkiffSpec
-import SkiffSys
+@testable import SkiffSys
 
 final class SpecTests: XCTestCase {
     let bundle = NSTemporaryDirectory() + "skiff-unit-\(UUID().uuidString)"
@@ -168,6 +168,25 @@ final class SysTests: XCTestCase {
         XCTAssertEqual(FS.clean("/a/./b/../c//d/"), "/a/c/d")
         XCTAssertEqual(FS.clean("/../.."), "/")
         XCTAssertEqual(FS.absolute("x/y", base: "/base"), "/base/x/y")
+        // Paths found clean by the byte check come back as they are; every path agrees with
+        // the lexical rule (split on "/", drop "." and empty parts, ".." removes one).
+        func reference(_ p: String) -> String {
+            var out: [Substring] = []
+            for c in p.split(separator: "/") where c != "." {
+                if c == ".." { if !out.isEmpty { out.removeLast() } } else { out.append(c) }
+            }
+            return "/" + out.joined(separator: "/")
+        }
+        let pieces = ["/", ".", "..", "...", "a", ".a", "a.", "é", "//"]
+        var x: UInt64 = 0x2545_F491_4F6C_DD1D
+        for _ in 0..<20000 {
+            var p = ""
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            for k in 0..<Int(x % 9) { p += pieces[Int((x >> (8 + 4 * UInt64(k))) % UInt64(pieces.count))] }
+            XCTAssertEqual(FS.clean(p), reference(p), p)
+        }
+        for p in ["/", "/a", "/a/b...c/...", "/.a/b."] { XCTAssertTrue(FS.isClean(p), p) }
+        for p in ["", "a", "/a/", "//", "/.", "/..", "/a/./b", "/a/../b", "/a//b"] { XCTAssertFalse(FS.isClean(p), p) }
     }
 
     func testAtomicWriteLeavesNoTempFile() throws {
