@@ -25,7 +25,19 @@ public func unescapeMountinfo(_ s: String) -> String { decodeEscapes(s, marker: 
 /// UTF-8 bytes: String's own split compares Characters, whose grapheme breaking made parsing
 /// /proc's ASCII-separated files a visible share of a command's CPU.
 public func splitASCII(_ s: Substring, _ separator: UInt8) -> [Substring] {
-    s.utf8.split(separator: separator).map { Substring($0) }
+    var out: [Substring] = []
+    let u = s.utf8
+    var start = u.startIndex
+    var i = start
+    while i != u.endIndex {
+        if u[i] == separator {
+            if start != i { out.append(s[start..<i]) }
+            start = u.index(after: i)
+        }
+        u.formIndex(after: &i)
+    }
+    if start != u.endIndex { out.append(s[start..<u.endIndex]) }
+    return out
 }
 
 public func splitASCII(_ s: String, _ separator: UInt8) -> [Substring] { splitASCII(s[...], separator) }

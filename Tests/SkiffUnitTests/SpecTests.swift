@@ -164,6 +164,18 @@ final class SysTests: XCTestCase {
         }
     }
 
+    func testSplitASCIIMatchesSplit() {
+        let pieces = [" ", "  ", "a", "é", "\\040", "-", "😀", "\n", "shared:1"]
+        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<5000 {
+            var s = ""
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17
+            for k in 0..<Int(x % 12) { s += pieces[Int((x >> (4 * UInt64(k))) % UInt64(pieces.count))] }
+            XCTAssertEqual(splitASCII(s, UInt8(ascii: " ")), s.split(separator: " "), s)
+            XCTAssertEqual(splitASCII(s.dropFirst(), UInt8(ascii: "\n")), s.dropFirst().split(separator: "\n"), s)
+        }
+    }
+
     func testCleanAndAbsolute() {
         XCTAssertEqual(FS.clean("/a/./b/../c//d/"), "/a/c/d")
         XCTAssertEqual(FS.clean("/../.."), "/")
