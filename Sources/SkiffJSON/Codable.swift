@@ -17,6 +17,16 @@ public enum JSONDecodeError: Error, CustomStringConvertible {
         }
     }
 
+    /// The same error one level down: `key` (a member name, or `[i]`) goes in front of its path.
+    public func prefixed(_ key: String) -> JSONDecodeError {
+        switch self {
+        case .missing(let p): return .missing(path: [key] + p)
+        case .wrongType(let p, let e, let f): return .wrongType(path: [key] + p, expected: e, found: f)
+        case .invalid(let p, let m): return .invalid(path: [key] + p, message: m)
+        case .syntax: return self
+        }
+    }
+
     static func field(_ p: [String]) -> String {
         var s = ""
         for c in p { s += (c.hasPrefix("[") || s.isEmpty) ? c : "." + c }
@@ -59,6 +69,11 @@ public enum JSONCoder {
         let v: JSONValue
         do { v = try JSONParser.parse(bytes) } catch let e as JSONSyntaxError { throw JSONDecodeError.syntax(e) }
         return try T(from: ValueDecoder(value: v, parent: nil, key: nil))
+    }
+
+    /// A value already parsed (a member of a document read by hand), through Codable.
+    public static func decode<T: Decodable>(_ type: T.Type, value: JSONValue) throws -> T {
+        try T(from: ValueDecoder(value: value, parent: nil, key: nil))
     }
 
     public static func encodeValue<T: Encodable>(_ v: T) throws -> JSONValue {
@@ -144,6 +159,19 @@ struct ValueDecoder: Decoder {
     }
 }
 
+/// What a value of `t` is called in errors: the JSON kind for scalars (as the scalar paths say),
+/// the type's name otherwise.
+func expectedName<T>(_ t: T.Type) -> String {
+    if t == String.self { return "a string" }
+    if t == Bool.self { return "a boolean" }
+    if t == Int.self || t == Int64.self || t == UInt64.self || t == UInt32.self || t == Int32.self || t == UInt16.self || t == Int16.self
+        || t == UInt8.self || t == Int8.self || t == UInt.self || t == Double.self || t == Float.self
+    {
+        return "a number"
+    }
+    return "\(T.self)"
+}
+
 struct KeyedDec<K: CodingKey>: KeyedDecodingContainerProtocol {
     let members: [(String, JSONValue)]
     /// Objects with many members (annotations, sysctls) are looked up through an index; the
@@ -199,7 +227,7 @@ struct KeyedDec<K: CodingKey>: KeyedDecodingContainerProtocol {
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: K) throws -> T {
         let c = try child(key)
-        if c.value.isNull { throw JSONDecodeError.wrongType(path: pathStrings(c.codingPath), expected: "\(T.self)", found: "null") }
+        if c.value.isNull { throw JSONDecodeError.wrongType(path: pathStrings(c.codingPath), expected: expectedName(T.self), found: "null") }
         return try c.decode(type)
     }
     func decode(_ type: Bool.Type, forKey key: K) throws -> Bool { try child(key).scalar(type) }

@@ -28,7 +28,7 @@ public enum JSONValue: Equatable, Sendable {
         return nil
     }
 
-    var isNull: Bool {
+    public var isNull: Bool {
         if case .null = self { return true }
         return false
     }
@@ -39,7 +39,8 @@ public enum JSONValue: Equatable, Sendable {
         return nil
     }
 
-    var kind: String {
+    /// What the value is, as errors name it ("a string", "an object", "null").
+    public var kind: String {
         switch self {
         case .null: return "null"
         case .bool: return "a boolean"

@@ -63,7 +63,7 @@ public struct StateStore {
     package func creatingFile(_ id: String) -> String { dir(id) + "/creating.json" }
 
     package func saveCreating(_ r: ContainerRecord) throws {
-        try FS.writeFileAtomic(creatingFile(r.id), try JSON.encode(r))
+        try FS.writeFileAtomic(creatingFile(r.id), JSON.encode(r))
     }
 
     /// The final record of `create`; the provisional one goes.
@@ -78,7 +78,7 @@ public struct StateStore {
     }
 
     public func save(_ r: ContainerRecord) throws {
-        try FS.writeFileAtomic(stateFile(r.id), try JSON.encode(r))
+        try FS.writeFileAtomic(stateFile(r.id), JSON.encode(r))
     }
 
     public func remove(_ id: String) throws { try FS.removeAll(dir(id)) }
