@@ -47,11 +47,18 @@ extension Runtime {
     }
 
     /// What `create` made: the init, the record it saved, and with `pipeBarrier` the read end of
-    /// the start barrier (the caller's to close).
+    /// the start barrier and the container's lock, still held (the caller's to close): nothing
+    /// (a `pause`, a `delete`) gets in between create and the start that follows.
     struct Created {
         var pid: pid_t
         var record: ContainerRecord
         var barrier: Int32
+        var lock: Int32
+
+        func closeFds() {
+            if barrier >= 0 { close(barrier) }
+            if lock >= 0 { close(lock) }
+        }
     }
 
     func createContainer(id: String, options: CreateOptions) throws -> Created {
@@ -87,7 +94,8 @@ extension Runtime {
         var cleanup = CreateCleanup(store: store, id: id)
         defer { cleanup.run() }
         let lockFd = try store.lock(id)
-        defer { close(lockFd) }
+        var lockHandedOver = false
+        defer { if !lockHandedOver { close(lockFd) } }
         plan.lockFd = lockFd
 
         var record = ContainerRecord(
@@ -268,7 +276,8 @@ extension Runtime {
         if let pf = options.pidFile { try writePidFile(FS.absolute(pf), pid: initPid) }
         cleanup.disarm()
         barrierHandedOver = true
-        return Created(pid: initPid, record: record, barrier: barrier)
+        lockHandedOver = options.pipeBarrier
+        return Created(pid: initPid, record: record, barrier: barrier, lock: options.pipeBarrier ? lockFd : -1)
     }
 
     /// runc's rules: a tty needs a console socket when the runtime detaches, and a console socket

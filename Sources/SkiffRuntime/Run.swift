@@ -41,7 +41,7 @@ extension Runtime {
         if let c = consoleEnds {
             close(c.1)
             defer { close(c.0) }
-            do { master = try Sys.recvFd(c.0).fd } catch { close(made.barrier); try? delete(id: id, force: true); throw error }
+            do { master = try Sys.recvFd(c.0).fd } catch { made.closeFds(); try? delete(id: id, force: true); throw error }
         }
         forwardSignals(to: pid)
         do { try startCreated(made) } catch {
@@ -53,12 +53,10 @@ extension Runtime {
         return exitCode(fromWaitStatus: status)
     }
 
-    /// `start` of a container this process just made with a pipe barrier: under the lock, from
-    /// the record create saved (no second read of the state), closing the barrier.
+    /// `start` of a container this process just made with a pipe barrier: under the lock create
+    /// took, from the record it saved (no second read of the state); closes both.
     func startCreated(_ made: Created) throws {
-        defer { close(made.barrier) }
-        let lock = try store.lock(made.record.id)
-        defer { close(lock) }
+        defer { made.closeFds() }
         try passBarrier(made.record, made.barrier, fifo: false)
     }
 
