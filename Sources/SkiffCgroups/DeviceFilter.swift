@@ -49,6 +49,13 @@ public enum DeviceFilter {
                 access = access.filter { "rwm".contains($0) }
                 if access.isEmpty { continue }
             }
+            // -1 (or absent) is any; anything else must be a device number, not a value the
+            // program would truncate to 32 bits (2^32+1 would become major 1: /dev/mem).
+            for (name, v) in [("major", r.major), ("minor", r.minor)] {
+                if let v, v != -1, v < 0 || v > Int64(UInt32.max) {
+                    throw SkiffError.msg("resources.devices: \(name) \(v) is not a device number (0 to \(UInt32.max), or -1 for any)")
+                }
+            }
             out.append(.init(allow: r.allow, type: t.first!, major: r.major ?? -1, minor: r.minor ?? -1, access: access))
         }
         let redefined = Set(devices.map(\.path))
@@ -110,7 +117,10 @@ public enum DeviceFilter {
         ] { a.emit(i) }
         var groups: [[DeviceRuleSpec]] = []
         for r in rules.reversed() {
-            if let g = groups.last?.first, g.allow == r.allow, g.type == r.type, accessMask(g.access) == accessMask(r.access) {
+            // At most 1000 rules a group, so that no jump outgrows its 16-bit offset.
+            if let group = groups.last, let g = group.first, group.count < 1000, g.allow == r.allow, g.type == r.type,
+                accessMask(g.access) == accessMask(r.access)
+            {
                 groups[groups.count - 1].append(r)
             } else {
                 groups.append([r])

@@ -102,6 +102,16 @@ final class DeviceFilterTests: XCTestCase {
         }
         XCTAssertEqual(tolerant.first, DeviceRuleSpec(allow: true, type: "c", major: 4, minor: 1, access: "rw"))
         XCTAssertEqual(warnings.count, 1)
+        // Device numbers are -1 (any) or 0..2^32-1: 2^32+1 would be truncated to major 1 (/dev/mem)
+        // and -2 read as any.
+        for (major, minor): (Int64?, Int64?) in [(4_294_967_297, 0), (-2, nil), (1, -5), (1, 4_294_967_296)] {
+            XCTAssertThrowsError(
+                try DeviceFilter.rules(resources: [DeviceRule(allow: true, type: "c", major: major, minor: minor, access: "rwm")], devices: [])
+            ) {
+                XCTAssertTrue("\($0)".contains("is not a device number"), "\($0)")
+            }
+        }
+        XCTAssertNoThrow(try DeviceFilter.rules(resources: [DeviceRule(allow: true, type: "c", major: -1, minor: 4_294_967_295, access: "rwm")], devices: []))
     }
 
     func testProgramShapeAndJumpsStayInside() {
@@ -125,6 +135,19 @@ final class DeviceFilterTests: XCTestCase {
         let defaults = DeviceFilter.defaultAllowed.map(\.rule)
         let branches = DeviceFilter.program(defaults).filter { [0x56, 0x16, 0x05].contains($0 & 0xff) }.count
         XCTAssertLessThanOrEqual(branches, 17)
+        // A long run of alike rules is split into groups, so no jump outgrows its 16-bit offset
+        // (33000 rules in one group trapped on the conversion).
+        let many = (0..<33000).map { DeviceRuleSpec(allow: false, type: "c", major: Int64($0), minor: -1, access: "rwm") }
+        let big = DeviceFilter.program(many)
+        for (i, ins) in big.enumerated() where [0x56, 0x16, 0x05].contains(ins & 0xff) {
+            let off = Int(Int16(bitPattern: UInt16((ins >> 16) & 0xffff)))
+            XCTAssertGreaterThanOrEqual(off, 0)
+            XCTAssertLessThan(i + 1 + off, big.count, "jump at \(i) stays inside the program")
+        }
+        let allowRest = DeviceFilter.program([DeviceRuleSpec(allow: true, type: "a", major: -1, minor: -1, access: "rwm")] + many)
+        for major: UInt32 in [0, 1, 999, 1000, 17_000, 32_999] { XCTAssertEqual(run(allowRest, type: 2, access: 2, major: major, minor: 0), 0, "\(major)") }
+        XCTAssertEqual(run(allowRest, type: 2, access: 2, major: 33000, minor: 0), 1)
+        XCTAssertEqual(run(allowRest, type: 1, access: 2, major: 5, minor: 0), 1)
     }
 
     /// The instructions the program is made of, run as the kernel would: r1 points at
@@ -134,7 +157,7 @@ final class DeviceFilterTests: XCTestCase {
         let ctx: [UInt32] = [access << 16 | type, major, minor]
         var pc = 0
         var steps = 0
-        while pc < p.count, steps < 10_000 {
+        while pc < p.count, steps < 1_000_000 {
             steps += 1
             let i = p[pc]
             let code = UInt8(i & 0xff), dst = Int((i >> 8) & 0xf), src = Int((i >> 12) & 0xf)
