@@ -70,11 +70,16 @@ struct Members {
         return out
     }
 
+    /// A key given twice means its last value; an earlier one is not read at all (as Codable's
+    /// Dictionary decodes it).
     static func stringMap(_ v: JSONValue) throws -> [String: String] {
         let o = try Members(v)
+        var last: [String: JSONValue] = [:]
+        last.reserveCapacity(o.members.count)
+        for (k, x) in o.members { last[k] = x }
         var out: [String: String] = [:]
-        out.reserveCapacity(o.members.count)
-        for (k, x) in o.members { out[k] = try within(k) { try string(x) } }
+        out.reserveCapacity(last.count)
+        for (k, _) in o.members where out[k] == nil { out[k] = try within(k) { try string(last[k]!) } }
         return out
     }
 

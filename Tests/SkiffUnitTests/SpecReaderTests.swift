@@ -86,6 +86,15 @@ final class SpecReaderTests: XCTestCase {
         XCTAssertGreaterThan(cases, 1000)
     }
 
+    func testRepeatedKeysMeanTheLastValue() {
+        for doc in [
+            #"{"ociVersion":"1","annotations":{"a":1,"a":"x"}}"#, #"{"ociVersion":"1","annotations":{"a":"x","a":1}}"#,
+            #"{"ociVersion":"1","linux":{"sysctl":{"k":null,"k":"v","j":"w"}}}"#, #"{"ociVersion":1,"ociVersion":"2"}"#
+        ] {
+            same(Array(doc.utf8), doc)
+        }
+    }
+
     func testFuzzCorpusDecodesAlike() throws {
         let dir = top + "/fixtures/fuzz/spec"
         let files = try FileManager.default.contentsOfDirectory(atPath: dir)
