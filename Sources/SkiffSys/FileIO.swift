@@ -218,7 +218,8 @@ public enum FS {
     public static func clean(_ p: String) -> String {
         if isClean(p) { return p }
         var out: [Substring] = []
-        for c in p.split(separator: "/") {
+        // On bytes: a "/" followed by a combining mark is not a Character of its own.
+        for c in splitASCII(p, UInt8(ascii: "/")) {
             if c == "." { continue }
             if c == ".." { if !out.isEmpty { out.removeLast() }; continue }
             out.append(c)
