@@ -82,16 +82,10 @@ public enum FS {
         if n != bytes.count { throw SkiffError("write", path, detail: "short write (\(n) of \(bytes.count) bytes)") }
     }
 
-    /// Atomic replace: write a temp file in the same directory, fsync, rename.
+    /// Atomic replace: a new temp file in the same directory (writeNewFile), renamed over `path`.
     public static func writeFileAtomic(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws {
         let tmp = path + ".tmp.\(getpid())"
-        let fd = try open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_EXCL, mode: mode)
-        do {
-            try writeAll(fd: fd, bytes)
-            close(fd)
-        } catch var e as SkiffError {
-            close(fd); unlink(tmp); e.object = tmp; throw e
-        }
+        try writeNewFile(tmp, bytes, mode: mode)
         if rename(tmp, path) != 0 {
             let e = SkiffError.sys("rename", path)
             unlink(tmp)
@@ -136,36 +130,28 @@ public enum FS {
         }
     }
 
-    public static func listDirectory(_ path: String) throws -> [String] {
+    /// The entries of `path` but `.` and `..`, with their types as readdir reports them.
+    static func entries(_ path: String) throws -> [(name: String, type: UInt8)] {
         guard let d = opendir(path) else { throw SkiffError.sys("opendir", path) }
         defer { closedir(d) }
-        var names: [String] = []
+        var out: [(name: String, type: UInt8)] = []
         while let e = readdir(d) {
             let name = withUnsafePointer(to: e.pointee.d_name) { p in
                 p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
             }
-            if name != "." && name != ".." { names.append(name) }
+            if name != "." && name != ".." { out.append((name, e.pointee.d_type)) }
         }
-        return names.sorted()
+        return out
     }
+
+    public static func listDirectory(_ path: String) throws -> [String] { try entries(path).map(\.name).sorted() }
 
     /// The names of the directories in `path`, from the entries' types where the filesystem
     /// reports them (cgroupfs, tmpfs, ext4 do) and lstat otherwise; symlinks are not followed.
     public static func subdirectories(_ path: String) -> [String] {
-        guard let d = opendir(path) else { return [] }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafePointer(to: e.pointee.d_name) { p in
-                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name == "." || name == ".." { continue }
-            let type = e.pointee.d_type
-            if type == UInt8(DT_DIR) || (type == UInt8(DT_UNKNOWN) && linkStat(path + "/" + name).map { $0.st_mode & S_IFMT == S_IFDIR } == true) {
-                names.append(name)
-            }
-        }
-        return names
+        ((try? entries(path)) ?? []).filter { e in
+            e.type == UInt8(DT_DIR) || (e.type == UInt8(DT_UNKNOWN) && linkStat(path + "/" + e.name).map { $0.st_mode & S_IFMT == S_IFDIR } == true)
+        }.map(\.name)
     }
 
     /// Creates `path` (never there before, never replaced: no temporary file and rename) and
