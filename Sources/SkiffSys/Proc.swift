@@ -11,8 +11,11 @@ public enum Proc {
 
     /// The fields of /proc/PID/stat after comm (field 3 on: state, ppid, ...). comm may contain
     /// spaces and parentheses: split after the last ')'.
-    static func statFields(_ pid: pid_t) -> [Substring]? {
-        guard let s = try? FS.readString("/proc/\(pid)/stat"), let close = s.utf8.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+    static func statFields(_ pid: pid_t) -> [Substring]? { statFields(of: String(pid)) }
+
+    /// Of /proc/`which`/stat: a pid, or "self" (a process whose /proc is not its pid namespace's).
+    static func statFields(of which: String) -> [Substring]? {
+        guard let s = try? FS.readString("/proc/\(which)/stat"), let close = s.utf8.lastIndex(of: UInt8(ascii: ")")) else { return nil }
         return splitASCII(s[s.utf8.index(after: close)...], UInt8(ascii: " "))
     }
 
@@ -141,10 +144,8 @@ extension Proc {
     /// becomes "skiff init", as runc's init is "runc init". Strings already copied by Swift
     /// (CommandLine.arguments) are unaffected; getenv finds nothing afterwards.
     public static func scrubEnvironmentAndCommandLine() {
-        guard let s = try? FS.readString("/proc/self/stat"), let close = s.utf8.lastIndex(of: UInt8(ascii: ")")) else { return }
         // Fields from 3 (state) on; arg_start..env_end are fields 48-51.
-        let f = splitASCII(s[s.utf8.index(after: close)...], UInt8(ascii: " "))
-        guard f.count >= 49, let argStart = UInt(f[45]), let argEnd = UInt(f[46]),
+        guard let f = statFields(of: "self"), f.count >= 49, let argStart = UInt(f[45]), let argEnd = UInt(f[46]),
             let envStart = UInt(f[47]), let envEnd = UInt(f[48])
         else { return }
         clearenv()
