@@ -65,10 +65,13 @@ final class PathNode {
 func pathStrings(_ p: [any CodingKey]) -> [String] { p.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue } }
 
 public enum JSONCoder {
+    /// The document's value; malformed JSON is a JSONDecodeError like any other decode error.
+    public static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+        do { return try JSONParser.parse(bytes) } catch let e as JSONSyntaxError { throw JSONDecodeError.syntax(e) }
+    }
+
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        let v: JSONValue
-        do { v = try JSONParser.parse(bytes) } catch let e as JSONSyntaxError { throw JSONDecodeError.syntax(e) }
-        return try T(from: ValueDecoder(value: v, parent: nil, key: nil))
+        try decode(type, value: try parse(bytes))
     }
 
     /// A value already parsed (a member of a document read by hand), through Codable.
@@ -124,9 +127,7 @@ struct ValueDecoder: Decoder {
             if let r = number(n, as: T.self) { return r }
             throw JSONDecodeError.invalid(path: pathStrings(codingPath), message: "number \(n) does not fit \(T.self)")
         default:
-            if T.self == String.self { throw mismatch("a string") }
-            if T.self == Bool.self { throw mismatch("a boolean") }
-            throw mismatch("a number")
+            throw mismatch(scalarKind(T.self) ?? "a number")
         }
     }
 
@@ -149,19 +150,13 @@ struct ValueDecoder: Decoder {
     }
 
     func decode<T: Decodable>(_ t: T.Type) throws -> T {
-        if t == String.self || t == Bool.self || t == Int.self || t == Int64.self || t == UInt64.self || t == UInt32.self
-            || t == Int32.self || t == UInt16.self || t == Int16.self || t == UInt8.self || t == Int8.self || t == UInt.self
-            || t == Double.self || t == Float.self
-        {
-            return try scalar(t)
-        }
+        if scalarKind(t) != nil { return try scalar(t) }
         return try T(from: self)
     }
 }
 
-/// What a value of `t` is called in errors: the JSON kind for scalars (as the scalar paths say),
-/// the type's name otherwise.
-func expectedName<T>(_ t: T.Type) -> String {
+/// The JSON kind a scalar type is read from, as errors name it; nil for every other type.
+func scalarKind<T>(_ t: T.Type) -> String? {
     if t == String.self { return "a string" }
     if t == Bool.self { return "a boolean" }
     if t == Int.self || t == Int64.self || t == UInt64.self || t == UInt32.self || t == Int32.self || t == UInt16.self || t == Int16.self
@@ -169,8 +164,11 @@ func expectedName<T>(_ t: T.Type) -> String {
     {
         return "a number"
     }
-    return "\(T.self)"
+    return nil
 }
+
+/// What a value of `t` is called in errors: the JSON kind for scalars, the type's name otherwise.
+func expectedName<T>(_ t: T.Type) -> String { scalarKind(t) ?? "\(T.self)" }
 
 struct KeyedDec<K: CodingKey>: KeyedDecodingContainerProtocol {
     let members: [(String, JSONValue)]
@@ -196,12 +194,7 @@ struct KeyedDec<K: CodingKey>: KeyedDecodingContainerProtocol {
     /// The member named `name`; the last one when a key repeats, as before (and as Go reads it).
     func find(_ name: String) -> JSONValue? {
         if let index { return index[name].map { members[$0].1 } }
-        var i = members.count
-        while i > 0 {
-            i -= 1
-            if members[i].0 == name { return members[i].1 }
-        }
-        return nil
+        return JSONValue.member(name, in: members)
     }
 
     func contains(_ key: K) -> Bool { find(key.stringValue) != nil }

@@ -24,8 +24,14 @@ public enum JSONValue: Equatable, Sendable {
     }
 
     public subscript(key: String) -> JSONValue? {
-        if case .object(let m) = self { return m.last(where: { $0.0 == key })?.1 }
+        if case .object(let m) = self { return JSONValue.member(key, in: m) }
         return nil
+    }
+
+    /// The value of the member named `key`: the last one when a key repeats (as Go's decoder
+    /// and Codable's Dictionary read it).
+    public static func member(_ key: String, in members: [(String, JSONValue)]) -> JSONValue? {
+        members.last(where: { $0.0 == key })?.1
     }
 
     public var isNull: Bool {

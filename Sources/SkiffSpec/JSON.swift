@@ -24,9 +24,7 @@ public enum JSON {
 
     static func read<T>(_ bytes: [UInt8], _ what: String, _ make: (JSONValue) throws -> T) throws -> T {
         do {
-            let v: JSONValue
-            do { v = try JSONParser.parse(bytes) } catch let e as JSONSyntaxError { throw JSONDecodeError.syntax(e) }
-            return try make(v)
+            return try make(try JSONCoder.parse(bytes))
         } catch let e as JSONDecodeError {
             throw SkiffError.msg("\(what): \(e)")
         }

@@ -17,14 +17,7 @@ struct Members {
     }
 
     /// The last member named `key` (a repeated key means its last value, as with Codable).
-    func find(_ key: String) -> JSONValue? {
-        var i = members.count
-        while i > 0 {
-            i -= 1
-            if members[i].0 == key { return members[i].1 }
-        }
-        return nil
-    }
+    func find(_ key: String) -> JSONValue? { JSONValue.member(key, in: members) }
 
     /// A required member read by `read`: absent is "missing", null is the wrong type.
     func required<T>(_ key: String, _ expected: String, _ read: (JSONValue) throws -> T) throws -> T {

@@ -39,9 +39,7 @@ final class SpecReaderTests: XCTestCase {
         return codable.hasPrefix("ok")
     }
 
-    func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        do { return try JSONParser.parse(bytes) } catch let e as JSONSyntaxError { throw JSONDecodeError.syntax(e) }
-    }
+    func parse(_ bytes: [UInt8]) throws -> JSONValue { try JSONCoder.parse(bytes) }
 
     /// `v` with the member at `path` changed by `edit` (nil: deleted).
     func edited(_ v: JSONValue, _ path: ArraySlice<String>, _ edit: JSONValue?) -> JSONValue {
