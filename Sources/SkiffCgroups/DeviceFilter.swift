@@ -137,11 +137,9 @@ public enum DeviceFilter {
             }
             if g[0].type != "a" { a.jump(jne32, 2, g[0].type == "b" ? 1 : 2, to: next) }
             let matchesAll = g.contains { $0.major < 0 && $0.minor < 0 }
-            var devices: [(Int64, Int64)] = []
-            for r in g where !devices.contains(where: { $0 == (r.major, r.minor) }) { devices.append((r.major, r.minor)) }
-            if !matchesAll && devices.count == 1 {
+            if !matchesAll && g.allSatisfy({ $0.major == g[0].major && $0.minor == g[0].minor }) {
                 // One device (or one major): straight checks, as for a lone rule.
-                let (major, minor) = devices[0]
+                let (major, minor) = (g[0].major, g[0].minor)
                 if major >= 0 { a.jump(jne32, 4, Int32(truncatingIfNeeded: major), to: next) }
                 if minor >= 0 { a.jump(jne32, 5, Int32(truncatingIfNeeded: minor), to: next) }
             } else if !matchesAll {
