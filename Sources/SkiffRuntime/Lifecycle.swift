@@ -115,8 +115,11 @@ extension Runtime {
         guard store.exists(id) else { throw SkiffError.msg(.notExist, "container \(quote(id)) does not exist") }
         let lock = try store.lock(id)
         defer { close(lock) }
-        guard let r = try? store.load(id) else {
-            // A leftover directory from a create that never finished: remove it.
+        let r: ContainerRecord
+        do {
+            r = try store.load(id)
+        } catch let e as SkiffError where e.kind == .notExist {
+            // A leftover directory from a create that never finished (no record yet): remove it.
             try store.remove(id)
             return
         }

@@ -138,6 +138,12 @@ public enum Validation {
             if d.type != "p" && (d.major == nil || d.minor == nil) {
                 throw SkiffError.msg("config: linux.devices \(quote(d.path)): major and minor are required")
             }
+            // mknod takes 32-bit numbers: 2^32+1 would make a 1:1 node (/dev/mem).
+            for (name, v) in [("major", d.major), ("minor", d.minor)] {
+                if let v, v < 0 || v > Int64(UInt32.max) {
+                    throw SkiffError.msg("config: linux.devices \(quote(d.path)): \(name) \(v) is not a device number (0 to \(UInt32.max))")
+                }
+            }
         }
         for p in (l.maskedPaths ?? []) + (l.readonlyPaths ?? []) { try requireAbsolute(p, "linux.maskedPaths/readonlyPaths") }
         if let prop = l.rootfsPropagation, !prop.isEmpty,

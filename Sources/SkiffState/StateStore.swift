@@ -27,15 +27,41 @@ public struct StateStore {
     }
 
     /// The state root is the caller's alone (0700, as runc's): it names every container's
-    /// bundle and holds their configs.
+    /// bundle and holds their configs and hooks. So it must be a directory of ours, not a
+    /// symlink, and no other user may be able to replace it or any directory above it: another
+    /// user's root (or parent) would let them write a record whose hooks we run.
     package func ensureRoot() throws {
         if root == "/" { throw SkiffError.msg("--root must not be /") }
-        if let st = FS.fileStat(root) {
-            if st.st_mode & 0o777 != 0o700 { chmod(root, 0o700) }
-            return
-        }
         try FS.mkdirAll(FS.dirname(root), mode: 0o755)
+        try StateStore.checkNoOtherUserCanReplace(FS.dirname(root))
         if mkdir(root, 0o700) != 0 && errno != EEXIST { throw SkiffError.sys("mkdir", root) }
+        let fd = Glibc.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 { throw SkiffError.sys("open state root", root, hint: errno == ELOOP || errno == ENOTDIR ? "a symlink or not a directory" : nil) }
+        defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw SkiffError.sys("stat", root) }
+        if st.st_uid != geteuid() { throw SkiffError.msg("state root \(root) belongs to uid \(st.st_uid), not to us", hint: "use a root of your own") }
+        if st.st_mode & 0o777 != 0o700 { fchmod(fd, 0o700) }
+    }
+
+    /// Every directory on the real path of `dir` belongs to root or to us, and one that others
+    /// may write is sticky (as /tmp is): nobody else can rename what lies below it.
+    static func checkNoOtherUserCanReplace(_ dir: String) throws {
+        guard let real = realpath(dir, nil) else { throw SkiffError.sys("realpath", dir) }
+        var path = String(cString: real)
+        free(real)
+        while true {
+            var st = stat()
+            if lstat(path, &st) != 0 { throw SkiffError.sys("stat", path) }
+            if st.st_uid != 0 && st.st_uid != geteuid() {
+                throw SkiffError.msg("state root: \(path) belongs to uid \(st.st_uid)", hint: "another user could replace the state root")
+            }
+            if st.st_mode & 0o022 != 0 && st.st_mode & S_ISVTX == 0 {
+                throw SkiffError.msg("state root: \(path) is writable by others", hint: "another user could replace the state root")
+            }
+            if path == "/" { return }
+            path = FS.dirname(path)
+        }
     }
 
     /// Makes the container directory; EEXIST means the id is taken.
@@ -54,7 +80,11 @@ public struct StateStore {
         guard let bytes = (try? FS.readBytes(stateFile(id))) ?? (try? FS.readBytes(creatingFile(id))) else {
             throw SkiffError.msg(.notExist, "container \(quote(id)) does not exist")
         }
-        return try JSON.decode(ContainerRecord.self, from: bytes, what: "state of \(quote(id))")
+        let r = try JSON.decode(ContainerRecord.self, from: bytes, what: "state of \(quote(id))")
+        // delete removes `<root>/<r.id>`: a record naming another container (or "../x") is not one
+        // this store wrote.
+        guard r.id == id else { throw SkiffError.msg("state of \(quote(id)) names another container, \(quote(r.id))", hint: "the state file was altered") }
+        return r
     }
 
     /// The record of a create still at work (see ContainerRecord.creatorPid). Its own file, so that

@@ -562,4 +562,71 @@ final class EscapeTests: XCTestCase {
         swapper.stop(SIGKILL)
         XCTAssertGreaterThan(ran, 0, "some creates go through")
     }
+
+    /// A state root another user can replace is refused before anything is written: a root they
+    /// own, a directory of theirs above it, or a symlink (whose target would be chmodded and
+    /// filled). Before, root ran a `poststop` hook from a state.json that `nobody` had written.
+    func testAStateRootAnotherUserControlsIsRefused() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.payload("exit", "0")
+        try b.write()
+        let fm = FileManager.default
+        let theirs = b.base + "/theirs", victim = b.base + "/victim"
+        try fm.createDirectory(atPath: theirs, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        try fm.createDirectory(atPath: theirs + "/state", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        try fm.createDirectory(atPath: victim, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
+        XCTAssertEqual(chown(theirs, 65534, 65534), 0)
+        try fm.createSymbolicLink(atPath: b.base + "/link", withDestinationPath: victim)
+        try fm.createDirectory(atPath: b.base + "/owned", withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        XCTAssertEqual(chown(b.base + "/owned", 65534, 65534), 0)
+        for (root, why) in [
+            (theirs + "/state", "belongs to uid 65534"), (theirs + "/new", "belongs to uid 65534"),
+            (b.base + "/link", "symlink"), (b.base + "/owned", "belongs to uid 65534")
+        ] {
+            let r = Cmd.run(Env.skiff, ["--root", root, "run", "-d", "--bundle", b.dir, "s1"])
+            XCTAssertNotEqual(r.code, 0, root)
+            XCTAssertTrue(r.stderr.contains(why), "\(root): \(r.stderr)")
+            XCTAssertFalse(fm.fileExists(atPath: root + "/s1"), "nothing made in \(root)")
+        }
+        XCTAssertFalse(fm.fileExists(atPath: theirs + "/new"))
+        XCTAssertEqual((try fm.attributesOfItem(atPath: victim)[.posixPermissions] as? Int), 0o755, "the symlink's target is untouched")
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: victim), [])
+    }
+
+    /// A state.json whose id is not its directory's is refused: delete removes `<root>/<id>`, and
+    /// an id of "../victim" removed a directory outside the root.
+    func testAStateFileNamingAnotherPathIsNotFollowed() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.payload("sleep", "30")
+        XCTAssertEqual(b.rt(["create", "--bundle", b.dir, "c1"]).code, 0)
+        let victim = b.base + "/victim"
+        try FileManager.default.createDirectory(atPath: victim + "/keep", withIntermediateDirectories: true)
+        let file = b.stateRoot + "/c1/state.json"
+        let original = try String(contentsOfFile: file, encoding: .utf8)
+        try original.replacingOccurrences(of: #""id":"c1""#, with: #""id":"../victim""#).write(toFile: file, atomically: true, encoding: .utf8)
+        let r = b.rt(["delete", "--force", "c1"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("names another container"), r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: victim + "/keep"), "the directory the record named is still there")
+        try original.write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(b.rt(["delete", "--force", "c1"]).code, 0)
+    }
+
+    /// linux.devices numbers beyond 32 bits are refused: mknod would make 2^32+1 a 1:1 node
+    /// (/dev/mem) in the container.
+    func testADeviceNumberBeyond32BitsIsRefused() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.payload("exit", "0")
+        b.linux["devices"] = [["path": "/dev/x", "type": "c", "major": 4_294_967_297, "minor": 1]]
+        let r = b.run()
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("major 4294967297 is not a device number"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/c1"))
+    }
 }
