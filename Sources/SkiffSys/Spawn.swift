@@ -100,7 +100,12 @@ public enum Spawn {
         var output: [UInt8] = []
         var timedOut = false
         var exited = false
-        let deadline = timeout.map { monotonicNanos() + UInt64($0) * 1_000_000_000 }
+        // Saturating: a timeout of 2^35 s is as good as none, not an overflow trap.
+        let deadline = timeout.map { t -> UInt64 in
+            let (ns, o1) = UInt64(t).multipliedReportingOverflow(by: 1_000_000_000)
+            let (d, o2) = monotonicNanos().addingReportingOverflow(ns)
+            return o1 || o2 ? UInt64.max : d
+        }
         var buf = [UInt8](repeating: 0, count: 8192)
         while true {
             var pfds = [

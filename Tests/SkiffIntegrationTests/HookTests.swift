@@ -95,6 +95,16 @@ final class HookTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/c1"))
     }
 
+    /// A timeout too large to count in nanoseconds is as good as none: it used to overflow and
+    /// trap create midway (exit 132), leaving its cgroup and files.
+    func testAHugeHookTimeoutDoesNotCrashCreate() {
+        b.config["hooks"] = ["prestart": [["path": "/bin/true", "timeout": 34_359_738_368]]]
+        b.payload("exit", "0")
+        let r = b.run()
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/c1"))
+    }
+
     func testFailingStartContainerHookFailsStart() {
         b.config["hooks"] = ["startContainer": [["path": "/bin/sh", "args": ["sh", "-c", "exit 4"]]]]
         b.payload("exit", "0")
