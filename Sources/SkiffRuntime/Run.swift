@@ -60,12 +60,13 @@ extension Runtime {
         try passBarrier(made.record, made.barrier, fifo: false)
     }
 
-    /// The foreground `run`'s delete once it has reaped the init: from the record it made (no
-    /// second read of the state), under the lock; nothing if someone deleted it meanwhile.
+    /// The foreground `run`'s delete once it has reaped the init: from the record it made, under
+    /// the lock; nothing if someone deleted it meanwhile, and nothing if the id now names
+    /// another container (deleted and created again while we were stopped).
     func deleteReaped(_ r: ContainerRecord) throws {
         let lock = try store.lock(r.id)
         defer { close(lock) }
-        guard FS.exists(store.stateFile(r.id)) else { return }
+        guard let now = try? store.load(r.id), now.pid == r.pid, now.startTime == r.startTime else { return }
         try destroy(r)
     }
 

@@ -181,6 +181,34 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual(try state(b, "k1")["status"] as? String, "stopped")
     }
 
+    /// A foreground `run` stopped while its container was deleted and the id created again
+    /// leaves the new container alone when it resumes (it used to delete the new one's state
+    /// and leave its init running).
+    func testAStaleForegroundRunLeavesANewContainerOfItsIdAlone() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.payload("sleep", "30")
+        try b.write()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Env.skiff)
+        p.arguments = ["--root", b.stateRoot, "run", "--bundle", b.dir, "c3"]
+        p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        try waitFor { (try? self.state(b, "c3")["status"] as? String) == "running" }
+        kill(p.processIdentifier, SIGSTOP)
+        XCTAssertEqual(b.rt(["kill", "c3", "KILL"]).code, 0)
+        XCTAssertEqual(b.rt(["delete", "--force", "c3"]).code, 0)
+        XCTAssertEqual(b.rt(["create", "--bundle", b.dir, "c3"]).code, 0)
+        let newPid = try state(b, "c3")["pid"] as? Int
+        kill(p.processIdentifier, SIGCONT)
+        p.waitUntilExit()
+        XCTAssertEqual(try state(b, "c3")["pid"] as? Int, newPid, "the new c3 is still there")
+        XCTAssertEqual(try state(b, "c3")["status"] as? String, "created")
+        XCTAssertEqual(b.rt(["delete", "--force", "c3"]).code, 0)
+    }
+
     func testForegroundRunForwardsSignalsToTheContainer() throws {
         try Env.requireRoot()
         let b = try TestBundle()
