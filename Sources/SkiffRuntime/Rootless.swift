@@ -24,13 +24,7 @@ public enum Rootless {
         }
     }
 
-    /// Whether this process is in a user namespace other than the initial one (its uid_map is
-    /// not the identity over all 2^32-1 ids).
-    public static var inUserNamespace: Bool {
-        guard let map = try? FS.readString("/proc/self/uid_map") else { return false }
-        let f = map.split(whereSeparator: { $0 == " " || $0 == "\n" })
-        return !(f.count == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
-    }
+    public static var inUserNamespace: Bool { Proc.inUserNamespace }
 
     /// Writes the init's uid_map and gid_map. Root writes them directly; an unprivileged parent may
     /// map only its own id, and for gid_map only after setgroups is denied (user_namespaces(7));

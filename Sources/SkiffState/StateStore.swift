@@ -33,7 +33,9 @@ public struct StateStore {
     package func ensureRoot() throws {
         if root == "/" { throw SkiffError.msg("--root must not be /") }
         try FS.mkdirAll(FS.dirname(root), mode: 0o755)
-        try StateStore.checkNoOtherUserCanReplace(FS.dirname(root))
+        // In a user namespace (rootless) the host's owners show as the overflow uid, and who we
+        // are is no more than the user who made the namespace: the check guards real root.
+        if !Proc.inUserNamespace { try StateStore.checkNoOtherUserCanReplace(FS.dirname(root)) }
         if mkdir(root, 0o700) != 0 && errno != EEXIST { throw SkiffError.sys("mkdir", root) }
         let fd = Glibc.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         if fd < 0 { throw SkiffError.sys("open state root", root, hint: errno == ELOOP || errno == ENOTDIR ? "a symlink or not a directory" : nil) }

@@ -19,6 +19,14 @@ public enum Proc {
         return splitASCII(s[s.utf8.index(after: close)...], UInt8(ascii: " "))
     }
 
+    /// Whether this process is in a user namespace other than the initial one (its uid_map is
+    /// not the identity over all 2^32-1 ids).
+    public static var inUserNamespace: Bool {
+        guard let map = try? FS.readString("/proc/self/uid_map") else { return false }
+        let f = map.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        return !(f.count == 3 && f[0] == "0" && f[1] == "0" && f[2] == "4294967295")
+    }
+
     /// True when `pid` is alive (not a zombie) and is the same process that was started at `startTime`.
     public static func isAlive(_ pid: pid_t, startTime: UInt64?) -> Bool {
         guard pid > 0, let s = stat(pid) else { return false }
