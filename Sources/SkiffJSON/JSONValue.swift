@@ -34,6 +34,39 @@ public enum JSONValue: Equatable, Sendable {
         members.last(where: { $0.0 == key })?.1
     }
 
+    /// Whether `bytes`, a JSON text, may hold a string with a NUL byte: the parser refuses raw
+    /// control characters, so only a `\u0000` escape makes one. A cheap test before `pathOfNUL`.
+    public static func mayHoldNUL(_ bytes: [UInt8]) -> Bool {
+        let escape: [UInt8] = Array("\\u0000".utf8)
+        var i = 0
+        while let j = bytes[i...].firstIndex(of: 0x5c) {
+            if bytes[j...].starts(with: escape) { return true }
+            i = j + 2  // past the escaped character (`\\` included)
+            if i >= bytes.count { return false }
+        }
+        return false
+    }
+
+    /// The path (`["process", "args", "[0]"]`) of the first string or member name holding a NUL
+    /// byte, outside members named `skipping`; nil when there is none. A C string ends at its
+    /// first NUL, so such a string would reach a system call as a different one.
+    public func pathOfNUL(skipping: String) -> [String]? {
+        switch self {
+        case .string(let s): return s.utf8.contains(0) ? [] : nil
+        case .array(let items):
+            for (i, v) in items.enumerated() {
+                if let p = v.pathOfNUL(skipping: skipping) { return ["[\(i)]"] + p }
+            }
+        case .object(let members):
+            for (k, v) in members where k != skipping {
+                if k.utf8.contains(0) { return [k] }
+                if let p = v.pathOfNUL(skipping: skipping) { return [k] + p }
+            }
+        default: break
+        }
+        return nil
+    }
+
     public var isNull: Bool {
         if case .null = self { return true }
         return false

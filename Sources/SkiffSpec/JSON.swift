@@ -4,7 +4,7 @@ import SkiffJSON
 /// JSON for the runtime path, without FoundationEssentials (see SkiffJSON).
 public enum JSON {
     public static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8], what: String) throws -> T {
-        do { return try JSONCoder.decode(type, from: bytes) } catch let e as JSONDecodeError { throw SkiffError.msg("\(what): \(e)") }
+        try read(bytes, what) { try JSONCoder.decode(type, value: $0) }
     }
 
     // The runtime's own documents, read without Codable (SpecReader.swift). Overload resolution
@@ -24,7 +24,13 @@ public enum JSON {
 
     static func read<T>(_ bytes: [UInt8], _ what: String, _ make: (JSONValue) throws -> T) throws -> T {
         do {
-            return try make(try JSONCoder.parse(bytes))
+            let v = try JSONCoder.parse(bytes)
+            // Refused as runc refuses it (Go's syscall layer: EINVAL), rather than cut short
+            // at the NUL: `tr\u0000ue` would run `tr`. Annotations are free text no call takes.
+            if JSONValue.mayHoldNUL(bytes), let path = v.pathOfNUL(skipping: "annotations") {
+                throw JSONDecodeError.invalid(path: path, message: "contains a NUL byte (\\u0000), which no system call can take")
+            }
+            return try make(v)
         } catch let e as JSONDecodeError {
             throw SkiffError.msg("\(what): \(e)")
         }

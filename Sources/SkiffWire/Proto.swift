@@ -8,6 +8,7 @@ public enum ProtoError: Error, Equatable, CustomStringConvertible {
     case badWireType(field: Int, wire: Int)
     case badVarint
     case badUTF8(field: Int)
+    case nulInString(field: Int)
 
     public var description: String {
         switch self {
@@ -15,6 +16,7 @@ public enum ProtoError: Error, Equatable, CustomStringConvertible {
         case .badWireType(let f, let w): return "protobuf: field \(f) has unexpected wire type \(w)"
         case .badVarint: return "protobuf: malformed varint"
         case .badUTF8(let f): return "protobuf: field \(f) is not valid UTF-8"
+        case .nulInString(let f): return "protobuf: field \(f) contains a NUL byte, which no system call can take"
         }
     }
 }
@@ -84,6 +86,9 @@ public enum ProtoValue {
     public func string(_ f: Int) throws -> String {
         guard case .bytes(let b, _) = self else { throw wrong(f) }
         guard let s = String(validating: b, as: UTF8.self) else { throw ProtoError.badUTF8(field: f) }
+        // Strings from containerd become paths, mount options and ids: a NUL would cut them
+        // short at the system call (as Go's syscall layer refuses them, so does this).
+        if b.contains(0) { throw ProtoError.nulInString(field: f) }
         return s
     }
 

@@ -470,4 +470,56 @@ final class ParityTests: XCTestCase {
         XCTAssertEqual(c.code, 1)
         XCTAssertTrue(c.stderr.contains("not supported"), c.stderr)
     }
+
+    /// A NUL byte cuts a C string short, so `/bin/sh\u0000x` would run /bin/sh and a sysctl key
+    /// would name another file. runc refuses each of these (Go's syscall layer answers EINVAL);
+    /// so does skiff, before anything is made, naming the field. runc passes the hostname's bytes
+    /// to sethostname as they are (the container reads "h"); skiff refuses that one too.
+    func testNULBytesAreRefused() throws {
+        let cases: [(String, (TestBundle) -> Void)] = [
+            ("process.args[0]", { $0.args(["/bin/sh\u{0}x", "-c", "echo ran"]) }),
+            ("process.env[1]", { $0.process["env"] = ["PATH=/bin", "A=b\u{0}c"] }),
+            ("process.cwd", { $0.process["cwd"] = "/tmp\u{0}x" }),
+            ("mounts[1].destination", { $0.addMount(["destination": "/tmp\u{0}y", "type": "tmpfs", "source": "tmpfs"]) }),
+            ("mounts[1].source", { $0.addMount(["destination": "/mnt", "type": "bind", "source": "/tmp\u{0}y", "options": ["bind"]]) }),
+            ("mounts[1].options[0]", { $0.addMount(["destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m\u{0}x"]]) }),
+            ("linux.sysctl.net.ipv4.ip_forward", { $0.linux["sysctl"] = ["net.ipv4.ip_forward\u{0}x": "1"] }),
+            ("linux.maskedPaths[0]", { $0.linux["maskedPaths"] = ["/proc/kcore\u{0}x"] }),
+            ("hooks.prestart[0].path", { $0.config["hooks"] = ["prestart": [["path": "/bin/true\u{0}x"]]] }),
+            ("hooks.prestart[0].args[1]", { $0.config["hooks"] = ["prestart": [["path": "/bin/true", "args": ["true", "a\u{0}b"]]]] }),
+            ("hostname", { $0.config["hostname"] = "h\u{0}x" })
+        ]
+        for (field, edit) in cases {
+            let configure = { (b: TestBundle) in
+                b.args(["/bin/sh", "-c", "echo ran"])
+                b.config["mounts"] = [["destination": "/proc", "type": "proc", "source": "proc"]]
+                edit(b)
+            }
+            let s = try bundle(Env.skiff, configure)
+            let r = try bundle(runc, configure).run("p1")
+            if field == "hostname" {
+                XCTAssertEqual(r.code, 0, r.stderr)
+            } else {
+                XCTAssertNotEqual(r.code, 0, "\(field): runc ran it: \(r.stdout)")
+            }
+            let k = s.run("p1")
+            XCTAssertEqual(k.code, 1, "\(field): \(k.stdout) \(k.stderr)")
+            XCTAssertEqual(k.stdout, "", field)
+            XCTAssertTrue(k.stderr.contains("field \"\(field)") && k.stderr.contains("contains a NUL byte"), k.stderr)
+            // Refused before anything is made.
+            XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: s.stateRoot)) ?? [], [], field)
+        }
+        // exec's process.json, for both.
+        for rt in [Env.skiff, runc!] {
+            let c = try bundle(rt) { $0.args(["/bin/sleep", "30"]) }
+            XCTAssertEqual(c.rt(["run", "-d", "--bundle", c.dir, "e1"]).code, 0, rt)
+            let process = c.base + "/p.json"
+            try #"{"args":["/bin/sh\u0000x","-c","echo ran"],"cwd":"/","env":["PATH=/bin"]}"#.write(toFile: process, atomically: true, encoding: .utf8)
+            let e = c.rt(["exec", "-p", process, "e1"])
+            XCTAssertNotEqual(e.code, 0, "\(rt): \(e.stdout)")
+            XCTAssertFalse(e.stdout.contains("ran"), rt)
+            if rt == Env.skiff { XCTAssertTrue(e.stderr.contains("field \"args[0]\": contains a NUL byte"), e.stderr) }
+            c.rt(["kill", "e1", "KILL"])
+        }
+    }
 }

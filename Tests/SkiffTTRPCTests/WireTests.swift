@@ -151,6 +151,20 @@ final class WireTests: XCTestCase {
         XCTAssertThrowsError(try StateRequest(protoBytes: [0x0f])) { XCTAssertEqual($0 as? ProtoError, .badWireType(field: 1, wire: 7)) }
         XCTAssertThrowsError(try StateRequest(protoBytes: [0x00]))  // field 0 does not exist
         XCTAssertThrowsError(try StateRequest(protoBytes: [0x0a, 0x02, 0xc3, 0x28])) { XCTAssertEqual($0 as? ProtoError, .badUTF8(field: 1)) }
+        // A NUL would cut an id, path or mount option short at the system call: refused, nested too.
+        XCTAssertThrowsError(try StateRequest(protoBytes: [0x0a, 0x03, 0x61, 0x00, 0x62])) { XCTAssertEqual($0 as? ProtoError, .nulInString(field: 1)) }
+        var create = CreateTaskRequest()
+        create.id = "c1"
+        var m = Mount()
+        m.type = "bind"
+        m.source = "/srv/a\u{0}b"
+        m.options = ["rbind"]
+        create.rootfs = [m]
+        XCTAssertThrowsError(try CreateTaskRequest(protoBytes: create.protoBytes())) { XCTAssertEqual($0 as? ProtoError, .nulInString(field: 2)) }
+        m.source = "/srv/ab"
+        m.options = ["rbind", "ro\u{0}"]
+        create.rootfs = [m]
+        XCTAssertThrowsError(try CreateTaskRequest(protoBytes: create.protoBytes())) { XCTAssertEqual($0 as? ProtoError, .nulInString(field: 4)) }
         // Random bytes: errors or values, never a crash.
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<2000 {

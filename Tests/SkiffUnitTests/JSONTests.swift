@@ -70,4 +70,37 @@ final class JSONTests: XCTestCase {
         XCTAssertEqual(map.count, 100)
         XCTAssertEqual(map["k99"], "v99")
     }
+
+    /// A NUL in any string or member name of a runtime document is refused with its field, except
+    /// in annotations; `\\u0000` (an escaped backslash, then text) is no NUL.
+    func testNULBytesAreRefusedWithTheirField() throws {
+        let spec = #"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","args":["/bin/echo","ok"]}}"#
+        for (edit, field) in [
+            (#""args":["/bin/echo\u0000x","ok"]"#, "process.args[0]"),
+            (#""args":["/bin/echo","o\u0000k"]"#, "process.args[1]"),
+            (#""args":["/bin/echo","ok"],"env":["A=b\u0000c"]"#, "process.env[0]"),
+            (#""args":["/bin/echo","ok"],"x\u0000y":1"#, "process.x\\u0000y")
+        ] {
+            let text = spec.replacingOccurrences(of: #""args":["/bin/echo","ok"]"#, with: edit)
+            for decode in [
+                { _ = try JSON.decode(Spec.self, from: Array(text.utf8), what: "config") },
+                { _ = try JSON.decode(ExecConfig.self, from: Array(text.utf8), what: "config") }
+            ] {
+                XCTAssertThrowsError(try decode(), text) { e in
+                    XCTAssertTrue("\(e)".contains("field \"\(field)\": contains a NUL byte"), "\(e)")
+                }
+            }
+        }
+        let process = #"{"cwd":"/\u0000tmp","args":["sh"]}"#
+        XCTAssertThrowsError(try JSON.decode(Process.self, from: Array(process.utf8), what: "process")) { e in
+            XCTAssertTrue("\(e)".contains("field \"cwd\": contains a NUL byte"), "\(e)")
+        }
+        XCTAssertThrowsError(try JSON.decode([String: String].self, from: Array(#"{"memory.max\u0000":"1"}"#.utf8), what: "resources"))
+        let annotated = spec.replacingOccurrences(of: #""root""#, with: #""annotations":{"a\u0000":"b\u0000"},"root""#)
+        XCTAssertEqual(try JSON.decode(Spec.self, from: Array(annotated.utf8), what: "config").annotations?.count, 1)
+        let escaped = spec.replacingOccurrences(of: "ok", with: #"a\\u0000"#)
+        XCTAssertEqual(try JSON.decode(Spec.self, from: Array(escaped.utf8), what: "config").process?.args?[1], #"a\u0000"#)
+        XCTAssertFalse(JSONValue.mayHoldNUL(Array(#"["\\u0000"]"#.utf8)))
+        XCTAssertTrue(JSONValue.mayHoldNUL(Array(#"["\\\u0000"]"#.utf8)))
+    }
 }
