@@ -197,8 +197,13 @@ public enum FS {
     }
 
     /// Makes `p` absolute against `base` and removes `.`/`..`/duplicate slashes lexically.
-    public static func absolute(_ p: String, base: String = FS.cwd()) -> String {
+    public static func absolute(_ p: String, base: String) -> String {
         clean(p.hasPrefix("/") ? p : base + "/" + p)
+    }
+
+    /// `p` against the working directory, which is only asked for when `p` is relative.
+    public static func absolute(_ p: String) -> String {
+        p.hasPrefix("/") ? clean(p) : absolute(p, base: cwd())
     }
 
     public static func clean(_ p: String) -> String {

@@ -243,7 +243,8 @@ func main() -> Int32 {
         fail("invalid --rootless value \(quote(r)): use true, false or auto")
     }
 
-    var rt = Runtime(root: global.string("root") ?? Rootless.defaultStateRoot())
+    // A relative root is under the working directory, as runc's filepath.Abs makes it.
+    var rt = Runtime(root: FS.absolute(global.string("root") ?? Rootless.defaultStateRoot()))
     rt.rootless = global.string("rootless").flatMap { $0 == "auto" ? nil : $0 == "true" }
     rt.systemdCgroup = global.bool("systemd-cgroup")
     // Also from the environment: containerd's runc shim and conmon pass no extra global flags.

@@ -522,4 +522,22 @@ final class ParityTests: XCTestCase {
             c.rt(["kill", "e1", "KILL"])
         }
     }
+
+    /// A relative --root names a directory under the working directory (runc: filepath.Abs).
+    func testRelativeRootIsUnderTheWorkingDirectory() throws {
+        for rt in [Env.skiff, runc!] {
+            let b = try bundle(rt) { $0.args(["/bin/sleep", "30"]) }
+            func cmd(_ args: [String]) -> CmdResult {
+                let argv = [rt, "--root", "rel/state"] + args
+                let (exe, wrapped) = Host.inPureCgroupV2View(argv) ?? (argv[0], Array(argv.dropFirst()))
+                return Cmd.run(exe, wrapped, cwd: b.base)
+            }
+            try FileManager.default.createDirectory(atPath: b.base + "/rel", withIntermediateDirectories: true)
+            XCTAssertEqual(cmd(["run", "-d", "--bundle", b.dir, "r1"]).code, 0, rt)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: b.base + "/rel/state/r1/state.json"), rt)
+            XCTAssertEqual(cmd(["list", "-q"]).stdout, "r1\n", rt)
+            XCTAssertEqual(cmd(["delete", "--force", "r1"]).code, 0, rt)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "/rel/state/r1"), rt)
+        }
+    }
 }
