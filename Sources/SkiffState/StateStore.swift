@@ -86,7 +86,24 @@ public struct StateStore {
         // delete removes `<root>/<r.id>`: a record naming another container (or "../x") is not one
         // this store wrote.
         guard r.id == id else { throw SkiffError.msg("state of \(quote(id)) names another container, \(quote(r.id))", hint: "the state file was altered") }
+        if let cg = r.cgroupPath { try StateStore.checkCgroup(cg, top: r.cgroupCreatedTop, id: id) }
         return r
+    }
+
+    /// delete empties, kills and removes the recorded cgroup and the directories above it up to
+    /// the one create made: both must name a cgroup2 directory, not any tree of the host.
+    static func checkCgroup(_ dir: String, top: String?, id: String) throws {
+        let altered = "the state file was altered"
+        guard dir.count > 1, FS.clean(dir) == dir else {
+            throw SkiffError.msg("state of \(quote(id)): cgroupPath \(quote(dir)) is not a clean absolute path", hint: altered)
+        }
+        if let top, top.count <= 1 || FS.clean(top) != top || !(dir == top || dir.hasPrefix(top + "/")) {
+            throw SkiffError.msg("state of \(quote(id)): cgroupCreatedTop \(quote(top)) is not \(quote(dir)) or above it", hint: altered)
+        }
+        // Gone already is fine: there is nothing left to remove.
+        if let type = FS.filesystemType(ofDirectory: dir), type != 0x6367_7270 {  // CGROUP2_SUPER_MAGIC
+            throw SkiffError.msg("state of \(quote(id)): cgroupPath \(quote(dir)) is not in a cgroup2 filesystem", hint: altered)
+        }
     }
 
     /// The record of a create still at work (see ContainerRecord.creatorPid). Its own file, so that

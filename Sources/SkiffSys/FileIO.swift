@@ -1,4 +1,5 @@
 import Glibc
+import CSkiffSys
 
 /// Retries a syscall on EINTR.
 @inline(__always)
@@ -199,6 +200,16 @@ public enum FS {
     /// Makes `p` absolute against `base` and removes `.`/`..`/duplicate slashes lexically.
     public static func absolute(_ p: String, base: String) -> String {
         clean(p.hasPrefix("/") ? p : base + "/" + p)
+    }
+
+    /// The filesystem magic (statfs f_type) of the directory at `path`, or nil when it cannot be
+    /// opened (errno tells why).
+    public static func filesystemType(ofDirectory path: String) -> Int? {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { Glibc.close(fd) }
+        let t = skiff_fs_type(fd)
+        return t < 0 ? nil : t
     }
 
     /// `p` against the working directory, which is only asked for when `p` is relative.

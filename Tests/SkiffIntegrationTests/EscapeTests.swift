@@ -616,6 +616,34 @@ final class EscapeTests: XCTestCase {
         XCTAssertEqual(b.rt(["delete", "--force", "c1"]).code, 0)
     }
 
+    /// delete empties and removes the recorded cgroup and the directories above it up to the
+    /// one create made: a record naming a host tree instead is refused, and the tree stays.
+    func testAStateFileNamingAnotherCgroupIsNotFollowed() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.payload("sleep", "30")
+        XCTAssertEqual(b.rt(["create", "--bundle", b.dir, "c1"]).code, 0)
+        let victim = b.base + "/victim"
+        try FileManager.default.createDirectory(atPath: victim + "/keep/deeper", withIntermediateDirectories: true)
+        let file = b.stateRoot + "/c1/state.json"
+        let original = try String(contentsOfFile: file, encoding: .utf8)
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(original.utf8)) as? [String: Any])
+        let cgroup = try XCTUnwrap(record["cgroupPath"] as? String)
+        for (path, top) in [(victim + "/keep", victim), (victim + "/keep/../keep", victim), (cgroup, "/")] {
+            var altered = record
+            altered["cgroupPath"] = path
+            altered["cgroupCreatedTop"] = top
+            try JSONSerialization.data(withJSONObject: altered).write(to: URL(fileURLWithPath: file))
+            let r = b.rt(["delete", "--force", "c1"])
+            XCTAssertNotEqual(r.code, 0, path)
+            XCTAssertTrue(r.stderr.contains("the state file was altered"), r.stderr)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: victim + "/keep/deeper"), "the tree the record named is still there")
+        }
+        try original.write(toFile: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(b.rt(["delete", "--force", "c1"]).code, 0)
+    }
+
     /// linux.devices numbers beyond 32 bits are refused: mknod would make 2^32+1 a 1:1 node
     /// (/dev/mem) in the container.
     func testADeviceNumberBeyond32BitsIsRefused() throws {
