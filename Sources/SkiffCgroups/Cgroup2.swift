@@ -39,7 +39,13 @@ public struct Cgroup2: Sendable, Equatable {
         return nil
     }
 
+    /// statfs f_type of a cgroup2 filesystem (CGROUP2_SUPER_MAGIC).
+    public static let superMagic = 0x6367_7270
+
     public static func hostMountpoint() -> String? {
+        // Where systemd and every distribution mount it, asked of the directory: one open instead
+        // of reading all of mountinfo (~1% of a `run`).
+        for mp in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] where FS.filesystemType(ofDirectory: mp) == superMagic { return mp }
         guard let mi = try? FS.readString("/proc/self/mountinfo") else { return nil }
         return findMountpoint(mountinfo: mi)
     }

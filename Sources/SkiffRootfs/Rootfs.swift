@@ -50,8 +50,9 @@ public struct Rootfs {
         let (tree, target) = try openRootfs()
         defer { close(target) }
         do {
-            // pivot_root refuses a shared parent mount, and a shared new root.
-            try makeParentPrivate()
+            // pivot_root refuses a shared parent mount, and a shared new root. After a recursive
+            // slave or private "/" no mount is shared, and mountinfo need not be read.
+            if rootProp & MountOptions.REC == 0 || rootProp & MountOptions.SHARED != 0 { try makeParentPrivate() }
             try calls.attach(tree, to: target, what: rootfs)
             // Slave leaves a private or slave mount as it is and turns a shared one into a slave of
             // its peers (it still receives their mounts); submounts keep their own propagation.

@@ -101,7 +101,7 @@ public struct StateStore {
             throw SkiffError.msg("state of \(quote(id)): cgroupCreatedTop \(quote(top)) is not \(quote(dir)) or above it", hint: altered)
         }
         // Gone already is fine: there is nothing left to remove.
-        if let type = FS.filesystemType(ofDirectory: dir), type != 0x6367_7270 {  // CGROUP2_SUPER_MAGIC
+        if let type = FS.filesystemType(ofDirectory: dir), type != Cgroup2.superMagic {
             throw SkiffError.msg("state of \(quote(id)): cgroupPath \(quote(dir)) is not in a cgroup2 filesystem", hint: altered)
         }
     }

@@ -152,10 +152,7 @@ extension Proc {
     /// becomes "skiff init", as runc's init is "runc init". Strings already copied by Swift
     /// (CommandLine.arguments) are unaffected; getenv finds nothing afterwards.
     public static func scrubEnvironmentAndCommandLine() {
-        // Fields from 3 (state) on; arg_start..env_end are fields 48-51.
-        guard let f = statFields(of: "self"), f.count >= 49, let argStart = UInt(f[45]), let argEnd = UInt(f[46]),
-            let envStart = UInt(f[47]), let envEnd = UInt(f[48])
-        else { return }
+        guard let (argStart, argEnd, envStart, envEnd) = argumentAndEnvironmentAreas() else { return }
         clearenv()
         if envEnd > envStart, let p = UnsafeMutableRawPointer(bitPattern: envStart) { memset(p, 0, Int(envEnd - envStart)) }
         if argEnd > argStart, let p = UnsafeMutableRawPointer(bitPattern: argStart) {
@@ -164,6 +161,38 @@ extension Proc {
             let title: [UInt8] = Array("skiff\0init\0".utf8)
             if size >= title.count { title.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: title.count) } }
         }
+    }
+
+    /// arg_start, arg_end, env_start and env_end: what /proc/PID/cmdline and environ show.
+    /// execve lays out argv's strings, envp's, then the file name (AT_EXECFN) end to end, so
+    /// main's argv and the auxiliary vector give all four without reading /proc/self/stat
+    /// (~2% of a `run`); that file is read when they do not line up.
+    static func argumentAndEnvironmentAreas() -> (UInt, UInt, UInt, UInt)? {
+        if let areas = areasFromArgv() { return areas }
+        // Fields from 3 (state) on; arg_start..env_end are fields 48-51.
+        guard let f = statFields(of: "self"), f.count >= 49, let argStart = UInt(f[45]), let argEnd = UInt(f[46]),
+            let envStart = UInt(f[47]), let envEnd = UInt(f[48])
+        else { return nil }
+        return (argStart, argEnd, envStart, envEnd)
+    }
+
+    static func areasFromArgv() -> (UInt, UInt, UInt, UInt)? {
+        let argc = Int(CommandLine.argc)
+        let argv = CommandLine.unsafeArgv
+        if argc > 0, let first = argv[0] {
+            let argStart = UInt(bitPattern: first)
+            var argEnd = argStart
+            var aligned = true
+            for i in 0..<argc {
+                guard let a = argv[i], UInt(bitPattern: a) == argEnd else { aligned = false; break }
+                argEnd += UInt(strlen(a)) + 1
+            }
+            let envEnd = getauxval(UInt(AT_EXECFN))
+            // The first original environment string starts where argv's end (envp follows argv).
+            if let e = argv[argc + 1], UInt(bitPattern: e) != argEnd { aligned = false }
+            if aligned, envEnd >= argEnd, envEnd - argStart <= 1 << 27 { return (argStart, argEnd, argEnd, envEnd) }
+        }
+        return nil
     }
 }
 

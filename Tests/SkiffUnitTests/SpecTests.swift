@@ -164,6 +164,13 @@ final class SysTests: XCTestCase {
         }
     }
 
+    /// The areas the init blanks, read from argv and AT_EXECFN, are the kernel's (/proc/self/stat).
+    func testArgumentAndEnvironmentAreasAreTheKernels() throws {
+        let areas = try XCTUnwrap(Proc.areasFromArgv(), "argv and the auxiliary vector did not line up")
+        let f = try XCTUnwrap(Proc.statFields(of: "self"))
+        XCTAssertEqual([areas.0, areas.1, areas.2, areas.3], f[45...48].map { UInt($0) ?? 0 })
+    }
+
     func testSplitASCIIMatchesSplit() {
         let pieces = [" ", "  ", "a", "é", "\\040", "-", "😀", "\n", "shared:1"]
         var x: UInt64 = 0x9E37_79B9_7F4A_7C15

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 #include <stdint.h>
 #include <linux/sched.h>
+#include <sys/auxv.h> /* getauxval */
 
 /* CLONE_* come from <linux/sched.h>; re-export the ones Swift sees as macros it cannot import. */
 static const unsigned long SKIFF_CLONE_NEWNS = CLONE_NEWNS;
