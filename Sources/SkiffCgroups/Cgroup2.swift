@@ -104,8 +104,9 @@ public struct Cgroup2: Sendable, Equatable {
     public func create() throws -> String? {
         var firstCreated: String?
         var cur = mountpoint
-        for comp in path.split(separator: "/") {
-            cur += "/" + comp
+        for comp in splitASCII(path, UInt8(ascii: "/")) {
+            cur += "/"
+            cur += String(comp)  // not `+ comp`: String + Substring is generic, looked up at run time
             if mkdir(cur, 0o755) == 0 {
                 if firstCreated == nil { firstCreated = cur }
             } else if errno != EEXIST {

@@ -20,7 +20,7 @@ enum InitProcess {
         close(plan.lockFd)
         Proc.scrubEnvironmentAndCommandLine()
         if let stdio = plan.stdio, !Sys.installStdio(stdio) { _exit(1) }
-        let keep: Set<Int32> = [plan.syncFd, plan.pidFd, plan.fifoFd, plan.consoleSocketFd, plan.cgroupFd]
+        let keep: [Int32] = [plan.syncFd, plan.pidFd, plan.fifoFd, plan.consoleSocketFd, plan.cgroupFd]
         for name in (try? FS.listDirectory("/proc/self/fd")) ?? [] {
             if let fd = Int32(name), fd >= 3 + Int32(plan.preservedFds), !keep.contains(fd) { close(fd) }
         }

@@ -77,14 +77,15 @@ public enum Validation {
                 }
             }
         }
-        var seen = Set<String>()
+        var seen: [String] = []  // a handful: a Set's storage type is made at run time, on every create
         for r in p.rlimits ?? [] {
             guard RlimitNames.all[r.type] != nil else {
                 throw SkiffError.msg(
                     "config: process.rlimits: unknown rlimit type \(quote(r.type))",
                     hint: "valid types are RLIMIT_NOFILE, RLIMIT_NPROC, ...")
             }
-            if !seen.insert(r.type).inserted { throw SkiffError.msg("config: process.rlimits: duplicate \(r.type)") }
+            if seen.contains(r.type) { throw SkiffError.msg("config: process.rlimits: duplicate \(r.type)") }
+            seen.append(r.type)
             if r.soft > r.hard { throw SkiffError.msg("config: process.rlimits: \(r.type) soft limit \(r.soft) exceeds hard limit \(r.hard)") }
         }
         if let adj = p.oomScoreAdj, adj < -1000 || adj > 1000 {

@@ -41,3 +41,18 @@ public func splitASCII(_ s: Substring, _ separator: UInt8) -> [Substring] {
 }
 
 public func splitASCII(_ s: String, _ separator: UInt8) -> [Substring] { splitASCII(s[...], separator) }
+
+/// A decimal number made of ASCII digits only, read from the bytes: `UInt64(substring)` is
+/// generic over StringProtocol and has its witnesses looked up at run time.
+public func parseDecimal(_ s: Substring) -> UInt64? {
+    var v: UInt64 = 0
+    if s.utf8.isEmpty { return nil }
+    for b in s.utf8 {
+        guard b >= 0x30 && b <= 0x39 else { return nil }
+        let (m, o1) = v.multipliedReportingOverflow(by: 10)
+        let (a, o2) = m.addingReportingOverflow(UInt64(b - 0x30))
+        if o1 || o2 { return nil }
+        v = a
+    }
+    return v
+}

@@ -3,7 +3,17 @@ import CSkiffSys
 
 /// Retries a syscall on EINTR.
 @inline(__always)
-public func retryEINTR<T: BinaryInteger>(_ body: () -> T) -> T {
+// For Int (read, write) and Int32 (everything else) rather than generic: a generic one looked
+// up its BinaryInteger witnesses at run time, on the first call of every command.
+public func retryEINTR(_ body: () -> Int) -> Int {
+    while true {
+        let r = body()
+        if r < 0 && errno == EINTR { continue }
+        return r
+    }
+}
+
+public func retryEINTR(_ body: () -> Int32) -> Int32 {
     while true {
         let r = body()
         if r < 0 && errno == EINTR { continue }
@@ -132,27 +142,34 @@ public enum FS {
     }
 
     /// The entries of `path` but `.` and `..`, with their types as readdir reports them.
-    static func entries(_ path: String) throws -> [(name: String, type: UInt8)] {
+    /// One directory entry. A struct, not a tuple: an array of tuples has its metadata made at
+    /// run time, on the first listing of every command.
+    struct Entry {
+        let name: String
+        let type: UInt8
+    }
+
+    static func entries(_ path: String) throws -> [Entry] {
         guard let d = opendir(path) else { throw SkiffError.sys("opendir", path) }
         defer { closedir(d) }
-        var out: [(name: String, type: UInt8)] = []
+        var out: [Entry] = []
         while let e = readdir(d) {
             let name = withUnsafePointer(to: e.pointee.d_name) { p in
                 p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
             }
-            if name != "." && name != ".." { out.append((name, e.pointee.d_type)) }
+            if name != "." && name != ".." { out.append(Entry(name: name, type: e.pointee.d_type)) }
         }
         return out
     }
 
-    public static func listDirectory(_ path: String) throws -> [String] { try entries(path).map(\.name).sorted() }
+    public static func listDirectory(_ path: String) throws -> [String] { try entries(path).map { $0.name }.sorted() }
 
     /// The names of the directories in `path`, from the entries' types where the filesystem
     /// reports them (cgroupfs, tmpfs, ext4 do) and lstat otherwise; symlinks are not followed.
     public static func subdirectories(_ path: String) -> [String] {
         ((try? entries(path)) ?? []).filter { e in
             e.type == UInt8(DT_DIR) || (e.type == UInt8(DT_UNKNOWN) && linkStat(path + "/" + e.name).map { $0.st_mode & S_IFMT == S_IFDIR } == true)
-        }.map(\.name)
+        }.map { $0.name }
     }
 
     /// Creates `path` (never there before, never replaced: no temporary file and rename) and

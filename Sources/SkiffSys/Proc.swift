@@ -5,8 +5,8 @@ public enum Proc {
     /// Field 22 of /proc/PID/stat (start time in clock ticks) and the state letter: identifies a
     /// process across pid reuse.
     public static func stat(_ pid: pid_t) -> (state: Character, startTime: UInt64)? {
-        guard let rest = statFields(pid), rest.count > 19, let st = rest[0].first, let start = UInt64(rest[19]) else { return nil }
-        return (st, start)
+        guard let rest = statFields(pid), rest.count > 19, let st = rest[0].utf8.first, let start = parseDecimal(rest[19]) else { return nil }
+        return (Character(Unicode.Scalar(st)), start)
     }
 
     /// The fields of /proc/PID/stat after comm (field 3 on: state, ppid, ...). comm may contain
