@@ -396,8 +396,9 @@ public struct Rootfs {
             try Sys.umount(".", flags: SKIFF_MNT_DETACH)
             if chdir("/") != 0 { throw SkiffError.sys("chdir", "/") }
         }
-        // Private was made by makeParentPrivate already.
-        if let p = requestedPropagation, p & MountOptions.PRIVATE == 0 {
+        // Private was made by makeParentPrivate already; unbindable waits for the end of
+        // finalize, since the read-only paths, masks and console are binds of mounts under "/".
+        if let p = requestedPropagation, p & (MountOptions.PRIVATE | MountOptions.UNBINDABLE) == 0 {
             try withContext("rootfsPropagation") { try calls.mount(nil, "/", nil, p, nil) }
         }
     }
@@ -449,6 +450,11 @@ public struct Rootfs {
             let null = try devNull(root)
             defer { close(null) }
             for p in spec.linux?.maskedPaths ?? [] { try withContext("masked path \(quote(p))") { try maskPath(root, p, null: null) } }
+        }
+        // Last: nothing can be bound from an unbindable mount (runbindable made every mount so
+        // before the binds above, and they failed with EINVAL, as crun's do).
+        if let p = requestedPropagation, p & MountOptions.UNBINDABLE != 0 {
+            try withContext("rootfsPropagation") { try calls.mount(nil, "/", nil, p, nil) }
         }
     }
 

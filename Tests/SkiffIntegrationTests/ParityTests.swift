@@ -98,11 +98,19 @@ final class ParityTests: XCTestCase {
             XCTAssertTrue(p.skiff.stdout.hasPrefix("shared:"), p.skiff.stdout)
             XCTAssertFalse(p.runc.stdout.hasPrefix("shared:"), p.runc.stdout)
         }
-        let s = try bundle(Env.skiff) { b in
-            b.linux["rootfsPropagation"] = "unbindable"; b.args(show)
-        }.run("u1")
-        XCTAssertEqual(s.code, 0, s.stderr)
-        XCTAssertTrue(s.stdout.contains("unbindable"), s.stdout)
+        // unbindable and runbindable: runc 1.1 fails both (above), crun 1.8 runbindable (its masks
+        // are binds from an unbindable /dev). skiff applies them after every bind, with the
+        // default read-only and masked paths in place.
+        for (i, prop) in ["unbindable", "runbindable"].enumerated() {
+            let b = try bundle(Env.skiff) { b in
+                b.linux["rootfsPropagation"] = prop; b.args(show)
+            }
+            let s = b.run("u\(i)")
+            XCTAssertEqual(s.code, 0, "\(prop): \(s.stderr)")
+            XCTAssertTrue(s.stdout.contains("unbindable"), "\(prop): \(s.stdout)")
+            XCTAssertFalse((b.linux["readonlyPaths"] as? [String] ?? []).isEmpty)
+            XCTAssertFalse((b.linux["maskedPaths"] as? [String] ?? []).isEmpty)
+        }
     }
 
     /// `ro` on an rbind makes the top read-only and leaves submounts alone; `rro` makes them all
@@ -538,6 +546,14 @@ final class ParityTests: XCTestCase {
             XCTAssertEqual(cmd(["list", "-q"]).stdout, "r1\n", rt)
             XCTAssertEqual(cmd(["delete", "--force", "r1"]).code, 0, rt)
             XCTAssertFalse(FileManager.default.fileExists(atPath: "/rel/state/r1"), rt)
+        }
+        // A working directory that is gone: both fail rather than use another directory.
+        let gone = try bundle(Env.skiff) { _ in }.base + "/gone"
+        try FileManager.default.createDirectory(atPath: gone, withIntermediateDirectories: true)
+        for rt in [Env.skiff, runc!] {
+            let r = Cmd.sh("cd \(gone) && rmdir \(gone) && \(rt) --root rel-state list; echo \"rc=$?\"; mkdir -p \(gone)")
+            XCTAssertTrue(r.stdout.contains("rc=1"), "\(rt): \(r.stdout) \(r.stderr)")
+            if rt == Env.skiff { XCTAssertTrue(r.stderr.contains("getcwd for --root \"rel-state\": no such file or directory"), r.stderr) }
         }
     }
 }
