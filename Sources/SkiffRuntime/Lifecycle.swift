@@ -154,8 +154,9 @@ extension Runtime {
         if let moved = r.netDevices { NetDevices.moveOut(moved, store: store, id: r.id) }
         if let dir = r.cgroupPath {
             let cg = Cgroup2.at(dir)
-            // A cgroup that existed before the container (shared, given by cgroupsPath) is left
-            // with whatever else is in it; ours is emptied and removed.
+            // A cgroup that existed before the container (shared, given by cgroupsPath) is not
+            // emptied: it goes (with its empty children, as runc's RemovePath) only when nothing
+            // is left in it. Ours is emptied and removed.
             let ours = r.cgroupCreatedTop != nil
             // What is left when the init had no pid namespace of its own is killed (runc's
             // destroy); with its own, the kernel took everything down with the init.

@@ -86,24 +86,34 @@ public struct StateStore {
         // delete removes `<root>/<r.id>`: a record naming another container (or "../x") is not one
         // this store wrote.
         guard r.id == id else { throw SkiffError.msg("state of \(quote(id)) names another container, \(quote(r.id))", hint: "the state file was altered") }
-        if let cg = r.cgroupPath { try StateStore.checkCgroup(cg, top: r.cgroupCreatedTop, id: id) }
-        return r
+        var record = r
+        if let cg = r.cgroupPath, let problem = StateStore.cgroupProblem(cg, top: r.cgroupCreatedTop) {
+            // Never acted on, and not fatal: `delete -f` still stops the init (by pid and start
+            // time) and removes the state; the cgroup, wherever it is, is left alone.
+            Logger.shared.warn("state of \(quote(id)): \(problem): the state file was altered; its cgroup is ignored")
+            record.cgroupPath = nil
+            record.cgroupCreatedTop = nil
+        }
+        return record
     }
 
     /// delete empties, kills and removes the recorded cgroup and the directories above it up to
-    /// the one create made: both must name a cgroup2 directory, not any tree of the host.
-    static func checkCgroup(_ dir: String, top: String?, id: String) throws {
-        let altered = "the state file was altered"
-        guard dir.count > 1, FS.clean(dir) == dir else {
-            throw SkiffError.msg("state of \(quote(id)): cgroupPath \(quote(dir)) is not a clean absolute path", hint: altered)
+    /// the one create made, by path: both must name a directory of a cgroup2 filesystem, not any
+    /// tree of the host. Under /sys/fs/cgroup (or the cgroup2 mount) only root can make a
+    /// symlink, so the path still names the directory checked when delete reaches it.
+    static func cgroupProblem(_ dir: String, top: String?) -> String? {
+        func underCgroupMount(_ p: String) -> Bool {
+            p.hasPrefix("/sys/fs/cgroup/") || (Cgroup2.hostMountpoint().map { p.hasPrefix($0 + "/") } ?? false)
         }
-        if let top, top.count <= 1 || FS.clean(top) != top || !(dir == top || dir.hasPrefix(top + "/")) {
-            throw SkiffError.msg("state of \(quote(id)): cgroupCreatedTop \(quote(top)) is not \(quote(dir)) or above it", hint: altered)
+        guard FS.clean(dir) == dir, underCgroupMount(dir) else { return "cgroupPath \(quote(dir)) is not a clean path under the cgroup2 mount" }
+        if let top, FS.clean(top) != top || !(dir == top || dir.hasPrefix(top + "/")) || !underCgroupMount(top) {
+            return "cgroupCreatedTop \(quote(top)) is not \(quote(dir)) or a cgroup above it"
         }
-        // Gone already is fine: there is nothing left to remove.
-        if let type = FS.filesystemType(ofDirectory: dir), type != Cgroup2.superMagic {
-            throw SkiffError.msg("state of \(quote(id)): cgroupPath \(quote(dir)) is not in a cgroup2 filesystem", hint: altered)
+        guard let type = FS.filesystemType(ofDirectory: dir) else {
+            // Gone already is fine: there is nothing left to remove.
+            return errno == ENOENT ? nil : "cgroupPath \(quote(dir)): \(String(cString: strerror(errno)))"
         }
+        return type == Cgroup2.superMagic ? nil : "cgroupPath \(quote(dir)) is not in a cgroup2 filesystem"
     }
 
     /// The record of a create still at work (see ContainerRecord.creatorPid). Its own file, so that

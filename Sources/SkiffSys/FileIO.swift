@@ -209,8 +209,15 @@ public enum FS {
     }
 
     public static func cwd() -> String {
+        // A working directory that was removed (or is too deep to name) is still where relative
+        // paths resolve: through /proc/self/cwd, not "/" (where `--root rel` made "/rel").
+        workingDirectory() ?? "/proc/self/cwd"
+    }
+
+    /// getcwd, or nil with errno set.
+    public static func workingDirectory() -> String? {
         var buf = [CChar](repeating: 0, count: 4097)
-        guard getcwd(&buf, 4096) != nil else { return "/" }
+        guard getcwd(&buf, 4096) != nil else { return nil }
         return String(cString: buf)
     }
 
@@ -219,10 +226,10 @@ public enum FS {
         clean(p.hasPrefix("/") ? p : base + "/" + p)
     }
 
-    /// The filesystem magic (statfs f_type) of the directory at `path`, or nil when it cannot be
-    /// opened (errno tells why).
+    /// The filesystem magic (statfs f_type) of the directory at `path` (not a symlink to one),
+    /// or nil when it cannot be opened (errno tells why).
     public static func filesystemType(ofDirectory path: String) -> Int? {
-        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         if fd < 0 { return nil }
         defer { Glibc.close(fd) }
         let t = skiff_fs_type(fd)

@@ -617,31 +617,50 @@ final class EscapeTests: XCTestCase {
     }
 
     /// delete empties and removes the recorded cgroup and the directories above it up to the
-    /// one create made: a record naming a host tree instead is refused, and the tree stays.
+    /// one create made, by path: a record naming a host tree instead (directly, through `..`,
+    /// through a symlink another process could swap, or as the created top) is not acted on.
+    /// delete still stops the init and removes the state, warns, and leaves every cgroup alone.
     func testAStateFileNamingAnotherCgroupIsNotFollowed() throws {
         try Env.requireRoot()
         let b = try TestBundle()
         defer { b.cleanup() }
         b.payload("sleep", "30")
-        XCTAssertEqual(b.rt(["create", "--bundle", b.dir, "c1"]).code, 0)
         let victim = b.base + "/victim"
         try FileManager.default.createDirectory(atPath: victim + "/keep/deeper", withIntermediateDirectories: true)
-        let file = b.stateRoot + "/c1/state.json"
-        let original = try String(contentsOfFile: file, encoding: .utf8)
-        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(original.utf8)) as? [String: Any])
-        let cgroup = try XCTUnwrap(record["cgroupPath"] as? String)
-        for (path, top) in [(victim + "/keep", victim), (victim + "/keep/../keep", victim), (cgroup, "/")] {
-            var altered = record
-            altered["cgroupPath"] = path
-            altered["cgroupCreatedTop"] = top
-            try JSONSerialization.data(withJSONObject: altered).write(to: URL(fileURLWithPath: file))
-            let r = b.rt(["delete", "--force", "c1"])
-            XCTAssertNotEqual(r.code, 0, path)
-            XCTAssertTrue(r.stderr.contains("the state file was altered"), r.stderr)
-            XCTAssertTrue(FileManager.default.fileExists(atPath: victim + "/keep/deeper"), "the tree the record named is still there")
+        // delete kills what a cgroup's cgroup.procs lists when it has no cgroup.kill.
+        let bystander = Process()
+        bystander.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        bystander.arguments = ["60"]
+        try bystander.run()
+        defer { bystander.terminate() }
+        try "\(bystander.processIdentifier)\n".write(toFile: victim + "/keep/cgroup.procs", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: b.base + "/link", withDestinationPath: victim + "/keep")
+        let base = try XCTUnwrap(b.linux["cgroupsPath"] as? String)
+        let cases: [(String, String?)] = [
+            (victim + "/keep", victim), (victim + "/keep/../keep", nil), (b.base + "/link", nil), ("/etc/passwd", nil)
+        ]
+        for (i, (path, top)) in cases.enumerated() {
+            b.linux["cgroupsPath"] = base + "-\(i)"
+            XCTAssertEqual(b.rt(["create", "--bundle", b.dir, "c\(i)"]).code, 0)
+            let file = b.stateRoot + "/c\(i)/state.json"
+            var record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
+            let cgroup = try XCTUnwrap(record["cgroupPath"] as? String)
+            let pid = try XCTUnwrap(record["pid"] as? Int)
+            record["cgroupPath"] = path
+            record["cgroupCreatedTop"] = top ?? path
+            try JSONSerialization.data(withJSONObject: record).write(to: URL(fileURLWithPath: file))
+            let r = b.rt(["delete", "--force", "c\(i)"])
+            XCTAssertEqual(r.code, 0, "\(path): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("the state file was altered; its cgroup is ignored"), r.stderr)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: victim + "/keep/deeper"), "\(path): the tree the record named is still there")
+            XCTAssertTrue(bystander.isRunning, "\(path): the process the fake cgroup.procs listed is alive")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: b.stateRoot + "/c\(i)"), "\(path): the state is removed")
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            XCTAssertTrue(stat.isEmpty || stat.contains(") Z "), "\(path): the init is stopped: \(stat)")
+            // The container's own cgroup was not named by the record: delete left it, empty.
+            XCTAssertEqual(rmdir(cgroup), 0, "\(cgroup): \(String(cString: strerror(errno)))")
         }
-        try original.write(toFile: file, atomically: true, encoding: .utf8)
-        XCTAssertEqual(b.rt(["delete", "--force", "c1"]).code, 0)
+        b.linux["cgroupsPath"] = base
     }
 
     /// linux.devices numbers beyond 32 bits are refused: mknod would make 2^32+1 a 1:1 node
