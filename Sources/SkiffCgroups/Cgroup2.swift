@@ -138,7 +138,19 @@ public struct Cgroup2: Sendable, Equatable {
     /// Kills everything inside with cgroup.kill (5.14+), falling back to signalling each pid.
     public func killAll(signal: Int32 = SIGKILL) throws {
         if signal == SIGKILL, (try? FS.writeFile(directory + "/cgroup.kill", "1", flags: O_WRONLY)) != nil { return }
+        try refuseHierarchyRoot("kill every process in")
         for p in try procs() { kill(p, signal) }
+    }
+
+    /// A hierarchy's root is a mount point (its device differs from its parent's). It has no
+    /// cgroup.kill, and its cgroup.procs lists every process not in a cgroup of its own: on a
+    /// host that uses no other cgroups, all of them. No recorded path may make the runtime
+    /// signal every one of those, or walk the whole hierarchy removing empty cgroups.
+    func refuseHierarchyRoot(_ what: String) throws {
+        guard let here = FS.linkStat(directory), let parent = FS.linkStat(directory + "/..") else { return }
+        if here.st_dev != parent.st_dev {
+            throw SkiffError.msg("\(what) \(quote(directory)): a mount point, the root of a cgroup hierarchy, not a container's cgroup")
+        }
     }
 
     public func setFrozen(_ frozen: Bool) throws {
@@ -154,6 +166,7 @@ public struct Cgroup2: Sendable, Equatable {
     /// every parent up to `createdTop`. With `killRemaining` whatever is left is killed first.
     public func remove(createdTop: String?, killRemaining: Bool = false, waitBusy: Bool = true) throws {
         guard exists else { return }
+        try refuseHierarchyRoot("remove")
         if killRemaining { try? killAll() }
         // Sub-cgroups first (exec --cgroup, a payload's own): rmdir refuses a cgroup with
         // children, and runc's delete removes the whole subtree too.

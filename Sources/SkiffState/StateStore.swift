@@ -98,14 +98,16 @@ public struct StateStore {
     }
 
     /// delete empties, kills and removes the recorded cgroup and the directories above it up to
-    /// the one create made, by path: both must name a directory of a cgroup2 filesystem, not any
-    /// tree of the host. Under /sys/fs/cgroup (or the cgroup2 mount) only root can make a
-    /// symlink, so the path still names the directory checked when delete reaches it.
+    /// the one create made, by path: both must name a cgroup below this host's cgroup2 mount
+    /// point (never the mount point itself: the hierarchy's root holds every other process), not
+    /// any tree of the host. In cgroupfs only root can make a directory, and no one a symlink, so
+    /// the path still names the directory checked when delete reaches it.
     static func cgroupProblem(_ dir: String, top: String?) -> String? {
-        func underCgroupMount(_ p: String) -> Bool {
-            p.hasPrefix("/sys/fs/cgroup/") || (Cgroup2.hostMountpoint().map { p.hasPrefix($0 + "/") } ?? false)
+        let mountpoint = Cgroup2.hostMountpoint()
+        func underCgroupMount(_ p: String) -> Bool { mountpoint.map { p.hasPrefix($0 + "/") } ?? false }
+        guard FS.clean(dir) == dir, underCgroupMount(dir) else {
+            return "cgroupPath \(quote(dir)) is not a clean path below the cgroup2 mount point \(quote(mountpoint ?? "(none)"))"
         }
-        guard FS.clean(dir) == dir, underCgroupMount(dir) else { return "cgroupPath \(quote(dir)) is not a clean path under the cgroup2 mount" }
         if let top, FS.clean(top) != top || !(dir == top || dir.hasPrefix(top + "/")) || !underCgroupMount(top) {
             return "cgroupCreatedTop \(quote(top)) is not \(quote(dir)) or a cgroup above it"
         }

@@ -636,9 +636,15 @@ final class EscapeTests: XCTestCase {
         try "\(bystander.processIdentifier)\n".write(toFile: victim + "/keep/cgroup.procs", atomically: true, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: b.base + "/link", withDestinationPath: victim + "/keep")
         let base = try XCTUnwrap(b.linux["cgroupsPath"] as? String)
-        let cases: [(String, String?)] = [
+        var cases: [(String, String?)] = [
             (victim + "/keep", victim), (victim + "/keep/../keep", nil), (b.base + "/link", nil), ("/etc/passwd", nil)
         ]
+        // The hierarchy's root, which holds every process not in a cgroup of its own; and, on a
+        // hybrid host, a path in a v1 hierarchy that does not exist yet (another root process
+        // could make it, and put anyone in it, while delete waits for the init to die).
+        let mountpoint = try XCTUnwrap(Host.cgroupRoot)
+        cases.append((mountpoint, nil))
+        if mountpoint != "/sys/fs/cgroup" { cases.append(("/sys/fs/cgroup/pids/skiff-test-absent", nil)) }
         for (i, (path, top)) in cases.enumerated() {
             b.linux["cgroupsPath"] = base + "-\(i)"
             XCTAssertEqual(b.rt(["create", "--bundle", b.dir, "c\(i)"]).code, 0)
@@ -648,7 +654,18 @@ final class EscapeTests: XCTestCase {
             let pid = try XCTUnwrap(record["pid"] as? Int)
             record["cgroupPath"] = path
             record["cgroupCreatedTop"] = top ?? path
+            let original = try Data(contentsOf: URL(fileURLWithPath: file))
             try JSONSerialization.data(withJSONObject: record).write(to: URL(fileURLWithPath: file))
+            if path == mountpoint {
+                // Only read here: a build that trusts this record lists the host's processes, and
+                // its delete would kill them all. Then the record is put back and deleted.
+                let ps = b.rt(["ps", "--format", "json", "c\(i)"])
+                XCTAssertTrue(ps.stderr.contains("the state file was altered; its cgroup is ignored"), "\(path): \(ps.stderr)")
+                XCTAssertFalse(ps.stdout.contains("\(bystander.processIdentifier)"), "\(path): ps listed a process outside the container")
+                try original.write(to: URL(fileURLWithPath: file))
+                XCTAssertEqual(b.rt(["delete", "--force", "c\(i)"]).code, 0)
+                continue
+            }
             let r = b.rt(["delete", "--force", "c\(i)"])
             XCTAssertEqual(r.code, 0, "\(path): \(r.stderr)")
             XCTAssertTrue(r.stderr.contains("the state file was altered; its cgroup is ignored"), r.stderr)

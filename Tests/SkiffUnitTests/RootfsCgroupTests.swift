@@ -109,6 +109,31 @@ final class CgroupTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: mp + "/existing"), "a parent that existed stays")
     }
 
+    /// The root of a cgroup hierarchy (a mount point) is never signalled or emptied, whatever
+    /// path a record names: its cgroup.procs lists every process not in a cgroup of its own.
+    /// A tmpfs with a cgroup.procs naming a bystander stands in for it.
+    func testTheRootOfAHierarchyIsNeverKilledOrEmptied() throws {
+        guard geteuid() == 0 else { throw XCTSkip("needs root (mounts a tmpfs)") }
+        let dir = NSTemporaryDirectory() + "skiff-cgroot-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(mount("tmpfs", dir, "tmpfs", 0, nil), 0, String(cString: strerror(errno)))
+        defer { umount2(dir, Int32(MNT_DETACH)) }
+        let bystander = Process()
+        bystander.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        bystander.arguments = ["60"]
+        try bystander.run()
+        defer { bystander.terminate() }
+        try "\(bystander.processIdentifier)\n".write(toFile: dir + "/cgroup.procs", atomically: false, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/empty", withIntermediateDirectories: true)
+        let root = Cgroup2(mountpoint: dir, path: "/")
+        XCTAssertThrowsError(try root.killAll()) { XCTAssertTrue("\($0)".contains("the root of a cgroup hierarchy"), "\($0)") }
+        XCTAssertThrowsError(try root.remove(createdTop: dir, killRemaining: true))
+        usleep(100_000)
+        XCTAssertTrue(bystander.isRunning, "the process the root's cgroup.procs lists is alive")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/empty"), "no cgroup below the root was removed")
+    }
+
     func testFrozenStateFromEvents() throws {
         let dir = NSTemporaryDirectory() + "skiff-cgf-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
