@@ -245,11 +245,16 @@ func main() -> Int32 {
 
     // A relative root is under the working directory, as runc's filepath.Abs makes it (and, as
     // there, an error when the working directory is gone).
-    let root = global.string("root") ?? Rootless.defaultStateRoot()
-    if !root.hasPrefix("/"), FS.workingDirectory() == nil {
-        fail("\(SkiffError("getcwd for --root", root, errno: errno, hint: "a relative --root is taken from the working directory, which is gone"))")
+    let rootArg = global.string("root") ?? Rootless.defaultStateRoot()
+    let root: String
+    if rootArg.hasPrefix("/") {
+        root = FS.clean(rootArg)
+    } else if let wd = FS.workingDirectory() {
+        root = FS.absolute(rootArg, base: wd)
+    } else {
+        fail("\(SkiffError("getcwd for --root", rootArg, errno: errno, hint: "a relative --root is taken from the working directory, which is gone"))")
     }
-    var rt = Runtime(root: FS.absolute(root))
+    var rt = Runtime(root: root)
     rt.rootless = global.string("rootless").flatMap { $0 == "auto" ? nil : $0 == "true" }
     rt.systemdCgroup = global.bool("systemd-cgroup")
     // Also from the environment: containerd's runc shim and conmon pass no extra global flags.
