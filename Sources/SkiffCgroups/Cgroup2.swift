@@ -142,14 +142,18 @@ public struct Cgroup2: Sendable, Equatable {
         for p in try procs() { kill(p, signal) }
     }
 
-    /// A hierarchy's root is a mount point (its device differs from its parent's). It has no
-    /// cgroup.kill, and its cgroup.procs lists every process not in a cgroup of its own: on a
-    /// host that uses no other cgroups, all of them. No recorded path may make the runtime
-    /// signal every one of those, or walk the whole hierarchy removing empty cgroups.
+    /// A hierarchy's root has no cgroup.kill, and its cgroup.procs lists every process not in a
+    /// cgroup of its own: on a host that uses no other cgroups, all of them. No recorded path may
+    /// make the runtime signal every one of those, or walk the whole hierarchy removing empty
+    /// cgroups. The cgroup2 root is known by what it is, wherever it is mounted (also bound onto
+    /// a directory below itself, where the path and the device look like any cgroup's): the one
+    /// cgroup without cgroup.events. Any other mount point is refused too.
     func refuseHierarchyRoot(_ what: String) throws {
-        guard let here = FS.linkStat(directory), let parent = FS.linkStat(directory + "/..") else { return }
-        if here.st_dev != parent.st_dev {
-            throw SkiffError.msg("\(what) \(quote(directory)): a mount point, the root of a cgroup hierarchy, not a container's cgroup")
+        let cgroup2Root = FS.filesystemType(ofDirectory: directory) == Cgroup2.superMagic && !FS.exists(directory + "/cgroup.events")
+        var mountPoint = false
+        if let here = FS.linkStat(directory), let parent = FS.linkStat(directory + "/..") { mountPoint = here.st_dev != parent.st_dev }
+        if cgroup2Root || mountPoint {
+            throw SkiffError.msg("\(what) \(quote(directory)): the root of a cgroup hierarchy or a mount point, not a container's cgroup")
         }
     }
 

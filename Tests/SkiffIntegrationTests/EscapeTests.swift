@@ -680,6 +680,35 @@ final class EscapeTests: XCTestCase {
         b.linux["cgroupsPath"] = base
     }
 
+    /// The cgroup2 root bound onto a directory below itself looks like any cgroup by path and
+    /// device; a record naming that directory must not make `kill --all` or delete signal every
+    /// process the root's cgroup.procs lists. Probed with signal 0, which a build that trusts
+    /// the path sends harmlessly to all of them, inside a private mount namespace.
+    func testABindOfTheHierarchyRootIsNeverSignalled() throws {
+        try Env.requireRoot()
+        let mountpoint = try XCTUnwrap(Host.cgroupRoot)
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.payload("sleep", "30")
+        XCTAssertEqual(b.rt(["create", "--bundle", b.dir, "c1"]).code, 0)
+        let file = b.stateRoot + "/c1/state.json"
+        let original = try Data(contentsOf: URL(fileURLWithPath: file))
+        var record = try XCTUnwrap(JSONSerialization.jsonObject(with: original) as? [String: Any])
+        let bind = mountpoint + "/skiff-test-bind-" + UUID().uuidString.prefix(8).lowercased()
+        record["cgroupPath"] = bind
+        record["cgroupCreatedTop"] = nil
+        try JSONSerialization.data(withJSONObject: record).write(to: URL(fileURLWithPath: file))
+        XCTAssertEqual(mkdir(bind, 0o755), 0, String(cString: strerror(errno)))
+        defer { rmdir(bind) }
+        let r = Cmd.sh(
+            "unshare -m --propagation private /bin/sh -ec 'mount --bind \(mountpoint) \(bind); "
+                + "\(Env.skiff) --root \(b.stateRoot) kill --all c1 0; echo rc=$?' 2>&1")
+        XCTAssertTrue(r.stdout.contains("the root of a cgroup hierarchy"), r.stdout + r.stderr)
+        XCTAssertFalse(r.stdout.contains("rc=0"), r.stdout)
+        try original.write(to: URL(fileURLWithPath: file))
+        XCTAssertEqual(b.rt(["delete", "--force", "c1"]).code, 0)
+    }
+
     /// linux.devices numbers beyond 32 bits are refused: mknod would make 2^32+1 a 1:1 node
     /// (/dev/mem) in the container.
     func testADeviceNumberBeyond32BitsIsRefused() throws {
