@@ -25,6 +25,8 @@ final class HTTPClient {
         var progress: ((Int) -> Void)?
         /// A body larger than this ends the transfer with an error (in-memory bodies: manifests).
         var maxBody: Int?
+        /// The limit instead of maxBody when the answer to a Range request is a 200 (the whole).
+        var maxWholeBody: Int?
         /// Told each response's status as its headers arrive (also when the transfer later fails).
         var onStatus: ((Int) -> Void)?
     }
@@ -116,6 +118,7 @@ final class HTTPClient {
         var onStatus: ((Int) -> Void)?
         var onBody: ((UnsafeRawBufferPointer) -> Void)?
         var maxBody = Int.max
+        var maxWholeBody: Int?
         var tooLarge = false
 
         func count(_ n: Int) {
@@ -162,6 +165,7 @@ final class HTTPClient {
         sink.fd = r.sinkFd ?? -1
         sink.progress = r.progress
         sink.maxBody = r.maxBody ?? Int.max
+        sink.maxWholeBody = r.headers["Range"] == nil ? nil : r.maxWholeBody
         sink.onStatus = r.onStatus
         sink.onBody = r.onBody
         let box = Unmanaged.passRetained(sink)
@@ -210,6 +214,7 @@ final class HTTPClient {
             if line.hasPrefix("HTTP/") {  // a new response (after a 100 continue)
                 s.headers = [:]
                 s.status = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+                if s.status == 200, let whole = s.maxWholeBody { s.maxBody = whole }
                 if !(300..<400).contains(s.status) { s.onStatus?(s.status) }
             }
             if let colon = line.firstIndex(of: ":") {
@@ -252,7 +257,7 @@ final class HTTPClient {
         if sink.tooLarge {
             if r.sinkFd != nil {  // a blob: the descriptor gave its size
                 throw ManagerError(
-                    "http \(r.method)", r.url, "the registry sent more than the \(sink.maxBody) bytes left of the blob",
+                    "http \(r.method)", r.url, "the registry sent more than the \(sink.maxBody) bytes \(sink.status == 206 ? "left " : "")of the blob",
                     hint: "its copy is not the blob the manifest describes; nothing past the size was kept")
             }
             throw ManagerError(

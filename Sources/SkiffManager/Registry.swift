@@ -148,7 +148,7 @@ public final class RegistryClient {
         do { return try http.perform(req) } catch let e as ManagerError where e.op.hasPrefix("http") {
             throw ManagerError(
                 "registry \(host)", req.url, e.cause,
-                hint: scheme == "https" ? "for a plain-HTTP registry pass --plain-http" : "is the registry running?")
+                hint: e.hint ?? (scheme == "https" ? "for a plain-HTTP registry pass --plain-http" : "is the registry running?"))
         }
     }
 
@@ -274,6 +274,8 @@ public final class RegistryClient {
                     // Never more than the descriptor promises: a registry that streams on would
                     // fill the disk (and the partial kept for a resume with it).
                     r.maxBody = d.size - from
+                    // ... unless the registry ignores the Range and sends the whole blob (200).
+                    r.maxWholeBody = d.size
                     // A 206 continues the partial's digest, a 200 starts over (each from a copy, as
                     // this response may yet be thrown away).
                     r.onStatus = { code in

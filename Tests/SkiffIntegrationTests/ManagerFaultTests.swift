@@ -229,6 +229,41 @@ final class ManagerFaultTests: ImageTestCase {
         XCTAssertEqual((try? FileManager.default.contentsOfDirectory(atPath: work + "/root/content/ingest")) ?? [], [])
     }
 
+    /// A partial download in ingest that is not the start of the blob, resumed from a registry
+    /// that answers the Range request with the whole blob (200): the whole blob replaces the
+    /// partial (it used to fail, the body capped at the bytes left after the partial), and what
+    /// is unpacked is the verified blob; the image runs.
+    func testAResumeAnsweredWithTheWholeBlobReplacesThePartial() throws {
+        let h = try registry("no-range")
+        let layers = Cmd.run(
+            "/usr/bin/python3",
+            [
+                "-c",
+                """
+                import json, sys, tarfile
+                t = tarfile.open(sys.argv[1])
+                index = json.load(t.extractfile("index.json"))
+                m = json.load(t.extractfile("blobs/sha256/" + index["manifests"][0]["digest"].split(":")[1]))
+                for l in m["layers"]: print(l["digest"].split(":")[1], l["size"])
+                """, image
+            ])
+        XCTAssertEqual(layers.code, 0, layers.stderr)
+        XCTAssertEqual(ctl(["ns", "ls"]).code, 0)  // creates the store
+        for line in layers.stdout.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            // A third of the layer's size, in bytes that are not the layer's.
+            try Data(repeating: 0x5a, count: Int(f[1])! / 3).write(to: URL(fileURLWithPath: work + "/root/content/ingest/pull-" + f[0]))
+        }
+        var r = ctl(["images", "pull", "--plain-http", "\(h)/skiff/busybox:latest"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let snaps = ctl(["snapshots", "ls"]).stdout
+        XCTAssertTrue(snaps.contains("committed") && !snaps.contains("pending"), snaps)
+        r = ctl(["run", "--rm", "\(h)/skiff/busybox:latest", "w1", "/bin/skiff-payload", "echo", "whole"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("whole"), r.stdout)
+        XCTAssertEqual(ctl(["images", "check"]).code, 0)
+    }
+
     /// What is not an image, or far too much, fails with a sentence naming it.
     func testHostileImagesAreExplained() throws {
         for (mode, expect) in [
