@@ -10,6 +10,8 @@ public struct RegistryOptions {
     public var platform = "linux/amd64"
     public var allPlatforms = false
     public var progress = false
+    /// Unpack the layers of the pulled manifest (one platform) while they download.
+    public var unpack = false
     /// containerd-style hosts.toml tree (`<dir>/<host>/hosts.toml`).
     public var hostsDir = "/etc/skiff/certs.d"
     public init() {}
@@ -55,15 +57,16 @@ public final class RegistryClient {
     /// overlap another's transfer. The pull's lease takes every blob first, here (the metadata
     /// database stays on this thread). The first failure stops the others from starting new
     /// blobs; what they have downloaded is kept for a resume.
-    func fetchBlobs(_ blobs: [(Descriptor, String)], into content: ContentStore) throws {
+    /// `feeds` (by digest) also get a blob's bytes as they arrive (StreamingUnpack).
+    func fetchBlobs(_ blobs: [(Descriptor, String)], into content: ContentStore, feeds: [String: LayerFeed] = [:]) throws {
         var seen = Set<String>()
         let unique = blobs.filter { seen.insert($0.0.digest).inserted }
         if unique.count <= 1 {
-            for (d, label) in unique { try fetchBlob(d, into: content, label: label) }
+            for (d, label) in unique { try fetchBlob(d, into: content, label: label, feed: feeds[d.digest]) }
             return
         }
         for (d, _) in unique { onBlob?(d.digest) }
-        let job = FetchJob(blobs: unique, content: content, client: self)
+        let job = FetchJob(blobs: unique, content: content, client: self, feeds: feeds)
         DispatchQueue.concurrentPerform(iterations: min(3, unique.count)) { _ in job.work() }
         if let failure = job.failure { throw failure }
     }
@@ -73,12 +76,13 @@ public final class RegistryClient {
         let blobs: [(Descriptor, String)]
         let content: ContentStore
         let client: RegistryClient
+        let feeds: [String: LayerFeed]
         let lock = NSLock()
         var next = 0
         var failure: Error?
 
-        init(blobs: [(Descriptor, String)], content: ContentStore, client: RegistryClient) {
-            self.blobs = blobs; self.content = content; self.client = client
+        init(blobs: [(Descriptor, String)], content: ContentStore, client: RegistryClient, feeds: [String: LayerFeed]) {
+            self.blobs = blobs; self.content = content; self.client = client; self.feeds = feeds
         }
 
         func work() {
@@ -92,7 +96,7 @@ public final class RegistryClient {
                 lock.unlock()
                 let started = Date()
                 do {
-                    try worker.fetchBlob(d, into: content, label: label)
+                    try worker.fetchBlob(d, into: content, label: label, feed: feeds[d.digest])
                     if client.options.progress {
                         let rate = Double(d.size) / max(Date().timeIntervalSince(started), 0.001) / 1e6
                         lock.lock()
@@ -234,8 +238,13 @@ public final class RegistryClient {
         return (Descriptor(mediaType: media, digest: digest, size: bytes.count), bytes)
     }
 
-    /// Streams a blob into the content store. A partial download in ingest resumes.
+    /// Streams a blob into the content store. A partial download in ingest resumes. `feed` gets
+    /// the blob's bytes in order as they arrive, a resumed partial's first.
     public func fetchBlob(_ d: Descriptor, into content: ContentStore, label: String) throws {
+        try fetchBlob(d, into: content, label: label, feed: nil)
+    }
+
+    func fetchBlob(_ d: Descriptor, into content: ContentStore, label: String, feed: LayerFeed?) throws {
         onBlob?(d.digest)
         if content.exists(d.digest) { return }
         let hex = try ContentStore.validateDigest(d.digest)
@@ -250,7 +259,12 @@ public final class RegistryClient {
         // resumed download first hashes what an earlier pull left.
         var hashed = Digest()
         if have > 0, let fh = FileHandle(forReadingAtPath: partial) {
-            while case let chunk = fh.readData(ofLength: 1 << 20), !chunk.isEmpty { hashed.update(chunk) }
+            var offset = 0
+            while case let chunk = fh.readData(ofLength: 1 << 20), !chunk.isEmpty {
+                hashed.update(chunk)
+                chunk.withUnsafeBytes { feed?.offer(at: offset, $0) }
+                offset += chunk.count
+            }
             try? fh.close()
         }
         let started = Date()
@@ -263,7 +277,7 @@ public final class RegistryClient {
             if fd < 0 { throw ManagerError("pull blob", attempt, String(cString: strerror(errno))) }
             let from = have
             var resp: Response
-            final class Status { var code = 0; var digest: Digest? }
+            final class Status { var code = 0; var digest: Digest?; var offset = 0 }
             let status = Status()
             let continued = hashed
             do {
@@ -281,8 +295,13 @@ public final class RegistryClient {
                     r.onStatus = { code in
                         status.code = code
                         status.digest = code == 206 ? continued.copy() : code == 200 ? Digest() : nil
+                        status.offset = code == 206 ? from : 0
                     }
-                    r.onBody = { status.digest?.update($0) }
+                    r.onBody = {
+                        status.digest?.update($0)
+                        feed?.offer(at: status.offset, $0)
+                        status.offset += $0.count
+                    }
                     if options.progress { r.progress = { got in RegistryClient.bar(label, d, done: from + got, started: started) } }
                     return r
                 }
@@ -436,8 +455,20 @@ extension ImageStore {
             let m = try decodeJSON(ImageManifest.self, bytes, what: "image manifest", d.digest)
             try client.fetchBlob(m.config, into: content, label: "config")
             // The config must be an image config before anything is unpacked or recorded.
-            _ = try decodeJSON(ImageConfig.self, try content.read(m.config.digest), what: "image config", m.config.digest)
-            try client.fetchBlobs(m.layers.enumerated().map { ($0.element, "layer \($0.offset + 1)/\(m.layers.count)") }, into: content)
+            let config = try decodeJSON(ImageConfig.self, try content.read(m.config.digest), what: "image config", m.config.digest)
+            let layers = m.layers.enumerated().map { ($0.element, "layer \($0.offset + 1)/\(m.layers.count)") }
+            // The one manifest pulled for this host: its layers are unpacked as they arrive.
+            var unpacking: StreamingUnpack?
+            if options.unpack && manifests.count == 1 {
+                unpacking = StreamingUnpack(snapshots: Snapshotter(store), content: content, manifest: m, config: config)
+            }
+            do {
+                try client.fetchBlobs(layers, into: content, feeds: unpacking?.feeds ?? [:])
+            } catch {
+                unpacking?.finish(downloaded: false)
+                throw error
+            }
+            unpacking?.finish(downloaded: true)
             try content.write(bytes, expected: d.digest)
         }
         try content.write(topBytes, expected: top.digest)

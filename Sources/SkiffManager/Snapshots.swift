@@ -75,6 +75,21 @@ public struct Snapshotter {
     /// Makes a directory for a new snapshot and records it; `body` fills it (an unpack) before
     /// the record is committed. A failure removes the directory: no partial layer is kept.
     func create(key: String, parent: String?, kind: String, fill: (String) throws -> Void) throws -> Info {
+        let s = try begin(key: key, parent: parent, kind: kind)
+        do {
+            try fill(fs(s.id))
+            try complete(s)
+        } catch {
+            discard(s)
+            throw error
+        }
+        return s
+    }
+
+    /// create's first half: the record, as `<kind>-pending`, and the empty directory (`fs`, and
+    /// `work` for an active snapshot). The caller fills `fs` and then completes or discards it;
+    /// while its layer lock is held, prune and doctor leave the pending record alone.
+    func begin(key: String, parent: String?, kind: String) throws -> Info {
         let id: Int64 = try store.db.transaction {
             if try get(key) != nil { throw ManagerError("snapshot", key, "already exists") }
             let next = (try store.db.query("SELECT coalesce(max(id), 0) + 1 FROM snapshots")[0][0].int)
@@ -86,22 +101,30 @@ public struct Snapshotter {
                 ])
             return next
         }
-        let base = dir + "/\(id)"
+        let s = Info(key: key, id: id, parent: parent, kind: kind)
         do {
-            try FileManager.default.createDirectory(atPath: base + "/fs", withIntermediateDirectories: true)
-            if kind == "active" { try FileManager.default.createDirectory(atPath: base + "/work", withIntermediateDirectories: true) }
-            try fill(base + "/fs")
-            try store.db.query(
-                "UPDATE snapshots SET kind = ? WHERE namespace = ? AND snapshotter = ? AND key = ?",
-                [.text(kind), .text(store.namespace), .text(self.kind.rawValue), .text(key)])
+            try FileManager.default.createDirectory(atPath: fs(id), withIntermediateDirectories: true)
+            if kind == "active" { try FileManager.default.createDirectory(atPath: dir + "/\(id)/work", withIntermediateDirectories: true) }
         } catch {
-            try? FileManager.default.removeItem(atPath: base)
-            _ = try? store.db.query(
-                "DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
-                [.text(store.namespace), .text(self.kind.rawValue), .text(key)])
+            discard(s)
             throw error
         }
-        return Info(key: key, id: id, parent: parent, kind: kind)
+        return s
+    }
+
+    /// A filled pending snapshot becomes `s.kind`.
+    func complete(_ s: Info) throws {
+        try store.db.query(
+            "UPDATE snapshots SET kind = ? WHERE namespace = ? AND snapshotter = ? AND key = ?",
+            [.text(s.kind), .text(store.namespace), .text(kind.rawValue), .text(s.key)])
+    }
+
+    /// A pending snapshot's directory and record go.
+    func discard(_ s: Info) {
+        try? FileManager.default.removeItem(atPath: dir + "/\(s.id)")
+        _ = try? store.db.query(
+            "DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
+            [.text(store.namespace), .text(kind.rawValue), .text(s.key)])
     }
 
     public func remove(_ key: String) throws {
@@ -124,12 +147,18 @@ public struct Snapshotter {
 
     /// An exclusive lock (flock) on one layer's unpack, across skiffctl processes.
     func lockLayer(_ chainID: String) throws -> Int32 {
+        try lockLayer(chainID, wait: true)!
+    }
+
+    /// The layer's lock, or nil when `wait` is false and another command holds it.
+    func lockLayer(_ chainID: String, wait: Bool) throws -> Int32? {
         let dir = self.dir + "/.locks"
         if access(dir, F_OK) != 0 { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let path = dir + "/" + pathPrefix + chainID.replacingOccurrences(of: ":", with: "-")
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0 { throw ManagerError("lock layer", path, String(cString: strerror(errno))) }
-        while flock(fd, LOCK_EX) != 0 {
+        while flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
+            if errno == EWOULDBLOCK && !wait { close(fd); return nil }
             if errno != EINTR { let e = String(cString: strerror(errno)); close(fd); throw ManagerError("lock layer", path, e) }
         }
         return fd

@@ -5,9 +5,11 @@ import CSkiffSys
 import SkiffSys
 
 /// A byte source over a layer blob: plain tar, gzip through zlib, or zstd. The sha256 of what it
-/// produced is the layer's diff ID.
+/// produced is the layer's diff ID. The compressed bytes come from `source` (a file in the
+/// content store, or a download in progress: see LayerFeed); `source(n)` returns up to n bytes,
+/// none only at the end.
 final class LayerStream {
-    let fh: FileHandle
+    let source: (Int) throws -> [UInt8]
     let gzip: Bool
     var zstd: OpaquePointer?
     var zstdPending = 1
@@ -18,32 +20,35 @@ final class LayerStream {
     var finished = false
     let digest = Digest()
 
-    init(path: String, mediaType: String) throws {
+    convenience init(path: String, mediaType: String) throws {
         guard let fh = FileHandle(forReadingAtPath: path) else { throw ManagerError("open layer", path, "cannot open") }
-        self.fh = fh
+        try self.init(label: path, mediaType: mediaType) { n in [UInt8](fh.readData(ofLength: n)) }
+    }
+
+    init(label: String, mediaType: String, source: @escaping (Int) throws -> [UInt8]) throws {
+        self.source = source
         gzip = mediaType.hasSuffix("gzip") || mediaType.hasSuffix("tar.gzip") || mediaType == "application/vnd.docker.image.rootfs.diff.tar.gzip"
         if mediaType.hasSuffix("zstd") {
             zstd = ZSTD_createDStream()
-            guard zstd != nil else { throw ManagerError("unpack", path, "zstd: cannot create a stream") }
+            guard zstd != nil else { throw ManagerError("unpack", label, "zstd: cannot create a stream") }
             _ = ZSTD_initDStream(zstd)
         }
         if gzip {
             // 15 + 32: a gzip or zlib header, detected.
             let rc = inflateInit2_(&strm, 47, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
-            if rc != Z_OK { throw ManagerError("unpack", path, "zlib init failed (\(rc))") }
+            if rc != Z_OK { throw ManagerError("unpack", label, "zlib init failed (\(rc))") }
         }
     }
 
     deinit {
         if gzip { inflateEnd(&strm) }
         if let zstd { ZSTD_freeDStream(zstd) }
-        try? fh.close()
     }
 
     func read(_ n: Int) throws -> [UInt8] {
         if zstd != nil { return try readZstd(n) }
         if !gzip {
-            let d = [UInt8](fh.readData(ofLength: n))
+            let d = try source(n)
             digest.update(d)
             return d
         }
@@ -51,7 +56,7 @@ final class LayerStream {
         var out = [UInt8](repeating: 0, count: n)
         var produced = 0
         while produced == 0 && !finished {
-            refill()
+            try refill()
             let avail = input.count - inOff
             let rc: Int32 = input.withUnsafeMutableBufferPointer { inp in
                 out.withUnsafeMutableBufferPointer { o in
@@ -75,9 +80,9 @@ final class LayerStream {
     }
 
     /// The next compressed chunk once the current one is used up.
-    func refill() {
+    func refill() throws {
         if inOff == input.count && !inputEOF {
-            input = [UInt8](fh.readData(ofLength: 1 << 20))
+            input = try source(1 << 20)
             inOff = 0
             if input.isEmpty { inputEOF = true }
         }
@@ -88,7 +93,7 @@ final class LayerStream {
         var out = [UInt8](repeating: 0, count: n)
         var produced = 0
         while produced == 0 && !finished {
-            refill()
+            try refill()
             let drained = inputEOF && inOff == input.count
             let before = produced
             let rc: Int = input.withUnsafeBytes { inp in

@@ -94,6 +94,7 @@ struct Images: ParsableCommand {
             var o = try r.options()
             o.platform = platform
             o.allPlatforms = allPlatforms
+            o.unpack = !allPlatforms
             let store = try g.store()
             let images = ImageStore(store)
             let name = try images.pull(ref, options: o)

@@ -1,0 +1,180 @@
+import Foundation
+
+/// The bytes of one layer blob on their way from the registry to an extractor thread, in order.
+/// The download offers each piece with its offset in the blob; a piece that does not continue
+/// what came before (a registry that answered a Range request with the whole blob) breaks the
+/// feed, and the layer is then unpacked from the content store after its download, as before.
+/// At most `capacity` bytes wait: a download faster than the disk waits for the extractor.
+final class LayerFeed: @unchecked Sendable {
+    static let capacity = 8 << 20
+
+    private let cond = NSCondition()
+    private var buffer: [UInt8] = []
+    private var head = 0
+    /// Offset in the blob of the next byte the download must offer.
+    private var fed = 0
+    private enum End { case open, complete, aborted }
+    private var end = End.open
+    /// Set by the extractor when it stops reading: the diff ID it computed, or why it failed.
+    private var outcome: Result<String, Error>?
+
+    /// The download's side: `bytes` are the blob's bytes at `offset`.
+    func offer(at offset: Int, _ bytes: UnsafeRawBufferPointer) {
+        cond.lock()
+        defer { cond.unlock() }
+        guard end == .open else { return }
+        guard offset == fed else {
+            end = .aborted
+            cond.broadcast()
+            return
+        }
+        fed += bytes.count
+        // The extractor may have stopped (an error, or the end of a gzip stream before trailing
+        // bytes): the offsets are still followed, the bytes no longer kept.
+        while outcome == nil && buffer.count - head >= LayerFeed.capacity && end == .open { cond.wait() }
+        guard outcome == nil, end == .open else { return }
+        if head > 0 && head >= buffer.count / 2 {
+            buffer.removeFirst(head)
+            head = 0
+        }
+        buffer.append(contentsOf: bytes)
+        cond.broadcast()
+    }
+
+    /// After the download: the whole blob, `size` bytes and verified, went through the feed, or
+    /// (nil, or another size) it did not and the extractor's work is thrown away.
+    func close(verifiedSize size: Int?) {
+        cond.lock()
+        if end == .open { end = size == fed ? .complete : .aborted }
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// The extractor's side: up to n bytes, blocking until some arrive; none at the end.
+    func take(_ n: Int) throws -> [UInt8] {
+        cond.lock()
+        defer { cond.unlock() }
+        while head == buffer.count && end == .open { cond.wait() }
+        if end == .aborted { throw ManagerError("unpack", nil, "the download did not complete") }
+        let count = min(n, buffer.count - head)
+        let out = Array(buffer[head..<head + count])
+        head += count
+        cond.broadcast()
+        return out
+    }
+
+    /// Runs `extract` on a thread of its own, reading from this feed.
+    func start(_ extract: @escaping @Sendable () throws -> String) {
+        let t = Thread { [self] in
+            let result: Result<String, Error>
+            do { result = .success(try extract()) } catch { result = .failure(error) }
+            cond.lock()
+            outcome = result
+            buffer = []
+            head = 0
+            cond.broadcast()
+            cond.unlock()
+        }
+        t.start()
+    }
+
+    /// Waits for the extractor (call `close` first): its diff ID, or nil when it failed or the
+    /// feed did not complete.
+    func wait() -> String? {
+        cond.lock()
+        defer { cond.unlock() }
+        while outcome == nil { cond.wait() }
+        guard end == .complete, case .success(let diffID) = outcome! else { return nil }
+        return diffID
+    }
+}
+
+/// Layers unpacked while they download (as containerd ≥ 1.7 overlaps the two): before the
+/// download starts, each layer that is neither unpacked nor in the content store gets a pending
+/// snapshot and an extractor thread fed by the download. An overlayfs layer's directory holds
+/// only its own changes, so layers are extracted side by side in any order; they are committed
+/// in chain order afterwards, each only when its blob's digest, its diff ID and its parent are
+/// all there. Anything else (native snapshots, a layer another command is unpacking, a broken
+/// feed, an extraction error) is discarded and left to `Unpacker.unpack` after the pull, which
+/// reports errors as it always has: this moves work earlier, it never changes the outcome.
+final class StreamingUnpack {
+    struct Layer {
+        let blob: Descriptor
+        let diffID: String
+        let snapshot: Snapshotter.Info
+        let lock: Int32
+        let feed: LayerFeed
+    }
+
+    let snapshots: Snapshotter
+    private(set) var layers: [Layer] = []
+
+    /// The feeds by blob digest, for the download.
+    var feeds: [String: LayerFeed] {
+        var out: [String: LayerFeed] = [:]
+        for l in layers { out[l.blob.digest] = l.feed }
+        return out
+    }
+
+    init(snapshots: Snapshotter, content: ContentStore, manifest: ImageManifest, config: ImageConfig) {
+        self.snapshots = snapshots
+        let diffIDs = config.rootfs.diff_ids
+        guard snapshots.kind == .overlayfs, manifest.layers.count == diffIDs.count else { return }
+        var parent: String?
+        var digests = Set<String>()
+        for ((blob, diffID), chainID) in zip(zip(manifest.layers, diffIDs), Snapshotter.chainIDs(diffIDs)) {
+            defer { parent = chainID }
+            // A blob already stored has no download to overlap; a blob listed twice is fetched once.
+            guard !content.exists(blob.digest), digests.insert(blob.digest).inserted, !committed(chainID) else { continue }
+            // Another command unpacking this layer: it is left to that one (and to unpack).
+            guard let lock = try? snapshots.lockLayer(chainID, wait: false) else { continue }
+            do {
+                // A pending record found under the lock was left by a crash (as in unpack).
+                if let e = try snapshots.get(chainID) {
+                    if e.kind == "committed" {
+                        Glibc.close(lock)
+                        continue
+                    }
+                    try snapshots.forget(e)
+                }
+                let s = try snapshots.begin(key: chainID, parent: parent, kind: "committed")
+                layers.append(Layer(blob: blob, diffID: diffID, snapshot: s, lock: lock, feed: extractor(blob, into: snapshots.fs(s.id))))
+            } catch {
+                Glibc.close(lock)
+            }
+        }
+    }
+
+    /// A feed whose thread applies the layer to `root` and returns its diff ID.
+    func extractor(_ blob: Descriptor, into root: String) -> LayerFeed {
+        let feed = LayerFeed()
+        let label = blob.digest
+        let mediaType = blob.mediaType
+        feed.start {
+            let stream = try LayerStream(label: label, mediaType: mediaType) { n in try feed.take(n) }
+            try LayerApplier(root: root).apply(TarReader { n in try stream.read(n) })
+            return try stream.finish()
+        }
+        return feed
+    }
+
+    func committed(_ key: String) -> Bool {
+        guard let s = try? snapshots.get(key) else { return false }
+        return s.kind == "committed"
+    }
+
+    /// After the download (`downloaded`: every blob is in the content store, verified): commits,
+    /// in chain order, each layer whose extraction gave its diff ID on a committed parent;
+    /// discards the others. Never throws: what is not committed here is unpacked later.
+    func finish(downloaded: Bool) {
+        for l in layers { l.feed.close(verifiedSize: downloaded ? l.blob.size : nil) }
+        for l in layers {
+            defer { Glibc.close(l.lock) }
+            var keep = l.feed.wait() == l.diffID
+            if keep, let parent = l.snapshot.parent { keep = committed(parent) }
+            if keep, (try? snapshots.complete(l.snapshot)) != nil { continue }
+            snapshots.discard(l.snapshot)
+        }
+        layers = []
+    }
+}
