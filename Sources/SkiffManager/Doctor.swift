@@ -96,7 +96,7 @@ public struct Doctor {
             } else if s.kind.hasSuffix("-pending") && !snapshots.busy(s.key) {
                 out.append(
                     Finding(kind: "unfinished-snapshot", object: s.key, detail: "an unpack or prepare that never finished") {
-                        try snapshots.forget(s)
+                        _ = try snapshots.forgetIfIdle(s)
                     })
             }
         }

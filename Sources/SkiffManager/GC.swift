@@ -61,8 +61,7 @@ public struct GarbageCollector {
             let parents = Set(all.compactMap(\.parent))
             for s in all where !parents.contains(s.key) {
                 let orphan = s.kind == "active" ? !owners.contains(s.key) : !needed.contains(s.key)
-                if (orphan || s.kind.hasSuffix("-pending")) && !snapshots.busy(s.key) {
-                    try snapshots.forget(s)
+                if orphan || s.kind.hasSuffix("-pending"), try snapshots.forgetIfIdle(s) {
                     removed.append(s.key)
                     changed = true
                 }

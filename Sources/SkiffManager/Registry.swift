@@ -244,7 +244,19 @@ public final class RegistryClient {
         try fetchBlob(d, into: content, label: label, feed: nil)
     }
 
+    /// A feed is closed here: complete when the blob was stored and verified, else aborted.
     func fetchBlob(_ d: Descriptor, into content: ContentStore, label: String, feed: LayerFeed?) throws {
+        feed?.start()
+        do {
+            try download(d, into: content, label: label, feed: feed)
+            feed?.close(verifiedSize: d.size)
+        } catch {
+            feed?.close(verifiedSize: nil)
+            throw error
+        }
+    }
+
+    func download(_ d: Descriptor, into content: ContentStore, label: String, feed: LayerFeed?) throws {
         onBlob?(d.digest)
         if content.exists(d.digest) { return }
         let hex = try ContentStore.validateDigest(d.digest)

@@ -54,9 +54,26 @@ public struct Snapshotter {
     func forget(_ s: Info) throws {
         try? FileManager.default.removeItem(atPath: dir + "/\(s.id)")
         try store.db.query(
-            "DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
-            [.text(store.namespace), .text(kind.rawValue), .text(s.key)])
+            "DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ? AND id = ?",
+            [.text(store.namespace), .text(kind.rawValue), .text(s.key), .int(s.id)])
     }
+
+    /// Forgets `s` (as listed) unless a command holds its layer lock (an unpack in progress,
+    /// perhaps a pull's that lasts as long as its download); the lock is kept through the
+    /// removal, so no unpack can start in between. False when busy or changed since.
+    func forgetIfIdle(_ s: Info) throws -> Bool {
+        let fd = open(lockPath(s.key), O_RDWR | O_CLOEXEC)
+        defer { if fd >= 0 { close(fd) } }
+        if fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 { return false }
+        guard let now = try get(s.key), now.id == s.id, now.kind == s.kind else { return false }
+        try forget(now)
+        return true
+    }
+
+    func lockPath(_ key: String) -> String { dir + "/.locks/" + pathPrefix + key.replacingOccurrences(of: ":", with: "-") }
+
+    /// Rows the last statement changed.
+    func changes() throws -> Int64 { try store.db.query("SELECT changes()")[0][0].int }
 
     func fs(_ id: Int64) -> String { dir + "/\(id)/fs" }
 
@@ -92,7 +109,9 @@ public struct Snapshotter {
     func begin(key: String, parent: String?, kind: String) throws -> Info {
         let id: Int64 = try store.db.transaction {
             if try get(key) != nil { throw ManagerError("snapshot", key, "already exists") }
-            let next = (try store.db.query("SELECT coalesce(max(id), 0) + 1 FROM snapshots")[0][0].int)
+            var next = (try store.db.query("SELECT coalesce(max(id), 0) + 1 FROM snapshots")[0][0].int)
+            // Never an id whose directory is still there (left by a removed row): it is not ours.
+            while access(dir + "/\(next)", F_OK) == 0 { next += 1 }
             try store.db.query(
                 "INSERT INTO snapshots(namespace, snapshotter, key, id, parent, kind, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -103,6 +122,13 @@ public struct Snapshotter {
         }
         let s = Info(key: key, id: id, parent: parent, kind: kind)
         do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            // Made here, not found: a directory another snapshot has is never filled as this one.
+            if mkdir(dir + "/\(id)", 0o755) != 0 {
+                let e = String(cString: strerror(errno))
+                discardRow(s)
+                throw ManagerError("create snapshot", dir + "/\(id)", e)
+            }
             try FileManager.default.createDirectory(atPath: fs(id), withIntermediateDirectories: true)
             if kind == "active" { try FileManager.default.createDirectory(atPath: dir + "/\(id)/work", withIntermediateDirectories: true) }
         } catch {
@@ -112,23 +138,37 @@ public struct Snapshotter {
         return s
     }
 
-    /// A filled pending snapshot becomes `s.kind`.
+    /// A filled pending snapshot becomes `s.kind`; an error when its record is gone.
     func complete(_ s: Info) throws {
         try store.db.query(
-            "UPDATE snapshots SET kind = ? WHERE namespace = ? AND snapshotter = ? AND key = ?",
-            [.text(s.kind), .text(store.namespace), .text(kind.rawValue), .text(s.key)])
+            "UPDATE snapshots SET kind = ? WHERE namespace = ? AND snapshotter = ? AND key = ? AND id = ? AND kind = ?",
+            [.text(s.kind), .text(store.namespace), .text(kind.rawValue), .text(s.key), .int(s.id), .text(s.kind + "-pending")])
+        if try changes() != 1 { throw ManagerError("create snapshot", s.key, "its record was removed while it was being made") }
     }
 
-    /// A pending snapshot's directory and record go.
+    /// A pending snapshot's record goes, and its directory with it; a directory whose record
+    /// someone else removed is left alone.
     func discard(_ s: Info) {
-        try? FileManager.default.removeItem(atPath: dir + "/\(s.id)")
-        _ = try? store.db.query(
-            "DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ?",
-            [.text(store.namespace), .text(kind.rawValue), .text(s.key)])
+        if discardRow(s) { try? FileManager.default.removeItem(atPath: dir + "/\(s.id)") }
+    }
+
+    @discardableResult
+    func discardRow(_ s: Info) -> Bool {
+        do {
+            try store.db.query(
+                "DELETE FROM snapshots WHERE namespace = ? AND snapshotter = ? AND key = ? AND id = ? AND kind = ?",
+                [.text(store.namespace), .text(kind.rawValue), .text(s.key), .int(s.id), .text(s.kind + "-pending")])
+            return try changes() == 1
+        } catch {
+            return false
+        }
     }
 
     public func remove(_ key: String) throws {
         guard let s = try get(key) else { throw ManagerError("remove snapshot", key, "not found") }
+        if s.kind.hasSuffix("-pending") && busy(key) {
+            throw ManagerError("remove snapshot", key, "it is being unpacked", hint: "wait for the pull or unpack to finish")
+        }
         if try !store.db.query(
             "SELECT 1 FROM snapshots WHERE namespace = ? AND snapshotter = ? AND parent = ?",
             [.text(store.namespace), .text(kind.rawValue), .text(key)]
@@ -166,8 +206,7 @@ public struct Snapshotter {
 
     /// True while another command holds the layer's unpack lock (its pending snapshot is live).
     func busy(_ key: String) -> Bool {
-        let path = dir + "/.locks/" + pathPrefix + key.replacingOccurrences(of: ":", with: "-")
-        let fd = open(path, O_RDWR | O_CLOEXEC)
+        let fd = open(lockPath(key), O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         return flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK
@@ -176,6 +215,10 @@ public struct Snapshotter {
     /// An active snapshot on top of `parent` (native: a copy of it).
     public func prepare(key: String, parent: String) throws {
         let p = try get(parent)
+        guard p?.kind == "committed" else {
+            throw ManagerError(
+                "prepare snapshot", key, p == nil ? "parent \(parent) not found" : "parent \(parent) is \(p!.kind), not committed")
+        }
         _ = try create(key: key, parent: parent, kind: "active") { fsDir in
             if kind == .native, let p { try copyTree(fs(p.id), to: fsDir) }
         }

@@ -17,6 +17,11 @@ final class LayerFeed: @unchecked Sendable {
     private var end = End.open
     /// Set by the extractor when it stops reading: the diff ID it computed, or why it failed.
     private var outcome: Result<String, Error>?
+    private var started = false
+    /// Reads the layer from `take` and returns its diff ID (on the extractor thread).
+    private let extract: (LayerFeed) throws -> String
+
+    init(_ extract: @escaping (LayerFeed) throws -> String) { self.extract = extract }
 
     /// The download's side: `bytes` are the blob's bytes at `offset`.
     func offer(at offset: Int, _ bytes: UnsafeRawBufferPointer) {
@@ -63,26 +68,49 @@ final class LayerFeed: @unchecked Sendable {
         return out
     }
 
-    /// Runs `extract` on a thread of its own, reading from this feed.
-    func start(_ extract: @escaping @Sendable () throws -> String) {
-        let t = Thread { [self] in
-            let result: Result<String, Error>
-            do { result = .success(try extract()) } catch { result = .failure(error) }
-            cond.lock()
-            outcome = result
-            buffer = []
-            head = 0
-            cond.broadcast()
-            cond.unlock()
+    /// Starts the extractor on a thread of its own, reading from this feed: when the blob's
+    /// download begins, so that no more extractors run than downloads. A thread that cannot be
+    /// made is an extraction that failed (the layer is unpacked after the pull).
+    func start() {
+        cond.lock()
+        let first = !started
+        started = true
+        cond.unlock()
+        guard first else { return }
+        let me = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let rc = pthread_create(
+            &thread, nil,
+            { arg in
+                let feed = Unmanaged<LayerFeed>.fromOpaque(arg!).takeRetainedValue()
+                let result: Result<String, Error>
+                do { result = .success(try feed.extract(feed)) } catch { result = .failure(error) }
+                feed.stopped(result)
+                return nil
+            }, me.toOpaque())
+        if rc != 0 {
+            me.release()
+            stopped(.failure(ManagerError("unpack", nil, "cannot start a thread: \(String(cString: strerror(rc)))")))
+        } else {
+            pthread_detach(thread)
         }
-        t.start()
     }
 
-    /// Waits for the extractor (call `close` first): its diff ID, or nil when it failed or the
-    /// feed did not complete.
+    private func stopped(_ result: Result<String, Error>) {
+        cond.lock()
+        outcome = result
+        buffer = []
+        head = 0
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    /// Waits for the extractor (call `close` first): its diff ID, or nil when it failed, never
+    /// started, or the feed did not complete.
     func wait() -> String? {
         cond.lock()
         defer { cond.unlock() }
+        guard started else { return nil }
         while outcome == nil { cond.wait() }
         guard end == .complete, case .success(let diffID) = outcome! else { return nil }
         return diffID
@@ -106,6 +134,7 @@ final class StreamingUnpack {
         let feed: LayerFeed
     }
 
+    static let limit = 16
     let snapshots: Snapshotter
     private(set) var layers: [Layer] = []
 
@@ -126,6 +155,10 @@ final class StreamingUnpack {
             defer { parent = chainID }
             // A blob already stored has no download to overlap; a blob listed twice is fetched once.
             guard !content.exists(blob.digest), digests.insert(blob.digest).inserted, !committed(chainID) else { continue }
+            // Each streamed layer holds a lock fd and a pending snapshot until the pull ends: the
+            // layers after the first `limit` are unpacked after it (an image of 100 layers ran
+            // a pull out of fds).
+            guard layers.count < StreamingUnpack.limit else { break }
             // Another command unpacking this layer: it is left to that one (and to unpack).
             guard let lock = try? snapshots.lockLayer(chainID, wait: false) else { continue }
             do {
@@ -147,15 +180,11 @@ final class StreamingUnpack {
 
     /// A feed whose thread applies the layer to `root` and returns its diff ID.
     func extractor(_ blob: Descriptor, into root: String) -> LayerFeed {
-        let feed = LayerFeed()
-        let label = blob.digest
-        let mediaType = blob.mediaType
-        feed.start {
-            let stream = try LayerStream(label: label, mediaType: mediaType) { n in try feed.take(n) }
+        LayerFeed { feed in
+            let stream = try LayerStream(label: blob.digest, mediaType: blob.mediaType) { n in try feed.take(n) }
             try LayerApplier(root: root).apply(TarReader { n in try stream.read(n) })
             return try stream.finish()
         }
-        return feed
     }
 
     func committed(_ key: String) -> Bool {

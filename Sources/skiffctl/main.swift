@@ -94,12 +94,14 @@ struct Images: ParsableCommand {
             var o = try r.options()
             o.platform = platform
             o.allPlatforms = allPlatforms
-            o.unpack = !allPlatforms
+            // Unpacked while it downloads: the manifest unpacked below, the host's.
+            o.unpack = !allPlatforms && platform == "linux/amd64"
             let store = try g.store()
             let images = ImageStore(store)
             let name = try images.pull(ref, options: o)
-            // Unpack what runs here, as ctr pull does.
-            if !allPlatforms || platform == "linux/amd64" {
+            // Unpack what runs here, as ctr pull does (another platform's layers only download:
+            // the host's manifest, which the unpack takes, is not among them).
+            if platform == "linux/amd64" {
                 let image = try images.get(name)
                 let m = try images.manifest(for: image.target)
                 _ = try Unpacker(content: ContentStore(root: store.root), snapshots: Snapshotter(store)).unpack(m, try images.config(m))

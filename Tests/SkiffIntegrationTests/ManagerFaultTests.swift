@@ -253,6 +253,20 @@ final class ManagerFaultTests: ImageTestCase {
             }
         }
         XCTAssertFalse(extracted.isEmpty, "nothing of the layer was unpacked while half of it was in")
+        // The pending layer is the pull's while it lasts: not removed (its id would go to the next
+        // snapshot, whose directory the pull would then delete), not a parent, not pruned.
+        let pending = ctl(["snapshots", "ls"]).stdout.split(separator: "\n").first { $0.hasSuffix("\tcommitted-pending") }
+        XCTAssertNotNil(pending, ctl(["snapshots", "ls"]).stdout)
+        let key = String(pending?.split(separator: "\t").first ?? "")
+        var r = ctl(["snapshots", "rm", key])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("it is being unpacked"), r.stderr)
+        r = ctl(["snapshots", "prepare", "act1", key])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("not committed"), r.stderr)
+        XCTAssertEqual(ctl(["images", "prune"]).code, 0)
+        XCTAssertEqual(ctl(["doctor", "--fix"]).code, 0)
+        XCTAssertTrue(ctl(["snapshots", "ls"]).stdout.contains(key + "\t"), "the pending layer survives prune and doctor")
         var st: Int32 = 0
         XCTAssertEqual(waitpid(pull.pid, &st, WNOHANG), 0, "the pull is still waiting for the rest of the layer")
         FileManager.default.createFile(atPath: release, contents: nil)
@@ -265,7 +279,7 @@ final class ManagerFaultTests: ImageTestCase {
         XCTAssertEqual(done > 0 ? (st >> 8) & 0xff : -1, 0, (try? String(contentsOfFile: work + "/hold.log", encoding: .utf8)) ?? "")
         let snaps = ctl(["snapshots", "ls"]).stdout
         XCTAssertTrue(snaps.contains("committed") && !snaps.contains("pending"), snaps)
-        let r = ctl(["run", "--rm", "\(h)/skiff/busybox:latest", "s1", "/bin/skiff-payload", "echo", "streamed"])
+        r = ctl(["run", "--rm", "\(h)/skiff/busybox:latest", "s1", "/bin/skiff-payload", "echo", "streamed"])
         XCTAssertEqual(r.code, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("streamed"), r.stdout)
         XCTAssertEqual(ctl(["images", "check"]).code, 0)
