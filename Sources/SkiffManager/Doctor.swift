@@ -96,7 +96,9 @@ public struct Doctor {
             } else if s.kind.hasSuffix("-pending") && !snapshots.busy(s.key) {
                 out.append(
                     Finding(kind: "unfinished-snapshot", object: s.key, detail: "an unpack or prepare that never finished") {
-                        _ = try snapshots.forgetIfIdle(s)
+                        guard try snapshots.forgetIfIdle(s) else {
+                            throw ManagerError("remove snapshot", s.key, "it is being unpacked again", hint: "run doctor once it is done")
+                        }
                     })
             }
         }

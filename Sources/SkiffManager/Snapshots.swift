@@ -64,6 +64,8 @@ public struct Snapshotter {
     func forgetIfIdle(_ s: Info) throws -> Bool {
         let fd = open(lockPath(s.key), O_RDWR | O_CLOEXEC)
         defer { if fd >= 0 { close(fd) } }
+        // No lock file: no unpack ever ran for this key. Any other failure: take it as busy.
+        if fd < 0 && errno != ENOENT { return false }
         if fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 { return false }
         guard let now = try get(s.key), now.id == s.id, now.kind == s.kind else { return false }
         try forget(now)
@@ -166,16 +168,16 @@ public struct Snapshotter {
 
     public func remove(_ key: String) throws {
         guard let s = try get(key) else { throw ManagerError("remove snapshot", key, "not found") }
-        if s.kind.hasSuffix("-pending") && busy(key) {
-            throw ManagerError("remove snapshot", key, "it is being unpacked", hint: "wait for the pull or unpack to finish")
-        }
         if try !store.db.query(
             "SELECT 1 FROM snapshots WHERE namespace = ? AND snapshotter = ? AND parent = ?",
             [.text(store.namespace), .text(kind.rawValue), .text(key)]
         ).isEmpty {
             throw ManagerError("remove snapshot", key, "it has children")
         }
-        try forget(s)
+        // Under the layer lock: a pending snapshot a pull is still filling is not taken from it.
+        guard try forgetIfIdle(s) else {
+            throw ManagerError("remove snapshot", key, "it is being unpacked", hint: "wait for the pull or unpack to finish")
+        }
     }
 
     /// The OCI chain IDs of a layer stack: the first diff ID, then sha256("<parent chain> <diff>").
