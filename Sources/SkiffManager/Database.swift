@@ -59,6 +59,8 @@ public final class Database {
                         ALTER TABLE snapshots_v4 RENAME TO snapshots;
                         """)
                 }
+                // v5: the highest snapshot id ever given, so that none is given twice.
+                try exec("INSERT INTO snapshot_ids SELECT (SELECT coalesce(max(id), 0) FROM snapshots) WHERE NOT EXISTS (SELECT 1 FROM snapshot_ids)")
                 try exec("PRAGMA user_version=\(Database.schemaVersion)")
             }
         }
@@ -66,7 +68,7 @@ public final class Database {
 
     deinit { sqlite3_close(db) }
 
-    static let schemaVersion: Int64 = 4
+    static let schemaVersion: Int64 = 5
     static let schema = """
         CREATE TABLE IF NOT EXISTS namespaces(name TEXT PRIMARY KEY, created TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS images(namespace TEXT NOT NULL REFERENCES namespaces(name), name TEXT NOT NULL,
@@ -79,6 +81,7 @@ public final class Database {
             snapshotter TEXT NOT NULL DEFAULT 'overlayfs', PRIMARY KEY(namespace, id));
         CREATE TABLE IF NOT EXISTS leases(namespace TEXT NOT NULL, id TEXT NOT NULL, created TEXT NOT NULL, expires INTEGER NOT NULL,
             PRIMARY KEY(namespace, id));
+        CREATE TABLE IF NOT EXISTS snapshot_ids(last INTEGER NOT NULL);
         CREATE TABLE IF NOT EXISTS lease_resources(namespace TEXT NOT NULL, lease TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
             PRIMARY KEY(namespace, lease, kind, key));
         """

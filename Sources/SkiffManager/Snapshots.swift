@@ -111,9 +111,12 @@ public struct Snapshotter {
     func begin(key: String, parent: String?, kind: String) throws -> Info {
         let id: Int64 = try store.db.transaction {
             if try get(key) != nil { throw ManagerError("snapshot", key, "already exists") }
-            var next = (try store.db.query("SELECT coalesce(max(id), 0) + 1 FROM snapshots")[0][0].int)
-            // Never an id whose directory is still there (left by a removed row): it is not ours.
+            // Never an id given before (a command may still hold a removed snapshot's id and
+            // directory, and act on them by that id), nor one whose directory is still there.
+            var next = try store.db.query(
+                "SELECT max(coalesce((SELECT max(id) FROM snapshots), 0), coalesce((SELECT max(last) FROM snapshot_ids), 0)) + 1")[0][0].int
             while access(dir + "/\(next)", F_OK) == 0 { next += 1 }
+            try store.db.query("UPDATE snapshot_ids SET last = ?", [.int(next)])
             try store.db.query(
                 "INSERT INTO snapshots(namespace, snapshotter, key, id, parent, kind, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [

@@ -323,13 +323,18 @@ final class SkiffctlTests: ImageTestCase {
         let layer = String(
             ctl(["snapshots", "ls"]).stdout.split(separator: "\n").dropFirst().first { $0.hasSuffix("committed") }!
                 .split(separator: "\t")[0])
+        let snapshotDirs = { Set((try? FileManager.default.contentsOfDirectory(atPath: self.work + "/root/snapshots")) ?? []) }
+        var dirs = snapshotDirs()
         XCTAssertEqual(ctl(["snapshots", "prepare", "work1", layer]).code, 0)
+        let work1ID = snapshotDirs().subtracting(dirs)
         var mnt1 = ctl(["snapshots", "mounts", work + "/m1", "work1"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertTrue(mnt1.hasPrefix("mount -t overlay overlay \(work!)/m1 -o "), mnt1)
         try FileManager.default.createDirectory(atPath: work + "/m1", withIntermediateDirectories: true)
         XCTAssertEqual(Cmd.sh(mnt1 + " && echo layered > \(work!)/m1/added && umount \(work!)/m1").code, 0)
         XCTAssertEqual(ctl(["snapshots", "commit", "mine", "work1"]).code, 0)
+        dirs = snapshotDirs()
         XCTAssertEqual(ctl(["snapshots", "prepare", "work2", "mine"]).code, 0)
+        let work2ID = snapshotDirs().subtracting(dirs)
         mnt1 = ctl(["snapshots", "mounts", work + "/m1", "work2"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         r = Cmd.sh(mnt1 + " && cat \(work!)/m1/added && test -x \(work!)/m1/bin/skiff-payload; st=$?; umount \(work!)/m1; exit $st")
         XCTAssertEqual(r.code, 0, r.stderr)
@@ -337,6 +342,13 @@ final class SkiffctlTests: ImageTestCase {
         XCTAssertEqual(ctl(["snapshots", "rm", "work2"]).code, 0)
         XCTAssertNotEqual(ctl(["snapshots", "rm", layer]).code, 0, "it has children")
         XCTAssertEqual(ctl(["snapshots", "rm", "mine"]).code, 0)
+        // The ids of removed snapshots are not given again (a command may still hold one).
+        dirs = snapshotDirs()
+        XCTAssertEqual(ctl(["snapshots", "prepare", "work3", layer]).code, 0)
+        let work3ID = snapshotDirs().subtracting(dirs)
+        XCTAssertEqual(work3ID.count, 1)
+        XCTAssertTrue(work3ID.isDisjoint(with: work1ID.union(work2ID)), "\(work3ID) reuses one of \(work1ID.union(work2ID))")
+        XCTAssertEqual(ctl(["snapshots", "rm", "work3"]).code, 0)
 
         // A lease keeps a blob through GC until it is removed.
         let configDigest = ctl(["content", "ls"]).stdout.split(separator: "\n").dropFirst()
@@ -496,7 +508,7 @@ final class SkiffctlTests: ImageTestCase {
                       sorted(set(r[0] for r in db.execute("SELECT snapshotter FROM snapshots"))))
                 """, work + "/root/meta.db"
             ])
-        XCTAssertEqual(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "4 0 ['native', 'overlayfs']", check.stderr)
+        XCTAssertEqual(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "5 0 ['native', 'overlayfs']", check.stderr)
         // Only the committed layer is left in each: run --rm took its active snapshot.
         XCTAssertEqual(sctl(["snapshots", "ls"], "overlayfs").stdout.split(separator: "\n").count, 2)
         XCTAssertEqual(sctl(["-n", "nat", "snapshots", "ls"], "native").stdout.split(separator: "\n").count, 2)
