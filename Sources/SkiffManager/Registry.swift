@@ -475,12 +475,10 @@ extension ImageStore {
                 unpacking = StreamingUnpack(snapshots: Snapshotter(store), content: content, manifest: m, config: config)
             }
             do {
+                // Whether the download failed or not: each layer it verified may be committed.
+                defer { unpacking?.finish() }
                 try client.fetchBlobs(layers, into: content, feeds: unpacking?.feeds ?? [:])
-            } catch {
-                unpacking?.finish(downloaded: false)
-                throw error
             }
-            unpacking?.finish(downloaded: true)
             try content.write(bytes, expected: d.digest)
         }
         try content.write(topBytes, expected: top.digest)

@@ -126,14 +126,14 @@ public struct Snapshotter {
             return next
         }
         let s = Info(key: key, id: id, parent: parent, kind: kind)
+        // Made here, not found: a directory someone else has is never filled as this snapshot,
+        // nor removed with its row (only the row goes).
+        if mkdir(dir, 0o755) != 0 && errno != EEXIST || mkdir(dir + "/\(id)", 0o755) != 0 {
+            let e = String(cString: strerror(errno))
+            discardRow(s)
+            throw ManagerError("create snapshot", dir + "/\(id)", e)
+        }
         do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            // Made here, not found: a directory another snapshot has is never filled as this one.
-            if mkdir(dir + "/\(id)", 0o755) != 0 {
-                let e = String(cString: strerror(errno))
-                discardRow(s)
-                throw ManagerError("create snapshot", dir + "/\(id)", e)
-            }
             try FileManager.default.createDirectory(atPath: fs(id), withIntermediateDirectories: true)
             if kind == "active" { try FileManager.default.createDirectory(atPath: dir + "/\(id)/work", withIntermediateDirectories: true) }
         } catch {

@@ -192,11 +192,11 @@ final class StreamingUnpack {
         return s.kind == "committed"
     }
 
-    /// After the download (`downloaded`: every blob is in the content store, verified): commits,
-    /// in chain order, each layer whose extraction gave its diff ID on a committed parent;
-    /// discards the others. Never throws: what is not committed here is unpacked later.
-    func finish(downloaded: Bool) {
-        for l in layers { l.feed.close(verifiedSize: downloaded ? l.blob.size : nil) }
+    /// After the download (fetchBlob closed each feed it started, complete only for a verified
+    /// blob): commits, in chain order, each layer whose extraction gave its diff ID on a
+    /// committed parent; discards the others. Never throws: what is not committed here is
+    /// unpacked later.
+    func finish() {
         for l in layers {
             defer { Glibc.close(l.lock) }
             var keep = l.feed.wait() == l.diffID
