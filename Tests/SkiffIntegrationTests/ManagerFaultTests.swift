@@ -277,12 +277,17 @@ final class ManagerFaultTests: ImageTestCase {
         }
         pull.pid = 0
         XCTAssertEqual(done > 0 ? (st >> 8) & 0xff : -1, 0, (try? String(contentsOfFile: work + "/hold.log", encoding: .utf8)) ?? "")
+        assertUnpackedAndRuns("\(h)/skiff/busybox:latest", "s1", echo: "streamed")
+    }
+
+    /// After a pull: its layers committed, none pending; the image runs and checks out.
+    func assertUnpackedAndRuns(_ ref: String, _ id: String, echo word: String, file: StaticString = #filePath, line: UInt = #line) {
         let snaps = ctl(["snapshots", "ls"]).stdout
-        XCTAssertTrue(snaps.contains("committed") && !snaps.contains("pending"), snaps)
-        r = ctl(["run", "--rm", "\(h)/skiff/busybox:latest", "s1", "/bin/skiff-payload", "echo", "streamed"])
-        XCTAssertEqual(r.code, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("streamed"), r.stdout)
-        XCTAssertEqual(ctl(["images", "check"]).code, 0)
+        XCTAssertTrue(snaps.contains("committed") && !snaps.contains("pending"), snaps, file: file, line: line)
+        let r = ctl(["run", "--rm", ref, id, "/bin/skiff-payload", "echo", word])
+        XCTAssertEqual(r.code, 0, r.stderr, file: file, line: line)
+        XCTAssertTrue(r.stdout.contains(word), r.stdout, file: file, line: line)
+        XCTAssertEqual(ctl(["images", "check"]).code, 0, file: file, line: line)
     }
 
     /// A partial download in ingest that is not the start of the blob, resumed from a registry
@@ -310,14 +315,9 @@ final class ManagerFaultTests: ImageTestCase {
             // A third of the layer's size, in bytes that are not the layer's.
             try Data(repeating: 0x5a, count: Int(f[1])! / 3).write(to: URL(fileURLWithPath: work + "/root/content/ingest/pull-" + f[0]))
         }
-        var r = ctl(["images", "pull", "--plain-http", "\(h)/skiff/busybox:latest"])
+        let r = ctl(["images", "pull", "--plain-http", "\(h)/skiff/busybox:latest"])
         XCTAssertEqual(r.code, 0, r.stderr)
-        let snaps = ctl(["snapshots", "ls"]).stdout
-        XCTAssertTrue(snaps.contains("committed") && !snaps.contains("pending"), snaps)
-        r = ctl(["run", "--rm", "\(h)/skiff/busybox:latest", "w1", "/bin/skiff-payload", "echo", "whole"])
-        XCTAssertEqual(r.code, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("whole"), r.stdout)
-        XCTAssertEqual(ctl(["images", "check"]).code, 0)
+        assertUnpackedAndRuns("\(h)/skiff/busybox:latest", "w1", echo: "whole")
     }
 
     /// What is not an image, or far too much, fails with a sentence naming it.
