@@ -197,6 +197,12 @@ public struct Snapshotter {
 
     /// The layer's lock, or nil when `wait` is false and another command holds it.
     func lockLayer(_ chainID: String, wait: Bool) throws -> Int32? {
+        // The first chain ID is the image config's first diff ID as written: anything else than
+        // a digest would name a file outside .locks ("../../etc/nologin") or lock a container's
+        // snapshot key, which the unpack would then take for a layer.
+        guard (try? ContentStore.validateDigest(chainID)) != nil else {
+            throw ManagerError("unpack layer", chainID, "not a sha256 digest", hint: "the image config's rootfs.diff_ids must be sha256:<64 lowercase hex>")
+        }
         let dir = self.dir + "/.locks"
         if access(dir, F_OK) != 0 { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let path = dir + "/" + pathPrefix + chainID.replacingOccurrences(of: ":", with: "-")

@@ -164,7 +164,7 @@ final class StreamingUnpack {
             do {
                 // A pending record found under the lock was left by a crash (as in unpack).
                 if let e = try snapshots.get(chainID) {
-                    if e.kind == "committed" {
+                    guard e.kind.hasSuffix("-pending") else {
                         Glibc.close(lock)
                         continue
                     }

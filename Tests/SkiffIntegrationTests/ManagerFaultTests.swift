@@ -25,7 +25,7 @@ final class ManagerFaultTests: ImageTestCase {
     /// The hostile registry (fixtures/hostile-registry.py) in `mode`, on a port of its own.
     func registry(_ mode: String) throws -> String {
         let port = Int.random(in: 20000...29000)
-        let log = work + "/registry-\(mode).log"
+        let log = work + "/registry-\(mode.replacingOccurrences(of: "/", with: "_")).log"
         let r = Background(["/usr/bin/python3", Env.packageRoot + "/fixtures/hostile-registry.py", image, "\(port)", mode, "\(port + 1)"], log: log)
         registries.append(r)
         r.waitForHTTP("http://127.0.0.1:\(port)/v2/")
@@ -288,6 +288,25 @@ final class ManagerFaultTests: ImageTestCase {
         XCTAssertEqual(r.code, 0, r.stderr, file: file, line: line)
         XCTAssertTrue(r.stdout.contains(word), r.stdout, file: file, line: line)
         XCTAssertEqual(ctl(["images", "check"]).code, 0, file: file, line: line)
+    }
+
+    /// An image config whose first diff ID is not a digest: a container's id made the unpack
+    /// while downloading take that container's snapshot for a crashed layer and delete it, and
+    /// a path made the layer lock file outside the store. Both are refused; nothing is touched.
+    func testADiffIDThatIsNotADigestIsRefused() throws {
+        let plain = try registry("plain")
+        XCTAssertEqual(ctl(["images", "pull", "--plain-http", "\(plain)/skiff/busybox:latest"]).code, 0)
+        XCTAssertEqual(ctl(["containers", "create", "\(plain)/skiff/busybox:latest", "web", "/bin/true"]).code, 0)
+        defer { ctl(["containers", "rm", "web"]) }
+        for mode in ["diffid=web", "diffid=../../escaped"] {
+            let h = try registry(mode)
+            let r = ctl(["images", "pull", "--plain-http", "\(h)/skiff/busybox:latest"])
+            XCTAssertNotEqual(r.code, 0, mode)
+            XCTAssertTrue(r.stderr.contains("not a sha256 digest"), "\(mode): \(r.stderr)")
+        }
+        XCTAssertTrue(ctl(["snapshots", "ls"]).stdout.contains("web\t"), "the container's snapshot is still there")
+        XCTAssertEqual(ctl(["containers", "ls"]).code, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/root/escaped"), "no lock file outside .locks")
     }
 
     /// A partial download in ingest that is not the start of the blob, resumed from a registry
