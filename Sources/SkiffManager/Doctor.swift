@@ -6,7 +6,7 @@ import SkiffState
 
 /// `doctor`: what a crash (of skiffctl, a shim, the machine) can leave inconsistent, and the
 /// repair for each: shims without a record, records whose shim is gone, snapshots without an
-/// owner, layers whose unpack never finished.
+/// owner or without a record, layers whose unpack never finished.
 public struct Doctor {
     let store: Store
     let tasks: Tasks
@@ -86,7 +86,28 @@ public struct Doctor {
                     _ = ContentStore.removeIngest(base)
                 })
         }
+        // Snapshot directories no record names (a crash between a discard's two steps), of every
+        // namespace and snapshotter. Listed before the records are read: a record is made
+        // before its directory, so a directory listed here has its record by then if it is live.
+        let snapshotsDir = store.root + "/snapshots"
+        let dirs = (try? FileManager.default.contentsOfDirectory(atPath: snapshotsDir)) ?? []
+        let ids = Set(try store.db.query("SELECT id FROM snapshots").map { $0[0].int })
+        for name in dirs.sorted() {
+            guard let id = Int64(name), String(id) == name, !ids.contains(id) else { continue }
+            out.append(
+                Finding(kind: "snapshot-without-record", object: name, detail: "a snapshot directory no record names") {
+                    // Ids are never given twice, so one without a record now has none later.
+                    guard try store.db.query("SELECT 1 FROM snapshots WHERE id = ?", [.int(id)]).isEmpty else { return }
+                    try FileManager.default.removeItem(atPath: snapshotsDir + "/" + name)
+                })
+        }
         let snapshots = Snapshotter(store)
+        for path in snapshots.staleLocks() {
+            out.append(
+                Finding(kind: "stale-lock", object: (path as NSString).lastPathComponent, detail: "the lock of a snapshot whose maker died") {
+                    Snapshotter.removeStaleLock(path)
+                })
+        }
         for s in try snapshots.list() {
             if s.kind == "active" && !records.contains(s.key) {
                 out.append(

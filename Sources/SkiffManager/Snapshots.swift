@@ -62,17 +62,105 @@ public struct Snapshotter {
     /// perhaps a pull's that lasts as long as its download); the lock is kept through the
     /// removal, so no unpack can start in between. False when busy or changed since.
     func forgetIfIdle(_ s: Info) throws -> Bool {
-        let fd = open(lockPath(s.key), O_RDWR | O_CLOEXEC)
+        let path = lockPath(s.key)
+        let fd = open(path, O_RDWR | O_CLOEXEC)
         defer { if fd >= 0 { close(fd) } }
         // No lock file: no unpack ever ran for this key. Any other failure: take it as busy.
         if fd < 0 && errno != ENOENT { return false }
-        if fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0 { return false }
+        // A file unlinked since we opened it may have a successor that its maker holds.
+        if fd >= 0 && (flock(fd, LOCK_EX | LOCK_NB) != 0 || !Snapshotter.isAtPath(fd, path)) { return false }
         guard let now = try get(s.key), now.id == s.id, now.kind == s.kind else { return false }
         try forget(now)
+        // Only a layer's lock is shared by name; any other is its maker's alone, who is gone.
+        if fd >= 0 && !Snapshotter.isChainID(s.key) { unlink(path) }
         return true
     }
 
-    func lockPath(_ key: String) -> String { dir + "/.locks/" + pathPrefix + key.replacingOccurrences(of: ":", with: "-") }
+    /// A layer's lock is named by its chain ID (layers are shared by every namespace); any other
+    /// key's (a container's, an extraction's: anyone's to choose, "../x" included) by the digest
+    /// of its namespace and key. Keys named like a layer are refused for anything but layers.
+    func lockPath(_ key: String) -> String {
+        let name =
+            Snapshotter.isChainID(key)
+            ? key.replacingOccurrences(of: ":", with: "-") : "key-" + SHA256.hex(Array((store.namespace + "\0" + key).utf8))
+        return dir + "/.locks/" + pathPrefix + name
+    }
+
+    /// Whether the file `fd` is open on is still the one at `path` (a lock file whose holder
+    /// removes it: whoever locked it after that holds nothing).
+    static func isAtPath(_ fd: Int32, _ path: String) -> Bool {
+        var held = stat(), now = stat()
+        return fstat(fd, &held) == 0 && stat(path, &now) == 0 && held.st_ino == now.st_ino && held.st_dev == now.st_dev
+    }
+
+    func makeLocksDirectory() throws {
+        let dir = self.dir + "/.locks"
+        if access(dir, F_OK) != 0 { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+    }
+
+    static func isChainID(_ key: String) -> Bool { (try? ContentStore.validateDigest(key)) != nil }
+
+    /// The lock of a snapshot being made under a key that is not a layer's (a container's
+    /// `prepare`, a pull's extraction): held from before its record exists until the record is
+    /// complete or gone, so that prune and doctor leave it alone. Never waits: a key being made
+    /// by another command is an error.
+    func lockNew(_ key: String) throws -> Int32 {
+        guard !Snapshotter.isChainID(key) else { throw ManagerError("lock snapshot", key, "a sha256 digest names a layer") }
+        try makeLocksDirectory()
+        let path = lockPath(key)
+        while true {
+            let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if fd < 0 { throw ManagerError("lock snapshot", path, String(cString: strerror(errno))) }
+            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                if errno == EINTR { continue }
+                let busy = errno == EWOULDBLOCK
+                let e = String(cString: strerror(errno))
+                close(fd)
+                throw busy ? ManagerError("create snapshot", key, "another command is making it") : ManagerError("lock snapshot", path, e)
+            }
+            // Removed by its last holder (or by doctor) between our open and our lock: again.
+            if Snapshotter.isAtPath(fd, path) { return fd }
+            close(fd)
+        }
+    }
+
+    /// Lets go of `lockNew`'s lock once the record is complete or gone. The file goes first: a
+    /// command that opened it before finds, once it gets the lock, that it holds a removed file
+    /// (and a record that is not the pending one it listed).
+    func unlockNew(_ key: String, _ fd: Int32) {
+        unlink(lockPath(key))
+        close(fd)
+    }
+
+    /// Lock files of snapshots made under their own keys that nobody holds: left by a command
+    /// that died while making one (their records, if any, are pending and found on their own).
+    func staleLocks() -> [String] {
+        let dir = self.dir + "/.locks"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.filter { $0.hasPrefix("key-") || $0.hasPrefix("native-key-") }.sorted().map { dir + "/" + $0 }.filter { path in
+            let fd = open(path, O_RDWR | O_CLOEXEC)
+            guard fd >= 0 else { return false }
+            defer { close(fd) }
+            return flock(fd, LOCK_EX | LOCK_NB) == 0
+        }
+    }
+
+    /// What pulls that died left (their extractions, pending under keys of their own, and their
+    /// lock files): each pull takes them away first, as the unpack redoes a crashed layer, so
+    /// that they do not pile up until a prune. Whatever a live command holds stays.
+    func sweepAbandonedExtractions() {
+        let rows = (try? list()) ?? []
+        for s in rows where s.key.hasPrefix("extract-") && s.kind.hasSuffix("-pending") { _ = try? forgetIfIdle(s) }
+        for path in staleLocks() { Snapshotter.removeStaleLock(path) }
+    }
+
+    /// Removes a lock file `staleLocks` found, if nobody holds it now.
+    static func removeStaleLock(_ path: String) {
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        if flock(fd, LOCK_EX | LOCK_NB) == 0 && isAtPath(fd, path) { unlink(path) }
+    }
 
     /// Rows the last statement changed.
     func changes() throws -> Int64 { try store.db.query("SELECT changes()")[0][0].int }
@@ -190,32 +278,27 @@ public struct Snapshotter {
         return out
     }
 
-    /// An exclusive lock (flock) on one layer's unpack, across skiffctl processes.
+    /// An exclusive lock (flock) on one layer's unpack, across skiffctl processes. Its holders
+    /// work on local files only (an unpack from the content store, a pull committing what it
+    /// extracted), so waiting for it is bounded: no download holds it.
     func lockLayer(_ chainID: String) throws -> Int32 {
-        try lockLayer(chainID, wait: true)!
-    }
-
-    /// The layer's lock, or nil when `wait` is false and another command holds it.
-    func lockLayer(_ chainID: String, wait: Bool) throws -> Int32? {
         // The first chain ID is the image config's first diff ID as written: anything else than
         // a digest would name a file outside .locks ("../../etc/nologin") or lock a container's
         // snapshot key, which the unpack would then take for a layer.
-        guard (try? ContentStore.validateDigest(chainID)) != nil else {
+        guard Snapshotter.isChainID(chainID) else {
             throw ManagerError("unpack layer", chainID, "not a sha256 digest", hint: "the image config's rootfs.diff_ids must be sha256:<64 lowercase hex>")
         }
-        let dir = self.dir + "/.locks"
-        if access(dir, F_OK) != 0 { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        let path = dir + "/" + pathPrefix + chainID.replacingOccurrences(of: ":", with: "-")
+        try makeLocksDirectory()
+        let path = lockPath(chainID)
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0 { throw ManagerError("lock layer", path, String(cString: strerror(errno))) }
-        while flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0 {
-            if errno == EWOULDBLOCK && !wait { close(fd); return nil }
+        while flock(fd, LOCK_EX) != 0 {
             if errno != EINTR { let e = String(cString: strerror(errno)); close(fd); throw ManagerError("lock layer", path, e) }
         }
         return fd
     }
 
-    /// True while another command holds the layer's unpack lock (its pending snapshot is live).
+    /// True while another command holds the snapshot's lock (its pending snapshot is live).
     func busy(_ key: String) -> Bool {
         let fd = open(lockPath(key), O_RDWR | O_CLOEXEC)
         guard fd >= 0 else { return false }
@@ -225,14 +308,39 @@ public struct Snapshotter {
 
     /// An active snapshot on top of `parent` (native: a copy of it).
     public func prepare(key: String, parent: String) throws {
+        guard !Snapshotter.isChainID(key) else {
+            throw ManagerError("prepare snapshot", key, "a sha256 digest names a layer unpacked from an image", hint: "choose another key")
+        }
         let p = try get(parent)
         guard p?.kind == "committed" else {
             throw ManagerError(
                 "prepare snapshot", key, p == nil ? "parent \(parent) not found" : "parent \(parent) is \(p!.kind), not committed")
         }
+        // Locked while it is pending (a native copy can take long): prune and doctor would
+        // take the pending record for a crash's.
+        let lock = try lockNew(key)
+        defer { unlockNew(key, lock) }
         _ = try create(key: key, parent: parent, kind: "active") { fsDir in
             if kind == .native, let p { try copyTree(fs(p.id), to: fsDir) }
         }
+    }
+
+    /// Commits a pull's extraction `s` (a pending snapshot under a key of its own, as containerd's
+    /// unpacker names them) as the layer `chainID`, under the layer's lock; false when another
+    /// command committed that layer first (the caller discards its copy). A pending record of
+    /// the layer found under the lock was left by a crash and goes.
+    func commitExtracted(_ s: Info, as chainID: String) throws -> Bool {
+        let lock = try lockLayer(chainID)
+        defer { close(lock) }
+        if let e = try get(chainID) {
+            guard e.kind.hasSuffix("-pending") else { return false }
+            try forget(e)
+        }
+        try store.db.query(
+            "UPDATE snapshots SET key = ?, kind = ? WHERE namespace = ? AND snapshotter = ? AND key = ? AND id = ? AND kind = ?",
+            [.text(chainID), .text(s.kind), .text(store.namespace), .text(kind.rawValue), .text(s.key), .int(s.id), .text(s.kind + "-pending")])
+        if try changes() != 1 { throw ManagerError("create snapshot", chainID, "its record was removed while it was being made") }
+        return true
     }
 
     /// The mount a shim gets for an active snapshot, as containerd's snapshotters describe it,
@@ -257,6 +365,10 @@ public struct Snapshotter {
         guard let s = try get(key) else { throw ManagerError("commit snapshot", key, "not found") }
         guard s.kind == "active" else { throw ManagerError("commit snapshot", key, "it is \(s.kind), not active") }
         if try get(name) != nil { throw ManagerError("commit snapshot", name, "already exists") }
+        // A committed snapshot named like a chain ID would be taken for that layer by images.
+        guard !Snapshotter.isChainID(name) else {
+            throw ManagerError("commit snapshot", name, "a sha256 digest names a layer unpacked from an image", hint: "choose another name")
+        }
         try store.db.query(
             "UPDATE snapshots SET key = ?, kind = 'committed' WHERE namespace = ? AND snapshotter = ? AND key = ?",
             [.text(name), .text(store.namespace), .text(kind.rawValue), .text(key)])

@@ -122,14 +122,23 @@ final class LayerFeed: @unchecked Sendable {
 /// snapshot and an extractor thread fed by the download. An overlayfs layer's directory holds
 /// only its own changes, so layers are extracted side by side in any order; they are committed
 /// in chain order afterwards, each only when its blob's digest, its diff ID and its parent are
-/// all there. Anything else (native snapshots, a layer another command is unpacking, a broken
-/// feed, an extraction error) is discarded and left to `Unpacker.unpack` after the pull, which
-/// reports errors as it always has: this moves work earlier, it never changes the outcome.
+/// all there. Anything else (native snapshots, a broken feed, an extraction error) is discarded
+/// and left to `Unpacker.unpack` after the pull, which reports errors as it always has: this
+/// moves work earlier, it never changes the outcome.
+///
+/// As containerd's unpacker does, each extraction is a snapshot under a key of its own
+/// (`extract-<pid>-<random>-<chain ID>`), renamed to the chain ID when it is committed; the
+/// layer's lock is taken only for that. So a download that a registry trickles for hours holds
+/// up no other command that needs the same layer: that one unpacks it itself, and whichever
+/// commits second throws its copy away.
 final class StreamingUnpack {
     struct Layer {
         let blob: Descriptor
         let diffID: String
+        let chainID: String
+        /// The extraction's snapshot (its parent is the chain's parent layer).
         let snapshot: Snapshotter.Info
+        /// Its lock (`Snapshotter.lockNew`), held until it is committed or discarded.
         let lock: Int32
         let feed: LayerFeed
     }
@@ -148,7 +157,9 @@ final class StreamingUnpack {
     init(snapshots: Snapshotter, content: ContentStore, manifest: ImageManifest, config: ImageConfig) {
         self.snapshots = snapshots
         let diffIDs = config.rootfs.diff_ids
-        guard snapshots.kind == .overlayfs, manifest.layers.count == diffIDs.count else { return }
+        // Diff IDs that are not digests are unpack's to refuse (the first names the first layer).
+        guard snapshots.kind == .overlayfs, manifest.layers.count == diffIDs.count, diffIDs.allSatisfy(Snapshotter.isChainID) else { return }
+        snapshots.sweepAbandonedExtractions()
         var parent: String?
         var digests = Set<String>()
         for ((blob, diffID), chainID) in zip(zip(manifest.layers, diffIDs), Snapshotter.chainIDs(diffIDs)) {
@@ -159,21 +170,16 @@ final class StreamingUnpack {
             // layers after the first `limit` are unpacked after it (an image of 100 layers ran
             // a pull out of fds).
             guard layers.count < StreamingUnpack.limit else { break }
-            // Another command unpacking this layer: it is left to that one (and to unpack).
-            guard let lock = try? snapshots.lockLayer(chainID, wait: false) else { continue }
+            let key = "extract-\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))-\(chainID)"
+            guard let lock = try? snapshots.lockNew(key) else { continue }
             do {
-                // A pending record found under the lock was left by a crash (as in unpack).
-                if let e = try snapshots.get(chainID) {
-                    guard e.kind.hasSuffix("-pending") else {
-                        Glibc.close(lock)
-                        continue
-                    }
-                    try snapshots.forget(e)
-                }
-                let s = try snapshots.begin(key: chainID, parent: parent, kind: "committed")
-                layers.append(Layer(blob: blob, diffID: diffID, snapshot: s, lock: lock, feed: extractor(blob, into: snapshots.fs(s.id))))
+                let s = try snapshots.begin(key: key, parent: parent, kind: "committed")
+                layers.append(
+                    Layer(
+                        blob: blob, diffID: diffID, chainID: chainID, snapshot: s, lock: lock,
+                        feed: extractor(blob, into: snapshots.fs(s.id))))
             } catch {
-                Glibc.close(lock)
+                snapshots.unlockNew(key, lock)
             }
         }
     }
@@ -198,10 +204,11 @@ final class StreamingUnpack {
     /// unpacked later.
     func finish() {
         for l in layers {
-            defer { Glibc.close(l.lock) }
+            defer { snapshots.unlockNew(l.snapshot.key, l.lock) }
             var keep = l.feed.wait() == l.diffID
             if keep, let parent = l.snapshot.parent { keep = committed(parent) }
-            if keep, (try? snapshots.complete(l.snapshot)) != nil { continue }
+            // Not committed when another command committed the layer first: ours goes.
+            if keep, (try? snapshots.commitExtracted(l.snapshot, as: l.chainID)) == true { continue }
             snapshots.discard(l.snapshot)
         }
         layers = []

@@ -242,17 +242,8 @@ final class ManagerFaultTests: ImageTestCase {
     /// nothing was unpacked until every blob was in; this waited in vain.)
     func testLayersAreUnpackedWhileTheyDownload() throws {
         let h = try registry("hold")
-        let release = image + ".release"
-        defer { FileManager.default.createFile(atPath: release, contents: nil) }  // never leave the server waiting
-        let pull = Background(skiffctlArgv + ["images", "pull", "--plain-http", "\(h)/skiff/busybox:latest"], log: work + "/hold.log")
-        var extracted: [String] = []
-        for _ in 0..<400 where extracted.isEmpty {
-            usleep(50_000)
-            for d in snapshotDirs() {
-                extracted += (try? FileManager.default.contentsOfDirectory(atPath: work + "/root/snapshots/\(d)/fs")) ?? []
-            }
-        }
-        XCTAssertFalse(extracted.isEmpty, "nothing of the layer was unpacked while half of it was in")
+        defer { releaseHeldLayers() }  // never leave the server waiting
+        let pull = try startHeldPull(h)
         // The pending layer is the pull's while it lasts: not removed (its id would go to the next
         // snapshot, whose directory the pull would then delete), not a parent, not pruned.
         let pending = ctl(["snapshots", "ls"]).stdout.split(separator: "\n").first { $0.hasSuffix("\tcommitted-pending") }
@@ -269,15 +260,102 @@ final class ManagerFaultTests: ImageTestCase {
         XCTAssertTrue(ctl(["snapshots", "ls"]).stdout.contains(key + "\t"), "the pending layer survives prune and doctor")
         var st: Int32 = 0
         XCTAssertEqual(waitpid(pull.pid, &st, WNOHANG), 0, "the pull is still waiting for the rest of the layer")
-        FileManager.default.createFile(atPath: release, contents: nil)
+        finishHeldPull(pull)
+        assertUnpackedAndRuns("\(h)/skiff/busybox:latest", "s1", echo: "streamed")
+    }
+
+    /// A download a registry trickles holds up no other command that needs the same layers (the
+    /// pull held each layer's lock for as long as its download ran, and the other waited just as
+    /// long): a pull of the same layers as other blobs, from another registry, unpacks and
+    /// commits them while the first still waits; the first then throws its copy away, and of
+    /// the two extractions only the layers are left, no pending record, no lock file.
+    func testAHeldDownloadDoesNotHoldUpAnotherUnpackOfItsLayers() throws {
+        let h = try registry("hold")
+        defer { releaseHeldLayers() }
+        let pull = try startHeldPull(h)
+        let other = try registry("regzip")
+        let r = ctl(["images", "pull", "--plain-http", "\(other)/skiff/busybox:latest"], timeout: 60)
+        XCTAssertEqual(r.code, 0, r.stderr)
+        var st: Int32 = 0
+        XCTAssertEqual(waitpid(pull.pid, &st, WNOHANG), 0, "the first pull is still waiting for the rest of the layer")
+        let run = ctl(["run", "--rm", "\(other)/skiff/busybox:latest", "s1", "/bin/skiff-payload", "echo", "first"])
+        XCTAssertEqual(run.code, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("first"), run.stdout)
+        finishHeldPull(pull)
+        assertUnpackedAndRuns("\(h)/skiff/busybox:latest", "s2", echo: "second")
+        let locks = (try? FileManager.default.contentsOfDirectory(atPath: work + "/root/snapshots/.locks")) ?? []
+        XCTAssertTrue(locks.allSatisfy { $0.hasPrefix("sha256-") }, "only the layers' locks are left: \(locks)")
+    }
+
+    /// Starts a pull from a registry in `hold` mode and returns once its layer's extraction holds
+    /// files (half of the layer is in).
+    func startHeldPull(_ host: String) throws -> Background {
+        let pull = Background(skiffctlArgv + ["images", "pull", "--plain-http", "\(host)/skiff/busybox:latest"], log: work + "/hold.log")
+        var extracted: [String] = []
+        for _ in 0..<400 where extracted.isEmpty {
+            usleep(50_000)
+            for d in snapshotDirs() {
+                extracted += (try? FileManager.default.contentsOfDirectory(atPath: work + "/root/snapshots/\(d)/fs")) ?? []
+            }
+        }
+        XCTAssertFalse(extracted.isEmpty, "nothing of the layer was unpacked while half of it was in")
+        return pull
+    }
+
+    func releaseHeldLayers() { FileManager.default.createFile(atPath: image + ".release", contents: nil) }
+
+    /// Lets the held registry send the rest and checks that the pull then succeeds.
+    func finishHeldPull(_ pull: Background, file: StaticString = #filePath, line: UInt = #line) {
+        releaseHeldLayers()
+        var st: Int32 = 0
         var done: pid_t = 0
         for _ in 0..<1200 where done == 0 {
             done = waitpid(pull.pid, &st, WNOHANG)
             if done == 0 { usleep(50_000) }
         }
         pull.pid = 0
-        XCTAssertEqual(done > 0 ? (st >> 8) & 0xff : -1, 0, (try? String(contentsOfFile: work + "/hold.log", encoding: .utf8)) ?? "")
-        assertUnpackedAndRuns("\(h)/skiff/busybox:latest", "s1", echo: "streamed")
+        XCTAssertEqual(
+            done > 0 ? (st >> 8) & 0xff : -1, 0, (try? String(contentsOfFile: work + "/hold.log", encoding: .utf8)) ?? "", file: file,
+            line: line)
+    }
+
+    /// A container's snapshot is pending while `prepare` copies its parent (native snapshots: a
+    /// whole tree, which can take long); prune and doctor took the pending record for a crash's
+    /// and removed it from under the copy (no lock was held), and the create then failed. The
+    /// copy is slowed down here with strace, which delays cp's execve.
+    func testASlowPrepareIsNotRemovedFromUnderIt() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/strace") else {
+            throw XCTSkip("needs /usr/bin/strace to slow the copy down (apt-get install strace)")
+        }
+        let native = ["SKIFF_SNAPSHOTTER": "native"]
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        XCTAssertEqual(ctl(["containers", "create", "skiff/busybox:test", "n0"], env: native).code, 0)
+        XCTAssertEqual(ctl(["containers", "rm", "n0"], env: native).code, 0)
+        let top = ctl(["snapshots", "ls"], env: native).stdout.split(separator: "\n").last { $0.hasSuffix("\tcommitted") }
+        let parent = String(top?.split(separator: "\t").first ?? "")
+        XCTAssertTrue(parent.hasPrefix("sha256:"), ctl(["snapshots", "ls"], env: native).stdout)
+        var env = ProcessInfo.processInfo.environment
+        env["SKIFF_SNAPSHOTTER"] = "native"
+        let prepare = Background(
+            ["/usr/bin/strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=execve", "-e", "inject=execve:delay_enter=3000000"]
+                + skiffctlArgv + ["snapshots", "prepare", "slow1", parent], env: env, log: work + "/prepare.log")
+        var listed = ""
+        for _ in 0..<200 where !listed.contains("slow1\t") {
+            usleep(20_000)
+            listed = ctl(["snapshots", "ls"], env: native).stdout
+        }
+        XCTAssertTrue(listed.contains("slow1\t\(parent)\tactive-pending\n"), listed)
+        XCTAssertEqual(ctl(["snapshots", "prune"], env: native).code, 0)
+        XCTAssertEqual(ctl(["doctor", "--fix"], env: native).code, 0)
+        XCTAssertTrue(ctl(["snapshots", "ls"], env: native).stdout.contains("slow1\t"), "the pending snapshot survives prune and doctor")
+        var st: Int32 = 0
+        XCTAssertEqual(waitpid(prepare.pid, &st, 0), prepare.pid)
+        prepare.pid = 0
+        XCTAssertEqual((st >> 8) & 0xff, 0, (try? String(contentsOfFile: work + "/prepare.log", encoding: .utf8)) ?? "")
+        XCTAssertTrue(ctl(["snapshots", "ls"], env: native).stdout.contains("slow1\t\(parent)\tactive\n"))
+        XCTAssertEqual(ctl(["snapshots", "rm", "slow1"], env: native).code, 0)
+        let locks = (try? FileManager.default.contentsOfDirectory(atPath: work + "/root/snapshots/.locks")) ?? []
+        XCTAssertTrue(locks.allSatisfy { $0.hasPrefix("native-sha256-") }, "only the layers' locks are left: \(locks)")
     }
 
     /// After a pull: its layers committed, none pending; the image runs and checks out.
@@ -292,19 +370,33 @@ final class ManagerFaultTests: ImageTestCase {
 
     /// An image config whose first diff ID is not a digest: a container's id made the unpack
     /// while downloading take that container's snapshot for a crashed layer and delete it, and
-    /// a path made the layer lock file outside the store. Both are refused; nothing is touched.
+    /// a path made the layer lock file outside the store, and a committed snapshot's name put the
+    /// image on top of that snapshot. All are refused; nothing is touched. Nor can a snapshot be
+    /// prepared or committed under a layer's name (a sha256 digest).
     func testADiffIDThatIsNotADigestIsRefused() throws {
         let plain = try registry("plain")
         XCTAssertEqual(ctl(["images", "pull", "--plain-http", "\(plain)/skiff/busybox:latest"]).code, 0)
         XCTAssertEqual(ctl(["containers", "create", "\(plain)/skiff/busybox:latest", "web", "/bin/true"]).code, 0)
         defer { ctl(["containers", "rm", "web"]) }
-        for mode in ["diffid=web", "diffid=../../escaped"] {
+        let layer = String(ctl(["snapshots", "ls"]).stdout.split(separator: "\n").first { $0.hasPrefix("sha256:") }?.prefix(71) ?? "")
+        XCTAssertEqual(ctl(["snapshots", "prepare", "base-work", layer]).code, 0)
+        XCTAssertEqual(ctl(["snapshots", "commit", "base", "base-work"]).code, 0)
+        let digest = "sha256:" + String(repeating: "ab", count: 32)
+        for args in [["prepare", digest, layer], ["prepare", layer, layer], ["commit", digest, "web"]] {
+            let r = ctl(["snapshots"] + args)
+            XCTAssertNotEqual(r.code, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains("a sha256 digest names a layer"), "\(args): \(r.stderr)")
+        }
+        for mode in ["diffid=web", "diffid=../../escaped", "diffid=base"] {
             let h = try registry(mode)
             let r = ctl(["images", "pull", "--plain-http", "\(h)/skiff/busybox:latest"])
             XCTAssertNotEqual(r.code, 0, mode)
             XCTAssertTrue(r.stderr.contains("not a sha256 digest"), "\(mode): \(r.stderr)")
         }
-        XCTAssertTrue(ctl(["snapshots", "ls"]).stdout.contains("web\t"), "the container's snapshot is still there")
+        let snaps = ctl(["snapshots", "ls"]).stdout
+        XCTAssertTrue(snaps.contains("web\t") && snaps.contains("\nbase\t"), "the container's and the committed snapshot are still there: \(snaps)")
+        XCTAssertFalse(snaps.contains("\tbase\t"), "nothing is built on the committed snapshot: \(snaps)")
+        XCTAssertFalse(snaps.contains("pending") || snaps.contains("extract-"), snaps)
         XCTAssertEqual(ctl(["containers", "ls"]).code, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/root/escaped"), "no lock file outside .locks")
     }
@@ -386,6 +478,24 @@ final class ManagerFaultTests: ImageTestCase {
         r = ctl(["content", "prune"])
         XCTAssertTrue(r.stdout.contains("interrupted download"), r.stdout)
         XCTAssertFalse(FileManager.default.fileExists(atPath: ingest))
+        // A snapshot directory without a record (a crash between a discard's two steps) is
+        // reported and removed; a directory that is not a snapshot's is not touched.
+        for d in ["/root/snapshots/977/fs", "/root/snapshots/notes"] {
+            try FileManager.default.createDirectory(atPath: work + d, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: work + d + "/f", contents: Data("x".utf8))
+        }
+        XCTAssertTrue(ctl(["doctor"]).stdout.contains("snapshot-without-record\t977\t"), ctl(["doctor"]).stdout)
+        XCTAssertEqual(ctl(["doctor", "--fix"]).code, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/root/snapshots/977"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: work + "/root/snapshots/notes/f"))
+        // The lock file of a snapshot whose maker died (its name hashes the key) goes too.
+        let lock = work + "/root/snapshots/.locks/key-" + String(repeating: "0f", count: 32)
+        try FileManager.default.createDirectory(atPath: work + "/root/snapshots/.locks", withIntermediateDirectories: true)
+        XCTAssertTrue(FileManager.default.createFile(atPath: lock, contents: Data()))
+        XCTAssertTrue(ctl(["doctor"]).stdout.contains("stale-lock\tkey-"), ctl(["doctor"]).stdout)
+        XCTAssertEqual(ctl(["doctor", "--fix"]).code, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: lock))
+        XCTAssertTrue(ctl(["doctor"]).stdout.contains("no problems found"), ctl(["doctor"]).stdout)
         // A download abandoned two days ago expires at the next pull (even one that fails);
         // a fresh one is kept for resume.
         let stale = work + "/root/content/ingest/pull-" + String(repeating: "cd", count: 32)
