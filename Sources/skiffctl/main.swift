@@ -543,12 +543,14 @@ struct TasksCommand: ParsableCommand {
     }
 }
 
-/// containerd-shim-skiff-v2 next to skiffctl, else on PATH.
+/// containerd-shim-skiff-v2 next to skiffctl's own binary, else in PATH's absolute directories.
+/// Never relative to the working directory: `argv[0]` is "skiffctl" when a shell found it on
+/// PATH, and a shim another user left in the directory root runs skiffctl from would run as root.
 func shimPath() -> String {
-    let me = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-    let local = me + "/containerd-shim-skiff-v2"
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/usr/local/bin/skiffctl"
+    let local = (exe as NSString).deletingLastPathComponent + "/containerd-shim-skiff-v2"
     if FileManager.default.isExecutableFile(atPath: local) { return local }
-    for dir in (env("PATH") ?? "").split(separator: ":") {
+    for dir in (env("PATH") ?? "").split(separator: ":") where dir.hasPrefix("/") {
         let p = "\(dir)/containerd-shim-skiff-v2"
         if FileManager.default.isExecutableFile(atPath: p) { return p }
     }
