@@ -158,6 +158,11 @@ final class HTTPClient {
     }
 
     func performOnce(_ r: Request) throws -> Response {
+        // libcurl speaks file, gopher, dict, smtp and more: a URL a registry chose (a token realm,
+        // a redirect) must not read local files or send bytes to services on this host.
+        guard let scheme = r.url.split(separator: ":", maxSplits: 1).first?.lowercased(), scheme == "http" || scheme == "https" else {
+            throw ManagerError("http \(r.method)", r.url, "only http and https URLs are fetched")
+        }
         let c = try HTTPClient.curl()
         guard let easy = c.initFn() else { throw ManagerError("http", r.url, "curl_easy_init failed") }
         defer { c.cleanup(easy) }

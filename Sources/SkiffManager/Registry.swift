@@ -36,11 +36,19 @@ public final class RegistryClient {
         self.host = host
         self.repository = repository
         var o = options
-        if o.credentials == nil, let c = DockerCredentials.lookup(host: host) { o.credentials = c }
+        // The credentials of the host this endpoint is (a mirror's own, not the upstream's: a
+        // mirror that asks for them must not get the upstream registry's password).
+        if o.credentials == nil, let c = DockerCredentials.lookup(host: RegistryClient.hostPort(endpoint.base) ?? host) { o.credentials = c }
         self.options = o
         self.endpoint = endpoint
         http.skipVerify = self.endpoint.skipVerify
         http.caFile = self.endpoint.ca
+    }
+
+    /// "host[:port]" of an endpoint's base URL.
+    static func hostPort(_ base: String) -> String? {
+        guard let u = URLComponents(string: base), let h = u.host else { return nil }
+        return u.port.map { "\(h):\($0)" } ?? h
     }
 
     /// The same endpoint and credentials for another thread (the token is copied, not shared).
@@ -200,6 +208,7 @@ public final class RegistryClient {
         q.append(URLQueryItem(name: "scope", value: params["scope"] ?? "repository:\(repository):pull"))
         comps.queryItems = q
         var req = Request(url: comps.url!.absoluteString)
+        req.maxBody = RegistryClient.maxTokenSize
         if let c = options.credentials {
             req.headers["Authorization"] = "Basic " + Data("\(c.user):\(c.password)".utf8).base64EncodedString()
         }
@@ -211,6 +220,10 @@ public final class RegistryClient {
         }
         token = t
     }
+
+    /// A token answer is a small JSON document (a realm of the registry's choosing could stream
+    /// without end).
+    static let maxTokenSize = 1 << 20
 
     static let accept = [MediaType.ociIndex, MediaType.dockerList, MediaType.ociManifest, MediaType.dockerManifest].joined(separator: ", ")
 

@@ -121,6 +121,27 @@ final class ManagerFaultTests: ImageTestCase {
         XCTAssertTrue(ctl(["doctor"]).stdout.contains("no problems found"), ctl(["doctor"]).stdout)
     }
 
+    /// skiffctl found on PATH (argv[0] "skiffctl") and run from a directory where another user
+    /// left a `containerd-shim-skiff-v2`: it looked for the shim next to argv[0], that is in the
+    /// working directory, and ran that one as root. It now looks next to its own binary.
+    func testAShimInTheWorkingDirectoryIsNotRun() throws {
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        let trap = work + "/trap"
+        try FileManager.default.createDirectory(atPath: trap, withIntermediateDirectories: true)
+        try "#!/bin/sh\ntouch \(trap)/ran\nexit 1\n".write(toFile: trap + "/containerd-shim-skiff-v2", atomically: true, encoding: .utf8)
+        chmod(trap + "/containerd-shim-skiff-v2", 0o755)
+        var env = ProcessInfo.processInfo.environment
+        let dirs = [Env.skiffctl, Env.shim].map { ($0 as NSString).deletingLastPathComponent }
+        env["PATH"] = dirs.joined(separator: ":") + ":/usr/bin:/bin"
+        let r = Cmd.run(
+            "/bin/sh",
+            ["-c", "cd \(trap) && exec skiffctl --root \(work!)/root --state \(work!)/state run --rm skiff/busybox:test t1 /bin/skiff-payload echo fine"],
+            env: env)
+        XCTAssertEqual(r.code, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("fine"), r.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: trap + "/ran"), "the working directory's shim ran")
+    }
+
     /// A process of another user that calls itself our shim (`-id ../../x`) is not one: doctor
     /// used to trust any command line, and its fix ran the shim's delete as root on a bundle the
     /// other user made (running that user's "runtime" as root).
@@ -180,6 +201,39 @@ final class ManagerFaultTests: ImageTestCase {
             XCTAssertTrue(r.stderr.contains(expect), "\(mode): \(r.stderr)")
             XCTAssertEqual(ctl(["images", "ls", "-q"], root: mode).stdout, "")
         }
+    }
+
+    /// A token realm is a URL the registry chooses: libcurl followed gopher:// (and dict://,
+    /// file://, smtp://...), so a registry could make skiffctl send bytes to a service on this
+    /// host or read a local file. Only http and https are fetched.
+    func testATokenRealmThatIsNotHTTPIsRefused() throws {
+        let h = try registry("gopher-realm")
+        let r = ctl(["images", "pull", "--plain-http", "\(h)/skiff/busybox:latest"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("gopher://") && r.stderr.contains("only http and https"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: image + ".gopher"), "the local service was reached")
+        XCTAssertEqual(ctl(["images", "ls", "-q"]).stdout, "")
+    }
+
+    /// A mirror (hosts.toml) that asks for Basic credentials gets its own from
+    /// ~/.docker/config.json, never the upstream registry's: it used to get the upstream's.
+    func testAMirrorDoesNotGetTheUpstreamsPassword() throws {
+        let mirror = try registry("basic-log")
+        let upstream = "upstream.invalid:5000"
+        let home = work + "/home"
+        try FileManager.default.createDirectory(atPath: home + "/.docker", withIntermediateDirectories: true)
+        let secret = Data("alice:s3cret".utf8).base64EncodedString()
+        let own = Data("bob:m1rror".utf8).base64EncodedString()
+        try #"{"auths": {"\#(upstream)": {"auth": "\#(secret)"}, "\#(mirror)": {"auth": "\#(own)"}}}"#.write(
+            toFile: home + "/.docker/config.json", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: work + "/certs.d/" + upstream, withIntermediateDirectories: true)
+        try "server = \"http://127.0.0.1:1\"\n\n[host.\"http://\(mirror)\"]\n  capabilities = [\"pull\", \"resolve\"]\n".write(
+            toFile: work + "/certs.d/\(upstream)/hosts.toml", atomically: true, encoding: .utf8)
+        let r = ctl(["images", "pull", "\(upstream)/skiff/busybox:latest"], env: ["HOME": home])
+        XCTAssertNotEqual(r.code, 0, "the mirror refuses everyone, and the server does not answer")
+        let seen = (try? String(contentsOfFile: image + ".auth", encoding: .utf8)) ?? ""
+        XCTAssertFalse(seen.contains(secret), "the mirror got the upstream's password: \(seen)")
+        XCTAssertTrue(seen.contains(own), "the mirror was asked with its own credentials: \(seen)")
     }
 
     /// Ten pulls of one image into one store at once all succeed (one writer per blob; the
