@@ -81,6 +81,10 @@ int skiff_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
 }
 int skiff_pty_unlock(int fd) { int u = 0; return ioctl(fd, TIOCSPTLCK, &u); }
 int skiff_pty_number(int fd, unsigned int *n) { return ioctl(fd, TIOCGPTN, n); }
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+int skiff_pty_peer(int fd, int flags) { return ioctl(fd, TIOCGPTPEER, flags); }
 int skiff_fcntl_setfd(int fd, int flags) { return fcntl(fd, F_SETFD, flags); }
 int skiff_fcntl_getfd(int fd) { return fcntl(fd, F_GETFD); }
 int skiff_fcntl_dupfd(int fd, int min) { return fcntl(fd, F_DUPFD_CLOEXEC, min); }

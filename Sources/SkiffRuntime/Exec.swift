@@ -226,6 +226,9 @@ enum ExecProcess {
     static func child(_ plan: ExecPlan) -> Never {
         let sync = SyncSocket(fd: plan.syncFd)
         let process = plan.process
+        // The host's cgroup directory: we are in it already, and nothing the container can name
+        // (its /dev/ptmx, its cwd) may lead through /proc/self/fd to it.
+        if plan.cgroupFd >= 0 { close(plan.cgroupFd) }
         do {
             if process.terminal == true { try InitProcess.setupConsole(socket: plan.consoleFd, process, bindConsole: false) }
             let (path, args) = try InitProcess.prepareProcess(

@@ -136,6 +136,12 @@ enum InitProcess {
             ownCgroupNamespace: plan.hasCgroupNamespace, hostCgroupDir: plan.cgroup?.directory)
         if plan.hostPathsFd >= 0 { rootfs.opened = try HostPaths.receive(from: plan.hostPathsFd, spec: spec) }
         if plan.hasMountNamespace { try rootfs.prepare() }
+        // The host's rootfs and bind sources: nothing after the mounts may reach them.
+        if let o = rootfs.opened {
+            close(o.rootfs)
+            o.sources.values.forEach { close($0) }
+            rootfs.opened = nil
+        }
 
         if plan.hasCreateHooks {
             try sync.send(.runHooks)
@@ -345,16 +351,29 @@ enum InitProcess {
 
     /// Allocates the pty inside the container, makes the slave the process's stdio and
     /// /dev/console, and sends the master to the console socket (one fd, one SCM_RIGHTS cmsg).
+    /// The container's /dev is its own to change (`exec` runs in a live container): /dev/ptmx is
+    /// resolved inside the root with no magic links (a link to /proc/self/fd/N/.. would reach a
+    /// host file through a descriptor we hold), must be a devpts pty master, and the slave
+    /// comes from the master itself (TIOCGPTPEER), not from a path (runc 1.2 does the same).
     static func setupConsole(socket: Int32, _ process: Process, bindConsole: Bool = true) throws {
-        let master = Glibc.open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
-        if master < 0 { throw SkiffError.sys("open", "/dev/ptmx", hint: "a terminal needs a devpts mount at /dev/pts") }
+        let root = Glibc.open("/", InRoot.oPath | O_DIRECTORY | O_CLOEXEC)
+        if root < 0 { throw SkiffError.sys("open", "/") }
+        let master = InRoot.open(root, "/dev/ptmx", flags: O_RDWR | O_NOCTTY)
+        let openErrno = errno
+        close(root)
+        if master < 0 {
+            throw SkiffError("open", "/dev/ptmx", errno: openErrno, hint: "a terminal needs a devpts mount at /dev/pts")
+        }
         defer { close(master) }
+        if skiff_fs_type(master) != 0x1cd1 {  // DEVPTS_SUPER_MAGIC
+            throw SkiffError.msg("open \"/dev/ptmx\": not a devpts pty master", hint: "/dev/ptmx must lead to /dev/pts/ptmx")
+        }
         if skiff_pty_unlock(master) != 0 { throw SkiffError.sys("unlockpt", "/dev/ptmx") }
         var n: UInt32 = 0
         if skiff_pty_number(master, &n) != 0 { throw SkiffError.sys("ptsname", "/dev/ptmx") }
         let slavePath = "/dev/pts/\(n)"
-        let slave = Glibc.open(slavePath, O_RDWR | O_NOCTTY)
-        if slave < 0 { throw SkiffError.sys("open", slavePath) }
+        let slave = skiff_pty_peer(master, O_RDWR | O_NOCTTY)
+        if slave < 0 { throw SkiffError.sys("open the pty slave", slavePath) }
         if let size = process.consoleSize { _ = skiff_set_winsize(master, size.height, size.width) }
         if bindConsole { try Rootfs.bindInCurrentRoot(slavePath, onto: "/dev/console") }
         try Sys.sendFd(socket, master, payload: "/dev/ptmx")

@@ -163,6 +163,34 @@ final class EscapeTests: XCTestCase {
         XCTAssertEqual(priv.stdout, "/private\n1\n", priv.stderr)
     }
 
+    /// The CVE-2024-21626 class through the terminal: `exec -t` opened the container's /dev/ptmx
+    /// by path while it held the host's cgroup directory open, so a container that made
+    /// /dev/ptmx a link to /proc/self/fd/N/../../.. had the runtime open a host file read-write
+    /// (and ioctl it). Every fd from 3 to 20 is tried; the link is refused before anything is
+    /// opened, and a terminal still works once /dev/ptmx is the devpts one again.
+    func testExecTerminalThroughHostFdsIsRefused() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        let target = b.base + "/host-target"
+        FileManager.default.createFile(atPath: target, contents: Data("host".utf8))
+        b.args(["/bin/sleep", "60"])
+        XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "x1"]).code, 0)
+        let up = String(repeating: "../", count: 40)
+        for n in 3...20 {
+            let link = "/proc/self/fd/\(n)/\(up)\(target.dropFirst())"
+            XCTAssertEqual(b.rt(["exec", "x1", "/bin/ln", "-sfn", link, "/dev/ptmx"]).code, 0)
+            let r = b.rt(["exec", "-t", "x1", "/bin/true"])
+            XCTAssertNotEqual(r.code, 0, "fd \(n): \(r.stdout)")
+            XCTAssertTrue(r.stderr.contains("open \"/dev/ptmx\""), "fd \(n): the host file was opened: \(r.stderr)")
+        }
+        XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "host")
+        XCTAssertEqual(b.rt(["exec", "x1", "/bin/ln", "-sfn", "pts/ptmx", "/dev/ptmx"]).code, 0)
+        let ok = b.rt(["exec", "-t", "x1", "/bin/sh", "-c", "tty; echo fine"])
+        XCTAssertEqual(ok.code, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("/dev/pts/") && ok.stdout.contains("fine"), ok.stdout)
+    }
+
     /// (uid_t)-1 as a uid or gid makes setresuid/setresgid leave the id unchanged, so the process
     /// would keep running as root. Every way in refuses ids above 2147483647, as runc does.
     func testOutOfRangeIdsAreRefused() throws {

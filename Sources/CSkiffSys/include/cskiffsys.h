@@ -75,6 +75,8 @@ int skiff_set_winsize(int fd, unsigned short rows, unsigned short cols);
 int skiff_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
 int skiff_pty_unlock(int masterfd);
 int skiff_pty_number(int masterfd, unsigned int *n);
+/* TIOCGPTPEER: the slave of a pty master, opened without a path lookup. */
+int skiff_pty_peer(int masterfd, int flags);
 int skiff_fcntl_setfd(int fd, int flags);
 int skiff_fcntl_getfd(int fd);
 int skiff_fcntl_dupfd(int fd, int min);
