@@ -1,5 +1,6 @@
 import Glibc
 import SkiffSys
+import CSkiffSys
 
 /// Where a task's stdio goes, from the URIs containerd passes (`ctr run --log-uri`): FIFO paths
 /// (the default), `file:///path` (appended, with optional size-based rotation given as
@@ -72,8 +73,28 @@ public final class RotatingLog {
         self.path = path
         self.maxSize = maxSize
         self.maxFiles = maxFiles
-        fd = try FS.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o640)
-        size = Int(FS.fileStat(path)?.st_size ?? 0)
+        (fd, size) = try RotatingLog.open(path)
+    }
+
+    /// Opens the log for appending: a regular file, never through a symlink at its last
+    /// component, and without waiting (the shim is one thread: a FIFO with no reader at the
+    /// path would stop every container it serves).
+    static func open(_ path: String) throws -> (fd: Int32, size: Int) {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0o640)
+        if fd < 0 {
+            // ENXIO: a FIFO no one reads; ELOOP: a symlink.
+            if errno == ENXIO || errno == ELOOP {
+                throw SkiffError.msg("open log \(quote(path)): not a regular file", hint: "a file:// log URI names a file")
+            }
+            throw SkiffError.sys("open log", path)
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw SkiffError.msg("open log \(quote(path)): not a regular file", hint: "a file:// log URI names a file")
+        }
+        _ = skiff_fcntl_setfl(fd, skiff_fcntl_getfl(fd) & ~O_NONBLOCK)
+        return (fd, Int(st.st_size))
     }
 
     deinit { close(fd) }
@@ -85,15 +106,16 @@ public final class RotatingLog {
     }
 
     func rotate() throws {
-        close(fd)
-        if maxFiles > 1 {
-            unlink("\(path).\(maxFiles - 1)")
-            for n in stride(from: maxFiles - 2, through: 1, by: -1) { rename("\(path).\(n)", "\(path).\(n + 1)") }
-            if Glibc.rename(path, "\(path).1") != 0 && errno != ENOENT { throw SkiffError.sys("rotate log", path) }
-        } else if truncate(path, 0) != 0 {
-            throw SkiffError.sys("truncate log", path)
+        // One file: emptied through the fd we hold (a path could name another file by now).
+        guard maxFiles > 1 else {
+            if ftruncate(fd, 0) != 0 { throw SkiffError.sys("truncate log", path) }
+            size = 0
+            return
         }
-        fd = try FS.open(path, O_WRONLY | O_CREAT | O_APPEND, mode: 0o640)
-        size = 0
+        close(fd)
+        unlink("\(path).\(maxFiles - 1)")
+        for n in stride(from: maxFiles - 2, through: 1, by: -1) { rename("\(path).\(n)", "\(path).\(n + 1)") }
+        if Glibc.rename(path, "\(path).1") != 0 && errno != ENOENT { throw SkiffError.sys("rotate log", path) }
+        (fd, size) = try RotatingLog.open(path)
     }
 }

@@ -39,6 +39,33 @@ final class LogTests: XCTestCase {
         XCTAssertEqual(nums, Array(nums.first!...29), "contiguous: nothing dropped inside the kept window")
     }
 
+    /// The shim is one thread: a log path that is a FIFO with no reader blocked its open, and
+    /// with it every container of the shim. A FIFO, and a symlink at the path (to whatever root
+    /// would then append to or truncate), are refused at once.
+    func testALogThatIsNotARegularFileIsRefusedWithoutWaiting() throws {
+        let dir = NSTemporaryDirectory() + "skiff-log-\(UUID())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertEqual(mkfifo(dir + "/fifo", 0o600), 0)
+        let started = Date()
+        XCTAssertThrowsError(try RotatingLog(path: dir + "/fifo", maxSize: nil, maxFiles: 1)) { e in
+            XCTAssertTrue("\(e)".contains("not a regular file"), "\(e)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5)
+        try "precious\n".write(toFile: dir + "/victim", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link.log", withDestinationPath: dir + "/victim")
+        XCTAssertThrowsError(try RotatingLog(path: dir + "/link.log", maxSize: 10, maxFiles: 1))
+        XCTAssertEqual(try String(contentsOfFile: dir + "/victim", encoding: .utf8), "precious\n")
+        // One file rotates by emptying the file it holds, not whatever is at the path by then.
+        let log = try RotatingLog(path: dir + "/one.log", maxSize: 10, maxFiles: 1)
+        try log.write(Array("12345678\n".utf8))
+        try FileManager.default.moveItem(atPath: dir + "/one.log", toPath: dir + "/moved.log")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/one.log", withDestinationPath: dir + "/victim")
+        try log.write(Array("abcdefgh\n".utf8))
+        XCTAssertEqual(try String(contentsOfFile: dir + "/victim", encoding: .utf8), "precious\n")
+        XCTAssertEqual(try String(contentsOfFile: dir + "/moved.log", encoding: .utf8), "abcdefgh\n")
+    }
+
     func testAppendsToAnExistingFile() throws {
         let path = NSTemporaryDirectory() + "skiff-log-\(UUID()).log"
         defer { try? FileManager.default.removeItem(atPath: path) }
