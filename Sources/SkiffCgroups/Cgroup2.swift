@@ -120,6 +120,17 @@ public struct Cgroup2: Sendable, Equatable {
         return firstCreated
     }
 
+    /// Moves `pid` into the cgroup whose directory `directoryFd` is open on: after a setns into
+    /// a container's mount namespace, a path would be resolved in the container's tree (which
+    /// may have its own /sys/fs/cgroup).
+    public func join(pid: pid_t, directoryFd: Int32) throws {
+        let fd = openat(directoryFd, "cgroup.procs", O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 { throw SkiffError.sys("join cgroup", directory + "/cgroup.procs") }
+        defer { close(fd) }
+        let s = "\(pid)"
+        if write(fd, s, s.utf8.count) < 0 { throw SkiffError.sys("join cgroup", directory + "/cgroup.procs") }
+    }
+
     public func join(pid: pid_t) throws {
         do {
             try FS.writeFile(directory + "/cgroup.procs", "\(pid)", flags: O_WRONLY)

@@ -89,7 +89,9 @@ extension Runtime {
         }
         defer { if consoleFd >= 0 { close(consoleFd) }; if internalConsole >= 0 { close(internalConsole) } }
         let cgroupDir = try execCgroup(r, sub: options.subCgroup)
+        // Held, not named again: the process joins it from inside the container's namespaces.
         let cgroupFd = cgroupDir.map { Glibc.open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) } ?? -1
+        if let dir = cgroupDir, cgroupFd < 0 { throw SkiffError.sys("open cgroup", dir) }
         defer { if cgroupFd >= 0 { close(cgroupFd) } }
         let (parentEnd, childEnd) = try Sys.socketpair()
         defer { close(parentEnd) }
@@ -210,7 +212,7 @@ enum ExecProcess {
             }
             var pid = plan.cgroupFd >= 0 ? skiff_clone3_fork(UInt64(SKIFF_CLONE_PARENT), plan.cgroupFd) : -1
             if pid < 0 {
-                if let dir = plan.cgroupDir { try Cgroup2.at(dir).join(pid: 0) }
+                if let dir = plan.cgroupDir { try Cgroup2.at(dir).join(pid: 0, directoryFd: plan.cgroupFd) }
                 pid = skiff_clone_fork(UInt(SKIFF_CLONE_PARENT))
             }
             if pid < 0 { throw SkiffError.sys("clone", "exec process") }

@@ -70,7 +70,8 @@ enum InitProcess {
             var pid = plan.cgroupFd >= 0 ? skiff_clone3_fork(UInt64(plan.initCloneFlags | UInt(SKIFF_CLONE_PARENT)), plan.cgroupFd) : -1
             if pid < 0 {
                 // No clone3/CLONE_INTO_CGROUP (old kernel, seccomp'd caller): migrate, then clone.
-                if let cg = plan.cgroup { try cg.join(pid: 0) }
+                // Through the directory's fd: namespaces joined by path (the config's) are ours now.
+                if let cg = plan.cgroup { try plan.cgroupFd >= 0 ? cg.join(pid: 0, directoryFd: plan.cgroupFd) : cg.join(pid: 0) }
                 pid = skiff_clone_fork(plan.cloneFlags | UInt(SKIFF_CLONE_PARENT))
                 plan.unshareCgroupLater = false
             }

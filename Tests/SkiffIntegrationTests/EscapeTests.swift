@@ -191,6 +191,40 @@ final class EscapeTests: XCTestCase {
         XCTAssertTrue(ok.stdout.contains("/dev/pts/") && ok.stdout.contains("fine"), ok.stdout)
     }
 
+    /// When clone3 cannot put exec's process into the container's cgroup (CLONE_INTO_CGROUP
+    /// refused: EBUSY once the container enables controllers below itself, an old kernel, a
+    /// seccomp'd caller), the process joined it by writing `<host cgroup>/cgroup.procs` by path
+    /// after it had joined the container's mount namespace: a container with its own
+    /// /sys/fs/cgroup (a tmpfs here) got the write in a file of its own, and the exec'd process
+    /// stayed in the caller's cgroup, outside the container's limits, device filter and kill.
+    /// It now joins through the directory's fd. clone3 is made to fail with strace.
+    func testExecJoinsTheCgroupThroughItsDirectoryNotAPathInTheContainer() throws {
+        try Env.requireRoot()
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/strace") else {
+            throw XCTSkip("needs /usr/bin/strace to make clone3 fail (apt-get install strace)")
+        }
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.config["mounts"] = (b.config["mounts"] as? [[String: Any]] ?? []).filter { $0["destination"] as? String != "/sys/fs/cgroup" }
+        b.addMount(["destination": "/sys/fs/cgroup", "type": "tmpfs", "source": "tmpfs", "options": ["rw", "nosuid", "nodev"]])
+        b.args(["/bin/sleep", "60"])
+        XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "x1"]).code, 0)
+        let state = try String(contentsOfFile: b.stateRoot + "/x1/state.json", encoding: .utf8)
+        let dir = try XCTUnwrap(state.firstMatch(of: #/"cgroupPath":"([^"]+)"/#)?.1).description
+        let fake = dir + "/cgroup.procs"
+        XCTAssertEqual(b.rt(["exec", "x1", "/bin/sh", "-c", "mkdir -p \(dir) && : > \(fake)"]).code, 0)
+        let r = Cmd.run(
+            "/usr/bin/strace",
+            ["-f", "-qq", "-o", "/dev/null", "-e", "trace=clone3", "-e", "inject=clone3:error=ENOSYS", b.runtime, "--root", b.stateRoot]
+                + ["exec", "x1", "/bin/cat", "/proc/1/cgroup", "/proc/self/cgroup"], cwd: b.dir)
+        XCTAssertEqual(r.code, 0, r.stderr)
+        // The init's and the exec'd process's cgroup, both as the container sees them.
+        let lines = r.stdout.split(separator: "\n").filter { $0.hasPrefix("0::") }
+        XCTAssertEqual(lines.count, 2, r.stdout)
+        XCTAssertEqual(lines.first, lines.last, "the exec'd process is not in the container's cgroup: \(r.stdout)")
+        XCTAssertEqual(b.rt(["exec", "x1", "/bin/cat", fake]).stdout, "", "the join was written into the container's own file")
+    }
+
     /// (uid_t)-1 as a uid or gid makes setresuid/setresgid leave the id unchanged, so the process
     /// would keep running as root. Every way in refuses ids above 2147483647, as runc does.
     func testOutOfRangeIdsAreRefused() throws {
