@@ -265,15 +265,16 @@ enum InitProcess {
 
     /// runc's fixStdioPermissions: stdio (a terminal's slave, pipes, files) belongs to the
     /// process user, so a non-root process can use its console; the group stays (devpts gives
-    /// the tty group, gid=5 in the usual mount options). /dev/null is left alone; an owner the
-    /// kernel will not change (unmapped ids, a read-only /dev) is left too.
+    /// the tty group, gid=5 in the usual mount options). The null device (1:3) is left alone,
+    /// known by its number: the container's /dev/null is the container's to replace (runc asks
+    /// it, and a regular file there got the caller's /dev/null, the host's, chowned to the
+    /// process user). An owner the kernel will not change (unmapped ids, a read-only /dev) is
+    /// left too.
     static func fixStdioOwner(_ uid: uid_t) {
-        var null = Glibc.stat()
-        let haveNull = stat("/dev/null", &null) == 0
         for fd: Int32 in 0...2 {
             var st = Glibc.stat()
             guard fstat(fd, &st) == 0 else { continue }
-            if haveNull && (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == null.st_rdev { continue }
+            if (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0x103 { continue }  // makedev(1, 3)
             if st.st_uid == uid { continue }
             _ = fchown(fd, uid, st.st_gid)
         }

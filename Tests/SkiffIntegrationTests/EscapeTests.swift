@@ -225,6 +225,31 @@ final class EscapeTests: XCTestCase {
         XCTAssertEqual(b.rt(["exec", "x1", "/bin/cat", fake]).stdout, "", "the join was written into the container's own file")
     }
 
+    /// exec gives stdio to the process user, except the null device; which one that is, it asked
+    /// the container's /dev/null, so a container that made /dev/null a regular file had the
+    /// caller's /dev/null, the host's, chowned to the exec's user (who could then chmod it for
+    /// the whole host). The host's stays root's.
+    func testExecAsAnotherUserLeavesTheHostDevNullAlone() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        var before = stat()
+        XCTAssertEqual(stat("/dev/null", &before), 0)
+        defer {
+            chown("/dev/null", before.st_uid, before.st_gid)
+            chmod("/dev/null", before.st_mode & 0o7777)
+        }
+        b.args(["/bin/sleep", "60"])
+        XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "x1"]).code, 0)
+        XCTAssertEqual(b.rt(["exec", "x1", "/bin/sh", "-c", "rm -f /dev/null && echo fake > /dev/null"]).code, 0)
+        // The runtime's stdin is the host's /dev/null (Cmd.run).
+        let r = b.rt(["exec", "-u", "1000", "x1", "/bin/true"])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        var after = stat()
+        XCTAssertEqual(stat("/dev/null", &after), 0)
+        XCTAssertEqual(after.st_uid, before.st_uid, "the host's /dev/null was given to uid \(after.st_uid)")
+    }
+
     /// (uid_t)-1 as a uid or gid makes setresuid/setresgid leave the id unchanged, so the process
     /// would keep running as root. Every way in refuses ids above 2147483647, as runc does.
     func testOutOfRangeIdsAreRefused() throws {
