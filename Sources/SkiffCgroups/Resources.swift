@@ -76,7 +76,13 @@ public enum CgroupResources {
                 for d in list ?? [] { add("io", "io.max", "\(d.major):\(d.minor) \(key)=\(d.rate == 0 ? "max" : String(d.rate))") }
             }
         }
-        for h in r.hugepageLimits ?? [] { add("hugetlb", "hugetlb.\(h.pageSize).max", String(h.limit)) }
+        for h in r.hugepageLimits ?? [] {
+            // A page size names a file ("2MB", "1GB"): nothing else may reach the path.
+            guard h.pageSize.utf8.count <= 8, h.pageSize.hasSuffix("B"),
+                h.pageSize.dropLast().allSatisfy({ $0.isASCII && ($0.isNumber || "KMGTP".contains($0)) }), h.pageSize.first?.isNumber == true
+            else { throw SkiffError.msg("resources: invalid hugepage size \(quote(h.pageSize))", hint: "a size such as 2MB or 1GB") }
+            add("hugetlb", "hugetlb.\(h.pageSize).max", String(h.limit))
+        }
         for (dev, l) in (r.rdma ?? [:]).sorted(by: { $0.key < $1.key }) {
             var parts: [String] = []
             if let h = l.hcaHandles { parts.append("hca_handle=\(h)") }
@@ -86,6 +92,11 @@ public enum CgroupResources {
         for (key, value) in (r.unified ?? [:]).sorted(by: { $0.key < $1.key }) {
             if key.contains("/") || key.hasPrefix(".") || !key.contains(".") {
                 throw SkiffError.msg("resources: invalid unified key \(quote(key))")
+            }
+            // Not limits: these move processes (any host pid) into the container's cgroup, or
+            // kill what is in it. runc writes them as given; the spec lists no such use.
+            if ["cgroup.procs", "cgroup.threads", "cgroup.kill"].contains(key) {
+                throw SkiffError.msg("resources: unified key \(quote(key)) is not a resource", hint: "it moves or kills processes")
             }
             let ctrl = String(key.split(separator: ".")[0])
             add(ctrl == "cgroup" ? "" : ctrl, key, value)

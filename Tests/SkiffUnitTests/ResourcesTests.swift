@@ -55,6 +55,17 @@ final class ResourcesTests: XCTestCase {
         }
         XCTAssertThrowsError(try CgroupResources.plan(try decode(#"{"memory":{"limit":100,"swap":50}}"#)))
         XCTAssertThrowsError(try CgroupResources.plan(try decode(#"{"unified":{"../x":"1"}}"#)))
+        // Keys that move host processes into the container's cgroup (or kill), and page sizes
+        // that would make a path outside it, are refused.
+        for key in ["cgroup.procs", "cgroup.threads", "cgroup.kill"] {
+            XCTAssertThrowsError(try CgroupResources.plan(try decode(#"{"unified":{"\#(key)":"1"}}"#))) { e in
+                XCTAssertTrue("\(e)".contains("not a resource"), "\(e)")
+            }
+        }
+        for size in ["2MB/../../x", "../1GB", "", "MB", "2MBB"] {
+            XCTAssertThrowsError(try CgroupResources.plan(try decode(#"{"hugepageLimits":[{"pageSize":"\#(size)","limit":1}]}"#)), size)
+        }
+        XCTAssertNoThrow(try CgroupResources.plan(try decode(#"{"hugepageLimits":[{"pageSize":"1GB","limit":1}],"unified":{"cgroup.max.depth":"2"}}"#)))
         let (_, warnings) = try CgroupResources.plan(try decode(#"{"memory":{"swappiness":10,"kernel":1,"disableOOMKiller":true}}"#))
         XCTAssertEqual(warnings.count, 3)
     }
