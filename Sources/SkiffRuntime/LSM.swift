@@ -33,10 +33,10 @@ enum LSM {
     static func applyOnExec(_ process: Process) throws {
         if let p = process.apparmorProfile, !p.isEmpty {
             let attr = FS.exists("/proc/self/attr/apparmor/exec") ? "/proc/self/attr/apparmor/exec" : "/proc/self/attr/exec"
-            try withContext("apply apparmor profile \(quote(p))") { try FS.writeFile(attr, "exec " + p, flags: O_WRONLY) }
+            try withContext("apply apparmor profile \(quote(p))") { try FS.writeProcFile(attr, "exec " + p) }
         }
         if let l = process.selinuxLabel, !l.isEmpty {
-            try withContext("apply selinux label \(quote(l))") { try FS.writeFile("/proc/self/attr/exec", l, flags: O_WRONLY) }
+            try withContext("apply selinux label \(quote(l))") { try FS.writeProcFile("/proc/self/attr/exec", l) }
         }
     }
 }

@@ -250,6 +250,27 @@ final class EscapeTests: XCTestCase {
         XCTAssertEqual(after.st_uid, before.st_uid, "the host's /dev/null was given to uid \(after.st_uid)")
     }
 
+    /// exec writes the process's oom_score_adj (and LSM labels) under /proc inside the running
+    /// container: a container that mounted a file system of its own over /proc got the write in
+    /// a file of its own, and the process kept the runtime's settings (its label: none). A write
+    /// that is not to procfs is refused.
+    func testExecWritesOnlyToARealProc() throws {
+        try Env.requireRoot()
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.args(["/bin/sleep", "60"])
+        XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "x1"]).code, 0)
+        let fake = "mount -t tmpfs none /proc && mkdir -p /proc/self && echo 0 > /proc/self/oom_score_adj"
+        var r = b.rt(["exec", "--cap", "CAP_SYS_ADMIN", "x1", "/bin/sh", "-c", fake])
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let process = b.base + "/process.json"
+        try #"{"args":["/bin/true"],"cwd":"/","env":["PATH=/bin"],"user":{"uid":0,"gid":0},"oomScoreAdj":500}"#
+            .write(toFile: process, atomically: true, encoding: .utf8)
+        r = b.rt(["exec", "-p", process, "x1"])
+        XCTAssertNotEqual(r.code, 0, "oom_score_adj went to the container's own file")
+        XCTAssertTrue(r.stderr.contains("/proc/self/oom_score_adj") && r.stderr.contains("not on procfs"), r.stderr)
+    }
+
     /// (uid_t)-1 as a uid or gid makes setresuid/setresgid leave the id unchanged, so the process
     /// would keep running as root. Every way in refuses ids above 2147483647, as runc does.
     func testOutOfRangeIdsAreRefused() throws {
