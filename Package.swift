@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "SkiffShimIO", dependencies: ["SkiffSys", "CSkiffSys", "SkiffEventLoop"]),
         // The shim: manager (start/delete/daemon), task service, process IO, over the runtime library.
         .target(name: "SkiffShim",
-                dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffJSON", "SkiffCgroups", "SkiffRuntime", "SkiffTTRPC", "SkiffEventLoop",
+                dependencies: ["SkiffSys", "CSkiffSys", "SkiffSpec", "SkiffJSON", "SkiffCgroups", "SkiffRuntime", "SkiffRootfs", "SkiffTTRPC", "SkiffEventLoop",
                                "SkiffShimIO", "SkiffWire"]),
         .executableTarget(name: "containerd-shim-skiff-v2",
                           dependencies: ["SkiffShim", "SkiffSys", "SkiffRuntime", "SkiffWire"]),

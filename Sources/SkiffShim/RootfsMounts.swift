@@ -1,6 +1,7 @@
 import Glibc
 import SkiffSys
 import SkiffSpec
+import SkiffRootfs
 import SkiffWire
 
 /// The rootfs mounts of CreateTaskRequest (a snapshotter's overlay or bind), mounted by the shim
@@ -16,7 +17,23 @@ enum RootfsMounts {
                     throw SkiffError.msg(
                         "rootfs mount \(quote(m.source)): loop mounts are not supported", hint: "use a snapshotter that gives overlay or bind mounts")
                 }
-                let dest = m.target.isEmpty ? target : FS.clean(target + "/" + m.target)
+                // A mount below the rootfs (containerd's Mount.target) is resolved inside it, once:
+                // "../.." or the image's own symlink (etc -> /etc, once the overlay is up) would
+                // put a mount of any type and options on the host.
+                var held: Int32 = -1
+                defer { if held >= 0 { close(held) } }
+                if !m.target.isEmpty {
+                    if m.target.split(separator: "/").contains("..") {
+                        throw SkiffError.msg("rootfs mount target \(quote(m.target)): leaves the rootfs (..)")
+                    }
+                    let root = Glibc.open(target, InRoot.oPath | O_DIRECTORY | O_CLOEXEC)
+                    if root < 0 { throw SkiffError.sys("open", target) }
+                    held = InRoot.open(root, m.target)
+                    let e = errno
+                    close(root)
+                    if held < 0 { throw SkiffError("rootfs mount target", m.target, errno: e, hint: "it must exist inside the rootfs") }
+                }
+                let dest = held >= 0 ? "/proc/self/fd/\(held)" : target
                 let type = m.type == "bind" || m.type == "rbind" ? nil : m.type
                 let flags =
                     opts.flags | (m.type == "rbind" ? MountOptions.BIND | MountOptions.REC : 0)

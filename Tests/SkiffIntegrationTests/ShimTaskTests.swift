@@ -356,6 +356,36 @@ final class ShimTaskTests: XCTestCase {
         let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
     }
 
+    /// Rootfs mounts with a target below the rootfs (containerd's Mount.target) were placed by
+    /// joining paths, as root in the host's mount namespace: "../../victim", or a symlink an
+    /// earlier layer of the rootfs holds, put a mount of any type on the host. Both are refused,
+    /// and nothing is mounted outside the rootfs.
+    func testRootfsMountTargetsStayInsideTheRootfs() throws {
+        let (_, c) = try startShim()
+        bundle.args(["/bin/true"])
+        try bundle.write()
+        let victim = bundle.base + "/victim"
+        let lower = bundle.base + "/lower"
+        for d in [victim, lower] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        try FileManager.default.createSymbolicLink(atPath: lower + "/escape", withDestinationPath: victim)
+        defer { _ = umount2(victim, Int32(MNT_DETACH)) }
+        var base = Mount()
+        base.type = "bind"; base.source = lower; base.options = ["rbind", "rw"]
+        for (target, expect) in [("../../victim", "leaves the rootfs"), ("escape", "inside the rootfs")] {
+            var sub = Mount()
+            sub.type = "tmpfs"; sub.source = "tmpfs"; sub.target = target; sub.options = ["size=1m"]
+            var create = createRequest("m1")
+            create.rootfs = [base, sub]
+            XCTAssertThrowsError(try call(c, "Create", create) as CreateTaskResponse, target) {
+                XCTAssertTrue("\($0)".contains(expect), "\(target): \($0)")
+            }
+            let mounted = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8))?.contains(" \(victim) ") ?? false
+            XCTAssertFalse(mounted, "\(target): a mount was put on the host's \(victim)")
+            _ = umount2(victim, Int32(MNT_DETACH))
+        }
+        let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
+    }
+
     /// A runtime type containerd does not know gets runtimeoptions.v1.Options: its ConfigPath
     /// names the shim's config file (also `ctr run --runtime-config-path`). SkipUnavailableCgroups
     /// there lets ctr's cpu.shares=1024 through on a host whose cgroup v2 lacks cpu.
