@@ -489,7 +489,7 @@ final class ManagerFaultTests: ImageTestCase {
     func testHostileImagesAreExplained() throws {
         for (mode, expect) in [
             ("bad-config", "read image config"), ("nested-index", "nested indexes are not supported"),
-            ("huge-manifest", "larger than the 4 MiB allowed")
+            ("huge-manifest", "larger than the 4 MiB allowed"), ("huge-config", "more than the 8 MiB allowed")
         ] {
             let h = try registry(mode)
             let r = ctl(["-n", mode, "images", "pull", "--plain-http", "\(h)/skiff/busybox:latest"])
