@@ -48,6 +48,32 @@ public struct ContentStore {
         }
     }
 
+    /// A blob that arrives in pieces (an archive's member): written to ingest as it comes and
+    /// hashed on the way, so a layer of any size needs no more memory than a piece; committed
+    /// under `expected`, or under its own digest when nil. Nothing is left on an error.
+    public func ingest(expected: String?, _ feed: (([UInt8]) throws -> Void) throws -> Void) throws -> (digest: String, size: Int) {
+        if let expected { _ = try path(expected) }
+        let tmp = dir + "/ingest/" + UUID().uuidString
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd < 0 { throw ManagerError("write content", tmp, String(cString: strerror(errno))) }
+        let h = Digest()
+        var total = 0
+        do {
+            defer { close(fd) }
+            try feed { piece in
+                h.update(piece)
+                do { try FS.writeAll(fd: fd, piece) } catch { throw ManagerError("write content", tmp, "\(error)") }
+                total += piece.count
+            }
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+        let digest = h.finalize()
+        try commit(file: tmp, expected: expected ?? digest, size: total, digest: digest)
+        return (digest, total)
+    }
+
     /// Moves a finished download into the store after checking it, hashing it in 1 MiB chunks
     /// (layers are large). On a mismatch the file is removed.
     /// `digest`: what the caller hashed while the bytes streamed in (a pull), so the file is not

@@ -18,12 +18,12 @@ extension ImageStore {
             guard case .file = h.kind else { continue }
             if name == "oci-layout" { sawLayout = true; continue }
             if name == "index.json" {
-                let bytes = try tar.body()
+                let bytes = try ImageStore.smallBody(tar, h, name, path)
                 indexBytes = bytes
                 index = try decodeJSON(ImageIndex.self, bytes, what: "archive index", path)
             } else if name.hasPrefix("blobs/sha256/") {
                 let digest = "sha256:" + name.dropFirst("blobs/sha256/".count)
-                try content.write(try tar.body(), expected: digest)
+                _ = try content.ingest(expected: digest) { piece in try tar.body(piece) }
             }
         }
         guard sawLayout, let index else {
@@ -61,6 +61,15 @@ extension ImageStore {
         return names
     }
 
+    /// An archive's index.json or manifest.json, read whole: refused past the size a manifest
+    /// may have (a member's size is the archive's to state).
+    static func smallBody(_ tar: TarReader, _ h: TarHeader, _ name: String, _ path: String) throws -> [UInt8] {
+        guard h.size <= RegistryClient.maxManifestSize else {
+            throw ManagerError("import", path, "its \(name) is \(h.size) bytes, more than the \(RegistryClient.maxManifestSize >> 20) MiB allowed")
+        }
+        return try tar.body()
+    }
+
     /// A `docker save` archive: manifest.json names each image's config and layer tars. Each
     /// becomes a Docker v2s2 manifest over the same (uncompressed) layers. nil if it is not one.
     func importDockerArchive(_ path: String) throws -> [String]? {
@@ -73,12 +82,9 @@ extension ImageStore {
         while let h = try tar.next() {
             guard case .file = h.kind else { continue }
             let name = h.name.hasPrefix("./") ? String(h.name.dropFirst(2)) : h.name
-            let body = try tar.body()
-            if name == "manifest.json" { manifestJSON = body; continue }
+            if name == "manifest.json" { manifestJSON = try ImageStore.smallBody(tar, h, name, path); continue }
             if name.hasSuffix(".tar") || name.hasSuffix(".json") || name.hasPrefix("blobs/") {
-                let digest = Digest.of(body)
-                try content.write(body, expected: digest)
-                files[name] = (digest, body.count)
+                files[name] = try content.ingest(expected: nil) { piece in try tar.body(piece) }
             }
         }
         guard let manifestJSON else { return nil }

@@ -455,6 +455,64 @@ final class ManagerFaultTests: ImageTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/root/escaped"), "no lock file outside .locks")
     }
 
+    /// `images import` read each archive member whole into memory (twice over): a layer of any
+    /// size needed that much memory, and a hostile archive could state any size. Members are now
+    /// streamed into the store: importing a 160 MB layer (OCI layout, then docker-archive) stays
+    /// far below that in peak RSS, and an index.json past the manifest limit is refused.
+    func testImportStreamsLargeLayers() throws {
+        let script = #"""
+            import hashlib, io, json, os, sys, tarfile
+            out, kind = sys.argv[1], sys.argv[2]
+            big = io.BytesIO()
+            with tarfile.open(fileobj=big, mode="w") as t:
+                data = os.urandom(160 << 20)
+                ti = tarfile.TarInfo("big.bin"); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+            layer = big.getvalue()
+            ld = hashlib.sha256(layer).hexdigest()
+            cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                              "rootfs": {"type": "layers", "diff_ids": ["sha256:" + ld]}}).encode()
+            cd = hashlib.sha256(cfg).hexdigest()
+            def add(t, name, b):
+                ti = tarfile.TarInfo(name); ti.size = len(b); t.addfile(ti, io.BytesIO(b))
+            with tarfile.open(out, "w") as t:
+                if kind == "oci":
+                    m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + cd, "size": len(cfg)},
+                        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + ld, "size": len(layer)}]}).encode()
+                    md = hashlib.sha256(m).hexdigest()
+                    add(t, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+                    add(t, "blobs/sha256/" + cd, cfg); add(t, "blobs/sha256/" + ld, layer); add(t, "blobs/sha256/" + md, m)
+                    add(t, "index.json", json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                        "digest": "sha256:" + md, "size": len(m), "annotations": {"io.containerd.image.name": "docker.io/skiff/big:oci"}}]}).encode())
+                elif kind == "docker":
+                    add(t, cd + ".json", cfg); add(t, ld + "/layer.tar", layer)
+                    add(t, "manifest.json", json.dumps([{"Config": cd + ".json", "RepoTags": ["skiff/big:docker"], "Layers": [ld + "/layer.tar"]}]).encode())
+                else:
+                    add(t, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+                    add(t, "index.json", b" " * (5 << 20))
+            """#
+        for kind in ["oci", "docker", "huge-index"] {
+            let archive = work + "/\(kind).tar"
+            let made = Cmd.run("/usr/bin/python3", ["-c", script, archive, kind], timeout: 120)
+            XCTAssertEqual(made.code, 0, made.stderr)
+            let r = Cmd.run(
+                "/usr/bin/time", ["-f", "maxrss=%M", Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "images", "import", archive],
+                timeout: 120)
+            try? FileManager.default.removeItem(atPath: archive)
+            if kind == "huge-index" {
+                XCTAssertNotEqual(r.code, 0)
+                XCTAssertTrue(r.stderr.contains("index.json is 5242880 bytes, more than the 4 MiB allowed"), r.stderr)
+                continue
+            }
+            XCTAssertEqual(r.code, 0, r.stderr)
+            let kb = Int(r.stderr.firstMatch(of: #/maxrss=([0-9]+)/#)?.1 ?? "") ?? Int.max
+            XCTAssertLessThan(kb, 80 << 10, "\(kind): peak RSS \(kb) KiB for a 160 MB layer")
+        }
+        let images = ctl(["images", "ls", "-q"]).stdout
+        XCTAssertTrue(images.contains("docker.io/skiff/big:oci") && images.contains("docker.io/skiff/big:docker"), images)
+        XCTAssertEqual(ctl(["images", "check"]).code, 0)
+    }
+
     /// A partial download in ingest that is not the start of the blob, resumed from a registry
     /// that answers the Range request with the whole blob (200): the whole blob replaces the
     /// partial (it used to fail, the body capped at the bytes left after the partial), and what
