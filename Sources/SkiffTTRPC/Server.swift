@@ -51,6 +51,8 @@ public final class TTRPCServer {
         var out: [UInt8] = []
         var lastStream: UInt32 = 0
         var wantWrite = false
+        /// Not read while its queued replies are past maxQueuedReplies.
+        var readPaused = false
         init(fd: Int32, id: UInt64) { self.fd = fd; self.id = id }
     }
 
@@ -88,18 +90,33 @@ public final class TTRPCServer {
         try loop.add(fd) { [unowned self] ev in self.event(conn, ev) }
     }
 
+    /// Bytes read from one connection per wakeup (the loop is level-triggered: the rest waits
+    /// for the next turn), so one busy client cannot hold the loop and every other container.
+    static let readPerWakeup = 1 << 20
+    /// Replies queued for a client that does not read them: past this, its requests are not
+    /// read until it has taken its replies (memory stays bounded).
+    static let maxQueuedReplies = 16 << 20
+
     func event(_ c: Connection, _ ev: UInt32) {
         if ev & SKIFF_EPOLLOUT != 0 { flush(c) }
-        if ev & (SKIFF_EPOLLIN | SKIFF_EPOLLHUP | SKIFF_EPOLLERR) != 0 {
+        guard connections[c.fd] === c else { return }
+        if ev & (SKIFF_EPOLLIN | SKIFF_EPOLLHUP | SKIFF_EPOLLERR) != 0 && c.out.count <= TTRPCServer.maxQueuedReplies {
             var buf = [UInt8](repeating: 0, count: 65536)
-            while true {
+            var taken = 0
+            while taken < TTRPCServer.readPerWakeup && c.out.count <= TTRPCServer.maxQueuedReplies {
                 let n = buf.withUnsafeMutableBytes { read(c.fd, $0.baseAddress, $0.count) }
-                if n > 0 { c.reader.append(buf[0..<n]); continue }
+                if n > 0 {
+                    taken += n
+                    c.reader.append(buf[0..<n])
+                    // Frames are handled as they complete: what is buffered is one frame's part.
+                    while let e = c.reader.next() { handle(c, e) }
+                    guard connections[c.fd] === c else { return }
+                    continue
+                }
                 if n < 0 && (errno == EAGAIN || errno == EINTR) { break }
                 closeConnection(c)
                 return
             }
-            while let e = c.reader.next() { handle(c, e) }
         }
     }
 
@@ -181,9 +198,11 @@ public final class TTRPCServer {
             return
         }
         let want = !c.out.isEmpty
-        if want != c.wantWrite {
+        let full = c.out.count > TTRPCServer.maxQueuedReplies
+        if want != c.wantWrite || full != c.readPaused {
             c.wantWrite = want
-            loop.modify(c.fd, events: SKIFF_EPOLLIN | (want ? SKIFF_EPOLLOUT : 0))
+            c.readPaused = full
+            loop.modify(c.fd, events: (full ? 0 : SKIFF_EPOLLIN) | (want ? SKIFF_EPOLLOUT : 0))
         }
     }
 }

@@ -67,6 +67,44 @@ final class ServerTests: XCTestCase {
         return out
     }
 
+    /// A client that sends requests and never reads the replies: the server queued every reply
+    /// (memory without bound) and read everything it was sent in one turn of the loop. Now it
+    /// stops reading such a client once 16 MiB of replies wait, and takes the rest once they
+    /// are read; every reply still arrives, in full.
+    func testAClientThatDoesNotReadItsRepliesIsNotServedWithoutBound() throws {
+        let big = [UInt8](repeating: 7, count: 1 << 20)
+        server.register(service: "test.Svc", method: "Big") { _, _, reply in reply(.success(big)) }
+        let count = 48
+        var sent = 0
+        var maxQueued = 0
+        let serverFd = try XCTUnwrap(server.connections.keys.first)
+        // Send all requests, running the loop in between, never reading a reply.
+        for i in 0..<count {
+            try send(UInt32(2 * i + 1), method: "Big")
+            sent += 1
+            for _ in 0..<4 { loop.runOnce(timeoutMs: 1) }
+            maxQueued = max(maxQueued, server.connections[serverFd]?.out.count ?? 0)
+        }
+        for _ in 0..<50 { loop.runOnce(timeoutMs: 1) }
+        maxQueued = max(maxQueued, server.connections[serverFd]?.out.count ?? 0)
+        XCTAssertLessThanOrEqual(maxQueued, (16 << 20) + (2 << 20), "replies queued for a client that does not read")
+        // Now read: every reply comes, whole.
+        var got = 0
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        let deadline = Date().addingTimeInterval(30)
+        while got < count && Date() < deadline {
+            loop.runOnce(timeoutMs: 0)
+            let n = read(client, &buf, buf.count)
+            if n > 0 { reader.append(buf[0..<n]) } else { usleep(200) }
+            while case .frame(let f)? = reader.next() {
+                let r = try Ttrpc_Response(serializedBytes: f.data)
+                XCTAssertEqual(r.payload.count, big.count)
+                got += 1
+            }
+        }
+        XCTAssertEqual(got, count)
+    }
+
     func testUnaryCallsAndMetadata() throws {
         try send(1, method: "Echo", payload: [1, 2], ns: "default")
         let r = try responses(1)
