@@ -113,7 +113,7 @@ extension Runtime {
                 ExecPlan(
                     joins: joins, cgroupFd: cgroupFd, cgroupDir: cgroupDir, syncFd: childEnd, consoleFd: consoleFd,
                     process: process, env: env, preserved: preserved, seccomp: filter,
-                    chrootOf: hasMountNamespace ? nil : r.pid))
+                    chrootOf: hasMountNamespace ? nil : r.pid, initPid: r.pid, initStartTime: r.startTime))
         }
         close(childEnd)
         let sync = SyncSocket(fd: parentEnd)
@@ -195,6 +195,9 @@ struct ExecPlan {
     /// A container without a mount namespace of its own is a chroot of the runtime's: the
     /// process enters the init's root.
     var chrootOf: pid_t?
+    /// The init whose /proc/PID/ns the joins name, and its start time (a pid is reused).
+    var initPid: pid_t
+    var initStartTime: UInt64?
 }
 
 enum ExecProcess {
@@ -206,7 +209,7 @@ enum ExecProcess {
         // Whatever the caller holds (a shim's sockets, bundles, cgroup directories) stays here.
         Sys.closeFds(from: 3 + Int32(plan.preserved), except: [plan.syncFd, plan.consoleFd, plan.cgroupFd])
         do {
-            try Sys.joinNamespaces(plan.joins)
+            try Sys.joinNamespaces(plan.joins) { Proc.isAlive(plan.initPid, startTime: plan.initStartTime) }
             if let initPid = plan.chrootOf {
                 if chdir("/proc/\(initPid)/root") != 0 || chroot(".") != 0 { throw SkiffError.sys("chroot", "/proc/\(initPid)/root") }
             }

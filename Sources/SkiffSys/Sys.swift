@@ -28,7 +28,10 @@ public enum Sys {
     /// setns, since joining a mount namespace changes what later paths resolve to.
     /// `notHost` names namespaces that must not turn out to be the caller's own (with why): the
     /// check is on the opened fd, so the path cannot be swapped between check and setns.
-    public static func joinNamespaces(_ joins: [(UInt, String)], notHost: [UInt: String] = [:]) throws {
+    /// `stillValid`, when given, is asked once every namespace is open and before any is joined:
+    /// paths under /proc/PID name whatever process has PID by then, so the caller checks that
+    /// it is still the one it meant (its start time), after which the open fds keep to it.
+    public static func joinNamespaces(_ joins: [(UInt, String)], notHost: [UInt: String] = [:], stillValid: (() -> Bool)? = nil) throws {
         var fds: [(Int32, UInt, String)] = []
         defer { for (fd, _, _) in fds { close(fd) } }
         for (flag, path) in joins {
@@ -41,6 +44,9 @@ public enum Sys {
             if joined.st_dev == own.st_dev && joined.st_ino == own.st_ino {
                 throw SkiffError.msg("\(why) not allowed in the host's \(nsFlagNames(flag)) namespace (\(path))")
             }
+        }
+        if let stillValid, !stillValid() {
+            throw SkiffError.msg("join namespaces: the container's init has exited", hint: "its pid may now be another process's")
         }
         for (fd, flag, path) in fds where skiff_setns(fd, Int32(truncatingIfNeeded: flag)) != 0 {
             throw SkiffError.sys("join \(nsFlagNames(flag)) namespace", path)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CSkiffSys
 
 /// Container-escape classes, one regression test each.
 final class EscapeTests: XCTestCase {
@@ -269,6 +270,60 @@ final class EscapeTests: XCTestCase {
         r = b.rt(["exec", "-p", process, "x1"])
         XCTAssertNotEqual(r.code, 0, "oom_score_adj went to the container's own file")
         XCTAssertTrue(r.stderr.contains("/proc/self/oom_score_adj") && r.stderr.contains("not on procfs"), r.stderr)
+    }
+
+    /// exec names the container's namespaces as /proc/PID/ns/*, PID the init's: if the init dies
+    /// after exec checked it and a host process gets its pid before the namespaces are opened,
+    /// exec joined the host's namespaces and ran its command on the host. Once they are open, the
+    /// init's start time is checked again (the open fds then keep to what was checked). strace
+    /// holds the opens back while the test kills the init and gives its pid to a host `sleep`.
+    func testExecDoesNotJoinAProcessThatReusedTheInitsPid() throws {
+        try Env.requireRoot()
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/strace") else {
+            throw XCTSkip("needs /usr/bin/strace to hold exec's opens back (apt-get install strace)")
+        }
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.args(["/bin/sleep", "600"])
+        // The init is orphaned when `run -d` returns: made our child, so that its death frees
+        // its pid at once (this host's PID 1 reaps late).
+        _ = skiff_prctl(SKIFF_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        let started = b.rt(["run", "-d", "--bundle", b.dir, "x1"])
+        _ = skiff_prctl(SKIFF_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+        XCTAssertEqual(started.code, 0, started.stderr)
+        let state = b.rt(["state", "x1"]).stdout
+        let pid = try XCTUnwrap(Int32(state.firstMatch(of: #/"pid": ?([0-9]+)/#)?.1 ?? ""))
+        let nsPaths = ["ipc", "uts", "net", "pid", "mnt", "cgroup"].flatMap { ["-P", "/proc/\(pid)/ns/\($0)"] }
+        let log = b.base + "/exec.log"
+        let exec = Background(
+            ["/usr/bin/strace", "-f", "-qq", "-o", "/dev/null"] + nsPaths + ["-e", "inject=openat:delay_enter=1500000:when=1"]
+                + [b.runtime, "--root", b.stateRoot, "exec", "x1", "/bin/sh", "-c", "echo ran; readlink /proc/self/ns/mnt"],
+            log: log)
+        usleep(500_000)  // exec has checked the init and is held at its first open
+        kill(pid, SIGKILL)
+        XCTAssertEqual(waitpid(pid, nil, 0), pid, "the init is the test's child")
+        // The next pid is the init's: a host process takes it.
+        var squatterPid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("30"), nil]
+        defer { argv.forEach { free($0) } }
+        let last = open("/proc/sys/kernel/ns_last_pid", O_WRONLY | O_CLOEXEC)
+        XCTAssertGreaterThanOrEqual(last, 0)
+        let text = Array("\(pid - 1)".utf8)
+        XCTAssertEqual(write(last, text, text.count), text.count)
+        close(last)
+        XCTAssertEqual(posix_spawn(&squatterPid, "/bin/sleep", nil, nil, argv, environ), 0)  // one pid, no thread first
+        defer { kill(squatterPid, SIGKILL); waitpid(squatterPid, nil, 0) }
+        var st: Int32 = 0
+        for _ in 0..<600 where waitpid(exec.pid, &st, WNOHANG) == 0 { usleep(10_000) }
+        exec.pid = 0
+        guard squatterPid == pid else {
+            throw XCTSkip("another process took pid \(pid) first (\(squatterPid) got it): the race was not set up")
+        }
+        let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let hostMnt = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/mnt")) ?? "?"
+        XCTAssertFalse(out.contains(hostMnt), "exec ran in the host's mount namespace: \(out)")
+        XCTAssertFalse(out.contains("ran"), "exec ran its command: \(out)")
+        XCTAssertTrue(out.contains("init has exited"), out)
     }
 
     /// (uid_t)-1 as a uid or gid makes setresuid/setresgid leave the id unchanged, so the process
