@@ -134,6 +134,9 @@ extension Runtime {
                 cleanup.cgroup = (cg, top.created)
                 plan.cgroup = cg
                 plan.cgroupFd = Glibc.open(cg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                // Held, not named again: the init joins it (clone3, or by this fd) after it may
+                // have joined namespaces given by path.
+                if plan.cgroupFd < 0 { throw SkiffError.sys("open cgroup", cg.directory) }
                 record.cgroupPath = cg.directory
                 Logger.shared.debug("create \(quote(id)): cgroup \(cg.directory)\(top.created == nil ? " (existing)" : "")")
                 record.cgroupCreatedTop = top.created

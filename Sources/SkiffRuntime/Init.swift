@@ -366,8 +366,14 @@ enum InitProcess {
             throw SkiffError("open", "/dev/ptmx", errno: openErrno, hint: "a terminal needs a devpts mount at /dev/pts")
         }
         defer { close(master) }
-        if skiff_fs_type(master) != 0x1cd1 {  // DEVPTS_SUPER_MAGIC
-            throw SkiffError.msg("open \"/dev/ptmx\": not a devpts pty master", hint: "/dev/ptmx must lead to /dev/pts/ptmx")
+        // devpts's ptmx (the usual pts/ptmx link), or a 5:2 node (privileged specs list the
+        // host's /dev/ptmx in linux.devices): the kernel takes the devpts next to it.
+        var st = Glibc.stat()
+        let fsType = skiff_fs_type(master)
+        if fsType != 0x1cd1 && !(fstat(master, &st) == 0 && st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0x502) {  // DEVPTS_SUPER_MAGIC, makedev(5, 2)
+            throw SkiffError.msg(
+                "open \"/dev/ptmx\": not a pty master (file system magic 0x\(String(fsType, radix: 16)), device \(st.st_rdev >> 8):\(st.st_rdev & 0xff))",
+                hint: "/dev/ptmx must be a link to pts/ptmx or the device 5:2")
         }
         if skiff_pty_unlock(master) != 0 { throw SkiffError.sys("unlockpt", "/dev/ptmx") }
         var n: UInt32 = 0

@@ -20,32 +20,38 @@ enum RootfsMounts {
                 // A mount below the rootfs (containerd's Mount.target) is resolved inside it, once:
                 // "../.." or the image's own symlink (etc -> /etc, once the overlay is up) would
                 // put a mount of any type and options on the host.
+                var root: Int32 = -1
                 var held: Int32 = -1
-                defer { if held >= 0 { close(held) } }
+                defer { for fd in [root, held] where fd >= 0 { close(fd) } }
+                func resolve() throws -> Int32 {
+                    let fd = InRoot.open(root, m.target)
+                    if fd < 0 { throw SkiffError("rootfs mount target", m.target, errno: errno, hint: "it must exist inside the rootfs") }
+                    return fd
+                }
                 if !m.target.isEmpty {
                     if m.target.split(separator: "/").contains("..") {
                         throw SkiffError.msg("rootfs mount target \(quote(m.target)): leaves the rootfs (..)")
                     }
-                    let root = Glibc.open(target, InRoot.oPath | O_DIRECTORY | O_CLOEXEC)
+                    root = Glibc.open(target, InRoot.oPath | O_DIRECTORY | O_CLOEXEC)
                     if root < 0 { throw SkiffError.sys("open", target) }
-                    held = InRoot.open(root, m.target)
-                    let e = errno
-                    close(root)
-                    if held < 0 { throw SkiffError("rootfs mount target", m.target, errno: e, hint: "it must exist inside the rootfs") }
+                    held = try resolve()
                 }
-                let dest = held >= 0 ? "/proc/self/fd/\(held)" : target
                 let type = m.type == "bind" || m.type == "rbind" ? nil : m.type
                 let flags =
                     opts.flags | (m.type == "rbind" ? MountOptions.BIND | MountOptions.REC : 0)
                     | (m.type == "bind" ? MountOptions.BIND : 0)
-                try withContext("rootfs") {
+                try withContext(m.target.isEmpty ? "rootfs" : "rootfs mount target \(quote(m.target))") {
                     let bind = flags & MountOptions.BIND != 0
-                    try Sys.mount(m.source, dest, type, bind ? flags & ~MountOptions.RDONLY : flags, opts.dataString)
+                    try Sys.mount(m.source, held >= 0 ? "/proc/self/fd/\(held)" : target, type, bind ? flags & ~MountOptions.RDONLY : flags, opts.dataString)
                     done += 1
-                    // A bind mount takes ro, nosuid, nodev and noexec only on a remount.
+                    // A bind mount takes ro, nosuid, nodev and noexec only on a remount, of the new
+                    // mount: the fd held from before it names the directory beneath.
                     let perMount = MountOptions.RDONLY | MountOptions.NOSUID | MountOptions.NODEV | MountOptions.NOEXEC
                     if bind && flags & perMount != 0 {
-                        try Sys.mount(nil, dest, nil, flags | MountOptions.REMOUNT, nil)
+                        var top = -1 as Int32
+                        defer { if top >= 0 { close(top) } }
+                        if held >= 0 { top = try resolve() }
+                        try Sys.mount(nil, top >= 0 ? "/proc/self/fd/\(top)" : target, nil, flags | MountOptions.REMOUNT, nil)
                     }
                 }
             }

@@ -210,9 +210,10 @@ public enum FS {
         }
     }
 
-    /// The first executable `name` in the directories of `path` (a PATH-style list).
+    /// The first executable `name` in the absolute directories of `path` (a PATH-style list): a
+    /// relative entry would name a file in whatever directory we run in (the shim's is the bundle).
     public static func which(_ name: String, path: String) -> String? {
-        for dir in path.split(separator: ":") where access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }
+        for dir in path.split(separator: ":") where dir.hasPrefix("/") && access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }
         return nil
     }
 

@@ -383,6 +383,22 @@ final class ShimTaskTests: XCTestCase {
             XCTAssertFalse(mounted, "\(target): a mount was put on the host's \(victim)")
             _ = umount2(victim, Int32(MNT_DETACH))
         }
+        // A legitimate target: the read-only bind is the new mount, and the rootfs stays writable
+        // (the remount went through the fd held from before the bind, onto the mount beneath).
+        try FileManager.default.createDirectory(atPath: lower + "/sub", withIntermediateDirectories: true)
+        var sub = Mount()
+        sub.type = "bind"; sub.source = victim; sub.target = "sub"; sub.options = ["rbind", "ro"]
+        var create = createRequest("m2")
+        create.rootfs = [base, sub]
+        let _: CreateTaskResponse = try call(c, "Create", create)
+        let info = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        func options(_ at: String) -> String? {
+            info.split(separator: "\n").last { $0.split(separator: " ")[4] == at }.map { String($0.split(separator: " ")[5]) }
+        }
+        XCTAssertEqual(options(bundle.dir + "/rootfs/sub")?.hasPrefix("ro"), true, info)
+        XCTAssertEqual(options(bundle.dir + "/rootfs")?.hasPrefix("rw"), true, info)
+        var d = DeleteRequest(); d.id = "m2"
+        let _: DeleteResponse = try call(c, "Delete", d)
         let _: ProtoEmpty = try call(c, "Shutdown", ShutdownRequest())
     }
 
