@@ -32,11 +32,11 @@ enum LSM {
     /// In the container process before execve: the profile and label it gets when it execs.
     static func applyOnExec(_ process: Process) throws {
         if let p = process.apparmorProfile, !p.isEmpty {
-            let attr = FS.exists("/proc/self/attr/apparmor/exec") ? "/proc/self/attr/apparmor/exec" : "/proc/self/attr/exec"
-            try withContext("apply apparmor profile \(quote(p))") { try FS.writeProcFile(attr, "exec " + p) }
+            let attr = FS.exists("/proc/self/attr/apparmor/exec") ? "attr/apparmor/exec" : "attr/exec"
+            try withContext("apply apparmor profile \(quote(p))") { try ProcSelf.write(attr, "exec " + p) }
         }
         if let l = process.selinuxLabel, !l.isEmpty {
-            try withContext("apply selinux label \(quote(l))") { try FS.writeProcFile("/proc/self/attr/exec", l) }
+            try withContext("apply selinux label \(quote(l))") { try ProcSelf.write("attr/exec", l) }
         }
     }
 }

@@ -93,21 +93,6 @@ public enum FS {
         if n != bytes.count { throw SkiffError("write", path, detail: "short write (\(n) of \(bytes.count) bytes)") }
     }
 
-    /// Writes a file of our own process under /proc (oom_score_adj, attr/exec): in a running
-    /// container's mount namespace /proc is the container's, which could have put a file system
-    /// of its own there; a write that lands anywhere but procfs is refused (CVE-2019-16884's way).
-    public static func writeProcFile(_ path: String, _ s: String) throws {
-        let fd = try open(path, O_WRONLY | O_NOFOLLOW)
-        defer { close(fd) }
-        if skiff_fs_type(fd) != 0x9fa0 {  // PROC_SUPER_MAGIC
-            throw SkiffError("write", path, detail: "not on procfs", hint: "the container's /proc is not a proc mount")
-        }
-        let bytes = Array(s.utf8)
-        let n = bytes.withUnsafeBytes { p in retryEINTR { Glibc.write(fd, p.baseAddress, p.count) } }
-        if n < 0 { throw SkiffError.sys("write", path) }
-        if n != bytes.count { throw SkiffError("write", path, detail: "short write (\(n) of \(bytes.count) bytes)") }
-    }
-
     /// Atomic replace: a new temp file in the same directory (writeNewFile), renamed over `path`.
     public static func writeFileAtomic(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o600) throws {
         let tmp = path + ".tmp.\(getpid())"

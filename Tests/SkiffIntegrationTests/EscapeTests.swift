@@ -276,7 +276,20 @@ final class EscapeTests: XCTestCase {
             .write(toFile: process, atomically: true, encoding: .utf8)
         r = b.rt(["exec", "-p", process, "x1"])
         XCTAssertNotEqual(r.code, 0, "oom_score_adj went to the container's own file")
-        XCTAssertTrue(r.stderr.contains("/proc/self/oom_score_adj") && r.stderr.contains("not on procfs"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("/proc/self/oom_score_adj") && r.stderr.contains("/proc is not a proc mount"), r.stderr)
+        // A FIFO there (the write's open would wait for a reader for ever, and the shim with it),
+        // and a link from the fake /proc into a real procfs mounted elsewhere: refused at once.
+        for make in [
+            "rm /proc/self/oom_score_adj && mkfifo /proc/self/oom_score_adj",
+            "mkdir -p /proc/real && mount -t proc proc /proc/real && rm -rf /proc/self && ln -s real/1 /proc/self"
+        ] {
+            XCTAssertEqual(b.rt(["exec", "--cap", "CAP_SYS_ADMIN", "x1", "/bin/sh", "-c", make]).code, 0, make)
+            let started = Date()
+            r = b.rt(["exec", "-p", process, "x1"], timeout: 20)
+            XCTAssertNotEqual(r.code, 0, make)
+            XCTAssertTrue(r.stderr.contains("/proc is not a proc mount"), "\(make): \(r.stderr)")
+            XCTAssertLessThan(Date().timeIntervalSince(started), 10, make)
+        }
     }
 
     /// exec names the container's namespaces as /proc/PID/ns/*, PID the init's: if the init dies

@@ -1,0 +1,35 @@
+import Glibc
+import CSkiffSys
+import SkiffSys
+import SkiffRootfs
+
+/// Writes to our own /proc files (oom_score_adj, attr/exec) where /proc may be a running
+/// container's to change (exec): /proc must be the root of a proc mount, not a file system of
+/// the container's with links into a procfs mounted elsewhere (CVE-2019-16884's way); the file is
+/// reached through thread-self without leaving that mount or following a magic link, and opened
+/// without waiting (a FIFO there would hang exec, and a shim waiting on it).
+enum ProcSelf {
+    static func write(_ rel: String, _ value: String) throws {
+        let shown = "/proc/self/" + rel
+        let root = Glibc.open("/", InRoot.oPath | O_DIRECTORY | O_CLOEXEC)
+        if root < 0 { throw SkiffError.sys("open", "/") }
+        defer { close(root) }
+        let proc = InRoot.open(root, "/proc", flags: InRoot.oPath | O_DIRECTORY, noSymlinks: true)
+        if proc < 0 { throw SkiffError.sys("open", "/proc") }
+        defer { close(proc) }
+        var st = Glibc.stat()
+        guard skiff_fs_type(proc) == 0x9fa0, fstat(proc, &st) == 0, st.st_ino == 1 else {  // PROC_SUPER_MAGIC, PROC_ROOT_INO
+            throw SkiffError("write", shown, detail: "/proc is not a proc mount", hint: "the container's /proc must be procfs")
+        }
+        let fd = retryEINTR {
+            skiff_openat2(
+                proc, "thread-self/" + rel, UInt64(O_WRONLY | O_NONBLOCK | O_CLOEXEC), 0, SKIFF_RESOLVE_NO_XDEV | SKIFF_RESOLVE_NO_MAGICLINKS)
+        }
+        if fd < 0 { throw SkiffError.sys("open", shown) }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        let n = bytes.withUnsafeBytes { p in retryEINTR { Glibc.write(fd, p.baseAddress, p.count) } }
+        if n < 0 { throw SkiffError.sys("write", shown) }
+        if n != bytes.count { throw SkiffError("write", shown, detail: "short write (\(n) of \(bytes.count) bytes)") }
+    }
+}
