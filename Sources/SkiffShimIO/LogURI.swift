@@ -112,10 +112,13 @@ public final class RotatingLog {
             size = 0
             return
         }
-        close(fd)
+        // The fd we hold stays valid until the new file is open: a failed step leaves the log
+        // writing where it was (a closed fd would be closed again later, whatever it is by then).
         unlink("\(path).\(maxFiles - 1)")
         for n in stride(from: maxFiles - 2, through: 1, by: -1) { rename("\(path).\(n)", "\(path).\(n + 1)") }
         if Glibc.rename(path, "\(path).1") != 0 && errno != ENOENT { throw SkiffError.sys("rotate log", path) }
-        (fd, size) = try RotatingLog.open(path)
+        let (next, nextSize) = try RotatingLog.open(path)
+        close(fd)
+        (fd, size) = (next, nextSize)
     }
 }

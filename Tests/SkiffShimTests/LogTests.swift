@@ -66,6 +66,26 @@ final class LogTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: dir + "/moved.log", encoding: .utf8), "abcdefgh\n")
     }
 
+    /// A rotation that fails (here `c.log.1` is a directory) leaves the log on the file it had:
+    /// it used to close its fd first and, at the next write, close that number again, whatever
+    /// the shim had opened on it since.
+    func testAFailedRotationKeepsItsFile() throws {
+        let dir = NSTemporaryDirectory() + "skiff-log-\(UUID())"
+        try FileManager.default.createDirectory(atPath: dir + "/c.log.1/x", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = try RotatingLog(path: dir + "/c.log", maxSize: 10, maxFiles: 2)
+        try log.write(Array("12345678\n".utf8))
+        XCTAssertThrowsError(try log.write(Array("abcdefgh\n".utf8)))
+        let other = open(dir + "/other", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        defer { close(other) }
+        XCTAssertThrowsError(try log.write(Array("abcdefgh\n".utf8)))
+        XCTAssertNotEqual(fcntl(other, F_GETFD), -1, "the failed rotation closed a descriptor it no longer owned")
+        try FileManager.default.removeItem(atPath: dir + "/c.log.1")
+        try log.write(Array("abcdefgh\n".utf8))
+        XCTAssertEqual(try String(contentsOfFile: dir + "/c.log.1", encoding: .utf8), "12345678\n")
+        XCTAssertEqual(try String(contentsOfFile: dir + "/c.log", encoding: .utf8), "abcdefgh\n")
+    }
+
     func testAppendsToAnExistingFile() throws {
         let path = NSTemporaryDirectory() + "skiff-log-\(UUID()).log"
         defer { try? FileManager.default.removeItem(atPath: path) }
