@@ -124,11 +124,22 @@ public struct Cgroup2: Sendable, Equatable {
     /// a container's mount namespace, a path would be resolved in the container's tree (which
     /// may have its own /sys/fs/cgroup).
     public func join(pid: pid_t, directoryFd: Int32) throws {
+        let fd = try openProcs(directoryFd: directoryFd)
+        defer { close(fd) }
+        try join(pid: pid, procsFd: fd)
+    }
+
+    /// cgroup.procs of the directory `directoryFd` is open on, for writing: opened before a
+    /// setns into a cgroup namespace (with nsdelegate the kernel then refuses to open it).
+    public func openProcs(directoryFd: Int32) throws -> Int32 {
         let fd = openat(directoryFd, "cgroup.procs", O_WRONLY | O_CLOEXEC | O_NOFOLLOW)
         if fd < 0 { throw SkiffError.sys("join cgroup", directory + "/cgroup.procs") }
-        defer { close(fd) }
+        return fd
+    }
+
+    public func join(pid: pid_t, procsFd: Int32) throws {
         let s = "\(pid)"
-        if write(fd, s, s.utf8.count) < 0 { throw SkiffError.sys("join cgroup", directory + "/cgroup.procs") }
+        if write(procsFd, s, s.utf8.count) < 0 { throw SkiffError.sys("join cgroup", directory + "/cgroup.procs") }
     }
 
     public func join(pid: pid_t) throws {

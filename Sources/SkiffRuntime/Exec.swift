@@ -209,17 +209,22 @@ enum ExecProcess {
         // Whatever the caller holds (a shim's sockets, bundles, cgroup directories) stays here.
         Sys.closeFds(from: 3 + Int32(plan.preserved), except: [plan.syncFd, plan.consoleFd, plan.cgroupFd])
         do {
+            // For the fallback below: opened before we join the container's cgroup namespace.
+            let procs = try plan.cgroupDir.map { try Cgroup2.at($0).openProcs(directoryFd: plan.cgroupFd) }
             try Sys.joinNamespaces(plan.joins) { Proc.isAlive(plan.initPid, startTime: plan.initStartTime) }
             if let initPid = plan.chrootOf {
                 if chdir("/proc/\(initPid)/root") != 0 || chroot(".") != 0 { throw SkiffError.sys("chroot", "/proc/\(initPid)/root") }
             }
             var pid = plan.cgroupFd >= 0 ? skiff_clone3_fork(UInt64(SKIFF_CLONE_PARENT), plan.cgroupFd) : -1
             if pid < 0 {
-                if let dir = plan.cgroupDir { try Cgroup2.at(dir).join(pid: 0, directoryFd: plan.cgroupFd) }
+                if let dir = plan.cgroupDir, let procs { try Cgroup2.at(dir).join(pid: 0, procsFd: procs) }
                 pid = skiff_clone_fork(UInt(SKIFF_CLONE_PARENT))
             }
             if pid < 0 { throw SkiffError.sys("clone", "exec process") }
-            if pid == 0 { child(plan) }
+            if pid == 0 {
+                if let procs { close(procs) }
+                child(plan)
+            }
             try SyncSocket(fd: plan.syncFd).send(.pid(pid))
             _exit(0)
         } catch {
