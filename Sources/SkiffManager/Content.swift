@@ -29,6 +29,19 @@ public struct ContentStore {
         return [UInt8](d)
     }
 
+    /// A manifest, index or config: read whole, so refused past 8 MiB (an imported archive's
+    /// blobs are whatever size it made them).
+    public func readDocument(_ digest: String) throws -> [UInt8] {
+        var st = stat()
+        if stat(try path(digest), &st) == 0, st.st_size > ContentStore.maxDocumentSize {
+            throw ManagerError(
+                "read content", digest, "\(st.st_size) bytes, more than the \(ContentStore.maxDocumentSize >> 20) MiB a manifest, index or config may have")
+        }
+        return try read(digest)
+    }
+
+    static let maxDocumentSize = 8 << 20
+
     /// Writes a blob whose digest must be `expected`.
     public func write(_ bytes: [UInt8], expected: String, size: Int? = nil) throws {
         let target = try path(expected)

@@ -73,7 +73,7 @@ public struct ImageStore {
     /// The manifest for this machine (amd64/linux) from a target that may be an index.
     public func manifest(for target: Descriptor) throws -> ImageManifest {
         if MediaType.isIndex(target.mediaType) {
-            let idx = try decodeJSON(ImageIndex.self, try content.read(target.digest), what: "image index", target.digest)
+            let idx = try decodeJSON(ImageIndex.self, try content.readDocument(target.digest), what: "image index", target.digest)
             guard let m = idx.manifests.first(where: { ($0.platform?.architecture ?? "amd64") == "amd64" && ($0.platform?.os ?? "linux") == "linux" }) else {
                 throw ManagerError("image", target.digest, "no linux/amd64 manifest in the index")
             }
@@ -82,11 +82,11 @@ public struct ImageStore {
             }
             return try manifest(for: m)
         }
-        return try decodeJSON(ImageManifest.self, try content.read(target.digest), what: "image manifest", target.digest)
+        return try decodeJSON(ImageManifest.self, try content.readDocument(target.digest), what: "image manifest", target.digest)
     }
 
     public func config(_ m: ImageManifest) throws -> ImageConfig {
-        try decodeJSON(ImageConfig.self, try content.read(m.config.digest), what: "image config", m.config.digest)
+        try decodeJSON(ImageConfig.self, try content.readDocument(m.config.digest), what: "image config", m.config.digest)
     }
 }
 
@@ -97,7 +97,7 @@ extension ImageStore {
         func walk(_ d: Descriptor, required: Bool) throws {
             guard content.exists(d.digest) else { if required { missing.append(d) }; return }
             present.append(d)
-            let bytes = Data(try content.read(d.digest))
+            let bytes = Data(try content.readDocument(d.digest))
             if MediaType.isIndex(d.mediaType) {
                 let idx = try decodeJSON(ImageIndex.self, [UInt8](bytes), what: "image index", d.digest)
                 // Platforms not pulled are not missing; the one that runs here is.
@@ -121,7 +121,7 @@ extension ImageStore {
         let present = (try? blobs(of: image.target).present) ?? []
         let size = present.reduce(0) { $0 + $1.size }
         var platforms: [String] = []
-        if MediaType.isIndex(image.target.mediaType), let b = try? content.read(image.target.digest),
+        if MediaType.isIndex(image.target.mediaType), let b = try? content.readDocument(image.target.digest),
             let idx = try? JSONCoder.decode(ImageIndex.self, from: b)
         {
             platforms = idx.manifests.compactMap { $0.platform.map { $0.os + "/" + $0.architecture + ($0.variant.map { "/" + $0 } ?? "") } }

@@ -487,7 +487,7 @@ extension ImageStore {
             }
             try client.fetchBlob(m.config, into: content, label: "config")
             // The config must be an image config before anything is unpacked or recorded.
-            let config = try decodeJSON(ImageConfig.self, try content.read(m.config.digest), what: "image config", m.config.digest)
+            let config = try decodeJSON(ImageConfig.self, try content.readDocument(m.config.digest), what: "image config", m.config.digest)
             let layers = m.layers.enumerated().map { ($0.element, "layer \($0.offset + 1)/\(m.layers.count)") }
             // The one manifest pulled for this host: its layers are unpacked as they arrive.
             var unpacking: StreamingUnpack?

@@ -470,12 +470,13 @@ final class ManagerFaultTests: ImageTestCase {
             layer = big.getvalue()
             ld = hashlib.sha256(layer).hexdigest()
             cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                              "rootfs": {"type": "layers", "diff_ids": ["sha256:" + ld]}}).encode()
+                              "rootfs": {"type": "layers", "diff_ids": ["sha256:" + ld]},
+                              "padding": "x" * ((9 << 20) if kind == "huge-config" else 0)}).encode()
             cd = hashlib.sha256(cfg).hexdigest()
             def add(t, name, b):
                 ti = tarfile.TarInfo(name); ti.size = len(b); t.addfile(ti, io.BytesIO(b))
             with tarfile.open(out, "w") as t:
-                if kind == "oci":
+                if kind in ("oci", "huge-config"):
                     m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
                         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + cd, "size": len(cfg)},
                         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + ld, "size": len(layer)}]}).encode()
@@ -483,7 +484,7 @@ final class ManagerFaultTests: ImageTestCase {
                     add(t, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
                     add(t, "blobs/sha256/" + cd, cfg); add(t, "blobs/sha256/" + ld, layer); add(t, "blobs/sha256/" + md, m)
                     add(t, "index.json", json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                        "digest": "sha256:" + md, "size": len(m), "annotations": {"io.containerd.image.name": "docker.io/skiff/big:oci"}}]}).encode())
+                        "digest": "sha256:" + md, "size": len(m), "annotations": {"io.containerd.image.name": "docker.io/skiff/big:" + kind}}]}).encode())
                 elif kind == "docker":
                     add(t, cd + ".json", cfg); add(t, ld + "/layer.tar", layer)
                     add(t, "manifest.json", json.dumps([{"Config": cd + ".json", "RepoTags": ["skiff/big:docker"], "Layers": [ld + "/layer.tar"]}]).encode())
@@ -511,6 +512,13 @@ final class ManagerFaultTests: ImageTestCase {
         let images = ctl(["images", "ls", "-q"]).stdout
         XCTAssertTrue(images.contains("docker.io/skiff/big:oci") && images.contains("docker.io/skiff/big:docker"), images)
         XCTAssertEqual(ctl(["images", "check"]).code, 0)
+        // A config past 8 MiB is imported (streamed) but never read whole: using it is refused.
+        let archive = work + "/huge-config.tar"
+        XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", script, archive, "huge-config"], timeout: 120).code, 0)
+        XCTAssertEqual(ctl(["images", "import", archive]).code, 0)
+        let r = ctl(["containers", "create", "docker.io/skiff/big:huge-config", "h1", "/bin/true"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.stderr.contains("more than the 8 MiB a manifest, index or config may have"), r.stderr)
     }
 
     /// A partial download in ingest that is not the start of the blob, resumed from a registry
