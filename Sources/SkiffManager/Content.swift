@@ -40,6 +40,8 @@ public struct ContentStore {
         return try read(digest)
     }
 
+    /// Configs are kilobytes (a long history: hundreds of them); manifests are capped lower as
+    /// they arrive (RegistryClient.maxManifestSize).
     static let maxDocumentSize = 8 << 20
 
     /// Writes a blob whose digest must be `expected`.

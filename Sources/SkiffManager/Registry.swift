@@ -230,8 +230,6 @@ public final class RegistryClient {
     /// A manifest or index by tag or digest; its digest is computed (and checked for digests).
     /// Manifests and indexes are small; a registry sending more is refused before it is all read.
     static let maxManifestSize = 4 << 20
-    /// Image configs are kilobytes (a long history: hundreds of them).
-    static let maxConfigSize = 8 << 20
 
     public func manifest(_ reference: String) throws -> (Descriptor, [UInt8]) {
         let resp = try authorized {
@@ -481,9 +479,9 @@ extension ImageStore {
         for (d, bytes) in manifests {
             let m = try decodeJSON(ImageManifest.self, bytes, what: "image manifest", d.digest)
             // The config is read whole into memory: its size is the registry's to state.
-            guard m.config.size <= RegistryClient.maxConfigSize else {
+            guard m.config.size <= ContentStore.maxDocumentSize else {
                 throw ManagerError(
-                    "pull", m.config.digest, "the image config is \(m.config.size) bytes, more than the \(RegistryClient.maxConfigSize >> 20) MiB allowed")
+                    "pull", m.config.digest, "the image config is \(m.config.size) bytes, more than the \(ContentStore.maxDocumentSize >> 20) MiB allowed")
             }
             try client.fetchBlob(m.config, into: content, label: "config")
             // The config must be an image config before anything is unpacked or recorded.

@@ -100,6 +100,13 @@ public struct Snapshotter {
 
     static func isChainID(_ key: String) -> Bool { (try? ContentStore.validateDigest(key)) != nil }
 
+    /// A diff ID or chain ID must be a digest before a lock, snapshot or parent is named by it.
+    static func requireChainID(_ id: String) throws {
+        guard isChainID(id) else {
+            throw ManagerError("unpack layer", id, "not a sha256 digest", hint: "the image config's rootfs.diff_ids must be sha256:<64 lowercase hex>")
+        }
+    }
+
     /// The lock of a snapshot being made under a key that is not a layer's (a container's
     /// `prepare`, a pull's extraction): held from before its record exists until the record is
     /// complete or gone, so that prune and doctor leave it alone. Never waits: a key being made
@@ -231,12 +238,16 @@ public struct Snapshotter {
         return s
     }
 
-    /// A filled pending snapshot becomes `s.kind`; an error when its record is gone.
-    func complete(_ s: Info) throws {
+    /// A filled pending snapshot becomes `s.kind`, under the key `key` (a pull's extraction
+    /// becomes its layer) or its own; an error when its record is gone.
+    func complete(_ s: Info, as key: String? = nil) throws {
         try store.db.query(
-            "UPDATE snapshots SET kind = ? WHERE namespace = ? AND snapshotter = ? AND key = ? AND id = ? AND kind = ?",
-            [.text(s.kind), .text(store.namespace), .text(kind.rawValue), .text(s.key), .int(s.id), .text(s.kind + "-pending")])
-        if try changes() != 1 { throw ManagerError("create snapshot", s.key, "its record was removed while it was being made") }
+            "UPDATE snapshots SET key = ?, kind = ? WHERE namespace = ? AND snapshotter = ? AND key = ? AND id = ? AND kind = ?",
+            [
+                .text(key ?? s.key), .text(s.kind), .text(store.namespace), .text(kind.rawValue), .text(s.key), .int(s.id),
+                .text(s.kind + "-pending")
+            ])
+        if try changes() != 1 { throw ManagerError("create snapshot", key ?? s.key, "its record was removed while it was being made") }
     }
 
     /// A pending snapshot's record goes, and its directory with it; a directory whose record
@@ -285,9 +296,7 @@ public struct Snapshotter {
         // The first chain ID is the image config's first diff ID as written: anything else than
         // a digest would name a file outside .locks ("../../etc/nologin") or lock a container's
         // snapshot key, which the unpack would then take for a layer.
-        guard Snapshotter.isChainID(chainID) else {
-            throw ManagerError("unpack layer", chainID, "not a sha256 digest", hint: "the image config's rootfs.diff_ids must be sha256:<64 lowercase hex>")
-        }
+        try Snapshotter.requireChainID(chainID)
         try makeLocksDirectory()
         let path = lockPath(chainID)
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -336,10 +345,7 @@ public struct Snapshotter {
             guard e.kind.hasSuffix("-pending") else { return false }
             try forget(e)
         }
-        try store.db.query(
-            "UPDATE snapshots SET key = ?, kind = ? WHERE namespace = ? AND snapshotter = ? AND key = ? AND id = ? AND kind = ?",
-            [.text(chainID), .text(s.kind), .text(store.namespace), .text(kind.rawValue), .text(s.key), .int(s.id), .text(s.kind + "-pending")])
-        if try changes() != 1 { throw ManagerError("create snapshot", chainID, "its record was removed while it was being made") }
+        try complete(s, as: chainID)
         return true
     }
 

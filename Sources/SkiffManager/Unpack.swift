@@ -144,9 +144,7 @@ public struct Unpacker {
         }
         // The first chain ID is the first diff ID as written: a snapshot's name ("base") would
         // put the image on top of that snapshot, a path would name a lock file outside .locks.
-        for d in config.rootfs.diff_ids where !Snapshotter.isChainID(d) {
-            throw ManagerError("unpack layer", d, "not a sha256 digest", hint: "the image config's rootfs.diff_ids must be sha256:<64 lowercase hex>")
-        }
+        for d in config.rootfs.diff_ids { try Snapshotter.requireChainID(d) }
         var parent: String?
         for ((layer, diffID), chainID) in zip(zip(manifest.layers, config.rootfs.diff_ids), Snapshotter.chainIDs(config.rootfs.diff_ids)) {
             if try snapshots.get(chainID)?.kind == "committed" { parent = chainID; continue }

@@ -357,8 +357,7 @@ enum InitProcess {
     /// host file through a descriptor we hold), must be a devpts pty master, and the slave
     /// comes from the master itself (TIOCGPTPEER), not from a path (runc 1.2 does the same).
     static func setupConsole(socket: Int32, _ process: Process, bindConsole: Bool = true) throws {
-        let root = Glibc.open("/", InRoot.oPath | O_DIRECTORY | O_CLOEXEC)
-        if root < 0 { throw SkiffError.sys("open", "/") }
+        let root = try FS.open("/", InRoot.oPath | O_DIRECTORY)
         let master = InRoot.open(root, "/dev/ptmx", flags: O_RDWR | O_NOCTTY)
         let openErrno = errno
         close(root)

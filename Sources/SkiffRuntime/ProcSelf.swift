@@ -11,8 +11,7 @@ import SkiffRootfs
 enum ProcSelf {
     static func write(_ rel: String, _ value: String) throws {
         let shown = "/proc/self/" + rel
-        let root = Glibc.open("/", InRoot.oPath | O_DIRECTORY | O_CLOEXEC)
-        if root < 0 { throw SkiffError.sys("open", "/") }
+        let root = try FS.open("/", InRoot.oPath | O_DIRECTORY)
         defer { close(root) }
         let proc = InRoot.open(root, "/proc", flags: InRoot.oPath | O_DIRECTORY, noSymlinks: true)
         if proc < 0 { throw SkiffError.sys("open", "/proc") }
@@ -27,9 +26,6 @@ enum ProcSelf {
         }
         if fd < 0 { throw SkiffError.sys("open", shown) }
         defer { close(fd) }
-        let bytes = Array(value.utf8)
-        let n = bytes.withUnsafeBytes { p in retryEINTR { Glibc.write(fd, p.baseAddress, p.count) } }
-        if n < 0 { throw SkiffError.sys("write", shown) }
-        if n != bytes.count { throw SkiffError("write", shown, detail: "short write (\(n) of \(bytes.count) bytes)") }
+        try FS.writeOnce(fd: fd, value, path: shown)
     }
 }

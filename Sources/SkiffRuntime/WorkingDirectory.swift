@@ -20,8 +20,7 @@ enum WorkingDirectory {
         guard cwd.hasPrefix("/") else {
             throw SkiffError.msg("process.cwd \(quote(cwd)) is not an absolute path")
         }
-        let root = Glibc.open("/", InRoot.oPath | O_DIRECTORY | O_CLOEXEC)
-        if root < 0 { throw SkiffError.sys("open", "/") }
+        let root = try FS.open("/", InRoot.oPath | O_DIRECTORY)
         defer { close(root) }
         let fd = InRoot.open(root, cwd, flags: InRoot.oPath | O_DIRECTORY)
         if fd >= 0 {
@@ -53,8 +52,7 @@ enum WorkingDirectory {
     /// Creates `cwd` (and its parents) inside our root if it is missing, as runc does for the init.
     static func create(_ cwd: String) throws {
         guard cwd.hasPrefix("/") else { return }  // refused with a message by enter()
-        let root = Glibc.open("/", InRoot.oPath | O_DIRECTORY | O_CLOEXEC)
-        if root < 0 { throw SkiffError.sys("open", "/") }
+        let root = try FS.open("/", InRoot.oPath | O_DIRECTORY)
         defer { close(root) }
         do { close(try InRoot.mkdirAll(root, cwd)) } catch var e as SkiffError {
             if e.errno == ELOOP { e.hint = "process.cwd must be a directory inside the container; /proc magic links such as /proc/self/fd/N are refused" }

@@ -32,8 +32,7 @@ enum RootfsMounts {
                     if m.target.split(separator: "/").contains("..") {
                         throw SkiffError.msg("rootfs mount target \(quote(m.target)): leaves the rootfs (..)")
                     }
-                    root = Glibc.open(target, InRoot.oPath | O_DIRECTORY | O_CLOEXEC)
-                    if root < 0 { throw SkiffError.sys("open", target) }
+                    root = try FS.open(target, InRoot.oPath | O_DIRECTORY)
                     held = try resolve()
                 }
                 let type = m.type == "bind" || m.type == "rbind" ? nil : m.type

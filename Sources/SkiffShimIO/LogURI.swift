@@ -80,18 +80,17 @@ public final class RotatingLog {
     /// component, and without waiting (the shim is one thread: a FIFO with no reader at the
     /// path would stop every container it serves).
     static func open(_ path: String) throws -> (fd: Int32, size: Int) {
+        let notRegular = SkiffError.msg("open log \(quote(path)): not a regular file", hint: "a file:// log URI names a file")
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0o640)
         if fd < 0 {
             // ENXIO: a FIFO no one reads; ELOOP: a symlink.
-            if errno == ENXIO || errno == ELOOP {
-                throw SkiffError.msg("open log \(quote(path)): not a regular file", hint: "a file:// log URI names a file")
-            }
+            if errno == ENXIO || errno == ELOOP { throw notRegular }
             throw SkiffError.sys("open log", path)
         }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
             close(fd)
-            throw SkiffError.msg("open log \(quote(path)): not a regular file", hint: "a file:// log URI names a file")
+            throw notRegular
         }
         _ = skiff_fcntl_setfl(fd, skiff_fcntl_getfl(fd) & ~O_NONBLOCK)
         return (fd, Int(st.st_size))

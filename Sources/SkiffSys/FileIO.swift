@@ -87,6 +87,12 @@ public enum FS {
     public static func writeFile(_ path: String, _ s: String, flags: Int32 = O_WRONLY | O_TRUNC | O_CREAT, mode: mode_t = 0o644) throws {
         let fd = try open(path, flags, mode: mode)
         defer { close(fd) }
+        try writeOnce(fd: fd, s, path: path)
+    }
+
+    /// `s` in one write(2), as kernel interface files take it (a short write is an error; the
+    /// rest would be a second value); `path` names the file in errors.
+    public static func writeOnce(fd: Int32, _ s: String, path: String) throws {
         let bytes = Array(s.utf8)
         let n = bytes.withUnsafeBytes { p in retryEINTR { Glibc.write(fd, p.baseAddress, p.count) } }
         if n < 0 { throw SkiffError.sys("write", path) }

@@ -100,7 +100,7 @@ public final class TTRPCServer {
     func event(_ c: Connection, _ ev: UInt32) {
         if ev & SKIFF_EPOLLOUT != 0 { flush(c) }
         guard connections[c.fd] === c else { return }
-        if ev & (SKIFF_EPOLLIN | SKIFF_EPOLLHUP | SKIFF_EPOLLERR) != 0 && c.out.count <= TTRPCServer.maxQueuedReplies {
+        if ev & (SKIFF_EPOLLIN | SKIFF_EPOLLHUP | SKIFF_EPOLLERR) != 0 {
             var buf = [UInt8](repeating: 0, count: 65536)
             var taken = 0
             while taken < TTRPCServer.readPerWakeup && c.out.count <= TTRPCServer.maxQueuedReplies {

@@ -547,14 +547,9 @@ struct TasksCommand: ParsableCommand {
 /// Never relative to the working directory: `argv[0]` is "skiffctl" when a shell found it on
 /// PATH, and a shim another user left in the directory root runs skiffctl from would run as root.
 func shimPath() -> String {
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/usr/local/bin/skiffctl"
-    let local = (exe as NSString).deletingLastPathComponent + "/containerd-shim-skiff-v2"
+    let local = FS.dirname(FS.readlink("/proc/self/exe") ?? "/usr/local/bin/skiffctl") + "/containerd-shim-skiff-v2"
     if FileManager.default.isExecutableFile(atPath: local) { return local }
-    for dir in (env("PATH") ?? "").split(separator: ":") where dir.hasPrefix("/") {
-        let p = "\(dir)/containerd-shim-skiff-v2"
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    return local
+    return FS.which("containerd-shim-skiff-v2", path: env("PATH") ?? "") ?? local
 }
 
 struct Run: ParsableCommand {

@@ -208,9 +208,7 @@ final class EscapeTests: XCTestCase {
     /// It now joins through the directory's fd. clone3 is made to fail with strace.
     func testExecJoinsTheCgroupThroughItsDirectoryNotAPathInTheContainer() throws {
         try Env.requireRoot()
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/strace") else {
-            throw XCTSkip("needs /usr/bin/strace to make clone3 fail (apt-get install strace)")
-        }
+        try Env.requireStrace("make clone3 fail")
         let b = try TestBundle()
         defer { b.cleanup() }
         b.config["mounts"] = (b.config["mounts"] as? [[String: Any]] ?? []).filter { $0["destination"] as? String != "/sys/fs/cgroup" }
@@ -299,9 +297,7 @@ final class EscapeTests: XCTestCase {
     /// holds the opens back while the test kills the init and gives its pid to a host `sleep`.
     func testExecDoesNotJoinAProcessThatReusedTheInitsPid() throws {
         try Env.requireRoot()
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/strace") else {
-            throw XCTSkip("needs /usr/bin/strace to hold exec's opens back (apt-get install strace)")
-        }
+        try Env.requireStrace("hold exec's opens back")
         let b = try TestBundle()
         defer { b.cleanup() }
         b.args(["/bin/sleep", "600"])

@@ -72,6 +72,14 @@ enum Env {
     static func requireRoot() throws {
         if geteuid() != 0 { throw XCTSkip("needs root (containers need namespaces and mounts)") }
     }
+
+    /// strace, which tests use to delay or fail one system call of the command under test
+    /// (setup.sh installs it); `purpose` says what for in the skip message.
+    static func requireStrace(_ purpose: String) throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/strace") else {
+            throw XCTSkip("needs /usr/bin/strace to \(purpose) (apt-get install strace)")
+        }
+    }
 }
 
 /// A test's set-up that could not be done: thrown, so XCTest reports the test failed with it.

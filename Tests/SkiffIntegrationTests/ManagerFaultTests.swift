@@ -378,9 +378,7 @@ final class ManagerFaultTests: ImageTestCase {
     /// and removed it from under the copy (no lock was held), and the create then failed. The
     /// copy is slowed down here with strace, which delays cp's execve.
     func testASlowPrepareIsNotRemovedFromUnderIt() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/strace") else {
-            throw XCTSkip("needs /usr/bin/strace to slow the copy down (apt-get install strace)")
-        }
+        try Env.requireStrace("slow the copy down")
         let native = ["SKIFF_SNAPSHOTTER": "native"]
         XCTAssertEqual(ctl(["images", "import", image]).code, 0)
         XCTAssertEqual(ctl(["containers", "create", "skiff/busybox:test", "n0"], env: native).code, 0)
