@@ -97,6 +97,9 @@ extension ImageStore {
         func walk(_ d: Descriptor, required: Bool) throws {
             guard content.exists(d.digest) else { if required { missing.append(d) }; return }
             present.append(d)
+            // Only indexes and manifests are read (an index may list any blob, a layer too).
+            let isManifest = d.mediaType == MediaType.ociManifest || d.mediaType == MediaType.dockerManifest
+            guard MediaType.isIndex(d.mediaType) || isManifest else { return }
             let bytes = Data(try content.readDocument(d.digest))
             if MediaType.isIndex(d.mediaType) {
                 let idx = try decodeJSON(ImageIndex.self, [UInt8](bytes), what: "image index", d.digest)
@@ -105,7 +108,7 @@ extension ImageStore {
                     let here = (m.platform?.architecture ?? "amd64") == "amd64" && (m.platform?.os ?? "linux") == "linux"
                     try walk(m, required: here)
                 }
-            } else if d.mediaType == MediaType.ociManifest || d.mediaType == MediaType.dockerManifest {
+            } else {
                 let m = try decodeJSON(ImageManifest.self, [UInt8](bytes), what: "image manifest", d.digest)
                 for b in [m.config] + m.layers {
                     if content.exists(b.digest) { present.append(b) } else { missing.append(b) }
