@@ -34,6 +34,13 @@ enum RootfsMounts {
                     }
                     root = try FS.open(target, InRoot.oPath | O_DIRECTORY)
                     held = try resolve()
+                    // A target that is the rootfs itself ("/", ".", a link to "/") would stack the
+                    // mount on the place every later resolve starts from, and the remount below
+                    // would reach the mount beneath instead.
+                    var a = stat(), b = stat()
+                    if fstat(root, &a) == 0 && fstat(held, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino {
+                        throw SkiffError.msg("rootfs mount target \(quote(m.target)): is the rootfs itself", hint: "give a directory below it")
+                    }
                 }
                 let type = m.type == "bind" || m.type == "rbind" ? nil : m.type
                 let flags =

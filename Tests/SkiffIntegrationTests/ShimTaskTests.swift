@@ -368,10 +368,15 @@ final class ShimTaskTests: XCTestCase {
         let lower = bundle.base + "/lower"
         for d in [victim, lower] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
         try FileManager.default.createSymbolicLink(atPath: lower + "/escape", withDestinationPath: victim)
+        try FileManager.default.createSymbolicLink(atPath: lower + "/top", withDestinationPath: "/")
         defer { _ = umount2(victim, Int32(MNT_DETACH)) }
         var base = Mount()
         base.type = "bind"; base.source = lower; base.options = ["rbind", "rw"]
-        for (target, expect) in [("../../victim", "leaves the rootfs"), ("escape", "inside the rootfs")] {
+        // The rootfs itself as a target ("/", a link to it): a bind there hid the place the
+        // read-only remount resolves from, and the remount reached the mount beneath.
+        for (target, expect) in [
+            ("../../victim", "leaves the rootfs"), ("escape", "inside the rootfs"), ("/", "is the rootfs itself"), ("top", "is the rootfs itself")
+        ] {
             var sub = Mount()
             sub.type = "tmpfs"; sub.source = "tmpfs"; sub.target = target; sub.options = ["size=1m"]
             var create = createRequest("m1")
