@@ -237,7 +237,8 @@ enum InitProcess {
         }
         if let adj = process.oomScoreAdj {
             do { try ProcSelf.write("oom_score_adj", "\(adj)") } catch var e as SkiffError where e.errno == EACCES || e.errno == EPERM {
-                let current = (try? FS.readString("/proc/self/oom_score_adj"))?.trimmingTrailingWhitespace() ?? "?"
+                // Read as it was written: a path open here could wait on a FIFO the container put there.
+                let current = ProcSelf.read("oom_score_adj")?.trimmingTrailingWhitespace() ?? "?"
                 e.hint = "oomScoreAdj \(adj) is below the caller's \(current): lowering it needs CAP_SYS_RESOURCE on the host (rootless: never)"
                 throw e
             }
