@@ -29,6 +29,22 @@ public struct ContentStore {
         return [UInt8](d)
     }
 
+    /// A blob opened for reading, with its size: large blobs are copied from the fd, never
+    /// read whole.
+    public func openBlob(_ digest: String) throws -> (fd: Int32, size: Int) {
+        let p = try path(digest)
+        let fd = Glibc.open(p, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT {
+                throw ManagerError("read content", digest, "not in the content store", hint: "the image is incomplete; pull or import it again")
+            }
+            throw ManagerError("read content", p, String(cString: strerror(errno)))
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { let e = errno; close(fd); throw ManagerError("read content", p, String(cString: strerror(e))) }
+        return (fd, Int(st.st_size))
+    }
+
     /// A manifest, index or config: read whole, so refused past 8 MiB (an imported archive's
     /// blobs are whatever size it made them).
     public func readDocument(_ digest: String) throws -> [UInt8] {

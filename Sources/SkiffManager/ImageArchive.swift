@@ -129,7 +129,11 @@ extension ImageStore {
         do {
             try w.add("oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8))
             try w.add("index.json", try encodeJSON(index))
-            for digest in blobSet.keys.sorted() { try w.add("blobs/sha256/" + digest.dropFirst(7), try content.read(digest)) }
+            for digest in blobSet.keys.sorted() {
+                let blob = try content.openBlob(digest)
+                defer { close(blob.fd) }
+                try w.add("blobs/sha256/" + digest.dropFirst(7), file: blob.fd, size: blob.size, source: digest)
+            }
             try w.finish()
         } catch {
             w.abandon()
@@ -150,17 +154,32 @@ extension ImageStore {
                 let m = try manifest(for: image.target)
                 let c = try config(m)
                 let configName = String(m.config.digest.dropFirst(7)) + ".json"
-                if written.insert(configName).inserted { try w.add(configName, try content.read(m.config.digest)) }
+                if written.insert(configName).inserted { try w.add(configName, try content.readDocument(m.config.digest)) }
                 var layers: [String] = []
                 for (layer, diffID) in zip(m.layers, c.rootfs.diff_ids) {
                     let name = String(diffID.dropFirst(7)) + "/layer.tar"
                     layers.append(name)
                     guard written.insert(name).inserted else { continue }
+                    // Uncompressed as it is written, and checked against its diff ID at the end
+                    // (a mismatch removes the archive). Where the header cannot be written again
+                    // (a pipe), a first pass counts the size.
+                    var size: Int?
+                    if !w.seekable {
+                        let count = try LayerStream(path: try content.path(layer.digest), mediaType: layer.mediaType)
+                        var n = 0
+                        while true { let chunk = try count.read(1 << 20); if chunk.isEmpty { break }; n += chunk.count }
+                        guard try count.finish() == diffID else { throw ManagerError("export", layer.digest, "uncompressed layer does not match its diff ID") }
+                        size = n
+                    }
                     let stream = try LayerStream(path: try content.path(layer.digest), mediaType: layer.mediaType)
-                    var tar: [UInt8] = []
-                    while true { let chunk = try stream.read(1 << 20); if chunk.isEmpty { break }; tar += chunk }
+                    try w.add(name, size: size) { write in
+                        while true {
+                            let chunk = try stream.read(1 << 20)
+                            if chunk.isEmpty { break }
+                            try chunk.withUnsafeBytes { try write($0) }
+                        }
+                    }
                     guard try stream.finish() == diffID else { throw ManagerError("export", layer.digest, "uncompressed layer does not match its diff ID") }
-                    try w.add(name, tar)
                 }
                 // Docker names: docker.io/library/x:t is written x:t, as docker save does.
                 var tag = image.name

@@ -187,45 +187,184 @@ public final class TarReader {
     }
 }
 
-/// Writes a ustar archive (names up to 100 bytes; OCI layout names fit).
+/// Writes an archive (`images export`) entry by entry: a blob is copied from its file and a
+/// stream is written as it is made, so no entry is ever held in memory whole.
+/// To a file: written under a temporary name beside it and renamed over it when whole, so a
+/// failed export leaves no partial archive and the file that was there. To `-` (standard output)
+/// or an existing device or FIFO: written as it comes, and never removed.
 struct TarWriter {
     let path: String
-    let fh: FileHandle
+    let fd: Int32
+    /// The temporary file renamed to `path` by finish; nil when writing straight to `path`.
+    let temporary: String?
+    /// Bytes written so far: where the next header goes.
+    var offset = 0
+    /// Our own new file, whose headers can be written again once a size is known.
+    let seekable: Bool
 
     init(path: String) throws {
-        self.path = path
-        guard FileManager.default.createFile(atPath: path, contents: nil), let fh = FileHandle(forWritingAtPath: path) else {
-            throw ManagerError("export", path, "cannot create")
+        var st = stat()
+        if path == "-" {
+            self.path = "standard output"
+            fd = 1
+            temporary = nil
+        } else if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+            if (st.st_mode & S_IFMT) == S_IFDIR { throw ManagerError("export", path, "is a directory") }
+            self.path = path
+            fd = open(path, O_WRONLY | O_CLOEXEC)
+            temporary = nil
+        } else {
+            // Through a symlink, as a shell's redirection writes: the rename replaces its target.
+            let target =
+                realpath(path, nil).map { p in
+                    defer { free(p) }; return String(cString: p)
+                } ?? path
+            self.path = target
+            let slash = target.lastIndex(of: "/")
+            let dir = slash.map { String(target[..<$0]) } ?? "."
+            let base = slash.map { String(target[target.index(after: $0)...]) } ?? target
+            let tmp = (dir.isEmpty ? "" : dir + "/") + ".\(base).export-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            temporary = tmp
         }
-        self.fh = fh
+        if fd < 0 { throw ManagerError("export", path, String(cString: strerror(errno))) }
+        // Only our own file: standard output may be a file opened for appending, where pwrite
+        // does not write where it is told.
+        seekable = temporary != nil
     }
 
-    mutating func add<S: StringProtocol>(_ name: S, _ data: [UInt8]) throws {
+    /// A ustar header for a regular file; a size past ustar's 11 octal digits (8 GiB) in GNU
+    /// base-256, as Go's archive/tar and GNU tar read it.
+    static func header(_ name: String, size: Int) -> [UInt8] {
         var h = [UInt8](repeating: 0, count: 512)
         func put(_ s: String, _ at: Int, _ len: Int) { for (i, b) in s.utf8.prefix(len).enumerated() { h[at + i] = b } }
-        guard name.utf8.count <= 100 else { throw ManagerError("export", String(name), "name too long for ustar") }
-        put(String(name), 0, 100)
+        put(name, 0, 100)
         put("0000644\0", 100, 8); put("0000000\0", 108, 8); put("0000000\0", 116, 8)
-        put(String(format: "%011o\0", data.count), 124, 12)
+        if size < 1 << 33 {
+            put(String(format: "%011o\0", size), 124, 12)
+        } else {
+            h[124] = 0x80
+            for i in 0..<8 { h[135 - i] = UInt8(truncatingIfNeeded: size >> (8 * i)) }
+        }
         put("00000000000\0", 136, 12)
         put("        ", 148, 8)
         h[156] = UInt8(ascii: "0")
         put("ustar\0", 257, 6); put("00", 263, 2)
         let sum = h.reduce(0) { $0 + Int($1) }
         put(String(format: "%06o\0 ", sum), 148, 8)
-        fh.write(Data(h))
-        fh.write(Data(data))
-        let pad = (512 - data.count % 512) % 512
-        if pad > 0 { fh.write(Data(count: pad)) }
+        return h
     }
 
-    func finish() throws {
-        fh.write(Data(count: 1024))
-        try fh.close()
+    static func checkName<S: StringProtocol>(_ name: S) throws {
+        guard name.utf8.count <= 100 else { throw ManagerError("export", String(name), "name too long for ustar") }
     }
 
+    mutating func write(_ p: UnsafeRawBufferPointer) throws {
+        var off = 0
+        while off < p.count {
+            let n = Glibc.write(fd, p.baseAddress! + off, p.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ManagerError("export", path, String(cString: strerror(errno)))
+            }
+            off += n
+        }
+        offset += p.count
+    }
+
+    mutating func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+
+    mutating func pad(_ size: Int) throws {
+        let n = (512 - size % 512) % 512
+        if n > 0 { try write([UInt8](repeating: 0, count: n)) }
+    }
+
+    mutating func add<S: StringProtocol>(_ name: S, _ data: [UInt8]) throws {
+        try TarWriter.checkName(name)
+        try write(TarWriter.header(String(name), size: data.count))
+        try write(data)
+        try pad(data.count)
+    }
+
+    /// An entry copied from an open file: exactly `size` bytes of it (the kernel copies them).
+    mutating func add<S: StringProtocol>(_ name: S, file: Int32, size: Int, source: String) throws {
+        try TarWriter.checkName(name)
+        try write(TarWriter.header(String(name), size: size))
+        let (copied, e) = copyBytes(from: file, to: fd, count: size)
+        offset += copied
+        if e != 0 { throw ManagerError("export", e == ENOSPC || e == EDQUOT ? path : source, String(cString: strerror(e))) }
+        if copied < size { throw ManagerError("export", source, "ended after \(copied) of its \(size) bytes") }
+        try pad(size)
+    }
+
+    /// An entry whose size is known only once it is written (an uncompressed layer): `produce`
+    /// writes the data through the function it is given. To a file, the header is written again
+    /// after; elsewhere `size` must say it (the caller counted it in a first pass) and `produce`
+    /// must write exactly that much.
+    mutating func add<S: StringProtocol>(
+        _ name: S, size known: Int? = nil, produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void
+    ) throws {
+        try TarWriter.checkName(name)
+        precondition(seekable || known != nil)
+        let start = offset
+        try write(TarWriter.header(String(name), size: known ?? 0))
+        try produce { try write($0) }
+        let size = offset - start - 512
+        if let known, known != size {
+            throw ManagerError("export", String(name), "\(size) bytes written where the header says \(known)", hint: "did the blob change during the export?")
+        }
+        if known == nil {
+            let h = TarWriter.header(String(name), size: size)
+            let n = h.withUnsafeBytes { pwrite(fd, $0.baseAddress, 512, off_t(start)) }
+            if n != 512 { throw ManagerError("export", path, n < 0 ? String(cString: strerror(errno)) : "short write") }
+        }
+        try pad(size)
+    }
+
+    mutating func finish() throws {
+        try write([UInt8](repeating: 0, count: 1024))
+        guard let temporary else { return }
+        if close(fd) != 0 || rename(temporary, path) != 0 {
+            let e = String(cString: strerror(errno))
+            unlink(temporary)
+            throw ManagerError("export", path, e)
+        }
+    }
+
+    /// After a failure: the temporary file goes; what was at the path stays as it was.
     func abandon() {
-        try? fh.close()
-        unlink(path)
+        guard let temporary else { return }
+        close(fd)
+        unlink(temporary)
     }
+}
+
+/// Copies up to `count` bytes from `input`'s offset to `output` (sendfile: the kernel moves
+/// them; read and write where it cannot, as to an O_APPEND stdout). Returns how many were
+/// copied (fewer at the end of `input`) and the errno that stopped it, or 0.
+public func copyBytes(from input: Int32, to output: Int32, count: Int) -> (copied: Int, errno: Int32) {
+    var copied = 0
+    var kernel = true
+    var buffer: UnsafeMutableRawPointer?
+    defer { free(buffer) }
+    while copied < count {
+        var n: Int
+        if kernel {
+            n = sendfile(output, input, nil, min(count - copied, 1 << 30))
+            if n < 0 && (errno == EINVAL || errno == ENOSYS) { kernel = false; continue }
+        } else {
+            if buffer == nil { buffer = malloc(1 << 20) }
+            n = read(input, buffer, min(count - copied, 1 << 20))
+            var off = 0
+            while n > 0 && off < n {
+                let w = write(output, buffer! + off, n - off)
+                if w < 0 { if errno == EINTR { continue }; return (copied + off, errno) }
+                off += w
+            }
+        }
+        if n < 0 { if errno == EINTR { continue }; return (copied, errno) }
+        if n == 0 { break }
+        copied += n
+    }
+    return (copied, 0)
 }

@@ -134,7 +134,7 @@ struct Images: ParsableCommand {
     struct Export: ParsableCommand {
         @OptionGroup var g: Global
         @Option(name: .long, help: "oci (an OCI image layout) or docker (docker save's format).") var format = "oci"
-        @Argument var file: String
+        @Argument(help: "The archive to write (replaced only once it is whole), or - for standard output.") var file: String
         @Argument var refs: [String]
         func run() throws {
             let images = ImageStore(try g.store())
@@ -277,7 +277,14 @@ struct Content: ParsableCommand {
     struct Get: ParsableCommand {
         @OptionGroup var g: Global
         @Argument var digest: String
-        func run() throws { FileHandle.standardOutput.write(Data(try ContentStore(root: try g.store().root).read(digest))) }
+        func run() throws {
+            let blob = try ContentStore(root: try g.store().root).openBlob(digest)
+            defer { close(blob.fd) }
+            let (copied, e) = copyBytes(from: blob.fd, to: 1, count: blob.size)
+            if e != 0 || copied < blob.size {
+                throw ManagerError("content get", digest, e != 0 ? String(cString: strerror(e)) : "ended after \(copied) of its \(blob.size) bytes")
+            }
+        }
     }
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "rm")

@@ -453,46 +453,53 @@ final class ManagerFaultTests: ImageTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: work + "/root/escaped"), "no lock file outside .locks")
     }
 
+    /// An archive (argv[1]) of kind argv[2] holding one image with one uncompressed 160 MB layer
+    /// of random bytes: "oci" (an OCI layout whose index also lists the layer itself), "docker"
+    /// (docker-archive), "huge-config" (a 9 MiB config) or "huge-index" (a 5 MiB index.json).
+    static let bigImageScript = #"""
+        import hashlib, io, json, os, sys, tarfile
+        out, kind = sys.argv[1], sys.argv[2]
+        big = io.BytesIO()
+        with tarfile.open(fileobj=big, mode="w") as t:
+            data = os.urandom(160 << 20)
+            ti = tarfile.TarInfo("big.bin"); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
+        layer = big.getvalue()
+        ld = hashlib.sha256(layer).hexdigest()
+        cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                          "rootfs": {"type": "layers", "diff_ids": ["sha256:" + ld]},
+                          "padding": "x" * ((9 << 20) if kind == "huge-config" else 0)}).encode()
+        cd = hashlib.sha256(cfg).hexdigest()
+        def add(t, name, b):
+            ti = tarfile.TarInfo(name); ti.size = len(b); t.addfile(ti, io.BytesIO(b))
+        with tarfile.open(out, "w") as t:
+            if kind in ("oci", "huge-config"):
+                m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + cd, "size": len(cfg)},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + ld, "size": len(layer)}]}).encode()
+                md = hashlib.sha256(m).hexdigest()
+                add(t, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+                add(t, "blobs/sha256/" + cd, cfg); add(t, "blobs/sha256/" + ld, layer); add(t, "blobs/sha256/" + md, m)
+                # The index also lists the layer itself (any blob may be listed): kept as an image
+                # with --index-name, it must not make every read of the index fail.
+                add(t, "index.json", json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": "sha256:" + md, "size": len(m), "annotations": {"io.containerd.image.name": "docker.io/skiff/big:" + kind}},
+                    {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + ld, "size": len(layer)}]}).encode())
+            elif kind == "docker":
+                add(t, cd + ".json", cfg); add(t, ld + "/layer.tar", layer)
+                add(t, "manifest.json", json.dumps([{"Config": cd + ".json", "RepoTags": ["skiff/big:docker"], "Layers": [ld + "/layer.tar"]}]).encode())
+            else:
+                add(t, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+                add(t, "index.json", b" " * (5 << 20))
+        """#
+
     /// `images import` read each archive member whole into memory (twice over): a layer of any
     /// size needed that much memory, and a hostile archive could state any size. Members are now
     /// streamed into the store: importing a 160 MB layer (OCI layout, then docker-archive) stays
     /// far below that in peak RSS, and an index.json past the manifest limit is refused.
+    /// `images export` (both formats) and `content get` read each blob whole too: they now copy
+    /// from the blob's file (the docker format uncompresses as it writes), checked the same way.
     func testImportStreamsLargeLayers() throws {
-        let script = #"""
-            import hashlib, io, json, os, sys, tarfile
-            out, kind = sys.argv[1], sys.argv[2]
-            big = io.BytesIO()
-            with tarfile.open(fileobj=big, mode="w") as t:
-                data = os.urandom(160 << 20)
-                ti = tarfile.TarInfo("big.bin"); ti.size = len(data); t.addfile(ti, io.BytesIO(data))
-            layer = big.getvalue()
-            ld = hashlib.sha256(layer).hexdigest()
-            cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
-                              "rootfs": {"type": "layers", "diff_ids": ["sha256:" + ld]},
-                              "padding": "x" * ((9 << 20) if kind == "huge-config" else 0)}).encode()
-            cd = hashlib.sha256(cfg).hexdigest()
-            def add(t, name, b):
-                ti = tarfile.TarInfo(name); ti.size = len(b); t.addfile(ti, io.BytesIO(b))
-            with tarfile.open(out, "w") as t:
-                if kind in ("oci", "huge-config"):
-                    m = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": "sha256:" + cd, "size": len(cfg)},
-                        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + ld, "size": len(layer)}]}).encode()
-                    md = hashlib.sha256(m).hexdigest()
-                    add(t, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-                    add(t, "blobs/sha256/" + cd, cfg); add(t, "blobs/sha256/" + ld, layer); add(t, "blobs/sha256/" + md, m)
-                    # The index also lists the layer itself (any blob may be listed): kept as an image
-                    # with --index-name, it must not make every read of the index fail.
-                    add(t, "index.json", json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                        "digest": "sha256:" + md, "size": len(m), "annotations": {"io.containerd.image.name": "docker.io/skiff/big:" + kind}},
-                        {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": "sha256:" + ld, "size": len(layer)}]}).encode())
-                elif kind == "docker":
-                    add(t, cd + ".json", cfg); add(t, ld + "/layer.tar", layer)
-                    add(t, "manifest.json", json.dumps([{"Config": cd + ".json", "RepoTags": ["skiff/big:docker"], "Layers": [ld + "/layer.tar"]}]).encode())
-                else:
-                    add(t, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-                    add(t, "index.json", b" " * (5 << 20))
-            """#
+        let script = ManagerFaultTests.bigImageScript
         for kind in ["oci", "docker", "huge-index"] {
             let archive = work + "/\(kind).tar"
             let made = Cmd.run("/usr/bin/python3", ["-c", script, archive, kind], timeout: 120)
@@ -517,6 +524,53 @@ final class ManagerFaultTests: ImageTestCase {
         XCTAssertEqual(ctl(["images", "check"]).code, 0)
         let prune = ctl(["content", "prune"])
         XCTAssertEqual(prune.code, 0, "an index listing a large layer stopped garbage collection: \(prune.stderr)")
+
+        // Out again, each blob copied from its file: the archive is whole and memory stays low.
+        let check = #"""
+            import hashlib, json, sys, tarfile
+            t = tarfile.open(sys.argv[1])
+            names = t.getnames()
+            if "index.json" in names:
+                idx = json.load(t.extractfile("index.json"))
+                m = json.load(t.extractfile("blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
+                want = [m["config"]["digest"]] + [l["digest"] for l in m["layers"]]
+                got = ["sha256:" + hashlib.sha256(t.extractfile("blobs/sha256/" + d[7:]).read()).hexdigest() for d in want]
+            else:
+                e = json.load(t.extractfile("manifest.json"))[0]
+                cfg = json.load(t.extractfile(e["Config"]))
+                want = cfg["rootfs"]["diff_ids"]
+                got = ["sha256:" + hashlib.sha256(t.extractfile(l).read()).hexdigest() for l in e["Layers"]]
+            print("ok" if want == got and len(want) >= 1 else "mismatch %s %s" % (want, got))
+            """#
+        for format in ["oci", "docker"] {
+            let out = work + "/out-\(format).tar"
+            let r = Cmd.run(
+                "/usr/bin/time",
+                ["-f", "maxrss=%M", Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "images", "export", "--format", format, out]
+                    + ["docker.io/skiff/big:\(format)"],
+                timeout: 120)
+            XCTAssertEqual(r.code, 0, r.stderr)
+            let kb = Int(r.stderr.firstMatch(of: #/maxrss=([0-9]+)/#)?.1 ?? "") ?? Int.max
+            XCTAssertLessThan(kb, 80 << 10, "export --format \(format): peak RSS \(kb) KiB for a 160 MB layer")
+            let verdict = Cmd.run("/usr/bin/python3", ["-c", check, out], timeout: 120)
+            XCTAssertEqual(verdict.stdout, "ok\n", "export --format \(format): " + verdict.stdout + verdict.stderr)
+            try? FileManager.default.removeItem(atPath: out)
+        }
+        let layer = try XCTUnwrap(
+            ctl(["content", "ls"]).stdout.split(separator: "\n").first { ($0.split(separator: "\t").last.flatMap { Int($0) } ?? 0) > 160 << 20 },
+            "the layer is in the store")
+        let digest = String(layer.split(separator: "\t")[0])
+        let get = Cmd.run(
+            "/bin/sh",
+            [
+                "-c", "/usr/bin/time -f maxrss=%M \"$@\" | sha256sum", "sh", Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "content",
+                "get", digest
+            ],
+            timeout: 120)
+        XCTAssertEqual(get.code, 0, get.stderr)
+        XCTAssertEqual(get.stdout.split(separator: " ").first.map { "sha256:" + $0 }, digest, "content get writes the blob")
+        let getKB = Int(get.stderr.firstMatch(of: #/maxrss=([0-9]+)/#)?.1 ?? "") ?? Int.max
+        XCTAssertLessThan(getKB, 80 << 10, "content get: peak RSS \(getKB) KiB for a 160 MB blob")
         // A config past 8 MiB is imported (streamed) but never read whole: using it is refused.
         let archive = work + "/huge-config.tar"
         XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", script, archive, "huge-config"], timeout: 120).code, 0)

@@ -412,6 +412,56 @@ final class SkiffctlTests: ImageTestCase {
 
     /// Whiteouts and opaque directories across layers, with the overlayfs snapshotter and with the
     /// native (copying) one.
+    /// An export is whole or absent: it was written in place, so a failure (a full disk) left a
+    /// partial archive where the old file had been, and abandoning it removed whatever the path
+    /// named (`/dev/full`, `/dev/null`). It now goes to a temporary file renamed over the path;
+    /// `-` and a device or FIFO are written as they come, the docker format there counting each
+    /// layer's size in a first pass (the same bytes as to a file).
+    func testExportIsWholeOrAbsent() throws {
+        XCTAssertEqual(ctl(["images", "import", image]).code, 0)
+        let saved = work + "/saved.tar"
+        XCTAssertEqual(ctl(["images", "export", "--format", "docker", saved, "skiff/busybox:test"]).code, 0)
+        for format in ["docker", "oci"] {
+            let file = work + "/\(format).tar"
+            if format == "oci" { XCTAssertEqual(ctl(["images", "export", file, "skiff/busybox:test"]).code, 0) }
+            // To standard output, a file and a pipe: the archive written to a file, byte for byte.
+            let args = [Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "images", "export", "--format", format, "-", "skiff/busybox:test"]
+            for (how, out) in [("> \"$0\"", work + "/stdout.tar"), ("| cat > \"$0\"", work + "/pipe.tar")] {
+                let r = Cmd.run("/bin/sh", ["-c", "\"$@\" " + how, out] + args)
+                XCTAssertEqual(r.code, 0, r.stderr)
+                XCTAssertEqual(
+                    FileManager.default.contents(atPath: out), FileManager.default.contents(atPath: format == "docker" ? saved : file),
+                    "\(format) \(how)")
+            }
+        }
+        // Through a symlink: its target is written, the link stays.
+        let link = work + "/link.tar"
+        XCTAssertEqual(symlink("saved.tar", link), 0)
+        XCTAssertEqual(ctl(["images", "export", link, "skiff/busybox:test"]).code, 0)
+        XCTAssertEqual(try? FileManager.default.destinationOfSymbolicLink(atPath: link), "saved.tar")
+        XCTAssertTrue(FileManager.default.contents(atPath: saved)?.contains("oci-layout".utf8) ?? false)
+
+        // A full disk: a clear error, the old file as it was, no temporary file left.
+        let small = work + "/small"
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        XCTAssertEqual(Cmd.run("/bin/mount", ["-t", "tmpfs", "-o", "size=256k", "skiff-export-test", small]).code, 0)
+        defer { _ = Cmd.run("/bin/umount", [small]) }
+        XCTAssertTrue(FileManager.default.createFile(atPath: small + "/out.tar", contents: Data("old".utf8)))
+        for format in ["oci", "docker"] {
+            let r = ctl(["images", "export", "--format", format, small + "/out.tar", "skiff/busybox:test"])
+            XCTAssertNotEqual(r.code, 0)
+            XCTAssertTrue(r.stderr.contains("export") && r.stderr.contains("No space left on device"), r.stderr)
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: small), ["out.tar"])
+            XCTAssertEqual(FileManager.default.contents(atPath: small + "/out.tar"), Data("old".utf8))
+        }
+        // A device is written, never removed.
+        let r = ctl(["images", "export", "/dev/full", "skiff/busybox:test"])
+        XCTAssertTrue(r.code != 0 && r.stderr.contains("No space left on device"), r.stderr)
+        var st = stat()
+        XCTAssertEqual(stat("/dev/full", &st), 0, "/dev/full is still there")
+        XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR)
+    }
+
     func testLayersWithDeletionsOnBothSnapshotters() throws {
         let layered = work + "/layers.tar"
         XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", SkiffctlTests.layeredImage, image, layered]).code, 0)
