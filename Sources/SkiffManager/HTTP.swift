@@ -17,6 +17,9 @@ final class HTTPClient {
         var method = "GET"
         var headers: [String: String] = [:]
         var body: [UInt8]?
+        /// Send the body from this file instead (blob uploads): `size` bytes from its start,
+        /// read as curl sends them, from the start again for each try.
+        var upload: (fd: Int32, size: Int)?
         /// Stream the body to this fd instead of memory (blob downloads).
         var sinkFd: Int32?
         /// Sees the bytes of a 200 or 206 body as they go to `sinkFd` (a pull hashes them).
@@ -99,7 +102,9 @@ final class HTTPClient {
         POSTFIELDS: Int32 = 10015, POSTFIELDSIZE: Int32 = 60, SSL_VERIFYPEER: Int32 = 64, SSL_VERIFYHOST: Int32 = 81,
         CAINFO: Int32 = 10065, NOSIGNAL: Int32 = 99, CONNECTTIMEOUT: Int32 = 78, USERAGENT: Int32 = 10018,
         LOW_SPEED_LIMIT: Int32 = 19, LOW_SPEED_TIME: Int32 = 20, NOPROGRESS: Int32 = 43,
-        XFERINFOFUNCTION: Int32 = 20219, XFERINFODATA: Int32 = 10057
+        XFERINFOFUNCTION: Int32 = 20219, XFERINFODATA: Int32 = 10057, UPLOAD: Int32 = 46, READFUNCTION: Int32 = 20012,
+        READDATA: Int32 = 10009, INFILESIZE_LARGE: Int32 = 30115
+    static let READFUNC_ABORT = 0x1000_0000
     static let OPERATION_TIMEDOUT: Int32 = 28, ABORTED_BY_CALLBACK: Int32 = 42
     static let RESPONSE_CODE: Int32 = 0x200002
 
@@ -120,6 +125,8 @@ final class HTTPClient {
         var maxBody = Int.max
         var maxWholeBody: Int?
         var tooLarge = false
+        var uploadFd: Int32 = -1
+        var readErrno: Int32 = 0
 
         func count(_ n: Int) {
             received += n
@@ -150,7 +157,7 @@ final class HTTPClient {
                 throw ManagerError("http \(r.method)", r.url, "redirect to \(location) refused", hint: "only http and https redirects are followed")
             }
             if origin(next) != originalOrigin { r.headers.removeValue(forKey: "Authorization") }
-            if resp.status == 303 { r.method = r.method == "HEAD" ? "HEAD" : "GET"; r.body = nil }
+            if resp.status == 303 { r.method = r.method == "HEAD" ? "HEAD" : "GET"; r.body = nil; r.upload = nil }
             r.url = next.absoluteString
             if let fd = r.sinkFd { _ = ftruncate(fd, 0); _ = lseek(fd, 0, SEEK_SET) }
         }
@@ -233,7 +240,7 @@ final class HTTPClient {
         _ = c.setoptPtr(easy, HTTPClient.HEADERDATA, UnsafeRawPointer(box.toOpaque()))
         var list: OpaquePointer?
         for (k, v) in r.headers { list = c.slistAppend(list, "\(k): \(v)") }
-        if r.body != nil { list = c.slistAppend(list, "Expect:") }
+        if r.body != nil || r.upload != nil { list = c.slistAppend(list, "Expect:") }
         defer { c.slistFree(list) }
         if let list { _ = c.setoptPtr(easy, HTTPClient.HTTPHEADER, UnsafeRawPointer(list)) }
         if r.method == "HEAD" {
@@ -249,6 +256,22 @@ final class HTTPClient {
             _ = c.setoptPtr(easy, HTTPClient.POSTFIELDS, UnsafeRawPointer(bodyCopy))
         }
         defer { free(bodyCopy) }
+        if let (fd, size) = r.upload {
+            if lseek(fd, 0, SEEK_SET) != 0 { throw ManagerError("http \(r.method)", r.url, "rewind the upload: \(String(cString: strerror(errno)))") }
+            sink.uploadFd = fd
+            let read: @convention(c) (UnsafeMutableRawPointer?, Int, Int, UnsafeMutableRawPointer?) -> Int = { ptr, size, n, ud in
+                let s = Unmanaged<Sink>.fromOpaque(ud!).takeUnretainedValue()
+                while true {
+                    let got = Glibc.read(s.uploadFd, ptr, size * n)
+                    if got >= 0 { return got }
+                    if errno != EINTR { s.readErrno = errno; return HTTPClient.READFUNC_ABORT }
+                }
+            }
+            _ = c.setoptLong(easy, HTTPClient.UPLOAD, 1)
+            _ = c.setoptPtr(easy, HTTPClient.READFUNCTION, unsafeBitCast(read, to: UnsafeRawPointer.self))
+            _ = c.setoptPtr(easy, HTTPClient.READDATA, UnsafeRawPointer(box.toOpaque()))
+            _ = c.setoptLong(easy, HTTPClient.INFILESIZE_LARGE, size)
+        }
         if skipVerify {
             _ = c.setoptLong(easy, HTTPClient.SSL_VERIFYPEER, 0)
             _ = c.setoptLong(easy, HTTPClient.SSL_VERIFYHOST, 0)
@@ -258,6 +281,9 @@ final class HTTPClient {
         // Our own write failing (a full disk) is the cause, not curl's "failed writing" that follows.
         if sink.failed {
             throw ManagerError("store download", r.url, String(cString: strerror(sink.writeErrno)), hint: "free space where skiffctl's root is")
+        }
+        if sink.readErrno != 0 {
+            throw ManagerError("http \(r.method)", r.url, "read the upload: \(String(cString: strerror(sink.readErrno)))")
         }
         if sink.tooLarge {
             if r.sinkFd != nil {  // a blob: the descriptor gave its size

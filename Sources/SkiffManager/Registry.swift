@@ -404,8 +404,11 @@ public final class RegistryClient {
         try authorized { Request(url: url("blobs/\(digest)"), method: "HEAD") }.status == 200
     }
 
-    public func pushBlob(_ digest: String, _ bytes: [UInt8]) throws {
+    /// A blob from the store, sent from its file as it is read (a layer is never held in memory).
+    public func pushBlob(_ digest: String, from content: ContentStore) throws {
         if try blobExists(digest) { return }
+        let blob = try content.openBlob(digest)
+        defer { close(blob.fd) }
         let start = try authorized { Request(url: url("blobs/uploads/"), method: "POST", body: []) }
         guard start.status == 202, let location = start.headers["location"] else {
             throw ManagerError("push blob", digest, "upload not accepted (HTTP \(start.status))")
@@ -414,7 +417,7 @@ public final class RegistryClient {
         var comps = URLComponents(string: location.hasPrefix("/") ? origin + location : location)!
         comps.queryItems = (comps.queryItems ?? []) + [URLQueryItem(name: "digest", value: digest)]
         let put = try authorized {
-            Request(url: comps.url!.absoluteString, method: "PUT", headers: ["Content-Type": "application/octet-stream"], body: bytes)
+            Request(url: comps.url!.absoluteString, method: "PUT", headers: ["Content-Type": "application/octet-stream"], upload: blob)
         }
         guard put.status == 201 else { throw ManagerError("push blob", digest, "HTTP \(put.status)") }
     }
@@ -513,13 +516,13 @@ extension ImageStore {
             throw ManagerError("push", dest, "no endpoint with the push capability", hint: "check hosts.toml")
         }
         func pushManifest(_ d: Descriptor, as tag: String) throws {
-            let bytes = try content.read(d.digest)
+            let bytes = try content.readDocument(d.digest)
             if MediaType.isIndex(d.mediaType) {
                 let index = try decodeJSON(ImageIndex.self, bytes, what: "index", d.digest)
                 for m in index.manifests where content.exists(m.digest) { try pushManifest(m, as: m.digest) }
             } else {
                 let m = try decodeJSON(ImageManifest.self, bytes, what: "manifest", d.digest)
-                for b in [m.config] + m.layers { try client.pushBlob(b.digest, try content.read(b.digest)) }
+                for b in [m.config] + m.layers { try client.pushBlob(b.digest, from: content) }
             }
             try client.pushManifest(tag, mediaType: d.mediaType, bytes)
         }

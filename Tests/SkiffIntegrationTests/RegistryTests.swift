@@ -124,6 +124,34 @@ final class RegistryTests: ImageTestCase {
     }
 
     /// hosts.toml: a name served by another server, and a mirror tried before a server that is down.
+    /// `images push` read each blob whole into memory before sending it. Blobs now go from their
+    /// files as curl sends them: pushing a 160 MB layer stays far below that in peak RSS, and the
+    /// registry holds the same bytes.
+    func testPushStreamsLargeLayers() throws {
+        let archive = work + "/big.tar"
+        let made = Cmd.run("/usr/bin/python3", ["-c", ManagerFaultTests.bigImageScript, archive, "oci"], timeout: 120)
+        XCTAssertEqual(made.code, 0, made.stderr)
+        XCTAssertEqual(ctl(["images", "import", archive]).code, 0)
+        try? FileManager.default.removeItem(atPath: archive)
+        var env = ProcessInfo.processInfo.environment
+        env["SKIFF_HOSTS_DIR"] = work + "/certs.d"
+        let r = Cmd.run(
+            "/usr/bin/time",
+            ["-f", "maxrss=%M", Env.skiffctl, "--root", work + "/root", "--state", work + "/state", "images", "push"]
+                + ["docker.io/skiff/big:oci", "\(host)/skiff/big:1"],
+            timeout: 120, env: env)
+        XCTAssertEqual(r.code, 0, r.stderr)
+        let kb = Int(r.stderr.firstMatch(of: #/maxrss=([0-9]+)/#)?.1 ?? "") ?? Int.max
+        XCTAssertLessThan(kb, 80 << 10, "push: peak RSS \(kb) KiB for a 160 MB layer")
+        let layer = try XCTUnwrap(
+            ctl(["content", "ls"]).stdout.split(separator: "\n").first { ($0.split(separator: "\t").last.flatMap { Int($0) } ?? 0) > 160 << 20 })
+        let digest = String(layer.split(separator: "\t")[0])
+        let served = Cmd.run("/bin/sh", ["-c", "/usr/bin/curl -sf \"$0\" | sha256sum", "http://\(host)/v2/skiff/big/blobs/\(digest)"], timeout: 120)
+        XCTAssertEqual(served.stdout.split(separator: " ").first.map { "sha256:" + $0 }, digest, "the registry holds the layer: " + served.stderr)
+        let pulled = ctl(["images", "pull", "\(host)/skiff/big:1"], ns: "other")
+        XCTAssertEqual(pulled.code, 0, pulled.stderr)
+    }
+
     func testHostsTomlServerAndMirror() throws {
         let certs = work + "/certs.d"
         try FileManager.default.createDirectory(atPath: certs + "/registry.invalid", withIntermediateDirectories: true)
