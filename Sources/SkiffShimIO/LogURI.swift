@@ -61,13 +61,19 @@ extension StringProtocol {
 }
 
 /// An append-only log file that rotates by size: `path` → `path.1` → ... → `path.(maxFiles-1)`.
-/// Every write lands whole in one file; nothing is dropped.
+/// Every write lands whole in one file; nothing is dropped. A rotation that fails (no fd, no
+/// inode, a directory in the way) leaves every file where it was and the output going on into
+/// the current one, past its size, until the next try: once it has grown by another maxSize.
 public final class RotatingLog {
     public let path: String
     let maxSize: Int?
     let maxFiles: Int
     var fd: Int32
     var size: Int
+    /// After a failed rotation, the size at which to try again.
+    var retryAt = 0
+    /// Why the last rotation failed (also in the shim's log).
+    public private(set) var rotationError: Error?
 
     public init(path: String, maxSize: Int?, maxFiles: Int) throws {
         self.path = path
@@ -79,9 +85,9 @@ public final class RotatingLog {
     /// Opens the log for appending: a regular file, never through a symlink at its last
     /// component, and without waiting (the shim is one thread: a FIFO with no reader at the
     /// path would stop every container it serves).
-    static func open(_ path: String) throws -> (fd: Int32, size: Int) {
+    static func open(_ path: String, exclusive: Bool = false) throws -> (fd: Int32, size: Int) {
         let notRegular = SkiffError.msg("open log \(quote(path)): not a regular file", hint: "a file:// log URI names a file")
-        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0o640)
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC | (exclusive ? O_EXCL : 0), 0o640)
         if fd < 0 {
             // ENXIO: a FIFO no one reads; ELOOP: a symlink.
             if errno == ENXIO || errno == ELOOP { throw notRegular }
@@ -99,7 +105,17 @@ public final class RotatingLog {
     deinit { close(fd) }
 
     public func write(_ bytes: [UInt8]) throws {
-        if let maxSize, size > 0, size + bytes.count > maxSize { try rotate() }
+        if let maxSize, size > 0, size + bytes.count > maxSize, size >= retryAt {
+            do {
+                try rotate()
+                rotationError = nil
+                retryAt = 0
+            } catch {
+                if rotationError == nil { Logger.shared.error("\(error); the output goes on into \(quote(path)) past its size") }
+                rotationError = error
+                retryAt = size + maxSize
+            }
+        }
         do { try FS.writeAll(fd: fd, bytes) } catch var e as SkiffError { e.object = path; throw e }
         size += bytes.count
     }
@@ -111,13 +127,23 @@ public final class RotatingLog {
             size = 0
             return
         }
-        // The fd we hold stays valid until the new file is open: a failed step leaves the log
-        // writing where it was (a closed fd would be closed again later, whatever it is by then).
-        unlink("\(path).\(maxFiles - 1)")
+        // The new file first, under a name of its own: what fails most (no fd left, no inode,
+        // a quota) fails before any file has moved, and the fd we hold stays ours.
+        let fresh = "\(path).rotating"
+        unlink(fresh)
+        let (next, _) = try RotatingLog.open(fresh, exclusive: true)
+        func undo(_ e: SkiffError) -> SkiffError {
+            close(next)
+            unlink(fresh)
+            return e
+        }
+        // The last place must be free before anything moves into it (a directory there is not).
+        let last = "\(path).\(maxFiles - 1)"
+        if unlink(last) != 0 && errno != ENOENT { throw undo(SkiffError.sys("rotate log", last)) }
         for n in stride(from: maxFiles - 2, through: 1, by: -1) { rename("\(path).\(n)", "\(path).\(n + 1)") }
-        if Glibc.rename(path, "\(path).1") != 0 && errno != ENOENT { throw SkiffError.sys("rotate log", path) }
-        let (next, nextSize) = try RotatingLog.open(path)
+        if Glibc.rename(path, "\(path).1") != 0 && errno != ENOENT { throw undo(SkiffError.sys("rotate log", path)) }
+        if Glibc.rename(fresh, path) != 0 { throw undo(SkiffError.sys("rotate log", fresh)) }
         close(fd)
-        (fd, size) = (next, nextSize)
+        (fd, size) = (next, 0)
     }
 }

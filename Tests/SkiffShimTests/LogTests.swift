@@ -66,24 +66,64 @@ final class LogTests: XCTestCase {
         XCTAssertEqual(try String(contentsOfFile: dir + "/moved.log", encoding: .utf8), "abcdefgh\n")
     }
 
-    /// A rotation that fails (here `c.log.1` is a directory) leaves the log on the file it had:
-    /// it used to close its fd first and, at the next write, close that number again, whatever
-    /// the shim had opened on it since.
+    /// A rotation that fails writes on into the current file (nothing is lost, nothing moved),
+    /// tries again once that file has grown by another maxSize, and never closes a descriptor
+    /// it no longer owns. Here a directory holds the last place, which nothing may be moved into.
     func testAFailedRotationKeepsItsFile() throws {
         let dir = NSTemporaryDirectory() + "skiff-log-\(UUID())"
         try FileManager.default.createDirectory(atPath: dir + "/c.log.1/x", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        let read = { (name: String) in (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "<none>" }
         let log = try RotatingLog(path: dir + "/c.log", maxSize: 10, maxFiles: 2)
         try log.write(Array("12345678\n".utf8))
-        XCTAssertThrowsError(try log.write(Array("abcdefgh\n".utf8)))
+        try log.write(Array("abcdefgh\n".utf8))
+        XCTAssertNotNil(log.rotationError)
+        XCTAssertEqual(read("c.log"), "12345678\nabcdefgh\n", "written on, past the size")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/c.log.1/x"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).sorted(), ["c.log", "c.log.1"])
         let other = open(dir + "/other", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         defer { close(other) }
-        XCTAssertThrowsError(try log.write(Array("abcdefgh\n".utf8)))
-        XCTAssertNotEqual(fcntl(other, F_GETFD), -1, "the failed rotation closed a descriptor it no longer owned")
         try FileManager.default.removeItem(atPath: dir + "/c.log.1")
-        try log.write(Array("abcdefgh\n".utf8))
-        XCTAssertEqual(try String(contentsOfFile: dir + "/c.log.1", encoding: .utf8), "12345678\n")
-        XCTAssertEqual(try String(contentsOfFile: dir + "/c.log", encoding: .utf8), "abcdefgh\n")
+        try log.write(Array("ABCDEFGH\n".utf8))
+        XCTAssertEqual(read("c.log.1"), "<none>", "not tried again before another maxSize")
+        try log.write(Array("zzzzzzzz\n".utf8))
+        XCTAssertNil(log.rotationError)
+        XCTAssertEqual(read("c.log.1"), "12345678\nabcdefgh\nABCDEFGH\n")
+        XCTAssertEqual(read("c.log"), "zzzzzzzz\n")
+        XCTAssertNotEqual(fcntl(other, F_GETFD), -1, "the rotation closed a descriptor it no longer owned")
+    }
+
+    /// Out of file descriptors when the new file is opened: the kept files stay where they were
+    /// (they used to shift one place at each try, the oldest lost) and the output is kept.
+    func testARotationWithoutADescriptorMovesNothing() throws {
+        let dir = NSTemporaryDirectory() + "skiff-log-\(UUID())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let read = { (name: String) in (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "<none>" }
+        try "old1\n".write(toFile: dir + "/c.log.1", atomically: false, encoding: .utf8)
+        let log = try RotatingLog(path: dir + "/c.log", maxSize: 10, maxFiles: 3)
+        try log.write(Array("12345678\n".utf8))
+        // The lowest free descriptor becomes the limit: the next open fails with EMFILE.
+        var saved = rlimit()
+        XCTAssertEqual(getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &saved), 0)
+        let lowest = dup(0)
+        close(lowest)
+        var low = saved
+        low.rlim_cur = rlim_t(lowest)
+        XCTAssertEqual(setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &low), 0)
+        var caught: Error?
+        do { try log.write(Array("abcdefgh\n".utf8)) } catch { caught = error }
+        XCTAssertEqual(setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &saved), 0)
+        XCTAssertNil(caught, "the output is kept")
+        XCTAssertTrue("\(log.rotationError.map { "\($0)" } ?? "")".contains("too many open files"), "\(String(describing: log.rotationError))")
+        XCTAssertEqual(read("c.log"), "12345678\nabcdefgh\n")
+        XCTAssertEqual(read("c.log.1"), "old1\n")
+        XCTAssertEqual(read("c.log.2"), "<none>")
+        try log.write(Array("ABCDEFGH\n".utf8))
+        try log.write(Array("zzzzzzzz\n".utf8))
+        XCTAssertEqual(read("c.log.2"), "old1\n")
+        XCTAssertEqual(read("c.log.1"), "12345678\nabcdefgh\nABCDEFGH\n")
+        XCTAssertEqual(read("c.log"), "zzzzzzzz\n")
     }
 
     func testAppendsToAnExistingFile() throws {
