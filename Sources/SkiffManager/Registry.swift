@@ -389,15 +389,22 @@ public final class RegistryClient {
 
     func appendFile(_ src: String, to dst: String, truncate: Bool) throws {
         // A whole body replaces the partial: a rename, not a copy of a large layer.
-        if truncate || !FileManager.default.fileExists(atPath: dst) {
+        if truncate || access(dst, F_OK) != 0 {
             if rename(src, dst) == 0 { return }
         }
-        let data = FileManager.default.contents(atPath: src) ?? Data()
-        if truncate || !FileManager.default.fileExists(atPath: dst) { FileManager.default.createFile(atPath: dst, contents: nil) }
-        guard let fh = FileHandle(forWritingAtPath: dst) else { throw ManagerError("pull blob", dst, "cannot write") }
-        defer { try? fh.close() }
-        fh.seekToEndOfFile()
-        fh.write(data)
+        // A continuation (206) is appended by copying from its file, never held in memory.
+        let input = Glibc.open(src, O_RDONLY | O_CLOEXEC)
+        if input < 0 { throw ManagerError("pull blob", src, String(cString: strerror(errno))) }
+        defer { close(input) }
+        let output = Glibc.open(dst, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o600)
+        if output < 0 { throw ManagerError("pull blob", dst, String(cString: strerror(errno))) }
+        defer { close(output) }
+        var st = stat()
+        guard fstat(input, &st) == 0 else { throw ManagerError("pull blob", src, String(cString: strerror(errno))) }
+        let (copied, e) = copyBytes(from: input, to: output, count: Int(st.st_size))
+        if e != 0 || copied < Int(st.st_size) {
+            throw ManagerError("pull blob", dst, e != 0 ? String(cString: strerror(e)) : "\(src) ended early", hint: "free space where skiffctl's root is")
+        }
     }
 
     public func blobExists(_ digest: String) throws -> Bool {

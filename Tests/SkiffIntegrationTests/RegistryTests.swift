@@ -150,6 +150,23 @@ final class RegistryTests: ImageTestCase {
         XCTAssertEqual(served.stdout.split(separator: " ").first.map { "sha256:" + $0 }, digest, "the registry holds the layer: " + served.stderr)
         let pulled = ctl(["images", "pull", "\(host)/skiff/big:1"], ns: "other")
         XCTAssertEqual(pulled.code, 0, pulled.stderr)
+
+        // A resumed download into another store: the rest (a 206) is appended from its file, not
+        // read whole into memory first.
+        let hex = String(digest.dropFirst(7))
+        try FileManager.default.createDirectory(atPath: work + "/root2/content/ingest", withIntermediateDirectories: true)
+        let blob = try XCTUnwrap(FileHandle(forReadingAtPath: work + "/root/content/blobs/sha256/" + hex))
+        try blob.readData(ofLength: 8 << 20).write(to: URL(fileURLWithPath: work + "/root2/content/ingest/pull-" + hex))
+        try blob.close()
+        let resumed = Cmd.run(
+            "/usr/bin/time",
+            ["-f", "maxrss=%M", Env.skiffctl, "--root", work + "/root2", "--state", work + "/state2", "images", "pull", "\(host)/skiff/big:1"],
+            timeout: 120, env: env)
+        XCTAssertEqual(resumed.code, 0, resumed.stderr)
+        let log = (try? String(contentsOfFile: work + "/registry.log", encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("\(digest) HTTP/1.1\" 206 "), "a 206 for the rest: \(log.suffix(800))")
+        let resumedKB = Int(resumed.stderr.firstMatch(of: #/maxrss=([0-9]+)/#)?.1 ?? "") ?? Int.max
+        XCTAssertLessThan(resumedKB, 80 << 10, "resumed pull: peak RSS \(resumedKB) KiB for a 160 MB layer")
     }
 
     func testHostsTomlServerAndMirror() throws {
