@@ -19,7 +19,7 @@ final class HTTPClient {
         var body: [UInt8]?
         /// Send the body from this file instead (blob uploads): `size` bytes from its start,
         /// read as curl sends them, from the start again for each try.
-        var upload: (fd: Int32, size: Int)?
+        var upload: (fd: Int32, size: Int, source: String)?
         /// Stream the body to this fd instead of memory (blob downloads).
         var sinkFd: Int32?
         /// Sees the bytes of a 200 or 206 body as they go to `sinkFd` (a pull hashes them).
@@ -256,7 +256,7 @@ final class HTTPClient {
             _ = c.setoptPtr(easy, HTTPClient.POSTFIELDS, UnsafeRawPointer(bodyCopy))
         }
         defer { free(bodyCopy) }
-        if let (fd, size) = r.upload {
+        if let (fd, size, _) = r.upload {
             if lseek(fd, 0, SEEK_SET) != 0 { throw ManagerError("http \(r.method)", r.url, "rewind the upload: \(String(cString: strerror(errno)))") }
             sink.uploadFd = fd
             let read: @convention(c) (UnsafeMutableRawPointer?, Int, Int, UnsafeMutableRawPointer?) -> Int = { ptr, size, n, ud in
@@ -282,8 +282,9 @@ final class HTTPClient {
         if sink.failed {
             throw ManagerError("store download", r.url, String(cString: strerror(sink.writeErrno)), hint: "free space where skiffctl's root is")
         }
-        if sink.readErrno != 0 {
-            throw ManagerError("http \(r.method)", r.url, "read the upload: \(String(cString: strerror(sink.readErrno)))")
+        if sink.readErrno != 0, let source = r.upload?.source {
+            // Ours, not the registry's: named so (send() rewords only http errors).
+            throw ManagerError("upload: read", source, String(cString: strerror(sink.readErrno)))
         }
         if sink.tooLarge {
             if r.sinkFd != nil {  // a blob: the descriptor gave its size
@@ -321,7 +322,7 @@ public enum Interrupts {
     public static var signal: Int32 { HTTPClient.interrupted }
 
     public static func install() {
-        for sig in [SIGINT, SIGTERM] {
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
             Glibc.signal(sig) { s in HTTPClient.interrupted = s }
         }
     }

@@ -125,7 +125,7 @@ extension ImageStore {
             for b in try blobs(of: image.target).present { blobSet[b.digest] = b }
         }
         let index = ImageIndex(schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: manifests)
-        var w = try TarWriter(path: path)
+        let w = try TarWriter(path: path)
         do {
             try w.add("oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8))
             try w.add("index.json", try encodeJSON(index))
@@ -146,7 +146,7 @@ extension ImageStore {
     public func exportDocker(_ refs: [String], to path: String) throws {
         struct Entry: Encodable { var Config: String; var RepoTags: [String]; var Layers: [String] }
         var entries: [Entry] = []
-        var w = try TarWriter(path: path)
+        let w = try TarWriter(path: path)
         var written = Set<String>()
         do {
             for ref in refs {
@@ -154,7 +154,11 @@ extension ImageStore {
                 let m = try manifest(for: image.target)
                 let c = try config(m)
                 let configName = String(m.config.digest.dropFirst(7)) + ".json"
-                if written.insert(configName).inserted { try w.add(configName, try content.readDocument(m.config.digest)) }
+                if written.insert(configName).inserted {
+                    let blob = try content.openBlob(m.config.digest)
+                    defer { close(blob.fd) }
+                    try w.add(configName, file: blob.fd, size: blob.size, source: m.config.digest)
+                }
                 var layers: [String] = []
                 for (layer, diffID) in zip(m.layers, c.rootfs.diff_ids) {
                     let name = String(diffID.dropFirst(7)) + "/layer.tar"

@@ -401,10 +401,12 @@ public final class RegistryClient {
         defer { close(output) }
         var st = stat()
         guard fstat(input, &st) == 0 else { throw ManagerError("pull blob", src, String(cString: strerror(errno))) }
-        let (copied, e) = copyBytes(from: input, to: output, count: Int(st.st_size))
-        if e != 0 || copied < Int(st.st_size) {
-            throw ManagerError("pull blob", dst, e != 0 ? String(cString: strerror(e)) : "\(src) ended early", hint: "free space where skiffctl's root is")
+        let r = copyBytes(from: input, to: output, count: Int(st.st_size))
+        if let e = r.readError { throw ManagerError("pull blob: read", src, String(cString: strerror(e))) }
+        if let e = r.writeError {
+            throw ManagerError("pull blob: write", dst, String(cString: strerror(e)), hint: e == EINTR ? nil : "free space where skiffctl's root is")
         }
+        if r.copied < Int(st.st_size) { throw ManagerError("pull blob", src, "ended early") }
     }
 
     public func blobExists(_ digest: String) throws -> Bool {
@@ -416,6 +418,7 @@ public final class RegistryClient {
         if try blobExists(digest) { return }
         let blob = try content.openBlob(digest)
         defer { close(blob.fd) }
+        let source = try content.path(digest)
         let start = try authorized { Request(url: url("blobs/uploads/"), method: "POST", body: []) }
         guard start.status == 202, let location = start.headers["location"] else {
             throw ManagerError("push blob", digest, "upload not accepted (HTTP \(start.status))")
@@ -424,7 +427,7 @@ public final class RegistryClient {
         var comps = URLComponents(string: location.hasPrefix("/") ? origin + location : location)!
         comps.queryItems = (comps.queryItems ?? []) + [URLQueryItem(name: "digest", value: digest)]
         let put = try authorized {
-            Request(url: comps.url!.absoluteString, method: "PUT", headers: ["Content-Type": "application/octet-stream"], upload: blob)
+            Request(url: comps.url!.absoluteString, method: "PUT", headers: ["Content-Type": "application/octet-stream"], upload: (blob.fd, blob.size, source))
         }
         guard put.status == 201 else { throw ManagerError("push blob", digest, "HTTP \(put.status)") }
     }

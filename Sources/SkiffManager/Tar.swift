@@ -189,49 +189,76 @@ public final class TarReader {
 
 /// Writes an archive (`images export`) entry by entry: a blob is copied from its file and a
 /// stream is written as it is made, so no entry is ever held in memory whole.
-/// To a file: written under a temporary name beside it and renamed over it when whole, so a
-/// failed export leaves no partial archive and the file that was there. To `-` (standard output)
-/// or an existing device or FIFO: written as it comes, and never removed.
-struct TarWriter {
+///
+/// Where it goes, decided on what the path is (lstat), never re-resolved by name:
+/// - nothing, or a regular file with one link: a new file in the same directory (an unnamed
+///   O_TMPFILE where the filesystem has them, so a killed export leaves nothing), flushed, given
+///   the old file's owner and mode, and renamed over the path once whole: a failure leaves the
+///   old file as it was;
+/// - `-`: standard output;
+/// - anything else (a symlink, a file with other links, a device, a FIFO): opened as a shell's
+///   `>` opens it (the kernel follows a symlink, with fs.protected_symlinks), a regular file
+///   then emptied and written in place, anything else written as it comes; never removed.
+final class TarWriter {
     let path: String
     let fd: Int32
-    /// The temporary file renamed to `path` by finish; nil when writing straight to `path`.
-    let temporary: String?
+    /// The new file's directory and name, renamed to `path` by finish; nil when writing in place.
+    let replacement: (dir: String, base: String, owner: (uid_t, gid_t, mode_t)?, named: String?)?
     /// Bytes written so far: where the next header goes.
     var offset = 0
-    /// Our own new file, whose headers can be written again once a size is known.
+    /// A file we write from its start, whose headers can be written again once a size is known.
     let seekable: Bool
+    var done = false
 
     init(path: String) throws {
+        self.path = path == "-" ? "standard output" : path
         var st = stat()
         if path == "-" {
-            self.path = "standard output"
             fd = 1
-            temporary = nil
-        } else if stat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
-            if (st.st_mode & S_IFMT) == S_IFDIR { throw ManagerError("export", path, "is a directory") }
-            self.path = path
-            fd = open(path, O_WRONLY | O_CLOEXEC)
-            temporary = nil
-        } else {
-            // Through a symlink, as a shell's redirection writes: the rename replaces its target.
-            let target =
-                realpath(path, nil).map { p in
-                    defer { free(p) }; return String(cString: p)
-                } ?? path
-            self.path = target
-            let slash = target.lastIndex(of: "/")
-            let dir = slash.map { String(target[..<$0]) } ?? "."
-            let base = slash.map { String(target[target.index(after: $0)...]) } ?? target
-            let tmp = (dir.isEmpty ? "" : dir + "/") + ".\(base).export-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-            temporary = tmp
+            replacement = nil
+            seekable = false
+            return
         }
-        if fd < 0 { throw ManagerError("export", path, String(cString: strerror(errno))) }
-        // Only our own file: standard output may be a file opened for appending, where pwrite
-        // does not write where it is told.
-        seekable = temporary != nil
+        let exists = lstat(path, &st) == 0
+        if !exists && errno != ENOENT { throw ManagerError("export", path, String(cString: strerror(errno))) }
+        if !exists || ((st.st_mode & S_IFMT) == S_IFREG && st.st_nlink == 1) {
+            let slash = path.lastIndex(of: "/")
+            let dir = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+            let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+            let owner = exists ? (st.st_uid, st.st_gid, st.st_mode & 0o7777) : nil
+            // Unnamed until it is whole (O_TMPFILE); a named temporary where the filesystem has none.
+            var named: String?
+            var f = open(dir, TarWriter.oTmpfile | O_WRONLY | O_CLOEXEC, 0o644)
+            if f < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
+                let tmp = "\(dir)/.\(base).export-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+                f = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                named = tmp
+            }
+            if f < 0 { throw ManagerError("export", path, String(cString: strerror(errno))) }
+            fd = f
+            replacement = (dir, base, owner, named)
+            seekable = true
+            return
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw ManagerError("export", path, "is a directory") }
+        let f = open(path, O_WRONLY | O_CREAT | O_NOCTTY | O_CLOEXEC, 0o644)
+        if f < 0 { throw ManagerError("export", path, String(cString: strerror(errno))) }
+        // What the fd is, not what the path was a moment ago.
+        guard fstat(f, &st) == 0 else { let e = errno; close(f); throw ManagerError("export", path, String(cString: strerror(e))) }
+        if (st.st_mode & S_IFMT) == S_IFREG {
+            if ftruncate(f, 0) != 0 { let e = errno; close(f); throw ManagerError("export", path, String(cString: strerror(e))) }
+            seekable = true
+        } else {
+            seekable = false
+        }
+        fd = f
+        replacement = nil
     }
+
+    deinit { if fd != 1 { close(fd) } }
+
+    /// O_TMPFILE (__O_TMPFILE | O_DIRECTORY), which Swift's Glibc does not import.
+    static let oTmpfile: Int32 = 0o20_000_000 | O_DIRECTORY
 
     /// A ustar header for a regular file; a size past ustar's 11 octal digits (8 GiB) in GNU
     /// base-256, as Go's archive/tar and GNU tar read it.
@@ -259,27 +286,35 @@ struct TarWriter {
         guard name.utf8.count <= 100 else { throw ManagerError("export", String(name), "name too long for ustar") }
     }
 
-    mutating func write(_ p: UnsafeRawBufferPointer) throws {
+    func failed(_ e: Int32) -> ManagerError {
+        if e == EINTR, Interrupts.signal != 0 {
+            return ManagerError("export", path, "interrupted by signal \(Interrupts.signal)", hint: "nothing was written over what was there")
+        }
+        return ManagerError("export", path, String(cString: strerror(e)))
+    }
+
+    func write(_ p: UnsafeRawBufferPointer) throws {
+        if Interrupts.signal != 0 { throw failed(EINTR) }
         var off = 0
         while off < p.count {
             let n = Glibc.write(fd, p.baseAddress! + off, p.count - off)
             if n < 0 {
-                if errno == EINTR { continue }
-                throw ManagerError("export", path, String(cString: strerror(errno)))
+                if errno == EINTR && Interrupts.signal == 0 { continue }
+                throw failed(errno)
             }
             off += n
         }
         offset += p.count
     }
 
-    mutating func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+    func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
 
-    mutating func pad(_ size: Int) throws {
+    func pad(_ size: Int) throws {
         let n = (512 - size % 512) % 512
         if n > 0 { try write([UInt8](repeating: 0, count: n)) }
     }
 
-    mutating func add<S: StringProtocol>(_ name: S, _ data: [UInt8]) throws {
+    func add<S: StringProtocol>(_ name: S, _ data: [UInt8]) throws {
         try TarWriter.checkName(name)
         try write(TarWriter.header(String(name), size: data.count))
         try write(data)
@@ -287,13 +322,14 @@ struct TarWriter {
     }
 
     /// An entry copied from an open file: exactly `size` bytes of it (the kernel copies them).
-    mutating func add<S: StringProtocol>(_ name: S, file: Int32, size: Int, source: String) throws {
+    func add<S: StringProtocol>(_ name: S, file: Int32, size: Int, source: String) throws {
         try TarWriter.checkName(name)
         try write(TarWriter.header(String(name), size: size))
-        let (copied, e) = copyBytes(from: file, to: fd, count: size)
-        offset += copied
-        if e != 0 { throw ManagerError("export", e == ENOSPC || e == EDQUOT ? path : source, String(cString: strerror(e))) }
-        if copied < size { throw ManagerError("export", source, "ended after \(copied) of its \(size) bytes") }
+        let r = copyBytes(from: file, to: fd, count: size)
+        offset += r.copied
+        if let e = r.readError { throw ManagerError("export: read", source, String(cString: strerror(e))) }
+        if let e = r.writeError { throw failed(e) }
+        if r.copied < size { throw ManagerError("export", source, "ended after \(r.copied) of its \(size) bytes") }
         try pad(size)
     }
 
@@ -301,7 +337,7 @@ struct TarWriter {
     /// writes the data through the function it is given. To a file, the header is written again
     /// after; elsewhere `size` must say it (the caller counted it in a first pass) and `produce`
     /// must write exactly that much.
-    mutating func add<S: StringProtocol>(
+    func add<S: StringProtocol>(
         _ name: S, size known: Int? = nil, produce: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void
     ) throws {
         try TarWriter.checkName(name)
@@ -316,55 +352,86 @@ struct TarWriter {
         if known == nil {
             let h = TarWriter.header(String(name), size: size)
             let n = h.withUnsafeBytes { pwrite(fd, $0.baseAddress, 512, off_t(start)) }
-            if n != 512 { throw ManagerError("export", path, n < 0 ? String(cString: strerror(errno)) : "short write") }
+            if n != 512 { throw n < 0 ? failed(errno) : ManagerError("export", path, "short write") }
         }
         try pad(size)
     }
 
-    mutating func finish() throws {
+    /// The end blocks; a new file is flushed, given the old one's owner and mode, and named.
+    func finish() throws {
         try write([UInt8](repeating: 0, count: 1024))
-        guard let temporary else { return }
-        if close(fd) != 0 || rename(temporary, path) != 0 {
-            let e = String(cString: strerror(errno))
-            unlink(temporary)
-            throw ManagerError("export", path, e)
+        guard let r = replacement else { done = true; return }
+        defer { done = true }
+        do {
+            if fsync(fd) != 0 { throw failed(errno) }
+            if Interrupts.signal != 0 { throw failed(EINTR) }  // stopped while it flushed
+            if let (uid, gid, mode) = r.owner {
+                if (uid != geteuid() || gid != getegid()) && fchown(fd, uid, gid) != 0 { throw failed(errno) }
+                if fchmod(fd, mode) != 0 { throw failed(errno) }
+            }
+            var named = r.named
+            if named == nil {
+                // An O_TMPFILE gets a name of its own first (linkat cannot replace), then the path's.
+                let tmp = "\(r.dir)/.\(r.base).export-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+                if linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0 { throw failed(errno) }
+                named = tmp
+            }
+            if rename(named!, path) != 0 {
+                let e = errno
+                unlink(named!)
+                throw failed(e)
+            }
+        } catch {
+            if let n = r.named { unlink(n) }
+            throw error
         }
     }
 
-    /// After a failure: the temporary file goes; what was at the path stays as it was.
+    /// After a failure: a new file goes (an O_TMPFILE goes by itself); what was at the path is as
+    /// it was, unless it was written in place.
     func abandon() {
-        guard let temporary else { return }
-        close(fd)
-        unlink(temporary)
+        guard !done, let r = replacement else { return }
+        done = true
+        if let n = r.named { unlink(n) }
     }
 }
 
-/// Copies up to `count` bytes from `input`'s offset to `output` (sendfile: the kernel moves
-/// them; read and write where it cannot, as to an O_APPEND stdout). Returns how many were
-/// copied (fewer at the end of `input`) and the errno that stopped it, or 0.
-public func copyBytes(from input: Int32, to output: Int32, count: Int) -> (copied: Int, errno: Int32) {
+/// Copies up to `count` bytes from `input`'s offset to `output`: sendfile (the kernel moves
+/// them), else read and write (as to an O_APPEND stdout, or to find which side failed). Returns
+/// how many were copied (fewer at the end of `input`) and the errno of the side that failed.
+/// Stops with EINTR as a write error once SIGINT or SIGTERM has arrived (Interrupts).
+public func copyBytes(from input: Int32, to output: Int32, count: Int) -> (copied: Int, readError: Int32?, writeError: Int32?) {
     var copied = 0
     var kernel = true
     var buffer: UnsafeMutableRawPointer?
     defer { free(buffer) }
     while copied < count {
-        var n: Int
+        if Interrupts.signal != 0 { return (copied, nil, EINTR) }
         if kernel {
-            n = sendfile(output, input, nil, min(count - copied, 1 << 30))
-            if n < 0 && (errno == EINVAL || errno == ENOSYS) { kernel = false; continue }
-        } else {
-            if buffer == nil { buffer = malloc(1 << 20) }
-            n = read(input, buffer, min(count - copied, 1 << 20))
-            var off = 0
-            while n > 0 && off < n {
-                let w = write(output, buffer! + off, n - off)
-                if w < 0 { if errno == EINTR { continue }; return (copied + off, errno) }
-                off += w
-            }
+            let n = sendfile(output, input, nil, min(count - copied, 8 << 20))
+            if n > 0 { copied += n; continue }
+            if n == 0 { break }
+            if errno == EINTR { continue }
+            kernel = false  // which side failed, and why, is for read and write to say
+            continue
         }
-        if n < 0 { if errno == EINTR { continue }; return (copied, errno) }
+        if buffer == nil { buffer = malloc(1 << 20) }
+        let n = read(input, buffer, min(count - copied, 1 << 20))
+        if n < 0 {
+            if errno == EINTR { continue }
+            return (copied, errno, nil)
+        }
         if n == 0 { break }
+        var off = 0
+        while off < n {
+            let w = write(output, buffer! + off, n - off)
+            if w < 0 {
+                if errno == EINTR && Interrupts.signal == 0 { continue }
+                return (copied + off, nil, errno)
+            }
+            off += w
+        }
         copied += n
     }
-    return (copied, 0)
+    return (copied, nil, nil)
 }

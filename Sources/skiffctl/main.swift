@@ -280,10 +280,13 @@ struct Content: ParsableCommand {
         func run() throws {
             let blob = try ContentStore(root: try g.store().root).openBlob(digest)
             defer { close(blob.fd) }
-            let (copied, e) = copyBytes(from: blob.fd, to: 1, count: blob.size)
-            if e != 0 || copied < blob.size {
-                throw ManagerError("content get", digest, e != 0 ? String(cString: strerror(e)) : "ended after \(copied) of its \(blob.size) bytes")
+            let r = copyBytes(from: blob.fd, to: 1, count: blob.size)
+            if let e = r.readError { throw ManagerError("content get: read", digest, String(cString: strerror(e))) }
+            if let e = r.writeError {
+                throw ManagerError(
+                    "content get: write", "standard output", e == EINTR ? "interrupted by signal \(Interrupts.signal)" : String(cString: strerror(e)))
             }
+            if r.copied < blob.size { throw ManagerError("content get", digest, "ended after \(r.copied) of its \(blob.size) bytes") }
         }
     }
     struct Remove: ParsableCommand {

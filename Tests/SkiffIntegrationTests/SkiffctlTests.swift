@@ -410,13 +410,12 @@ final class SkiffctlTests: ImageTestCase {
         out.close()
         """
 
-    /// Whiteouts and opaque directories across layers, with the overlayfs snapshotter and with the
-    /// native (copying) one.
     /// An export is whole or absent: it was written in place, so a failure (a full disk) left a
     /// partial archive where the old file had been, and abandoning it removed whatever the path
-    /// named (`/dev/full`, `/dev/null`). It now goes to a temporary file renamed over the path;
-    /// `-` and a device or FIFO are written as they come, the docker format there counting each
-    /// layer's size in a first pass (the same bytes as to a file).
+    /// named (`/dev/full`, `/dev/null`). A new file or a regular one is now written as a new
+    /// file, renamed over the path once whole (with the old one's owner and mode); `-`, a device,
+    /// a FIFO or a symlink are written as a shell's `>` writes them, the docker format counting
+    /// each layer's size in a first pass where it cannot seek (the same bytes as to a file).
     func testExportIsWholeOrAbsent() throws {
         XCTAssertEqual(ctl(["images", "import", image]).code, 0)
         let saved = work + "/saved.tar"
@@ -434,12 +433,53 @@ final class SkiffctlTests: ImageTestCase {
                     "\(format) \(how)")
             }
         }
-        // Through a symlink: its target is written, the link stays.
+        // Through a symlink, as a shell's `>`: its target is emptied and written, the link stays.
         let link = work + "/link.tar"
         XCTAssertEqual(symlink("saved.tar", link), 0)
         XCTAssertEqual(ctl(["images", "export", link, "skiff/busybox:test"]).code, 0)
         XCTAssertEqual(try? FileManager.default.destinationOfSymbolicLink(atPath: link), "saved.tar")
-        XCTAssertTrue(FileManager.default.contents(atPath: saved)?.contains("oci-layout".utf8) ?? false)
+        XCTAssertEqual(FileManager.default.contents(atPath: saved), FileManager.default.contents(atPath: work + "/oci.tar"), "no old tail")
+        // A file that is replaced keeps its owner and mode (a private export stays private).
+        let kept = work + "/kept.tar"
+        XCTAssertTrue(FileManager.default.createFile(atPath: kept, contents: Data("old".utf8)))
+        XCTAssertEqual(chown(kept, 65534, 65534), 0)
+        XCTAssertEqual(chmod(kept, 0o600), 0)
+        XCTAssertEqual(ctl(["images", "export", kept, "skiff/busybox:test"]).code, 0)
+        var st = stat()
+        XCTAssertEqual(stat(kept, &st), 0)
+        XCTAssertEqual([st.st_uid, st.st_gid, st.st_mode & 0o7777], [65534, 65534, 0o600])
+        XCTAssertEqual(FileManager.default.contents(atPath: kept), FileManager.default.contents(atPath: work + "/oci.tar"))
+
+        // Stopped while the new file is flushed (strace holds fsync back): SIGINT ends the export
+        // with a message and the old file as it was; SIGKILL leaves no temporary file behind.
+        try Env.requireStrace("hold the export's fsync back")
+        let base = [Env.skiffctl, "--root", work + "/root", "--state", work + "/state"]
+        let dir = work + "/stop"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for sig in [SIGINT, SIGKILL] {
+            XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/out.tar", contents: Data("old".utf8)))
+            let export = Background(
+                ["/usr/bin/strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync", "-e", "inject=fsync:delay_enter=2000000"]
+                    + base + ["images", "export", dir + "/out.tar", "skiff/busybox:test"], log: work + "/stop.log")
+            usleep(1_000_000)
+            let child = Cmd.run("/usr/bin/pgrep", ["-P", String(export.pid)]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            // Only a pid we found: kill(-1) would signal every process.
+            if let pid = pid_t(child), pid > 1 {
+                XCTAssertEqual(kill(pid, sig), 0)
+            } else {
+                XCTFail("no skiffctl under strace (it ended before its fsync?): \(child)")
+            }
+            var status: Int32 = 0
+            XCTAssertEqual(waitpid(export.pid, &status, 0), export.pid)
+            export.pid = 0
+            XCTAssertNotEqual(status, 0, "an exit code or a signal")
+            if sig == SIGINT {
+                let log = (try? String(contentsOfFile: work + "/stop.log", encoding: .utf8)) ?? ""
+                XCTAssertTrue(log.contains("interrupted by signal 2"), log)
+            }
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["out.tar"], "signal \(sig)")
+            XCTAssertEqual(FileManager.default.contents(atPath: dir + "/out.tar"), Data("old".utf8), "signal \(sig)")
+        }
 
         // A full disk: a clear error, the old file as it was, no temporary file left.
         let small = work + "/small"
@@ -457,11 +497,12 @@ final class SkiffctlTests: ImageTestCase {
         // A device is written, never removed.
         let r = ctl(["images", "export", "/dev/full", "skiff/busybox:test"])
         XCTAssertTrue(r.code != 0 && r.stderr.contains("No space left on device"), r.stderr)
-        var st = stat()
         XCTAssertEqual(stat("/dev/full", &st), 0, "/dev/full is still there")
         XCTAssertEqual(st.st_mode & S_IFMT, S_IFCHR)
     }
 
+    /// Whiteouts and opaque directories across layers, with the overlayfs snapshotter and with the
+    /// native (copying) one.
     func testLayersWithDeletionsOnBothSnapshotters() throws {
         let layered = work + "/layers.tar"
         XCTAssertEqual(Cmd.run("/usr/bin/python3", ["-c", SkiffctlTests.layeredImage, image, layered]).code, 0)
