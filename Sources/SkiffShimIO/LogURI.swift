@@ -62,8 +62,9 @@ extension StringProtocol {
 
 /// An append-only log file that rotates by size: `path` → `path.1` → ... → `path.(maxFiles-1)`.
 /// Every write lands whole in one file; nothing is dropped. A rotation that fails (no fd, no
-/// inode, a directory in the way) leaves every file where it was and the output going on into
-/// the current one, past its size, until the next try: once it has grown by another maxSize.
+/// inode, a directory in the way) fails before any file has moved, but for its last step (the
+/// new file renamed into place), and the output goes on into the current one, past its size,
+/// until the next try: once it has grown by another maxSize.
 public final class RotatingLog {
     public let path: String
     let maxSize: Int?
@@ -129,7 +130,8 @@ public final class RotatingLog {
         }
         // The new file first, under a name of its own: what fails most (no fd left, no inode,
         // a quota) fails before any file has moved, and the fd we hold stays ours.
-        let fresh = "\(path).rotating"
+        let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")).map { path.utf8.index(after: $0) } ?? path.startIndex
+        let fresh = "\(path[..<slash]).\(path[slash...]).rotating"
         unlink(fresh)
         let (next, _) = try RotatingLog.open(fresh, exclusive: true)
         func undo(_ e: SkiffError) -> SkiffError {
