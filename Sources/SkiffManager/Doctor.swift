@@ -52,7 +52,7 @@ public struct Doctor {
         // records under live tasks): found in the runtime's state and among running shims.
         let runtime = StateStore(root: tasks.runtimeRoot + "/" + store.namespace)
         var reported = Set(out.map(\.object))
-        for id in runtime.ids().sorted() where !records.contains(id) && !reported.contains(id) {
+        for id in ((try? runtime.ids()) ?? []).sorted() where !records.contains(id) && !reported.contains(id) {
             reported.insert(id)
             out.append(
                 Finding(kind: "container-without-record", object: id, detail: "the runtime holds a container skiffctl has no record of") {

@@ -176,8 +176,8 @@ extension Runtime {
         HookRunner.runAll("poststop", r.poststop, state: st) { Logger.shared.warn($0) }
     }
 
-    public func list() -> [OCIState] {
-        store.ids().compactMap { id in
+    public func list() throws -> [OCIState] {
+        try store.ids().compactMap { id in
             guard let r = try? store.load(id) else { return nil }
             return ociState(r)
         }

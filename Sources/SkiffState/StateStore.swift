@@ -44,7 +44,33 @@ public struct StateStore {
         if fstat(fd, &st) != 0 { throw SkiffError.sys("stat", root) }
         if st.st_uid != geteuid() { throw SkiffError.msg("state root \(root) belongs to uid \(st.st_uid), not to us", hint: "use a root of your own") }
         if st.st_mode & 0o777 != 0o700 { fchmod(fd, 0o700) }
+        StateStore.verifiedRoot = root
     }
+
+    /// What every command that reads the store checks first (not only create, which makes it):
+    /// the root is a directory of ours that no other user can write, reached without a symlink,
+    /// and no other user can replace a directory above it. A record in a root another user
+    /// controls names hooks we would run (delete runs its poststop hooks as root) and a
+    /// directory delete removes. False when there is no root (no containers).
+    package func verifyRoot() throws -> Bool {
+        if StateStore.verifiedRoot == root { return true }
+        let fd = Glibc.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return false }
+            throw SkiffError.sys("open state root", root, hint: errno == ELOOP || errno == ENOTDIR ? "a symlink or not a directory" : nil)
+        }
+        defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw SkiffError.sys("stat", root) }
+        if st.st_uid != geteuid() { throw SkiffError.msg("state root \(root) belongs to uid \(st.st_uid), not to us", hint: "use a root of your own") }
+        if st.st_mode & 0o022 != 0 { throw SkiffError.msg("state root \(root) is writable by others", hint: "a state root is 0700") }
+        if !Proc.inUserNamespace { try StateStore.checkNoOtherUserCanReplace(FS.dirname(root)) }
+        StateStore.verifiedRoot = root
+        return true
+    }
+
+    /// The root verifyRoot last accepted in this process (a command reads the store a few times).
+    nonisolated(unsafe) static var verifiedRoot: String?
 
     /// Every directory on the real path of `dir` belongs to root or to us, and one that others
     /// may write is sticky (as /tmp is): nobody else can rename what lies below it.
@@ -79,7 +105,7 @@ public struct StateStore {
 
     public func load(_ id: String) throws -> ContainerRecord {
         try StateStore.validateID(id)
-        guard let bytes = (try? FS.readBytes(stateFile(id))) ?? (try? FS.readBytes(creatingFile(id))) else {
+        guard try verifyRoot(), let bytes = (try? FS.readBytes(stateFile(id))) ?? (try? FS.readBytes(creatingFile(id))) else {
             throw SkiffError.msg(.notExist, "container \(quote(id)) does not exist")
         }
         let r = try JSON.decode(ContainerRecord.self, from: bytes, what: "state of \(quote(id))")
@@ -144,12 +170,14 @@ public struct StateStore {
 
     public func remove(_ id: String) throws { try FS.removeAll(dir(id)) }
 
-    public func ids() -> [String] {
-        (try? FS.listDirectory(root))?.filter { FS.isDirectory(root + "/" + $0) } ?? []
+    public func ids() throws -> [String] {
+        guard try verifyRoot() else { return [] }
+        return (try? FS.listDirectory(root))?.filter { FS.isDirectory(root + "/" + $0) } ?? []
     }
 
     /// Exclusive lock on the container directory; released when the fd is closed.
     public func lock(_ id: String) throws -> Int32 {
+        guard try verifyRoot() else { throw SkiffError.msg(.notExist, "container \(quote(id)) does not exist") }
         let fd = Glibc.open(dir(id), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { throw SkiffError.msg(.notExist, "container \(quote(id)) does not exist") }

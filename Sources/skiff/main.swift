@@ -303,7 +303,7 @@ func main() -> Int32 {
                 return 0
             }
         case "list":
-            let all = rt.list()
+            let all = try rt.list()
             if p.bool("quiet") {
                 printOut(all.map { $0.id + "\n" }.joined())
             } else if p.string("format") == "json" {

@@ -772,6 +772,33 @@ final class EscapeTests: XCTestCase {
         XCTAssertFalse(fm.fileExists(atPath: theirs + "/new"))
         XCTAssertEqual((try fm.attributesOfItem(atPath: victim)[.posixPermissions] as? Int), 0o755, "the symlink's target is untouched")
         XCTAssertEqual(try fm.contentsOfDirectory(atPath: victim), [])
+
+        // Only create checked the root: every other command read records from it, and delete
+        // ran a planted record's poststop hook as root. A real record, renamed and given a hook,
+        // in the root `nobody` controls, reached directly and through a symlink of ours.
+        XCTAssertEqual(b.rt(["create", "--bundle", b.dir, "real"]).code, 0)
+        let record = try String(contentsOfFile: b.stateRoot + "/real/state.json", encoding: .utf8)
+        XCTAssertEqual(b.rt(["delete", "--force", "real"]).code, 0)
+        let marker = b.base + "/hook-ran"
+        let planted = record.replacingOccurrences(of: #""id":"real""#, with: #""id":"foo""#)
+            .replacingOccurrences(of: #""poststop":"#, with: #""ignored":"#)
+            .replacingOccurrences(
+                of: "{", with: #"{"poststop":[{"path":"/bin/sh","args":["sh","-c","id > \#(marker)"]}],"#, options: [],
+                range: record.startIndex..<record.index(after: record.startIndex))
+        try fm.createDirectory(atPath: theirs + "/state/foo", withIntermediateDirectories: false)
+        try planted.write(toFile: theirs + "/state/foo/state.json", atomically: false, encoding: .utf8)
+        XCTAssertEqual(chown(theirs + "/state/foo", 65534, 65534), 0)
+        XCTAssertEqual(chown(theirs + "/state/foo/state.json", 65534, 65534), 0)
+        try fm.createSymbolicLink(atPath: b.base + "/theirlink", withDestinationPath: theirs + "/state")
+        for root in [theirs + "/state", b.base + "/theirlink"] {
+            for args in [["delete", "foo"], ["delete", "--force", "foo"], ["state", "foo"], ["kill", "foo", "KILL"], ["list"], ["ps", "foo"]] {
+                let r = Cmd.run(Env.skiff, ["--root", root] + args)
+                XCTAssertNotEqual(r.code, 0, "\(root) \(args)")
+                XCTAssertTrue(r.stderr.contains("belongs to uid 65534") || r.stderr.contains("symlink"), "\(root) \(args): \(r.stderr)")
+            }
+        }
+        XCTAssertFalse(fm.fileExists(atPath: marker), "a hook from another user's record ran as root")
+        XCTAssertTrue(fm.fileExists(atPath: theirs + "/state/foo/state.json"), "their record is left alone")
     }
 
     /// A state.json whose id is not its directory's is refused: delete removes `<root>/<id>`, and
