@@ -155,6 +155,15 @@ public struct Cgroup2: Sendable, Equatable {
         try FS.readString(directory + "/cgroup.procs").split(separator: "\n").compactMap { pid_t($0) }
     }
 
+    /// The processes of this cgroup and of every cgroup below it (runc's GetAllPids).
+    public func procsInSubtree() throws -> [pid_t] {
+        var all = try procs()
+        for name in (try? FS.listDirectory(directory)) ?? [] where FS.isDirectory(directory + "/" + name) {
+            all += (try? Cgroup2.at(directory + "/" + name).procsInSubtree()) ?? []
+        }
+        return all
+    }
+
     public var exists: Bool { FS.isDirectory(directory) }
 
     /// Kills everything inside with cgroup.kill (5.14+), falling back to signalling each pid.

@@ -35,9 +35,11 @@ extension Runtime {
         let lock = try store.lock(id)
         defer { close(lock) }
         let (r, cg) = try runningCgroup(id, op: "pause")
+        // runc's rule: a created container (its init waiting to start) can be paused; a paused
+        // one cannot be paused again.
         switch status(of: r) {
-        case .running: break
-        case .paused: return
+        case .running, .created: break
+        case .paused: throw SkiffError.msg(.notRunning, "cannot pause container \(quote(id)): it is not running (already paused)")
         default: throw SkiffError.msg(.notRunning, "cannot pause container \(quote(id)): it is not running")
         }
         try cg.setFrozen(true)

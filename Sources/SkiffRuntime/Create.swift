@@ -341,7 +341,9 @@ extension Runtime {
         if top == nil {
             // An existing cgroup: shared with processes already there (runc warns and goes
             // on), but a frozen one would freeze the init we clone into it: create would hang.
-            if let n = try? cg.procs().count, n > 0 { Logger.shared.warn("container's cgroup is not empty: \(n) process(es) found") }
+            // Counted over the whole subtree, as runc counts: processes in a child cgroup are
+            // reached by kill --all, the device program and delete just the same.
+            if let n = try? cg.procsInSubtree().count, n > 0 { Logger.shared.warn("container's cgroup is not empty: \(n) process(es) found") }
             if cg.isFrozen() {
                 throw SkiffError("create", cg.directory, detail: "the container's cgroup is frozen", hint: "thaw it first (cgroup.freeze)")
             }

@@ -241,12 +241,12 @@ enum ExecProcess {
         if plan.cgroupFd >= 0 { close(plan.cgroupFd) }
         do {
             if process.terminal == true { try InitProcess.setupConsole(socket: plan.consoleFd, process, bindConsole: false) }
-            let (path, args) = try InitProcess.prepareProcess(
+            let (path, args, env) = try InitProcess.prepareProcess(
                 process, env: plan.env, preservedFds: plan.preserved, keepFds: [plan.syncFd],
                 seccomp: plan.seccomp, sync: sync)
             _ = skiff_close_range(UInt32(3 + plan.preserved), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
             let argv = CStringArray(args)
-            let envp = CStringArray(plan.env)
+            let envp = CStringArray(env)
             try InitProcess.loadLateSeccomp(plan.seccomp, process, sync: sync)
             resetSignalsForExec()
             execve(path, argv.pointers, envp.pointers)

@@ -38,9 +38,9 @@ public struct Features: Codable {
         Features(
             ociVersionMin: "1.0.0", ociVersionMax: SkiffVersion.spec,
             hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-            mountOptions: MountOptions.knownNames.filter {
-                !$0.hasPrefix("r") || ["rbind", "rprivate", "rshared", "rslave", "runbindable", "relatime", "remount", "ro", "rw"].contains($0)
-            },
+            // Every option applied, the recursive ones (mount_setattr) included; not tmpcopyup,
+            // which is accepted and ignored.
+            mountOptions: MountOptions.knownNames.filter { $0 != "tmpcopyup" },
             linux: LinuxF(
                 namespaces: NamespaceKind.allCases.map(\.rawValue),
                 capabilities: CapabilityNames.all,

@@ -175,14 +175,14 @@ enum InitProcess {
         // container's to trap.
         try StartBarrier.fill(plan.fifoFd)
 
-        let (path, args) = try prepareProcess(
+        let (path, args, env) = try prepareProcess(
             process, env: plan.env, preservedFds: plan.preservedFds,
             keepFds: [plan.syncFd, plan.fifoFd], seccomp: plan.seccomp, sync: sync)
 
         // Nothing but stdio and the preserved fds reaches the container process.
         _ = skiff_close_range(UInt32(3 + plan.preservedFds), UInt32.max, SKIFF_CLOSE_RANGE_CLOEXEC)
         let argv = CStringArray(args)
-        let envp = CStringArray(plan.env)
+        let envp = CStringArray(env)
 
         _ = skiff_prctl(SKIFF_PR_SET_PDEATHSIG, 0, 0, 0, 0)
         // From here until execve (which resets it) nothing in the container may reach into us
@@ -213,7 +213,8 @@ enum InitProcess {
     }
 
     /// The per-process part shared by the init and `exec`: rlimits, OOM score, user and
-    /// capabilities, cwd, no_new_privs, the executable's path, umask. Returns (path, argv).
+    /// capabilities, cwd, no_new_privs, the executable's path, umask, HOME. Returns (path, argv,
+    /// environment).
     /// `keepFds`: the few setup sockets still needed; every other fd from 3 + `preservedFds` up is
     /// closed before the cwd is entered (see WorkingDirectory).
     /// Without no_new_privs the seccomp filter is loaded here, before the user switch (it needs
@@ -221,8 +222,10 @@ enum InitProcess {
     static func prepareProcess(
         _ process: Process, env: [String], preservedFds: Int, keepFds: [Int32],
         seccomp: SeccompFilter?, sync: SyncSocket
-    ) throws -> (String, [String]) {
+    ) throws -> (String, [String], [String]) {
         Sys.closeFds(from: 3 + Int32(preservedFds), except: keepFds)
+        // Before a seccomp filter could refuse the open, as root (runc reads it there too).
+        let env = UserHome.environment(env, uid: process.user.uid)
         // Entered with every privilege still held, so a directory only root can search works for
         // a non-root process user (runc's order); before a seccomp filter could refuse openat2.
         let cwdEntered = try WorkingDirectory.enter(process.cwd, deferDenied: true)
@@ -254,7 +257,7 @@ enum InitProcess {
         guard let arg0 = args.first, !arg0.isEmpty else { throw SkiffError.msg("config: process.args must not be empty") }
         let path = try resolveExecutable(arg0, env: env)
         umask(mode_t(process.user.umask ?? 0o022))
-        return (path, args)
+        return (path, args, env)
     }
 
     /// With no_new_privs the filter goes in as late as runc puts it: after everything of ours but

@@ -11,12 +11,9 @@ public enum CapabilityNames {
         "CAP_CHECKPOINT_RESTORE"
     ]
 
-    /// Accepts `CAP_CHOWN` and, like runc's exec --cap, case-insensitive names.
-    public static func number(_ name: String) -> Int? {
-        var n = name.uppercased()
-        if !n.hasPrefix("CAP_") { n = "CAP_" + n }
-        return all.firstIndex(of: n)
-    }
+    /// The kernel's number for a name spelled as the spec and runc spell it (`CAP_CHOWN`); nil
+    /// for anything else (`chown`, `cap_chown`: runc does not know them either).
+    public static func number(_ name: String) -> Int? { all.firstIndex(of: name) }
 }
 
 public enum RlimitNames {

@@ -67,15 +67,14 @@ public enum Validation {
         try checkID(p.user.uid, "process.user.uid")
         try checkID(p.user.gid, "process.user.gid")
         for g in p.user.additionalGids ?? [] { try checkID(g, "process.user.additionalGids") }
+        // runtime-spec (since 1.0.3): a capability that cannot be granted is logged as a
+        // warning and the container runs without it. runc and crun warn the same way.
         if let caps = p.capabilities {
-            for (set, names) in [
-                ("bounding", caps.bounding), ("effective", caps.effective), ("inheritable", caps.inheritable),
-                ("permitted", caps.permitted), ("ambient", caps.ambient)
-            ] {
-                for n in names ?? [] where CapabilityNames.number(n) == nil || !n.hasPrefix("CAP_") {
-                    throw SkiffError.msg("config: process.capabilities.\(set): unknown capability \(quote(n))")
-                }
+            var unknown: [String] = []
+            for names in [caps.bounding, caps.effective, caps.inheritable, caps.permitted, caps.ambient] {
+                for n in names ?? [] where CapabilityNames.number(n) == nil && !unknown.contains(n) { unknown.append(n) }
             }
+            if !unknown.isEmpty { Logger.shared.warn("ignoring unknown or unavailable capabilities: [\(unknown.joined(separator: " "))]") }
         }
         var seen: [String] = []  // a handful: a Set's storage type is made at run time, on every create
         for r in p.rlimits ?? [] {

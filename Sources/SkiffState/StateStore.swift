@@ -201,8 +201,9 @@ extension StateStore {
         }
         if r.pid == 0 { return .creating }
         if !Proc.isAlive(r.pid, startTime: r.startTime) { return .stopped }
-        if FS.exists(fifo(r.id)) && !r.started { return .created }
+        // Frozen first, as runc: a created container can be paused too.
         if let dir = r.cgroupPath, Cgroup2.at(dir).isFrozen() { return .paused }
+        if FS.exists(fifo(r.id)) && !r.started { return .created }
         return .running
     }
 }

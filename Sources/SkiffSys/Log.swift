@@ -22,13 +22,21 @@ public final class Logger: @unchecked Sendable {
         toFile = true
     }
 
+    /// logrus's time (RFC 3339, whole seconds), as runc writes it.
+    static func now() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        ts.tv_nsec = 0
+        return rfc3339(ts)
+    }
+
     public func log(_ level: String, _ msg: String) {
         var line: String
         switch format {
         case .json:
-            line = "{\"level\":\(jsonString(level)),\"msg\":\(jsonString(msg)),\"time\":\(jsonString(rfc3339Now()))}\n"
+            line = "{\"level\":\(jsonString(level)),\"msg\":\(jsonString(msg)),\"time\":\(jsonString(Logger.now()))}\n"
         case .text:
-            line = "time=\"\(rfc3339Now())\" level=\(level) msg=\(quote(msg))\n"
+            line = "time=\"\(Logger.now())\" level=\(level) msg=\(quote(msg))\n"
         }
         // On a terminal, errors and warnings read as sentences; debug keeps runc's logrus shape.
         if !toFile && format == .text && level != "debug" { line = level == "error" ? msg + "\n" : "\(level): \(msg)\n" }

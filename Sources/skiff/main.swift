@@ -399,10 +399,13 @@ func execOptions(_ template: Process, _ p: ParsedArgs) throws -> ExecOptions {
         if let l = p.string("process-label") { proc.selinuxLabel = l }
         let caps = p.strings("cap")
         if !caps.isEmpty {
+            // As runc ≥ 1.1.2 (CVE-2022-29162): never into the inheritable set, where it would
+            // pass through the execve of any file with that inheritable file capability; into
+            // ambient only where the config gave inheritable ones (else the kernel refuses it).
             var c = proc.capabilities ?? Capabilities()
-            func add(_ l: [String]?) -> [String] { Array(Set((l ?? []) + caps)).sorted() }
+            func add(_ l: [String]?) -> [String] { (l ?? []) + caps.filter { !(l ?? []).contains($0) } }
             c.bounding = add(c.bounding); c.effective = add(c.effective); c.permitted = add(c.permitted)
-            c.inheritable = add(c.inheritable); c.ambient = add(c.ambient)
+            if c.inheritable != nil { c.ambient = add(c.ambient) }
             proc.capabilities = c
         }
     }

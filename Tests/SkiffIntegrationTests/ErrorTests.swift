@@ -36,12 +36,6 @@ final class ErrorTests: XCTestCase {
         try expectFailure("ociVersion major", expect: "unsupported ociVersion \"2.0.0\"") { $0.config["ociVersion"] = "2.0.0" }
     }
 
-    func testUnknownCapability() throws {
-        try expectFailure("cap", expect: "unknown capability \"CAP_FLY\"") { b in
-            b.process["capabilities"] = ["bounding": ["CAP_FLY"]]
-        }
-    }
-
     func testUnknownRlimit() throws {
         try expectFailure("rlimit", expect: "unknown rlimit type \"RLIMIT_BOGUS\"") { b in
             b.process["rlimits"] = [["type": "RLIMIT_BOGUS", "soft": 1, "hard": 1]]
@@ -132,9 +126,10 @@ final class ErrorTests: XCTestCase {
         let obj = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: String]
         XCTAssertEqual(obj["level"], "error")
         XCTAssertTrue(obj["msg"]!.contains("exec \"/nonexistent\": no such file or directory"), obj["msg"]!)
+        // logrus's RFC 3339 in whole seconds, as runc writes it.
         let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        XCTAssertNotNil(f.date(from: obj["time"]!.replacingOccurrences(of: #"\.(\d{3})\d*Z"#, with: ".$1Z", options: .regularExpression)), obj["time"]!)
+        f.formatOptions = [.withInternetDateTime]
+        XCTAssertNotNil(f.date(from: obj["time"]!), obj["time"]!)
     }
 
     /// --debug: level=debug records for the steps of a command (runc's shape), in the --log file,

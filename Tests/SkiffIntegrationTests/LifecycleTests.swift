@@ -273,6 +273,12 @@ final class LifecycleTests: XCTestCase {
         XCTAssertEqual((linux["cgroup"] as! [String: Any])["v2"] as? Bool, true)
         XCTAssertEqual(((linux["mountExtensions"] as! [String: Any])["idmap"] as! [String: Any])["enabled"] as? Bool, false)
         XCTAssertTrue((obj["hooks"] as! [String]).contains("createContainer"))
+        // The recursive options are applied (mount_setattr), so they are listed; tmpcopyup is not.
+        let options = obj["mountOptions"] as! [String]
+        for o in ["rro", "rrw", "rnosuid", "rnodev", "rnoexec", "rnoatime", "rrelatime", "rstrictatime", "rnosymfollow", "nosymfollow", "ro", "rbind"] {
+            XCTAssertTrue(options.contains(o), o)
+        }
+        XCTAssertFalse(options.contains("tmpcopyup"))
         let dir = NSTemporaryDirectory() + "skiff-spec-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

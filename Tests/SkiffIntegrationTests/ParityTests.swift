@@ -281,6 +281,154 @@ final class ParityTests: XCTestCase {
             XCTAssertTrue(r.stderr.contains("cgroup is not empty"), "\(rt): \(r.stderr)")
         }
         XCTAssertEqual(statuses, [0, 0])
+        // The processes may be in a cgroup below it (kill --all and the device program reach
+        // them there too): runc counts the whole subtree; skiff counted only the cgroup's own.
+        guard let root = Host.cgroupRoot else { return }
+        let parent = "/skiff-test-sub-\(UUID().uuidString.prefix(8).lowercased())"
+        try FileManager.default.createDirectory(atPath: root + parent + "/svc", withIntermediateDirectories: true)
+        let sleeper = Background(["/bin/sleep", "30"])
+        defer {
+            sleeper.stop(SIGKILL)
+            rmdir(root + parent + "/svc")
+            rmdir(root + parent)
+        }
+        try "\(sleeper.pid)".write(toFile: root + parent + "/svc/cgroup.procs", atomically: false, encoding: .utf8)
+        for rt in [Env.skiff, runc!] {
+            let b = try bundle(rt) { b in
+                b.linux["cgroupsPath"] = parent; b.cgroupOwnedElsewhere = true; b.args(["/bin/true"])
+            }
+            let r = b.run("a3")
+            XCTAssertEqual(r.code, 0, "\(rt): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("cgroup is not empty: 1 process(es) found"), "\(rt): \(r.stderr)")
+            XCTAssertEqual(kill(sleeper.pid, 0), 0, "\(rt): the process in the child cgroup is left alone")
+        }
+    }
+
+    /// HOME: a process whose environment has none (or an empty one) gets its uid's home from the
+    /// container's /etc/passwd, else "/"; one that has it keeps it. skiff used to leave it unset.
+    func testHomeFromTheContainersPasswd() throws {
+        var seen: [String] = []
+        for rt in [Env.skiff, runc!] {
+            let b = try bundle(rt) { b in
+                b.args(["/bin/sleep", "30"])
+                b.process["env"] = ["PATH=/bin:/usr/bin", "HOME="]
+            }
+            XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "h1"]).code, 0, rt)
+            var out: [String] = []
+            for extra in [[], ["-u", "1000"], ["-u", "4242"], ["-e", "HOME=/mine"]] {
+                let r = b.rt(["exec"] + extra + ["h1", "/bin/sh", "-c", "echo \"$HOME\"; env | grep -c ^HOME="])
+                out.append("\(extra): \(r.code) \(r.stdout)")
+            }
+            XCTAssertEqual(b.rt(["kill", "h1", "KILL"]).code, 0)
+            // The init too, without any HOME in its environment.
+            let r = try bundle(rt) { b in
+                b.args(["/bin/sh", "-c", "echo $HOME"])
+                b.process["env"] = ["PATH=/bin:/usr/bin"]
+            }.run("h2")
+            out.append("init: \(r.code) \(r.stdout)")
+            seen.append(out.joined(separator: "\n"))
+        }
+        XCTAssertEqual(seen[0], seen[1])
+        XCTAssertTrue(seen[0].contains("[]: 0 /root\n1\n") && seen[0].contains("init: 0 /root\n"), seen[0])
+    }
+
+    /// exec --cap adds to the bounding, effective and permitted sets, not the inheritable one
+    /// (CVE-2022-29162: runc ≥ 1.1.2), and ambient only where the config has inheritable caps.
+    /// A capability nobody knows is a warning and is left out (runtime-spec; runc and crun):
+    /// in the config, or given to exec --cap (also in another spelling).
+    func testExecCapAndUnknownCapabilities() throws {
+        var seen: [String] = []
+        for rt in [Env.skiff, runc!] {
+            let b = try bundle(rt) { b in
+                b.args(["/bin/sleep", "30"])
+                var caps = b.process["capabilities"] as? [String: Any] ?? [:]
+                caps["bounding"] = (caps["bounding"] as? [String] ?? []) + ["CAP_BOGUS"]
+                b.process["capabilities"] = caps
+            }
+            let run = b.rt(["run", "-d", "--bundle", b.dir, "k1"])
+            XCTAssertEqual(run.code, 0, "\(rt): \(run.stderr)")
+            XCTAssertTrue(run.stderr.contains("ignoring unknown or unavailable capabilities: [CAP_BOGUS]"), "\(rt): \(run.stderr)")
+            var out: [String] = []
+            for cap in ["CAP_SYS_ADMIN", "CAP_BOGUS", "sys_admin"] {
+                let r = b.rt(["exec", "--cap", cap, "k1", "/bin/sh", "-c", "grep ^Cap /proc/self/status"])
+                out.append("\(cap): \(r.code) \(r.stdout)")
+            }
+            XCTAssertEqual(b.rt(["kill", "k1", "KILL"]).code, 0)
+            seen.append(out.joined(separator: "\n"))
+        }
+        XCTAssertEqual(seen[0], seen[1])
+        XCTAssertTrue(seen[0].contains("CapInh:\t0000000000000000\n"), seen[0])
+    }
+
+    /// pause: a created container can be paused (and shows paused, then created again after
+    /// resume); a paused one cannot be paused again. runc's rules.
+    func testPauseAndResumeStates() throws {
+        var seen: [String] = []
+        for rt in [Env.skiff, runc!] {
+            let b = try bundle(rt) { $0.args(["/bin/sleep", "30"]) }
+            XCTAssertEqual(b.rt(["create", "--bundle", b.dir, "q1"]).code, 0, rt)
+            func status() -> String {
+                let st = b.rt(["state", "q1"]).stdout
+                return st.firstMatch(of: #/"status": "([a-z]+)"/#).map { String($0.1) } ?? st
+            }
+            var out: [String] = []
+            for step in [["pause"], ["pause"], ["resume"], ["start"], ["pause"], ["pause"], ["resume"], ["resume"]] {
+                let r = b.rt(step + ["q1"])
+                out.append("\(step[0]) \(r.code) \(status())")
+            }
+            XCTAssertEqual(b.rt(["kill", "q1", "KILL"]).code, 0)
+            seen.append(out.joined(separator: ", "))
+        }
+        XCTAssertEqual(seen[0], seen[1])
+        XCTAssertEqual(
+            seen[0], "pause 0 paused, pause 1 paused, resume 0 created, start 0 running, pause 0 paused, pause 1 paused, resume 0 running, resume 1 running")
+    }
+
+    /// events --stats: runc's shape on cgroup v2 (every section, Go's omitempty, its order). The
+    /// numbers differ between two containers; the keys and the counts that do not must not.
+    func testEventsStatsShape() throws {
+        func shape(_ v: Any, _ path: String) -> [String] {
+            if let d = v as? [String: Any] {
+                return d.keys.sorted().flatMap { k in path == "data.cpu.usage" || path == "data.memory.raw" ? [path + "." + k] : shape(d[k]!, path + "." + k) }
+            }
+            if let a = v as? [Any] { return a.isEmpty ? [path + "[]"] : shape(a[0], path + "[0]") }
+            return [path]
+        }
+        var seen: [[String]] = []
+        var orders: [String] = []
+        for rt in [Env.skiff, runc!] {
+            let b = try bundle(rt) { $0.args(["/bin/sleep", "30"]) }
+            XCTAssertEqual(b.rt(["run", "-d", "--bundle", b.dir, "e1"]).code, 0, rt)
+            let r = b.rt(["events", "--stats", "e1"])
+            XCTAssertEqual(r.code, 0, r.stderr)
+            let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+            seen.append(shape(obj["data"] as Any, "data") + ["pids=\(((obj["data"] as? [String: Any])?["pids"] as? [String: Any])?["current"] ?? "none")"])
+            // Top-level order of the data object, as printed.
+            let data = r.stdout.range(of: "\"data\":").map { String(r.stdout[$0.upperBound...]) } ?? ""
+            orders.append(
+                data.matches(of: #/\{"([a-z_]+)":|,"([a-z_]+)":\{|,"(network_interfaces)":/#).prefix(8).map { String($0.1 ?? $0.2 ?? $0.3 ?? "") }.joined(
+                    separator: ","))
+            XCTAssertEqual(b.rt(["kill", "e1", "KILL"]).code, 0)
+        }
+        XCTAssertEqual(seen[0], seen[1])
+        XCTAssertEqual(orders[0], orders[1])
+    }
+
+    /// --log-format json: logrus's record, the time in whole seconds (RFC 3339).
+    func testJSONLogRecords() throws {
+        var seen: [String] = []
+        for rt in [Env.skiff, runc!] {
+            let b = try bundle(rt) { $0.args(["/bin/true"]) }
+            let log = b.base + "/log.json"
+            let r = b.rt(["kill", "nothere", "KILL"], extraGlobal: ["--log", log, "--log-format", "json"])
+            XCTAssertNotEqual(r.code, 0)
+            let line = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").last.map(String.init) ?? ""
+            let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
+            let time = obj["time"] as? String ?? ""
+            seen.append("\(obj.keys.sorted()) \(obj["level"] ?? "") \(time.wholeMatch(of: #/[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z/#) != nil)")
+        }
+        XCTAssertEqual(seen[0], seen[1])
+        XCTAssertEqual(seen[0], "[\"level\", \"msg\", \"time\"] error true")
     }
 
     // MARK: the command line
