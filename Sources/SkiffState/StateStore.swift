@@ -72,23 +72,39 @@ public struct StateStore {
     /// The root verifyRoot last accepted in this process (a command reads the store a few times).
     nonisolated(unsafe) static var verifiedRoot: String?
 
-    /// Every directory on the real path of `dir` belongs to root or to us, and one that others
-    /// may write is sticky (as /tmp is): nobody else can rename what lies below it.
+    /// Every directory and every symlink on the way to `dir`, resolved here one component at a
+    /// time (realpath would follow a symlink without saying whose it is), belongs to root or to
+    /// us, and a directory that others may write is sticky (as /tmp is): nobody else can rename
+    /// or repoint what lies below it. A symlink `nobody` left in /tmp is theirs to repoint.
     static func checkNoOtherUserCanReplace(_ dir: String) throws {
-        guard let real = realpath(dir, nil) else { throw SkiffError.sys("realpath", dir) }
-        var path = String(cString: real)
-        free(real)
-        while true {
-            var st = stat()
-            if lstat(path, &st) != 0 { throw SkiffError.sys("stat", path) }
+        func check(_ path: String, _ st: stat) throws {
             if st.st_uid != 0 && st.st_uid != geteuid() {
                 throw SkiffError.msg("state root: \(path) belongs to uid \(st.st_uid)", hint: "another user could replace the state root")
             }
-            if st.st_mode & 0o022 != 0 && st.st_mode & S_ISVTX == 0 {
+            if (st.st_mode & S_IFMT) == S_IFDIR && st.st_mode & 0o022 != 0 && st.st_mode & S_ISVTX == 0 {
                 throw SkiffError.msg("state root: \(path) is writable by others", hint: "another user could replace the state root")
             }
-            if path == "/" { return }
-            path = FS.dirname(path)
+        }
+        var st = stat()
+        if lstat("/", &st) != 0 { throw SkiffError.sys("stat", "/") }
+        try check("/", st)
+        var resolved: [Substring] = []  // the real path so far
+        var pending = FS.absolute(dir).split(separator: "/")[...]
+        var links = 0
+        while let comp = pending.popFirst() {
+            if comp == "." { continue }
+            if comp == ".." { _ = resolved.popLast(); continue }
+            let path = "/" + (resolved + [comp]).joined(separator: "/")
+            if lstat(path, &st) != 0 { throw SkiffError.sys("stat", path) }
+            try check(path, st)
+            guard (st.st_mode & S_IFMT) == S_IFLNK else {
+                resolved.append(comp)
+                continue
+            }
+            links += 1
+            guard links <= 40, let target = FS.readlink(path) else { throw SkiffError("resolve", path, errno: ELOOP) }
+            if target.hasPrefix("/") { resolved = [] }
+            pending = target.split(separator: "/")[...] + pending
         }
     }
 

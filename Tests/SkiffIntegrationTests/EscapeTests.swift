@@ -798,6 +798,20 @@ final class EscapeTests: XCTestCase {
             }
         }
         XCTAssertFalse(fm.fileExists(atPath: marker), "a hook from another user's record ran as root")
+        // A symlink on the way that another user owns, in a sticky directory (as /tmp): theirs to
+        // repoint at any time, though it leads to a root of ours today. realpath followed it.
+        let sticky = b.base + "/sticky"
+        try fm.createDirectory(atPath: sticky, withIntermediateDirectories: false)
+        try fm.createDirectory(atPath: b.base + "/ours/state", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        XCTAssertEqual(chmod(sticky, 0o1777), 0)
+        try fm.createSymbolicLink(atPath: sticky + "/link", withDestinationPath: b.base + "/ours")
+        XCTAssertEqual(lchown(sticky + "/link", 65534, 65534), 0)
+        for args in [["list"], ["run", "-d", "--bundle", b.dir, "s2"]] {
+            let r = Cmd.run(Env.skiff, ["--root", sticky + "/link/state"] + args)
+            XCTAssertNotEqual(r.code, 0, "\(args)")
+            XCTAssertTrue(r.stderr.contains("link belongs to uid 65534"), "\(args): \(r.stderr)")
+        }
+        XCTAssertEqual(try fm.contentsOfDirectory(atPath: b.base + "/ours/state"), [])
         XCTAssertTrue(fm.fileExists(atPath: theirs + "/state/foo/state.json"), "their record is left alone")
     }
 
