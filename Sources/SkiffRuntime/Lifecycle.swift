@@ -31,12 +31,10 @@ extension Runtime {
         switch status(of: r) {
         case .created: break
         case .stopped: throw SkiffError.msg("cannot start a container that has stopped")
-        case .running, .paused: throw SkiffError.msg("cannot start an already running container")
+        case .running: throw SkiffError.msg("cannot start an already running container")
+        // Frozen, the init would never pass the start barrier (status says paused first).
+        case .paused: throw SkiffError.msg("cannot start a container in the paused state", hint: "resume it first")
         case .creating: throw SkiffError.msg("cannot start a container in the creating state")
-        }
-        // A frozen init would never pass the start barrier: start would wait forever.
-        if let dir = r.cgroupPath, Cgroup2.at(dir).isFrozen() {
-            throw SkiffError.msg("cannot start container \(quote(id)): its cgroup is frozen", hint: "resume it first")
         }
         let fd = try FS.open(store.fifo(id), O_RDONLY | O_NONBLOCK)
         defer { close(fd) }

@@ -317,11 +317,12 @@ public final class TaskService {
         resp.execID = p.execID
         resp.exitStatus = p.exitStatus
         resp.exitedAt = p.exitedAt ?? TaskEvents.zeroTime
+        // A frozen cgroup is paused, also before start (runc pauses a created container too).
+        let frozen = p.phase != .stopped && (c.cgroupDir.map { Cgroup2.fromDirectory($0).isFrozen() } ?? false)
         switch p.phase {
-        case .created: resp.status = .created
+        case .created: resp.status = frozen ? .paused : .created
         case .stopped: resp.status = .stopped
-        case .running:
-            if let dir = c.cgroupDir, Cgroup2.fromDirectory(dir).isFrozen() { resp.status = .paused } else { resp.status = .running }
+        case .running: resp.status = frozen ? .paused : .running
         }
         return resp
     }

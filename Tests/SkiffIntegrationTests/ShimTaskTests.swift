@@ -97,6 +97,13 @@ final class ShimTaskTests: XCTestCase {
 
         var stateReq = StateRequest(); stateReq.id = "c1"
         XCTAssertEqual((try call(c, "State", stateReq) as StateResponse).status, .created)
+        // A created task can be paused (runc's rule) and then reads paused, as runc's shim says.
+        var pauseReq = PauseRequest(); pauseReq.id = "c1"
+        var resumeReq = ResumeRequest(); resumeReq.id = "c1"
+        let _: ProtoEmpty = try call(c, "Pause", pauseReq)
+        XCTAssertEqual((try call(c, "State", stateReq) as StateResponse).status, .paused)
+        let _: ProtoEmpty = try call(c, "Resume", resumeReq)
+        XCTAssertEqual((try call(c, "State", stateReq) as StateResponse).status, .created)
 
         // Wait stays pending; everything below is answered on the same connection meanwhile.
         var waitReq = WaitRequest(); waitReq.id = "c1"
@@ -174,7 +181,7 @@ final class ShimTaskTests: XCTestCase {
         XCTAssertEqual(
             events.topics(),
             [
-                "/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
+                "/tasks/create", "/tasks/paused", "/tasks/resumed", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
                 "/tasks/exit", "/tasks/exit", "/tasks/delete"
             ])
         let exits = events.received.filter { $0.topic == "/tasks/exit" }.compactMap { try? TaskExit(protoBytes: $0.event) }
