@@ -55,9 +55,9 @@ final class LoadTests: ImageTestCase {
         b.linux["cgroupsPath"] = nil
         for (kind, n) in [("validation", 500), ("init", 500)] {
             if kind == "validation" {
-                b.process["capabilities"] = ["bounding": ["CAP_NOT_A_THING"]]
+                b.process["rlimits"] = [["type": "RLIMIT_NOT_A_THING", "soft": 1, "hard": 1]]
             } else {
-                b.process.removeValue(forKey: "capabilities")
+                b.process.removeValue(forKey: "rlimits")
                 b.args(["/no/such/binary"])
             }
             try b.write()
