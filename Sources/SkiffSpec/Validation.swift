@@ -70,10 +70,13 @@ public enum Validation {
         // runtime-spec (since 1.0.3): a capability that cannot be granted is logged as a
         // warning and the container runs without it. runc and crun warn the same way.
         if let caps = p.capabilities {
+            // Set by set, without an array of the sets: a generic type made at run time costs
+            // every `run` its metadata's pages (see Benchmark).
             var unknown: [String] = []
-            for names in [caps.bounding, caps.effective, caps.inheritable, caps.permitted, caps.ambient] {
+            func collect(_ names: [String]?) {
                 for n in names ?? [] where CapabilityNames.number(n) == nil && !unknown.contains(n) { unknown.append(n) }
             }
+            collect(caps.bounding); collect(caps.effective); collect(caps.inheritable); collect(caps.permitted); collect(caps.ambient)
             if !unknown.isEmpty { Logger.shared.warn("ignoring unknown or unavailable capabilities: [\(unknown.joined(separator: " "))]") }
         }
         var seen: [String] = []  // a handful: a Set's storage type is made at run time, on every create

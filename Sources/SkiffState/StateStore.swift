@@ -85,26 +85,51 @@ public struct StateStore {
                 throw SkiffError.msg("state root: \(path) is writable by others", hint: "another user could replace the state root")
             }
         }
+        // Components as [String] and plain String work: a `run` makes no generic type here that
+        // it would not make anyway (each costs its metadata's pages; see Benchmark).
+        func components(_ p: String) -> [String] {
+            var out: [String] = []
+            var cur = ""
+            for c in p.utf8 {
+                if c == UInt8(ascii: "/") {
+                    if !cur.isEmpty { out.append(cur); cur = "" }
+                } else {
+                    cur.unicodeScalars.append(Unicode.Scalar(c))
+                }
+            }
+            if !cur.isEmpty { out.append(cur) }
+            return out
+        }
         var st = stat()
         if lstat("/", &st) != 0 { throw SkiffError.sys("stat", "/") }
         try check("/", st)
-        var resolved: [Substring] = []  // the real path so far
-        var pending = FS.absolute(dir).split(separator: "/")[...]
+        var resolved = ""  // the real path so far, "" for "/"
+        var pending = components(FS.absolute(dir))
+        var next = 0
         var links = 0
-        while let comp = pending.popFirst() {
+        while next < pending.count {
+            let comp = pending[next]
+            next += 1
             if comp == "." { continue }
-            if comp == ".." { _ = resolved.popLast(); continue }
-            let path = "/" + (resolved + [comp]).joined(separator: "/")
+            if comp == ".." {
+                resolved = FS.dirname(resolved.isEmpty ? "/" : resolved)
+                if resolved == "/" { resolved = "" }
+                continue
+            }
+            let path = resolved + "/" + comp
             if lstat(path, &st) != 0 { throw SkiffError.sys("stat", path) }
             try check(path, st)
             guard (st.st_mode & S_IFMT) == S_IFLNK else {
-                resolved.append(comp)
+                resolved = path
                 continue
             }
             links += 1
             guard links <= 40, let target = FS.readlink(path) else { throw SkiffError("resolve", path, errno: ELOOP) }
-            if target.hasPrefix("/") { resolved = [] }
-            pending = target.split(separator: "/")[...] + pending
+            if target.hasPrefix("/") { resolved = "" }
+            var rest = components(target)
+            for k in next..<pending.count { rest.append(pending[k]) }
+            pending = rest
+            next = 0
         }
     }
 
