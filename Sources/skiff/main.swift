@@ -454,8 +454,12 @@ func updateResources(_ p: ParsedArgs) throws -> Resources {
         if digits.hasSuffix("b") { digits.removeLast() }
         var mult: Int64 = 1
         if let last = digits.last, let m = units[last] { mult = m; digits.removeLast() }
-        guard let n = Int64(digits) else { throw CLIError.usage("invalid --\(name) \(quote(v))") }
-        return n * mult
+        // A size, as runc's units.RAMInBytes: not negative (only -1, "no limit", above), and one
+        // that fits in 64 bits (`99999999999t` overflowed: a trap, not an error).
+        guard let n = Int64(digits), n >= 0 else { throw CLIError.usage("invalid --\(name) \(quote(v)): a size such as 512m, or -1 for no limit") }
+        let (bytes, overflow) = n.multipliedReportingOverflow(by: mult)
+        if overflow { throw CLIError.usage("invalid --\(name) \(quote(v)): more than 2^63 bytes") }
+        return bytes
     }
     func num<T: FixedWidthInteger>(_ name: String, _ t: T.Type) throws -> T? {
         guard let v = p.string(name) else { return nil }

@@ -114,6 +114,21 @@ final class ErrorTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("flag provided but not defined"))
     }
 
+    /// update's size flags: a size that overflows 64 bits trapped (SIGILL, exit 132) and a
+    /// negative one other than -1 was taken; both are usage errors, as in runc.
+    func testUpdateSizeFlagsAreChecked() throws {
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        for (flag, value) in [
+            ("memory", "99999999999t"), ("memory-swap", "9000000000000000g"), ("memory-reservation", "9223372036854775807k"), ("memory", "-2"),
+            ("memory", "-2k")
+        ] {
+            let r = b.rt(["update", "--\(flag)", value, "c1"])
+            XCTAssertEqual(r.code, 1, "\(flag) \(value): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("invalid --\(flag) \"\(value)\""), r.stderr)
+        }
+    }
+
     func testJsonLogFormatForContainerd() throws {
         let b = try TestBundle()
         defer { b.cleanup() }
