@@ -182,6 +182,8 @@ public struct Linux: Codable, Sendable {
     public var readonlyPaths: [String]?
     public var mountLabel: String?
     public var personality: Personality?
+    /// Read to be refused when it asks for anything (see Validation): skiff has no resctrl support.
+    public var intelRdt: IntelRdt?
     /// runtime-spec 1.2: host interfaces moved into the container's network namespace.
     public var netDevices: [String: NetDevice]?
     public init() {}
@@ -190,6 +192,14 @@ public struct Linux: Codable, Sendable {
 public struct NetDevice: Codable, Sendable {
     /// The name in the container (default: the host name).
     public var name: String?
+}
+
+public struct IntelRdt: Codable, Sendable {
+    public var closID: String?
+    public var l3CacheSchema: String?
+    public var memBwSchema: String?
+    public var enableCMT: Bool?
+    public var enableMBM: Bool?
 }
 
 public struct Personality: Codable, Sendable {

@@ -249,6 +249,7 @@ extension Linux {
         readonlyPaths = try o.strings(ifPresent: "readonlyPaths")
         mountLabel = try o.string(ifPresent: "mountLabel")
         personality = try o.optional("personality", Members.codable(Personality.self))
+        intelRdt = try o.optional("intelRdt", Members.codable(IntelRdt.self))
         netDevices = try o.optional("netDevices", Members.codable([String: NetDevice].self))
     }
 }

@@ -466,6 +466,9 @@ func updateResources(_ p: ParsedArgs) throws -> Resources {
         guard let n = T(v) else { throw CLIError.usage("invalid --\(name) \(quote(v))") }
         return n
     }
+    if p.string("l3-cache-schema") != nil || p.string("mem-bw-schema") != nil {
+        throw SkiffError.msg("update: Intel RDT schemas are not supported", hint: "skiff has no Intel RDT (resctrl) support")
+    }
     if p.string("kernel-memory") != nil || p.string("kernel-memory-tcp") != nil {
         throw SkiffError.msg("update: kernel memory limits are not supported on cgroup v2")
     }

@@ -36,6 +36,25 @@ final class ErrorTests: XCTestCase {
         try expectFailure("ociVersion major", expect: "unsupported ociVersion \"2.0.0\"") { $0.config["ociVersion"] = "2.0.0" }
     }
 
+    /// What skiff does not apply is refused, not ignored (both were accepted and left out):
+    /// Intel RDT (no resctrl support) and a personality other than the host's own.
+    func testWhatIsNotAppliedIsRefused() throws {
+        try expectFailure("intelRdt", expect: "linux.intelRdt is not supported") { $0.linux["intelRdt"] = ["closID": "x", "l3CacheSchema": "L3:0=f"] }
+        try expectFailure("personality", expect: "linux.personality \"LINUX32\" is not supported") { $0.linux["personality"] = ["domain": "LINUX32"] }
+        try expectFailure("personality flags", expect: "with flags is not supported") {
+            $0.linux["personality"] = ["domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]]
+        }
+        // The host's own domain and an empty intelRdt ask for nothing.
+        let b = try TestBundle()
+        defer { b.cleanup() }
+        b.payload("exit", "0")
+        b.linux["personality"] = ["domain": "LINUX"]
+        b.linux["intelRdt"] = [String: Any]()
+        XCTAssertEqual(b.run().code, 0)
+        let r = b.rt(["update", "--l3-cache-schema", "L3:0=f", "c1"])
+        XCTAssertTrue(r.code == 1 && r.stderr.contains("Intel RDT schemas are not supported"), r.stderr)
+    }
+
     func testUnknownRlimit() throws {
         try expectFailure("rlimit", expect: "unknown rlimit type \"RLIMIT_BOGUS\"") { b in
             b.process["rlimits"] = [["type": "RLIMIT_BOGUS", "soft": 1, "hard": 1]]
