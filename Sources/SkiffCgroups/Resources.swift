@@ -24,7 +24,14 @@ public enum CgroupResources {
         return 1 + ((v - 10) * 9999) / 990
     }
 
-    static func maxOrValue(_ v: Int64) -> String { v < 0 ? "max" : String(v) }
+    /// runc's reading of a v2 memory value: 0 leaves it as it is, -1 is no limit, any other
+    /// negative number is not a size (it used to become "no limit").
+    static func memoryValue(_ field: String, _ v: Int64) throws -> String? {
+        if v == 0 { return nil }
+        if v == -1 { return "max" }
+        if v < 0 { throw SkiffError.msg("resources: memory.\(field) \(v) is not a size", hint: "-1 is no limit; 0 leaves it as it is") }
+        return String(v)
+    }
 
     /// The writes `r` asks for, in a stable order, plus warnings for what v2 cannot do.
     public static func plan(_ r: Resources) throws -> (writes: [ResourceWrite], warnings: [String]) {
@@ -33,14 +40,16 @@ public enum CgroupResources {
         func add(_ c: String, _ f: String, _ v: String) { w.append(ResourceWrite(controller: c, file: f, value: v)) }
         if r.network != nil { warnings.append("linux.resources.network (net_cls, net_prio) is cgroup v1 only; ignored on cgroup v2") }
         if let m = r.memory {
-            if let l = m.limit { add("memory", "memory.max", maxOrValue(l)) }
-            if let res = m.reservation { add("memory", "memory.low", maxOrValue(res)) }
-            if let s = m.swap {
-                // v1's swap is memory+swap; v2's memory.swap.max is swap alone.
-                if s < 0 {
+            if let l = m.limit, let v = try memoryValue("limit", l) { add("memory", "memory.max", v) }
+            if let res = m.reservation, let v = try memoryValue("reservation", res) { add("memory", "memory.low", v) }
+            // v1's swap is memory+swap; v2's memory.swap.max is swap alone (runc's conversion:
+            // 0 leaves it, -1 is no limit, anything else needs a memory limit to subtract).
+            if let s = m.swap, s != 0 {
+                if s == -1 {
                     add("memory", "memory.swap.max", "max")
                 } else {
-                    guard let l = m.limit, l >= 0 else {
+                    if s < 0 { throw SkiffError.msg("resources: memory.swap \(s) is not a size", hint: "-1 is no limit; 0 leaves it as it is") }
+                    guard let l = m.limit, l > 0 else {
                         throw SkiffError.msg("resources: memory.swap needs memory.limit on cgroup v2")
                     }
                     if s < l { throw SkiffError.msg("resources: memory.swap (\(s)) must be at least memory.limit (\(l))") }
@@ -55,20 +64,37 @@ public enum CgroupResources {
             if (c.realtimeRuntime ?? 0) != 0 || (c.realtimePeriod ?? 0) != 0 {
                 throw SkiffError.msg("resources: cpu.realtimeRuntime/realtimePeriod are not supported on cgroup v2")
             }
-            if let s = c.shares, s != 0 { add("cpu", "cpu.weight", String(cpuWeight(shares: s))) }
-            if c.quota != nil || c.period != nil {
-                let q = c.quota.map { $0 <= 0 ? "max" : String($0) } ?? "max"
-                add("cpu", "cpu.max", "\(q) \(c.period ?? 100000)")
+            if let s = c.shares, s != 0 {
+                // Outside v1's range the conversion has no v2 weight (runc's write fails there).
+                guard (2...262144).contains(s) else { throw SkiffError.msg("resources: cpu.shares \(s) is outside 2 to 262144") }
+                add("cpu", "cpu.weight", String(cpuWeight(shares: s)))
             }
+            // runc's cpu.max: a quota of 0 and a period of 0 leave it; a period of 0 keeps the
+            // cgroup's own period (it used to write 100000, or "Q 0", which the kernel refuses).
+            let quota = c.quota ?? 0, period = c.period ?? 0
+            if quota != 0 || period != 0 { add("cpu", "cpu.max", (quota > 0 ? String(quota) : "max") + (period != 0 ? " \(period)" : "")) }
             if let b = c.burst { add("cpu", "cpu.max.burst", String(b)) }
             if let i = c.idle { add("cpu", "cpu.idle", String(i)) }
             if let cpus = c.cpus, !cpus.isEmpty { add("cpuset", "cpuset.cpus", cpus) }
             if let mems = c.mems, !mems.isEmpty { add("cpuset", "cpuset.mems", mems) }
         }
-        if let p = r.pids { add("pids", "pids.max", p.limit <= 0 ? "max" : String(p.limit)) }
+        // runc's pids: 0 leaves the limit as it is (it used to lift it), a negative one is none.
+        if let p = r.pids, p.limit != 0 { add("pids", "pids.max", p.limit < 0 ? "max" : String(p.limit)) }
         if let b = r.blockIO {
-            if let wt = b.weight, wt != 0 { add("io", "io.weight", "default \(ioWeight(wt))") }
-            for d in b.weightDevice ?? [] { if let wt = d.weight { add("io", "io.weight", "\(d.major):\(d.minor) \(ioWeight(wt))") } }
+            // A blkio weight is 10 to 1000; another one was quietly clamped.
+            func checkWeight(_ wt: UInt16) throws {
+                guard (10...1000).contains(wt) else { throw SkiffError.msg("resources: blockIO weight \(wt) is outside 10 to 1000") }
+            }
+            if let wt = b.weight, wt != 0 {
+                try checkWeight(wt)
+                add("io", "io.weight", "default \(ioWeight(wt))")
+            }
+            for d in b.weightDevice ?? [] {
+                if let wt = d.weight {
+                    try checkWeight(wt)
+                    add("io", "io.weight", "\(d.major):\(d.minor) \(ioWeight(wt))")
+                }
+            }
             for (list, key) in [
                 (b.throttleReadBpsDevice, "rbps"), (b.throttleWriteBpsDevice, "wbps"),
                 (b.throttleReadIOPSDevice, "riops"), (b.throttleWriteIOPSDevice, "wiops")

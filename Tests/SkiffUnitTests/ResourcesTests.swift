@@ -44,9 +44,20 @@ final class ResourcesTests: XCTestCase {
         XCTAssertEqual(CgroupResources.ioWeight(10), 1)
         XCTAssertEqual(CgroupResources.ioWeight(1000), 10000)
         var (w, _) = try CgroupResources.plan(try decode(#"{"memory":{"limit":-1,"swap":-1},"pids":{"limit":-1},"cpu":{"quota":-1}}"#))
-        XCTAssertEqual(w.map(\.value), ["max", "max", "max 100000", "max"])
+        XCTAssertEqual(w.map(\.value), ["max", "max", "max", "max"])
         (w, _) = try CgroupResources.plan(try decode(#"{"cpu":{"shares":0}}"#))
         XCTAssertEqual(w, [])
+        // runc's v2 readings: 0 leaves a value as it is (a memory limit of 0 used to mean an OOM
+        // kill at once, a pids limit of 0 lifted the limit, a period of 0 wrote "Q 0"), and a
+        // period absent keeps the cgroup's own.
+        (w, _) = try CgroupResources.plan(try decode(#"{"memory":{"limit":0,"reservation":0,"swap":0},"pids":{"limit":0},"cpu":{"quota":0,"period":0}}"#))
+        XCTAssertEqual(w, [])
+        (w, _) = try CgroupResources.plan(try decode(#"{"cpu":{"quota":50000}}"#))
+        XCTAssertEqual(w.map(\.value), ["50000"])
+        (w, _) = try CgroupResources.plan(try decode(#"{"cpu":{"period":200000}}"#))
+        XCTAssertEqual(w.map(\.value), ["max 200000"])
+        (w, _) = try CgroupResources.plan(try decode(#"{"memory":{"limit":100,"swap":100}}"#))
+        XCTAssertEqual(w.map(\.value), ["100", "0"], "swap equal to the limit: no swap")
     }
 
     func testRejectionsAndWarnings() throws {
@@ -54,6 +65,17 @@ final class ResourcesTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("realtime"))
         }
         XCTAssertThrowsError(try CgroupResources.plan(try decode(#"{"memory":{"limit":100,"swap":50}}"#)))
+        // Values runc's v2 writes would have the kernel refuse, and skiff used to turn into "no
+        // limit" or clamp without a word: refused up front, naming the field.
+        for (json, why) in [
+            (#"{"memory":{"limit":-2}}"#, "memory.limit -2 is not a size"), (#"{"memory":{"reservation":-5}}"#, "memory.reservation -5"),
+            (#"{"memory":{"limit":100,"swap":-2}}"#, "memory.swap -2 is not a size"), (#"{"memory":{"swap":200}}"#, "needs memory.limit"),
+            (#"{"cpu":{"shares":1}}"#, "cpu.shares 1 is outside"), (#"{"cpu":{"shares":300000}}"#, "cpu.shares 300000"),
+            (#"{"blockIO":{"weight":5}}"#, "weight 5 is outside 10 to 1000"),
+            (#"{"blockIO":{"weightDevice":[{"major":8,"minor":0,"weight":1001}]}}"#, "weight 1001")
+        ] {
+            XCTAssertThrowsError(try CgroupResources.plan(try decode(json)), json) { e in XCTAssertTrue("\(e)".contains(why), "\(json): \(e)") }
+        }
         XCTAssertThrowsError(try CgroupResources.plan(try decode(#"{"unified":{"../x":"1"}}"#)))
         // Keys that move host processes into the container's cgroup (or kill), and page sizes
         // that would make a path outside it, are refused.
