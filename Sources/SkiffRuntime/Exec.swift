@@ -50,7 +50,7 @@ extension Runtime {
         case .stopped: throw SkiffError.msg("cannot exec in a stopped container")
         case .creating: throw SkiffError.msg("cannot exec in a container that is being created")
         case .paused where !options.ignorePaused:
-            throw SkiffError.msg("cannot exec in a paused container", hint: "resume it first, or pass --ignore-paused")
+            throw SkiffError.msg("cannot exec in a paused container", hint: "resume it first (`skiff exec --ignore-paused` runs it anyway)")
         default: break
         }
         let process = options.process
