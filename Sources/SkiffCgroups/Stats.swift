@@ -88,16 +88,21 @@ extension Cgroup2 {
                 for p in f.dropFirst() {
                     let x = p.split(separator: "=")
                     guard x.count == 2, let v = UInt64(x[1]) else { continue }
+                    // runc's mapping to cgroup v1's tables: bytes and operations, read and written.
+                    let (op, isBytes): (String, Bool)
+                    switch x[0] {
+                    case "rbytes": (op, isBytes) = ("Read", true)
+                    case "wbytes": (op, isBytes) = ("Write", true)
+                    case "rios": (op, isBytes) = ("Read", false)
+                    case "wios": (op, isBytes) = ("Write", false)
+                    default: continue
+                    }
                     var e: [(String, JSONValue)] = []
                     omitEmpty(&e, "major", major)
                     omitEmpty(&e, "minor", minor)
-                    switch x[0] {
-                    case "rbytes": bytes.append(.object(e + [("op", .string("Read"))] + (v != 0 ? [("value", n(v))] : [])))
-                    case "wbytes": bytes.append(.object(e + [("op", .string("Write"))] + (v != 0 ? [("value", n(v))] : [])))
-                    case "rios": ios.append(.object(e + [("op", .string("Read"))] + (v != 0 ? [("value", n(v))] : [])))
-                    case "wios": ios.append(.object(e + [("op", .string("Write"))] + (v != 0 ? [("value", n(v))] : [])))
-                    default: continue
-                    }
+                    e.append(("op", .string(op)))
+                    omitEmpty(&e, "value", v)
+                    if isBytes { bytes.append(.object(e)) } else { ios.append(.object(e)) }
                 }
             }
             if !bytes.isEmpty { blkio.append(("ioServiceBytesRecursive", .array(bytes))) }

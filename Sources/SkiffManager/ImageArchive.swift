@@ -129,16 +129,24 @@ extension ImageStore {
         do {
             try w.add("oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8))
             try w.add("index.json", try encodeJSON(index))
-            for digest in blobSet.keys.sorted() {
-                let blob = try content.openBlob(digest)
-                defer { close(blob.fd) }
-                try w.add("blobs/sha256/" + digest.dropFirst(7), file: blob.fd, size: blob.size, source: digest)
-            }
+            for digest in blobSet.keys.sorted() { try w.add("blobs/sha256/" + digest.dropFirst(7), blob: digest, from: content) }
             try w.finish()
         } catch {
             w.abandon()
             throw error
         }
+    }
+
+    /// A layer's uncompressed bytes, chunk by chunk, checked against its diff ID at the end (a
+    /// mismatch is an error, and the archive is removed).
+    func uncompressed(_ layer: Descriptor, _ diffID: String, _ body: ([UInt8]) throws -> Void) throws {
+        let stream = try LayerStream(path: try content.path(layer.digest), mediaType: layer.mediaType)
+        while true {
+            let chunk = try stream.read(1 << 20)
+            if chunk.isEmpty { break }
+            try body(chunk)
+        }
+        guard try stream.finish() == diffID else { throw ManagerError("export", layer.digest, "uncompressed layer does not match its diff ID") }
     }
 
     /// `images export --format docker`: a `docker save` archive (manifest.json, config, and each
@@ -154,11 +162,7 @@ extension ImageStore {
                 let m = try manifest(for: image.target)
                 let c = try config(m)
                 let configName = String(m.config.digest.dropFirst(7)) + ".json"
-                if written.insert(configName).inserted {
-                    let blob = try content.openBlob(m.config.digest)
-                    defer { close(blob.fd) }
-                    try w.add(configName, file: blob.fd, size: blob.size, source: m.config.digest)
-                }
+                if written.insert(configName).inserted { try w.add(configName, blob: m.config.digest, from: content) }
                 var layers: [String] = []
                 for (layer, diffID) in zip(m.layers, c.rootfs.diff_ids) {
                     let name = String(diffID.dropFirst(7)) + "/layer.tar"
@@ -169,21 +173,11 @@ extension ImageStore {
                     // (a pipe), a first pass counts the size.
                     var size: Int?
                     if !w.seekable {
-                        let count = try LayerStream(path: try content.path(layer.digest), mediaType: layer.mediaType)
                         var n = 0
-                        while true { let chunk = try count.read(1 << 20); if chunk.isEmpty { break }; n += chunk.count }
-                        guard try count.finish() == diffID else { throw ManagerError("export", layer.digest, "uncompressed layer does not match its diff ID") }
+                        try uncompressed(layer, diffID) { n += $0.count }
                         size = n
                     }
-                    let stream = try LayerStream(path: try content.path(layer.digest), mediaType: layer.mediaType)
-                    try w.add(name, size: size) { write in
-                        while true {
-                            let chunk = try stream.read(1 << 20)
-                            if chunk.isEmpty { break }
-                            try chunk.withUnsafeBytes { try write($0) }
-                        }
-                    }
-                    guard try stream.finish() == diffID else { throw ManagerError("export", layer.digest, "uncompressed layer does not match its diff ID") }
+                    try w.add(name, size: size) { write in try uncompressed(layer, diffID) { chunk in try chunk.withUnsafeBytes { try write($0) } } }
                 }
                 // Docker names: docker.io/library/x:t is written x:t, as docker save does.
                 var tag = image.name

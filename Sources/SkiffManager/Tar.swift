@@ -1,4 +1,5 @@
 import Foundation
+import SkiffSys
 
 /// One tar entry's header (ustar, with GNU long names and pax path/linkpath/size overrides).
 public struct TarHeader {
@@ -222,15 +223,13 @@ final class TarWriter {
         let exists = lstat(path, &st) == 0
         if !exists && errno != ENOENT { throw ManagerError("export", path, String(cString: strerror(errno))) }
         if !exists || ((st.st_mode & S_IFMT) == S_IFREG && st.st_nlink == 1) {
-            let slash = path.lastIndex(of: "/")
-            let dir = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-            let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+            let dir = FS.dirname(path), base = FS.basename(path)
             let owner = exists ? (st.st_uid, st.st_gid, st.st_mode & 0o7777) : nil
             // Unnamed until it is whole (O_TMPFILE); a named temporary where the filesystem has none.
             var named: String?
             var f = open(dir, TarWriter.oTmpfile | O_WRONLY | O_CLOEXEC, 0o644)
             if f < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) {
-                let tmp = "\(dir)/.\(base).export-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+                let tmp = TarWriter.temporaryName(dir, base)
                 f = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
                 named = tmp
             }
@@ -256,6 +255,11 @@ final class TarWriter {
     }
 
     deinit { if fd != 1 { close(fd) } }
+
+    /// A name of our own beside the archive, hidden, for the file until it is renamed over it.
+    static func temporaryName(_ dir: String, _ base: String) -> String {
+        "\(dir)/.\(base).export-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    }
 
     /// O_TMPFILE (__O_TMPFILE | O_DIRECTORY), which Swift's Glibc does not import.
     static let oTmpfile: Int32 = 0o20_000_000 | O_DIRECTORY
@@ -333,6 +337,13 @@ final class TarWriter {
         try pad(size)
     }
 
+    /// An entry copied from a blob of the store.
+    func add<S: StringProtocol>(_ name: S, blob digest: String, from content: ContentStore) throws {
+        let blob = try content.openBlob(digest)
+        defer { close(blob.fd) }
+        try add(name, file: blob.fd, size: blob.size, source: digest)
+    }
+
     /// An entry whose size is known only once it is written (an uncompressed layer): `produce`
     /// writes the data through the function it is given. To a file, the header is written again
     /// after; elsewhere `size` must say it (the caller counted it in a first pass) and `produce`
@@ -372,7 +383,7 @@ final class TarWriter {
             var named = r.named
             if named == nil {
                 // An O_TMPFILE gets a name of its own first (linkat cannot replace), then the path's.
-                let tmp = "\(r.dir)/.\(r.base).export-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+                let tmp = TarWriter.temporaryName(r.dir, r.base)
                 if linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) != 0 { throw failed(errno) }
                 named = tmp
             }

@@ -130,8 +130,7 @@ public final class RotatingLog {
         }
         // The new file first, under a name of its own: what fails most (no fd left, no inode,
         // a quota) fails before any file has moved, and the fd we hold stays ours.
-        let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")).map { path.utf8.index(after: $0) } ?? path.startIndex
-        let fresh = "\(path[..<slash]).\(path[slash...]).rotating"
+        let fresh = FS.dirname(path) + "/." + FS.basename(path) + ".rotating"
         unlink(fresh)
         let (next, _) = try RotatingLog.open(fresh, exclusive: true)
         func undo(_ e: SkiffError) -> SkiffError {

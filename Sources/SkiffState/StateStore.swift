@@ -37,14 +37,29 @@ public struct StateStore {
         // are is no more than the user who made the namespace: the check guards real root.
         if !Proc.inUserNamespace { try StateStore.checkNoOtherUserCanReplace(FS.dirname(root)) }
         if mkdir(root, 0o700) != 0 && errno != EEXIST { throw SkiffError.sys("mkdir", root) }
+        _ = try checkRootDirectory(makePrivate: true)
+        StateStore.verifiedRoot = root
+    }
+
+    /// The root itself: a directory of ours, reached without a symlink; one others may write is
+    /// made 0700 by the command that creates in it (`makePrivate`) and refused by the others.
+    /// False when there is none.
+    func checkRootDirectory(makePrivate: Bool) throws -> Bool {
         let fd = Glibc.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if fd < 0 { throw SkiffError.sys("open state root", root, hint: errno == ELOOP || errno == ENOTDIR ? "a symlink or not a directory" : nil) }
+        if fd < 0 {
+            if errno == ENOENT && !makePrivate { return false }
+            throw SkiffError.sys("open state root", root, hint: errno == ELOOP || errno == ENOTDIR ? "a symlink or not a directory" : nil)
+        }
         defer { close(fd) }
         var st = stat()
         if fstat(fd, &st) != 0 { throw SkiffError.sys("stat", root) }
         if st.st_uid != geteuid() { throw SkiffError.msg("state root \(root) belongs to uid \(st.st_uid), not to us", hint: "use a root of your own") }
-        if st.st_mode & 0o777 != 0o700 { fchmod(fd, 0o700) }
-        StateStore.verifiedRoot = root
+        if makePrivate {
+            if st.st_mode & 0o777 != 0o700 { fchmod(fd, 0o700) }
+        } else if st.st_mode & 0o022 != 0 {
+            throw SkiffError.msg("state root \(root) is writable by others", hint: "a state root is 0700")
+        }
+        return true
     }
 
     /// What every command that reads the store checks first (not only create, which makes it):
@@ -54,16 +69,7 @@ public struct StateStore {
     /// directory delete removes. False when there is no root (no containers).
     package func verifyRoot() throws -> Bool {
         if StateStore.verifiedRoot == root { return true }
-        let fd = Glibc.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return false }
-            throw SkiffError.sys("open state root", root, hint: errno == ELOOP || errno == ENOTDIR ? "a symlink or not a directory" : nil)
-        }
-        defer { close(fd) }
-        var st = stat()
-        if fstat(fd, &st) != 0 { throw SkiffError.sys("stat", root) }
-        if st.st_uid != geteuid() { throw SkiffError.msg("state root \(root) belongs to uid \(st.st_uid), not to us", hint: "use a root of your own") }
-        if st.st_mode & 0o022 != 0 { throw SkiffError.msg("state root \(root) is writable by others", hint: "a state root is 0700") }
+        guard try checkRootDirectory(makePrivate: false) else { return false }
         if !Proc.inUserNamespace { try StateStore.checkNoOtherUserCanReplace(FS.dirname(root)) }
         StateStore.verifiedRoot = root
         return true
