@@ -131,20 +131,25 @@ public enum Systemd {
         }
     }
 
-    /// runc's mapping of OCI limits onto systemd properties (cgroup v2). Built before anything is
-    /// started; values past what systemd takes are clamped (the config is untrusted, and a trap
-    /// here would take the shim down with every container it serves).
-    public static func resourceProperties(_ r: Resources?) -> [(String, DBusValue)] {
+    /// runc's mapping of OCI limits onto systemd properties (cgroup v2), read as the cgroup files
+    /// read them (CgroupResources.plan, which checks the values first and throws for what it
+    /// refuses): 0 leaves a limit as it is, -1 is none. Values past what systemd takes are
+    /// clamped (the config is untrusted, and a trap here would take the shim down with every
+    /// container it serves).
+    public static func resourceProperties(_ r: Resources?) throws -> [(String, DBusValue)] {
         guard let r else { return [] }
+        _ = try CgroupResources.plan(r)
         var out: [(String, DBusValue)] = []
-        if let limit = r.memory?.limit { out.append(("MemoryMax", .uint64(limit < 0 ? UInt64.max : UInt64(limit)))) }
-        if let limit = r.pids?.limit { out.append(("TasksMax", .uint64(limit <= 0 ? UInt64.max : UInt64(limit)))) }
+        if let limit = r.memory?.limit, limit != 0 { out.append(("MemoryMax", .uint64(limit < 0 ? UInt64.max : UInt64(limit)))) }
+        if let limit = r.pids?.limit, limit != 0 { out.append(("TasksMax", .uint64(limit < 0 ? UInt64.max : UInt64(limit)))) }
         if let shares = r.cpu?.shares, shares > 0 {
             // The cgroup v1 shares → v2 weight conversion runc and crun use.
             out.append(("CPUWeight", .uint64(1 + ((min(max(shares, 2), 262_144) - 2) * 9999) / 262_142)))
         }
         if let quota = r.cpu?.quota, quota > 0 {
-            let period = r.cpu?.period ?? 100_000
+            // A period of 0 keeps the default one (as for cpu.max).
+            let given = r.cpu?.period ?? 0
+            let period = given == 0 ? 100_000 : given
             // systemd takes the quota per second, in whole 10 ms steps (runc rounds up).
             let (scaled, overflow) = UInt64(quota).multipliedReportingOverflow(by: 1_000_000)
             var perSec = overflow ? UInt64.max : scaled / max(period, 1)

@@ -61,7 +61,7 @@ extension Runtime {
         // The unit first (runc's order): systemd writes what it knows, then the files; a
         // daemon-reload later re-applies the unit's values, which are then the new ones.
         if let unit = r.systemdUnit {
-            let props = Systemd.resourceProperties(resources)
+            let props = try Systemd.resourceProperties(resources)
             if !props.isEmpty { try Systemd.setProperties(unit, props) }
         }
         try Cgroup2.fromDirectory(dir).apply(resources, skipUnavailable: skipUnavailableCgroups) { Logger.shared.warn($0) }

@@ -357,7 +357,7 @@ extension Runtime {
     /// into the scope's directory and the holder lets go.
     func startScope(id: String, spec: Spec, cleanup: inout CreateCleanup, holder: inout ScopeHolder?) throws -> String {
         let (unit, slice) = try Systemd.unit(cgroupsPath: spec.linux?.cgroupsPath, id: id)
-        let limits = Systemd.resourceProperties(spec.linux?.resources)
+        let limits = try Systemd.resourceProperties(spec.linux?.resources)
         let h = try ScopeHolder.start()
         holder = h
         try Systemd.startScope(unit, slice: slice, pid: h.pid, description: "skiff container \(id)", properties: limits) { cleanup.systemdUnit = unit }

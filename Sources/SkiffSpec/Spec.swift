@@ -194,12 +194,41 @@ public struct NetDevice: Codable, Sendable {
     public var name: String?
 }
 
+/// Only whether it asks for anything: every member counts, the spec's later ones (`schemata`,
+/// `enableMonitoring`) and any other a newer caller sends too, not only the ones known here (a
+/// member a model left out was read as nothing asked). Nothing asked: null, false, an empty
+/// schema or list; a closID, even empty, asks.
 public struct IntelRdt: Codable, Sendable {
-    public var closID: String?
-    public var l3CacheSchema: String?
-    public var memBwSchema: String?
-    public var enableCMT: Bool?
-    public var enableMBM: Bool?
+    public var asksForSomething = false
+
+    struct Key: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        for k in c.allKeys where !(try c.decodeNil(forKey: k)) {
+            if let b = try? c.decode(Bool.self, forKey: k) {
+                if b { asksForSomething = true }
+            } else if let s = try? c.decode(String.self, forKey: k) {
+                if !s.isEmpty || k.stringValue == "closID" { asksForSomething = true }
+            } else if let list = try? c.decode([String].self, forKey: k) {
+                if !list.isEmpty { asksForSomething = true }
+            } else {
+                asksForSomething = true
+            }
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        if asksForSomething { try c.encode(true, forKey: Key(stringValue: "asksForSomething")) }
+    }
 }
 
 public struct Personality: Codable, Sendable {

@@ -101,10 +101,7 @@ public enum Validation {
     public static func validateLinux(_ l: Linux, spec: Spec) throws {
         // What skiff does not apply is refused, not ignored: a container must not run without a
         // cache or bandwidth partition, or in another execution domain, that its config asked for.
-        if let rdt = l.intelRdt,
-            rdt.closID != nil || !(rdt.l3CacheSchema ?? "").isEmpty || !(rdt.memBwSchema ?? "").isEmpty || rdt.enableCMT == true
-                || rdt.enableMBM == true
-        {
+        if let rdt = l.intelRdt, rdt.asksForSomething {
             throw SkiffError.msg(
                 "config: linux.intelRdt is not supported", hint: "skiff has no Intel RDT (resctrl) support; `skiff features` says intelRdt is disabled")
         }

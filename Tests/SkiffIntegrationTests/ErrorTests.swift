@@ -40,6 +40,11 @@ final class ErrorTests: XCTestCase {
     /// Intel RDT (no resctrl support) and a personality other than the host's own.
     func testWhatIsNotAppliedIsRefused() throws {
         try expectFailure("intelRdt", expect: "linux.intelRdt is not supported") { $0.linux["intelRdt"] = ["closID": "x", "l3CacheSchema": "L3:0=f"] }
+        // Members this model did not list were read as nothing asked: the spec's later ones
+        // (schemata, enableMonitoring) and any other.
+        for rdt: [String: Any] in [["schemata": ["L3:0=f"]], ["enableMonitoring": true], ["closId": "x"], ["closID": ""], ["l3CacheSchema": "   "]] {
+            try expectFailure("intelRdt \(rdt)", expect: "linux.intelRdt is not supported") { $0.linux["intelRdt"] = rdt }
+        }
         try expectFailure("personality", expect: "linux.personality \"LINUX32\" is not supported") { $0.linux["personality"] = ["domain": "LINUX32"] }
         try expectFailure("personality flags", expect: "with flags is not supported") {
             $0.linux["personality"] = ["domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]]

@@ -101,16 +101,35 @@ final class DBusTests: XCTestCase {
     }
 
     /// Limits from an untrusted config never trap (the shim runs create in-process).
-    func testHugeLimitsAreClampedNotTrapped() {
+    func testHugeLimitsAreClampedNotTrapped() throws {
         var r = Resources()
         r.cpu = CPU()
         r.cpu?.quota = 20_000_000_000_000
         r.cpu?.period = 1
         r.memory = Memory()
         r.memory?.limit = Int64.max
-        let props = Systemd.resourceProperties(r)
+        let props = try Systemd.resourceProperties(r)
         XCTAssertEqual(props.first { $0.0 == "CPUQuotaPerSecUSec" }?.1.number, UInt64.max)
         XCTAssertEqual(props.first { $0.0 == "MemoryMax" }?.1.number, UInt64(Int64.max))
+    }
+
+    /// The unit's properties read values as the cgroup files do: 0 leaves a limit as it is (a
+    /// memory limit of 0 became MemoryMax=0, an OOM kill at once; a pids limit of 0 lifted the
+    /// limit), a period of 0 is the default one, and what the files refuse is refused before
+    /// systemd is asked.
+    func testUnitPropertiesReadValuesAsTheCgroupFilesDo() throws {
+        var r = Resources()
+        r.memory = Memory()
+        r.memory?.limit = 0
+        r.pids = Pids(limit: 0)
+        r.cpu = CPU()
+        r.cpu?.quota = 50_000
+        r.cpu?.period = 0
+        let props = try Systemd.resourceProperties(r)
+        XCTAssertEqual(props.map(\.0), ["CPUQuotaPerSecUSec"])
+        XCTAssertEqual(props.first?.1.number, 500_000)
+        r.memory?.limit = -5
+        XCTAssertThrowsError(try Systemd.resourceProperties(r)) { XCTAssertTrue("\($0)".contains("memory.limit -5 is not a size"), "\($0)") }
     }
 
     /// runc's mapping of cgroupsPath onto unit and slice, and of limits onto unit properties.
